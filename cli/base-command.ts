@@ -1,0 +1,71 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import {CloudtaserError, ExitCode, isCloudtaserError} from '../lib/errors.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/**
+ * Every command: parse, call one service, render. Errors become a stable code, an exit code and
+ * a hint in ONE place. @oclif/core 4 exits 1 under --json whatever code `this.error` was given,
+ * so `catch` writes the error itself and sets process.exitCode.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    'no-color': Flags.boolean({description: 'Plain output without colours.', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  /** Results that are "the check ran and found problems" set exit 1 without throwing. */
+  protected setExitCode(code: ExitCode): void {
+    process.exitCode = code
+  }
+
+  protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
+    const error = toCloudtaserError(err)
+    if (this.jsonEnabled()) {
+      this.logJson({error: error.toJSON()})
+    } else {
+      process.stderr.write(`Error [${error.code}]: ${error.message}\n`)
+      if (error.hint) process.stderr.write(`Hint: ${error.hint}\n`)
+      if (error.exitCode === ExitCode.INTERNAL && err.stack) process.stderr.write(`${err.stack}\n`)
+    }
+    process.exitCode = error.exitCode
+    return undefined
+  }
+}
+
+function toCloudtaserError(err: Error & {exitCode?: number; oclif?: {exit?: number}}): CloudtaserError {
+  if (isCloudtaserError(err)) return err
+  if (err instanceof Errors.CLIError || err.oclif?.exit === 2) {
+    const usage = err.oclif?.exit === 2 || /flag|argument|Missing|Unexpected/i.test(err.message)
+    return new CloudtaserError(usage ? 'USAGE' : 'CLI_ERROR', err.message.replace(/^Error: /, ''), {
+      exitCode: usage ? ExitCode.USAGE : ExitCode.CHECK_FAILED,
+      hint: usage ? 'Run the command with --help for its flags and examples.' : undefined,
+    })
+  }
+  if (err.name === 'ExitPromptError' || (err as NodeJS.ErrnoException).code === 'ABORT_ERR') {
+    return new CloudtaserError('INTERRUPTED', 'interrupted', {exitCode: ExitCode.INTERRUPTED})
+  }
+  return new CloudtaserError('INTERNAL', err.message, {
+    exitCode: ExitCode.INTERNAL,
+    hint: 'This is a bug in cloudtaser; please report it with the command you ran.',
+    cause: err,
+  })
+}

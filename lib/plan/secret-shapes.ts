@@ -1,0 +1,32 @@
+/**
+ * Heuristics for text that looks like a secret value. A plan must never carry one, and a
+ * reviewer pasting a value "just for reference" is the likeliest way it would happen.
+ * Specific shapes (PEM, JWT, well-known token prefixes) are checked in every string; the
+ * broad long-base64 rule only in free-text fields, where no structured value is expected.
+ */
+const SPECIFIC: Array<[RegExp, string]> = [
+  [/-----BEGIN [A-Z0-9 ]*-----/, 'a PEM block'],
+  [/\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/, 'a JSON Web Token'],
+  [/\b(hvs|hvb|hvr|s|b|r)\.[A-Za-z0-9_-]{24,}/, 'an OpenBao/Vault token'],
+  [/\b(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}/, 'a GitHub token'],
+  [/\b(AKIA|ASIA)[0-9A-Z]{16}\b/, 'an AWS access key id'],
+  [/\bxox[abprs]-[A-Za-z0-9-]{10,}/, 'a Slack token'],
+  [/\bsk-[A-Za-z0-9_-]{20,}/, 'an API secret key'],
+]
+
+const LONG_RUN = /[A-Za-z0-9+/=_-]{40,}/g
+
+const hasMixedAlphabet = (s: string): boolean => /[A-Z]/.test(s) && /[a-z]/.test(s) && /[0-9]/.test(s)
+
+/** Returns what the text looks like, or undefined when it looks harmless. */
+export function secretShape(text: string, freeText: boolean): string | undefined {
+  for (const [re, what] of SPECIFIC) if (re.test(text)) return what
+  if (!freeText) return undefined
+  for (const run of text.match(LONG_RUN) ?? []) {
+    if (hasMixedAlphabet(run) || /^[0-9a-f]{40,}$/i.test(run)) return 'a long base64 or hex string'
+  }
+  return undefined
+}
+
+/** Keys that hold values in Kubernetes Secrets; their presence means someone pasted a Secret. */
+export const FORBIDDEN_KEYS = new Set(['value', 'data', 'stringData'])

@@ -1,0 +1,471 @@
+/* eslint-disable */
+// DO NOT EDIT. Generated from schema/plan.v1.json by `npm run gen:types`.
+// CI fails when this file differs from what the schema generates.
+/**
+ * The kind of workload controller. Deployments, StatefulSets, DaemonSets and CronJobs are protected by patching their pod template.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "WorkloadKind".
+ */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob'
+/**
+ * An environment variable name as the application reads it.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "EnvName".
+ */
+export type EnvName = string
+/**
+ * A key (field) of a Kubernetes Secret, and the field of the same name in the OpenBao KV v2 secret.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "SecretKey".
+ */
+export type SecretKey = string
+/**
+ * Where this workload stands in the migration. Written back by `target protect` after each workload; the archived plan is the audit record.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "WorkloadStatus".
+ */
+export type WorkloadStatus = {
+  /**
+   * `pending` (not yet done), `migrated` (annotated and rolled), `skipped` (a person chose not to), `failed` (tried and did not succeed; see reason).
+   */
+  state: 'pending' | 'migrated' | 'skipped' | 'failed'
+  /**
+   * When the state was last set.
+   */
+  at?: string
+  /**
+   * Who set it.
+   */
+  by?: string
+  /**
+   * Why: the error for `failed`, the operator's words for `skipped`.
+   */
+  reason?: string
+  /**
+   * The workload's generation after protect patched it.
+   */
+  revision?: number
+}
+/**
+ * A Kubernetes object name (RFC 1123 subdomain).
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "DnsSubdomain".
+ */
+export type DnsSubdomain = string
+/**
+ * A Kubernetes name (RFC 1123 label).
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "DnsLabel".
+ */
+export type DnsLabel = string
+/**
+ * An instant in RFC 3339 / ISO 8601 form, UTC.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "Timestamp".
+ */
+export type Timestamp = string
+/**
+ * Text written by a person or a command for people to read. Checked for anything shaped like a secret (tokens, PEM blocks, long base64).
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "FreeText".
+ */
+export type FreeText = string
+/**
+ * Who did something: a Git identity (`Name <email>`) inside a repository, otherwise the OS user (`user@host`).
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "Actor".
+ */
+export type Actor = string
+
+/**
+ * A cloudtaser migration plan: which workloads of one Kubernetes cluster read which Kubernetes Secrets today, and where each value will live in OpenBao instead. It never holds a secret value, so it can be reviewed in Git and carried across an air gap. Written by `target discover`, read by `source apply-plan` and `source verify-plan`, updated by `target protect` with each workload's status.
+ */
+export interface MigrationPlan {
+  /**
+   * Version of this file format. Only `cloudtaser.io/v1` exists today; older files are migrated on load.
+   */
+  apiVersion: 'cloudtaser.io/v1'
+  /**
+   * Always `MigrationPlan`.
+   */
+  kind: 'MigrationPlan'
+  metadata: Metadata
+  openbao?: OpenBao
+  /**
+   * One tenant per Kubernetes namespace. Each tenant gets its own OpenBao policy and Kubernetes-auth role, so one namespace can never read another's secrets. May be empty.
+   */
+  tenants: Tenant[]
+  /**
+   * Workloads that read Secrets but that cloudtaser cannot protect (bare Pods, Jobs owned by nothing cloudtaser patches), listed so reviewers see them. Informational; no command acts on them.
+   */
+  notProtectable?: ObservedWorkload[]
+  /**
+   * Workloads that already use the Vault agent injector (vault.hashicorp.com annotations). Listed separately: migrating them needs a human decision.
+   */
+  vaultInjected?: ObservedWorkload[]
+}
+/**
+ * Provenance of the plan: which cluster it describes, when, by whom and with which tool.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "Metadata".
+ */
+export interface Metadata {
+  /**
+   * A name for this plan, usually the cluster's name.
+   */
+  name: string
+  /**
+   * Free text for reviewers: purpose, ticket, approvals.
+   */
+  description?: string
+  cluster?: Cluster
+  /**
+   * When discover wrote the plan.
+   */
+  createdAt?: string
+  /**
+   * Who ran discover.
+   */
+  createdBy?: string
+  /**
+   * When `discover --update` last refreshed the plan.
+   */
+  updatedAt?: string
+  /**
+   * The cloudtaser version that wrote the plan.
+   */
+  toolVersion?: string
+  git?: GitProvenance
+}
+/**
+ * The Kubernetes cluster this plan was discovered from. `target protect` refuses to run against a cluster with a different fingerprint.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "Cluster".
+ */
+export interface Cluster {
+  /**
+   * The cluster's name as the kubeconfig context calls it, or as given with --cluster-name. Used in OpenBao paths and policy names.
+   */
+  name: string
+  /**
+   * The UID of the cluster's kube-system namespace: stable for the cluster's life and different for every cluster.
+   */
+  fingerprint: string
+  /**
+   * The API server URL discover talked to. Informational.
+   */
+  server?: string
+}
+/**
+ * The Git repository discover ran in, if any.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "GitProvenance".
+ */
+export interface GitProvenance {
+  /**
+   * The remote URL of the repository (credentials stripped).
+   */
+  repository?: string
+  /**
+   * The commit checked out when the plan was written.
+   */
+  commit?: string
+  /**
+   * The branch checked out, if any.
+   */
+  branch?: string
+}
+/**
+ * Where the secrets will live and how workloads will authenticate. Defaults apply when omitted.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "OpenBao".
+ */
+export interface OpenBao {
+  /**
+   * The OpenBao (or broker) URL the wrapper in each pod talks to at runtime; written into the `cloudtaser.io/vault-address` annotation. Not needed by apply-plan, which takes its address from BAO_ADDR.
+   */
+  address?: string
+  /**
+   * The KV version 2 secrets engine mount that holds the values.
+   */
+  kvMount?: string
+  /**
+   * The mount path of the Kubernetes auth method for this cluster, without the `auth/` prefix.
+   */
+  authMount?: string
+}
+/**
+ * One namespace, its OpenBao policy and role, and the workloads to migrate in it.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "Tenant".
+ */
+export interface Tenant {
+  /**
+   * The tenant's name; discover uses the namespace name.
+   */
+  name: string
+  /**
+   * The Kubernetes namespace.
+   */
+  namespace: string
+  /**
+   * The OpenBao ACL policy apply-plan creates for this tenant: read on exactly this tenant's secret paths.
+   */
+  policy?: string
+  /**
+   * The Kubernetes-auth role apply-plan creates for this tenant, bound to its namespace and service accounts.
+   */
+  role?: string
+  /**
+   * Reviewers' remarks on this tenant.
+   */
+  note?: string
+  /**
+   * The workloads of this namespace that read Kubernetes Secrets.
+   */
+  workloads: Workload[]
+}
+/**
+ * A workload controller whose pods read Kubernetes Secrets, and the OpenBao secrets that will replace them.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "Workload".
+ */
+export interface Workload {
+  kind: WorkloadKind
+  /**
+   * The workload's name in its namespace.
+   */
+  name: string
+  /**
+   * The ServiceAccount its pods run as; the tenant's role is bound to it.
+   */
+  serviceAccount?: string
+  /**
+   * Desired replicas when discovered. Informational.
+   */
+  replicas?: number
+  /**
+   * The containers the wrapper will start in (names), in pod order. Init containers are listed with `init: true`.
+   */
+  containers?: ContainerRef[]
+  /**
+   * The Kubernetes Secrets this workload reads, each with its OpenBao destination.
+   */
+  secrets: SecretMapping[]
+  /**
+   * Set by `discover --update` when the workload no longer exists in the cluster. Kept for the record; protect skips it.
+   */
+  vanished?: boolean
+  /**
+   * Reviewers' remarks on this workload.
+   */
+  note?: string
+  status: WorkloadStatus
+}
+/**
+ * A container of the workload's pod template.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "ContainerRef".
+ */
+export interface ContainerRef {
+  /**
+   * The container's name.
+   */
+  name: string
+  /**
+   * True for an init container.
+   */
+  init?: boolean
+  /**
+   * The image reference as written in the pod template.
+   */
+  image?: string
+}
+/**
+ * One Kubernetes Secret read by the workload, and the OpenBao KV v2 secret that replaces it.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "SecretMapping".
+ */
+export interface SecretMapping {
+  source: SecretSource
+  /**
+   * The KV v2 mount holding this secret (defaults to the plan's `openbao.kvMount`).
+   */
+  kvMount?: string
+  /**
+   * The KV v2 API path of the secret, `<mount>/data/<path>`, as written into the `cloudtaser.io/secret-paths` annotation and granted by the tenant's policy.
+   */
+  vaultPath: string
+  /**
+   * Secret field -> environment variable name, as the workload reads them today. Becomes the `cloudtaser.io/env-map` annotation.
+   */
+  fields?: {
+    [k: string]: EnvName
+  }
+  /**
+   * Set when the workload imports every key of the Secret as environment variables (`envFrom.secretRef`). The keys are not known without reading the Secret, so every field of the OpenBao secret is delivered, with this prefix.
+   */
+  envFrom?: {
+    /**
+     * Prefix prepended to each field name.
+     */
+    prefix?: string
+  }
+  /**
+   * Where the workload mounts this Secret as files (secret volumes and projected volumes).
+   */
+  files?: FileMount[]
+  /**
+   * Every place in the pod template that refers to this Secret, exactly as found. `target protect` removes them and `target unprotect` puts them back.
+   */
+  references?: SecretReference[]
+}
+/**
+ * The Kubernetes Secret as the workload refers to it today.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "SecretSource".
+ */
+export interface SecretSource {
+  /**
+   * The Secret's name in the tenant's namespace.
+   */
+  name: string
+  /**
+   * True when discover found no Secret of this name (checked through metadata only).
+   */
+  missing?: boolean
+  /**
+   * True when every reference to the Secret is marked optional, so the workload starts without it.
+   */
+  optional?: boolean
+  /**
+   * The Secret's type, from its metadata listing.
+   */
+  type?: string
+}
+/**
+ * A Secret mounted as files into one container.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "FileMount".
+ */
+export interface FileMount {
+  /**
+   * The container that mounts the files.
+   */
+  container: string
+  /**
+   * The pod volume's name.
+   */
+  volume?: string
+  /**
+   * The directory the files appear in.
+   */
+  mountPath: string
+  /**
+   * Selected keys and their file names; absent means every key becomes a file named after it.
+   *
+   * Items: One key written to one file.
+   */
+  items?: {
+    key: SecretKey
+    /**
+     * File path relative to the mount.
+     */
+    path: string
+  }[]
+  /**
+   * False while the wrapper cannot deliver this Secret as files; protect then keeps the volume and reports it.
+   */
+  deliverable?: boolean
+}
+/**
+ * One reference to the Secret in the pod template, recorded so it can be removed and restored exactly.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "SecretReference".
+ */
+export interface SecretReference {
+  /**
+   * The container holding the reference; for `volume` references the pod-level volume's first consumer is given.
+   */
+  container: string
+  /**
+   * True when the container is an init container.
+   */
+  init?: boolean
+  /**
+   * `env` (env[].valueFrom.secretKeyRef), `envFrom` (envFrom[].secretRef), `volume` (a secret volume) or `projected` (a projected volume source).
+   */
+  type: 'env' | 'envFrom' | 'volume' | 'projected'
+  /**
+   * An environment variable name as the application reads it.
+   */
+  env?: string
+  /**
+   * A key (field) of a Kubernetes Secret, and the field of the same name in the OpenBao KV v2 secret.
+   */
+  key?: string
+  /**
+   * For `envFrom`: the prefix, if any.
+   */
+  prefix?: string
+  /**
+   * The reference's `optional` flag as written.
+   */
+  optional?: boolean
+  /**
+   * For `volume` and `projected`: the pod volume's name.
+   */
+  volume?: string
+  /**
+   * Position of the entry in its list (env, envFrom, volumes, or projected sources) when discovered, so unprotect restores the original order.
+   */
+  index?: number
+}
+/**
+ * A workload listed for information only.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "ObservedWorkload".
+ */
+export interface ObservedWorkload {
+  /**
+   * Its kind.
+   */
+  kind: 'Pod' | 'Job' | 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob'
+  /**
+   * Its namespace.
+   */
+  namespace: string
+  /**
+   * Its name.
+   */
+  name: string
+  /**
+   * Names of the Secrets it reads.
+   */
+  secrets?: DnsSubdomain[]
+  /**
+   * Why it is listed here.
+   */
+  reason?: string
+}

@@ -1,0 +1,129 @@
+import {Ajv2020, type ErrorObject, type ValidateFunction} from 'ajv/dist/2020.js'
+import addFormatsModule from 'ajv-formats'
+import {readFileSync} from 'node:fs'
+import {FORBIDDEN_KEYS, secretShape} from './secret-shapes.js'
+import type {MigrationPlan} from './types.generated.js'
+
+export const SCHEMA_URL = new URL('../../../schema/plan.v1.json', import.meta.url)
+
+/** A validation problem located by JSON pointer; io.ts turns pointers into line:col. */
+export interface PointerIssue {
+  pointer: string
+  /** Set when the problem is a key rather than a value (unknown or forbidden property). */
+  key?: string
+  code: string
+  message: string
+}
+
+let compiled: ValidateFunction<MigrationPlan> | undefined
+
+function schemaPath(): URL {
+  // Compiled code lives in dist/lib/plan, sources in lib/plan: the schema is two or three levels up.
+  const fromSource = new URL('../../schema/plan.v1.json', import.meta.url)
+  try {
+    readFileSync(fromSource)
+    return fromSource
+  } catch {
+    return SCHEMA_URL
+  }
+}
+
+function validator(): ValidateFunction<MigrationPlan> {
+  if (compiled) return compiled
+  const ajv = new Ajv2020({allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true})
+  const addFormats = addFormatsModule as unknown as (a: Ajv2020) => void
+  addFormats(ajv)
+  ajv.addKeyword({
+    keyword: 'x-free-text',
+    type: 'string',
+    schemaType: 'boolean',
+    errors: true,
+    validate: function check(enabled: boolean, data: string) {
+      const shape = enabled ? secretShape(data, true) : undefined
+      if (shape) {
+        ;(check as unknown as {errors: Partial<ErrorObject>[]}).errors = [
+          {keyword: 'x-free-text', message: `looks like ${shape}; a plan must never contain secret values`, params: {shape}},
+        ]
+        return false
+      }
+      return true
+    },
+  })
+  compiled = ajv.compile<MigrationPlan>(JSON.parse(readFileSync(schemaPath(), 'utf8')))
+  return compiled
+}
+
+const escape = (s: string): string => s.replaceAll('~', '~0').replaceAll('/', '~1')
+
+function describe(e: ErrorObject): PointerIssue {
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(e.params.additionalProperty)
+      return {pointer: e.instancePath, key, code: 'PLAN_SCHEMA', message: `unknown field "${key}"`}
+    }
+    case 'required':
+      return {pointer: e.instancePath, code: 'PLAN_SCHEMA', message: `missing required field "${String(e.params.missingProperty)}"`}
+    case 'enum':
+      return {
+        pointer: e.instancePath,
+        code: 'PLAN_SCHEMA',
+        message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      }
+    case 'const':
+      return {pointer: e.instancePath, code: 'PLAN_SCHEMA', message: `must be ${JSON.stringify(e.params.allowedValue)}`}
+    case 'x-free-text':
+      return {pointer: e.instancePath, code: 'PLAN_SECRET_VALUE', message: e.message ?? 'looks like a secret value'}
+    case 'propertyNames':
+      return {pointer: e.instancePath, key: String(e.params.propertyName), code: 'PLAN_SCHEMA', message: `invalid key "${String(e.params.propertyName)}"`}
+    default: {
+      const where = e.instancePath === '' ? 'plan' : e.instancePath.split('/').at(-1)
+      return {pointer: e.instancePath, code: 'PLAN_SCHEMA', message: `${where} ${e.message ?? 'is invalid'}`}
+    }
+  }
+}
+
+/** Keys and strings anywhere in the document that look like a pasted secret. */
+function hunt(value: unknown, pointer: string, inFields: boolean, out: PointerIssue[]): void {
+  if (typeof value === 'string') {
+    const shape = secretShape(value, false)
+    if (shape) out.push({pointer, code: 'PLAN_SECRET_VALUE', message: `looks like ${shape}; a plan must never contain secret values`})
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => hunt(v, `${pointer}/${i}`, false, out))
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      // Keys of `fields` are the Secret's own field names, not places a value could hide.
+      if (!inFields && FORBIDDEN_KEYS.has(k)) {
+        out.push({
+          pointer,
+          key: k,
+          code: 'PLAN_SECRET_VALUE',
+          message: `"${k}" is not allowed: it is where Kubernetes keeps secret values, and a plan never holds one`,
+        })
+        continue
+      }
+      hunt(v, `${pointer}/${escape(k)}`, k === 'fields', out)
+    }
+  }
+}
+
+/** Validates a migrated plan object; an empty list means valid. */
+export function validatePlan(plan: unknown): PointerIssue[] {
+  const issues: PointerIssue[] = []
+  hunt(plan, '', false, issues)
+  const validate = validator()
+  if (!validate(plan)) {
+    const seen = new Set(issues.map((i) => `${i.pointer}|${i.key ?? ''}`))
+    for (const e of validate.errors ?? []) {
+      if (e.keyword === 'if') continue
+      const issue = describe(e)
+      const id = `${issue.pointer}|${issue.key ?? ''}`
+      // A forbidden key is also an unknown one; report it once, as the more useful message.
+      if (issue.key && seen.has(id)) continue
+      seen.add(id)
+      issues.push(issue)
+    }
+  }
+  return issues
+}
+
+export const isPlan = (plan: unknown): plan is MigrationPlan => validatePlan(plan).length === 0
