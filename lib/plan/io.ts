@@ -6,6 +6,7 @@ import {writeFileAtomic, type AtomicWriteHooks} from './atomic-write.js'
 import {PlanInvalidError, type PlanIssue} from './issues.js'
 import {positionOf} from './locate.js'
 import {migrate} from './migrate.js'
+import {keepFormatting} from './keep-formatting.js'
 import {syncDocument} from './sync-document.js'
 import type {MigrationPlan} from './types.generated.js'
 import {validatePlan} from './validate.js'
@@ -24,6 +25,8 @@ export interface LoadedPlan {
   readonly format: ToStringOptions
   /** Hash of the bytes on disk when loaded: a save refuses to overwrite someone else's edit. */
   readonly sha256: string
+  /** The file's bytes when loaded, so untouched lines are written back verbatim. */
+  readonly source: string
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -58,7 +61,7 @@ export function checkPlanText(text: string, file: string): ParseResult {
   }
   const issues = validatePlan(migrated.plan).map((i) => ({
     file,
-    ...positionOf(doc, lc, i.pointer, i.key),
+    ...positionOf(doc, lc, i.pointer, i.key, i.needle ? {text, needle: i.needle} : undefined),
     code: i.code,
     message: i.message,
     pointer: i.key === undefined ? i.pointer : `${i.pointer}/${i.key}`,
@@ -73,6 +76,7 @@ export function checkPlanText(text: string, file: string): ParseResult {
       doc,
       format: detectFormat(text),
       sha256: sha256(text),
+      source: text,
     },
   }
 }
@@ -120,7 +124,7 @@ export async function savePlan(loaded: LoadedPlan, next: MigrationPlan, options:
   const file = options.file ?? loaded.file
   const doc = loaded.doc.clone()
   syncDocument(doc, next)
-  const text = doc.toString(loaded.format)
+  const text = keepFormatting(loaded.source, loaded.doc.toString(loaded.format), doc.toString(loaded.format))
   const reloaded = checkPlanText(text, file)
   if (!reloaded.ok) {
     throw new CloudtaserError('PLAN_WOULD_BE_INVALID', `refusing to write ${file}: the result would not be a valid plan`, {

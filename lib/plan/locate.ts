@@ -30,8 +30,16 @@ export function nodeAt(doc: Document, pointer: string, key?: string): Node | und
   return isNode(node) ? node : undefined
 }
 
-/** Line and column (1-based) of the deepest node along the pointer that exists in the document. */
-export function positionOf(doc: Document, lc: LineCounter, pointer: string, key?: string): Position {
+/**
+ * Line and column (1-based) of the deepest node along the pointer that exists in the document.
+ * With a needle, points at the needle inside the node's source text (a line of a block scalar).
+ */
+export function positionOf(doc: Document, lc: LineCounter, pointer: string, key?: string, source?: {text: string; needle: string}): Position {
+  if (source) {
+    const range = nodeAt(doc, pointer)?.range
+    const at = range ? source.text.slice(range[0], range[1]).indexOf(source.needle.slice(0, 24)) : -1
+    if (range && at >= 0) return lc.linePos(range[0] + at)
+  }
   let p = pointer
   for (;;) {
     const node = nodeAt(doc, p, key)

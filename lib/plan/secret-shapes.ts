@@ -18,12 +18,21 @@ const LONG_RUN = /[A-Za-z0-9+/=_-]{40,}/g
 
 const hasMixedAlphabet = (s: string): boolean => /[A-Z]/.test(s) && /[a-z]/.test(s) && /[0-9]/.test(s)
 
+export interface SecretShape {
+  what: string
+  /** The matching text, so the error can point at its exact line inside a multi-line string. */
+  match: string
+}
+
 /** Returns what the text looks like, or undefined when it looks harmless. */
-export function secretShape(text: string, freeText: boolean): string | undefined {
-  for (const [re, what] of SPECIFIC) if (re.test(text)) return what
+export function secretShape(text: string, freeText: boolean): SecretShape | undefined {
+  for (const [re, what] of SPECIFIC) {
+    const m = re.exec(text)
+    if (m) return {what, match: m[0]}
+  }
   if (!freeText) return undefined
   for (const run of text.match(LONG_RUN) ?? []) {
-    if (hasMixedAlphabet(run) || /^[0-9a-f]{40,}$/i.test(run)) return 'a long base64 or hex string'
+    if (hasMixedAlphabet(run) || /^[0-9a-f]{40,}$/i.test(run)) return {what: 'a long base64 or hex string', match: run}
   }
   return undefined
 }

@@ -11,6 +11,8 @@ export interface PointerIssue {
   pointer: string
   /** Set when the problem is a key rather than a value (unknown or forbidden property). */
   key?: string
+  /** Text inside the value to point at (a secret-shaped string in a multi-line scalar). */
+  needle?: string
   code: string
   message: string
 }
@@ -30,7 +32,7 @@ function schemaPath(): URL {
 
 function validator(): ValidateFunction<MigrationPlan> {
   if (compiled) return compiled
-  const ajv = new Ajv2020({allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true})
+  const ajv = new Ajv2020({allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true})
   const addFormats = addFormatsModule as unknown as (a: Ajv2020) => void
   addFormats(ajv)
   ajv.addKeyword({
@@ -42,7 +44,7 @@ function validator(): ValidateFunction<MigrationPlan> {
       const shape = enabled ? secretShape(data, true) : undefined
       if (shape) {
         ;(check as unknown as {errors: Partial<ErrorObject>[]}).errors = [
-          {keyword: 'x-free-text', message: `looks like ${shape}; a plan must never contain secret values`, params: {shape}},
+          {keyword: 'x-free-text', message: `looks like ${shape.what}; a plan must never contain secret values`, params: {match: shape.match}},
         ]
         return false
       }
@@ -67,12 +69,26 @@ function describe(e: ErrorObject): PointerIssue {
       return {
         pointer: e.instancePath,
         code: 'PLAN_SCHEMA',
-        message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+        message: `${e.instancePath.split('/').at(-1)} ${JSON.stringify(e.data)} must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
       }
     case 'const':
       return {pointer: e.instancePath, code: 'PLAN_SCHEMA', message: `must be ${JSON.stringify(e.params.allowedValue)}`}
     case 'x-free-text':
-      return {pointer: e.instancePath, code: 'PLAN_SECRET_VALUE', message: e.message ?? 'looks like a secret value'}
+      return {
+        pointer: e.instancePath,
+        needle: String(e.params.match),
+        code: 'PLAN_SECRET_VALUE',
+        message: e.message ?? 'looks like a secret value',
+      }
+    case 'pattern': {
+      const where = e.instancePath.split('/').at(-1)
+      const what = (e.parentSchema as {description?: string} | undefined)?.description?.split('. ')[0]?.replace(/\.$/, '')
+      return {
+        pointer: e.instancePath,
+        code: 'PLAN_SCHEMA',
+        message: `${where} ${JSON.stringify(e.data)} is not valid${what ? ` (${what})` : ''}: must match ${String(e.params.pattern)}`,
+      }
+    }
     case 'propertyNames':
       return {pointer: e.instancePath, key: String(e.params.propertyName), code: 'PLAN_SCHEMA', message: `invalid key "${String(e.params.propertyName)}"`}
     default: {
@@ -86,7 +102,9 @@ function describe(e: ErrorObject): PointerIssue {
 function hunt(value: unknown, pointer: string, inFields: boolean, out: PointerIssue[]): void {
   if (typeof value === 'string') {
     const shape = secretShape(value, false)
-    if (shape) out.push({pointer, code: 'PLAN_SECRET_VALUE', message: `looks like ${shape}; a plan must never contain secret values`})
+    if (shape) {
+      out.push({pointer, needle: shape.match, code: 'PLAN_SECRET_VALUE', message: `looks like ${shape.what}; a plan must never contain secret values`})
+    }
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => hunt(v, `${pointer}/${i}`, false, out))
   } else if (value && typeof value === 'object') {
@@ -112,13 +130,15 @@ export function validatePlan(plan: unknown): PointerIssue[] {
   hunt(plan, '', false, issues)
   const validate = validator()
   if (!validate(plan)) {
-    const seen = new Set(issues.map((i) => `${i.pointer}|${i.key ?? ''}`))
+    // A forbidden key is also an unknown one, and a token in free text is caught twice:
+    // report each place once, with the message found first (the more specific one).
+    const seen = new Set(issues.map((i) => `${i.pointer}|${i.key ?? ''}|${i.code}`))
     for (const e of validate.errors ?? []) {
       if (e.keyword === 'if') continue
       const issue = describe(e)
-      const id = `${issue.pointer}|${issue.key ?? ''}`
-      // A forbidden key is also an unknown one; report it once, as the more useful message.
-      if (issue.key && seen.has(id)) continue
+      const id = `${issue.pointer}|${issue.key ?? ''}|${issue.code}`
+      const forbiddenKey = issue.key !== undefined && seen.has(`${issue.pointer}|${issue.key}|PLAN_SECRET_VALUE`)
+      if (seen.has(id) || forbiddenKey) continue
       seen.add(id)
       issues.push(issue)
     }
