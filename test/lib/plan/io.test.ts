@@ -120,3 +120,21 @@ t.test('an unknown apiVersion names the supported ones', async (t) => {
   const notAMap = checkPlanText('- just\n- a list\n', 'list.yaml')
   t.equal(notAMap.ok, false)
 })
+
+t.test('consecutive saves reuse one parse and keep formatting each time', async (t) => {
+  const file = tempPlan()
+  let loaded = await loadPlan(file)
+  for (const [name, state] of [['api', 'migrated'], ['ledger', 'skipped'], ['reindex', 'migrated']] as const) {
+    loaded = await savePlan(loaded, withStatus(loaded.plan, name, {state, reason: state === 'skipped' ? 'window closed' : undefined}))
+  }
+  t.ok(loaded.cache.doc, 'the parsed document travels with the returned state')
+  const after = readFileSync(file, 'utf8')
+  const changed = after.split('\n').filter((l) => !original.split('\n').includes(l))
+  t.same(changed, [
+    '          state: migrated   # <- protect flips this',
+    '          state: skipped',
+    '          reason: window closed',
+    '          state: migrated',
+  ])
+  t.same((await loadPlan(file)).plan, loaded.plan)
+})

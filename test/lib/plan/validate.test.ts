@@ -63,8 +63,8 @@ for (const [name, breakIt, message, pointer] of cases) {
 
 t.test('smuggled values are refused wherever they hide', async (t) => {
   const smuggle: Array<[string, Breaker, string]> = [
-    ['value key on a secret', (p) => void ((wl(p).secrets[0] as Record<string, unknown>).value = 'hunter2'), 'a value key'],
-    ['stringData key', (p) => void ((wl(p).secrets[0]!.source as Record<string, unknown>).stringData = {a: 'b'}), 'stringData'],
+    ['value key on a secret', (p) => void ((wl(p).secrets[0] as unknown as Record<string, unknown>).value = 'hunter2'), 'a value key'],
+    ['stringData key', (p) => void ((wl(p).secrets[0]!.source as unknown as Record<string, unknown>).stringData = {a: 'b'}), 'stringData'],
     ['PEM in a note', (p) => void (wl(p).note = '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----'), 'pem'],
     ['JWT in a reason', (p) => void (wl(p).status = {state: 'skipped', reason: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.sig'}), 'jwt'],
     ['bao token in createdBy', (p) => void (p.metadata.createdBy = 'hvs.CAESIJ8xq1f0aQnZk3v9YwT2bL7mR4pE6uHs'), 'token'],
