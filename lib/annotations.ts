@@ -1,0 +1,72 @@
+/**
+ * The pod-template annotations that connect `target protect` (writer) to the webhook and the
+ * wrapper (readers). Keys and the env-map syntax are compatible with the original product;
+ * `vault-auth-path` and the `*=PREFIX` env-map entry are our extensions.
+ */
+export const ANNOTATION_PREFIX = 'cloudtaser.io/'
+
+export const Annotations = {
+  inject: 'cloudtaser.io/inject',
+  ebpf: 'cloudtaser.io/ebpf',
+  vaultAddress: 'cloudtaser.io/vault-address',
+  vaultAuthMethod: 'cloudtaser.io/vault-auth-method',
+  vaultAuthPath: 'cloudtaser.io/vault-auth-path',
+  vaultRole: 'cloudtaser.io/vault-role',
+  secretPaths: 'cloudtaser.io/secret-paths',
+  envMap: 'cloudtaser.io/env-map',
+  /** restart (default) or sighup: what the wrapper does when a secret's KV version changes. */
+  onChange: 'cloudtaser.io/on-secret-change',
+} as const
+
+/** Pods carry this label too: the webhook's objectSelector matches labels, not annotations. */
+export const INJECT_LABEL = 'cloudtaser.io/inject'
+
+/** One secret path's mapping: field -> env name, or every field with a prefix (envFrom). */
+export interface EnvMapGroup {
+  fields: Record<string, string>
+  /** Set when every field of the secret is delivered, each as PREFIX + field. */
+  allWithPrefix?: string
+}
+
+/**
+ * `field=ENV,field=ENV;field=ENV` — groups separated by `;` follow the order of secret-paths.
+ * `*=PREFIX` in a group delivers every field of that secret as PREFIX+field (an empty prefix
+ * is written `*=`).
+ */
+export function formatEnvMap(groups: EnvMapGroup[]): string {
+  return groups
+    .map((g) => {
+      const entries = Object.entries(g.fields)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([field, env]) => `${field}=${env}`)
+      if (g.allWithPrefix !== undefined) entries.push(`*=${g.allWithPrefix}`)
+      return entries.join(',')
+    })
+    .join(';')
+}
+
+export function parseEnvMap(text: string): EnvMapGroup[] {
+  if (text.trim() === '') return []
+  return text.split(';').map((group) => {
+    const g: EnvMapGroup = {fields: {}}
+    for (const entry of group.split(',')) {
+      const e = entry.trim()
+      if (e === '') continue
+      const eq = e.indexOf('=')
+      if (eq <= 0) throw new Error(`env-map entry "${e}" is not field=ENV`)
+      const field = e.slice(0, eq).trim()
+      const env = e.slice(eq + 1).trim()
+      if (field === '*') g.allWithPrefix = env
+      else if (env === '') throw new Error(`env-map entry "${e}" has no variable name`)
+      else g.fields[field] = env
+    }
+    return g
+  })
+}
+
+export const formatSecretPaths = (paths: string[]): string => paths.join(',')
+export const parseSecretPaths = (text: string): string[] =>
+  text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
