@@ -1,0 +1,52 @@
+import {savePlan, type LoadedPlan} from '../plan/io.js'
+import type {MigrationPlan, Workload} from '../plan/types.generated.js'
+
+/**
+ * Serialises plan updates from concurrent workers and coalesces them: a burst of status changes
+ * becomes one atomic write. Losing a not-yet-written status to a crash is harmless: the cluster
+ * is the source of truth for "already protected", and a re-run records it without patching.
+ */
+export class PlanWriter {
+  private loaded: LoadedPlan
+  private plan: MigrationPlan
+  private dirty = false
+  private writing: Promise<void> = Promise.resolve()
+  private timer: NodeJS.Timeout | undefined
+  writes = 0
+
+  constructor(loaded: LoadedPlan, private readonly delayMs = 200) {
+    this.loaded = loaded
+    this.plan = structuredClone(loaded.plan)
+  }
+
+  get current(): MigrationPlan {
+    return this.plan
+  }
+
+  update(namespace: string, kind: string, name: string, change: (w: Workload) => void): void {
+    const tenant = this.plan.tenants.find((t) => t.namespace === namespace)
+    const workload = tenant?.workloads.find((w) => w.kind === kind && w.name === name)
+    if (!workload) throw new Error(`workload ${namespace}/${kind}/${name} is not in the plan`)
+    change(workload)
+    this.dirty = true
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined
+      void this.flush().catch(() => undefined)
+    }, this.delayMs)
+  }
+
+  /** Writes now if anything changed; resolves when the file on disk holds every update so far. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+    this.writing = this.writing.then(async () => {
+      if (!this.dirty) return
+      this.dirty = false
+      this.loaded = await savePlan(this.loaded, structuredClone(this.plan))
+      this.writes++
+    })
+    return this.writing
+  }
+}
