@@ -1,0 +1,214 @@
+import {execFile} from 'node:child_process'
+import {mkdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
+import {ensureBinary} from './binary.js'
+import {labError} from './errors.js'
+import {writeKubeconfig} from './kubeconfig.js'
+import {makeInstanceDir} from './instance-dir.js'
+import {freePorts, httpsGet} from './net.js'
+import {spawnManaged, type ManagedProcess} from './process.js'
+import {retryOnPortClash, waitReady} from './wait.js'
+
+/** The controllers workloads need; no node lifecycle, no cloud, no volume controllers. */
+export const CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'statefulset-controller',
+  'daemonset-controller',
+  'job-controller',
+  'cronjob-controller',
+  'namespace-controller',
+  'garbage-collector-controller',
+  'serviceaccount-controller',
+  'root-ca-certificate-publisher-controller',
+  'ttl-after-finished-controller',
+]
+
+export interface ControlPlaneOptions {
+  /** Directory for PKI, etcd data, logs and the kubeconfig. Default: a fresh temp dir, removed by stop(). */
+  dir?: string
+  /** Processes outlive this Node process (`lab up`); stop() still stops them. */
+  daemon?: boolean
+  readyTimeoutMs?: number
+}
+
+export interface ControlPlanePorts {
+  etcd: number
+  etcdPeer: number
+  apiserver: number
+  controllerManager: number
+}
+
+export interface ControlPlane {
+  dir: string
+  kubeconfigPath: string
+  kubeConfig: KubeConfig
+  /** https://127.0.0.1:<port> */
+  server: string
+  /** The CA that signed the apiserver's serving and client certificates (PEM). */
+  caPem: string
+  caPath: string
+  ports: ControlPlanePorts
+  processes: ManagedProcess[]
+  /** Milliseconds from the call to each component being ready. */
+  timings: {binary: number; pki: number; etcd: number; apiserver: number; controllerManager: number; total: number}
+  stop(): Promise<void>
+}
+
+const run = promisify(execFile)
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const t0 = Date.now()
+  const timeoutMs = options.readyTimeoutMs ?? 90_000
+  const bin = await ensureBinary()
+  const tBinary = Date.now() - t0
+  const owned = options.dir ? undefined : makeInstanceDir('k8s')
+  const dir = options.dir ?? owned!.dir
+  const removeDir = () => owned?.remove()
+  const pki = join(dir, 'pki')
+  const processes: ManagedProcess[] = []
+  const stopAll = async () => {
+    // Clients of etcd first, so nothing logs a storm of connection errors while stopping.
+    await Promise.all(processes.filter((p) => p.name !== 'etcd').map((p) => p.stop()))
+    await Promise.all(processes.filter((p) => p.name === 'etcd').map((p) => p.stop()))
+    processes.length = 0
+  }
+  const spawnIn = (name: string, args: string[]) => {
+    const p = spawnManaged({name, command: bin, args: [name, ...args], logPath: join(dir, `${name}.log`), daemon: options.daemon, cwd: dir})
+    processes.push(p)
+    return p
+  }
+
+  try {
+    mkdirSync(dir, {recursive: true})
+    await run(bin, ['pki', '--dir', pki, '--hosts', '127.0.0.1,localhost'])
+    const tPki = Date.now() - t0
+    const caPath = join(pki, 'ca.crt')
+    const caPem = readFileSync(caPath, 'utf8')
+
+    // etcd: its two ports are picked together; a clash only costs an etcd restart.
+    const [etcd, etcdPeer] = await retryOnPortClash(async () => {
+      const [client, peer] = (await freePorts(2)) as [number, number]
+      const p = spawnIn('etcd', [
+        '--name=lab',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${client}`,
+        `--advertise-client-urls=http://127.0.0.1:${client}`,
+        `--listen-peer-urls=http://127.0.0.1:${peer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+        `--initial-cluster=lab=http://127.0.0.1:${peer}`,
+        // Throw-away data: skipping fsync makes apiserver bootstrap several times faster.
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ])
+      try {
+        await waitReady(p, 'etcd health', async () => {
+          const r = await fetch(`http://127.0.0.1:${client}/health`, {signal: AbortSignal.timeout(1000)})
+          return r.ok && ((await r.json()) as {health?: string}).health === 'true'
+        }, timeoutMs)
+      } catch (err) {
+        await p.stop(0)
+        processes.splice(processes.indexOf(p), 1)
+        throw err
+      }
+      return [client, peer] as const
+    })
+    const tEtcd = Date.now() - t0
+
+    const apiserver = await retryOnPortClash(async () => {
+      const [port] = (await freePorts(1)) as [number]
+      const p = spawnIn('kube-apiserver', [
+        `--etcd-servers=http://127.0.0.1:${etcd}`,
+        '--bind-address=127.0.0.1',
+        // No default route on these machines: the apiserver cannot guess an address to advertise.
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${port}`,
+        `--cert-dir=${join(dir, 'apiserver')}`,
+        `--tls-cert-file=${join(pki, 'server.crt')}`,
+        `--tls-private-key-file=${join(pki, 'server.key')}`,
+        `--client-ca-file=${caPath}`,
+        `--service-account-issuer=https://127.0.0.1:${port}`,
+        `--service-account-key-file=${join(pki, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+        '--authorization-mode=Node,RBAC',
+        // Default-on in 1.34; named so the lab's contract is visible in one place.
+        '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
+        '--service-cluster-ip-range=10.96.0.0/16',
+        // 127.0.0.1 is not a valid Endpoints address; there is no kubelet or proxy to use it anyway.
+        '--endpoint-reconciler-type=none',
+        '--allow-privileged=true',
+        '--profiling=false',
+      ])
+      try {
+        await waitReady(p, '/readyz', async () => (await httpsGet(`https://127.0.0.1:${port}/readyz`, {ca: caPem})).status === 200, timeoutMs)
+      } catch (err) {
+        await p.stop(0)
+        processes.splice(processes.indexOf(p), 1)
+        throw err
+      }
+      return port
+    })
+    const tApiserver = Date.now() - t0
+    const server = `https://127.0.0.1:${apiserver}`
+    const kubeconfigPath = join(dir, 'kubeconfig')
+    writeKubeconfig(kubeconfigPath, server, pki)
+
+    const controllerManager = await retryOnPortClash(async () => {
+      const [port] = (await freePorts(1)) as [number]
+      const p = spawnIn('kube-controller-manager', [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--authentication-kubeconfig=${kubeconfigPath}`,
+        `--authorization-kubeconfig=${kubeconfigPath}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${port}`,
+        `--cert-dir=${join(dir, 'controller-manager')}`,
+        `--tls-cert-file=${join(pki, 'server.crt')}`,
+        `--tls-private-key-file=${join(pki, 'server.key')}`,
+        `--controllers=${CONTROLLERS.join(',')}`,
+        `--root-ca-file=${caPath}`,
+        '--leader-elect=false',
+        '--profiling=false',
+      ])
+      try {
+        await waitReady(p, '/healthz', async () => (await httpsGet(`https://127.0.0.1:${port}/healthz`, {ca: caPem})).status === 200, timeoutMs)
+      } catch (err) {
+        await p.stop(0)
+        processes.splice(processes.indexOf(p), 1)
+        throw err
+      }
+      return port
+    })
+
+    const kubeConfig = new KubeConfig()
+    kubeConfig.loadFromFile(kubeconfigPath)
+    // Ready means usable: Pods cannot be created before the default ServiceAccount exists.
+    const core = kubeConfig.makeApiClient(CoreV1Api)
+    const kcm = processes.find((p) => p.name === 'kube-controller-manager')!
+    await waitReady(kcm, 'the default ServiceAccount', async () => {
+      await core.readNamespacedServiceAccount({name: 'default', namespace: 'default'})
+      return true
+    }, timeoutMs)
+    const tKcm = Date.now() - t0
+
+    let stopped: Promise<void> | undefined
+    return {
+      dir,
+      kubeconfigPath,
+      kubeConfig,
+      server,
+      caPem,
+      caPath,
+      ports: {etcd, etcdPeer, apiserver, controllerManager},
+      processes: [...processes],
+      timings: {binary: tBinary, pki: tPki, etcd: tEtcd, apiserver: tApiserver, controllerManager: tKcm, total: Date.now() - t0},
+      stop: () => (stopped ??= stopAll().finally(removeDir)),
+    }
+  } catch (err) {
+    await stopAll().catch(() => {})
+    removeDir()
+    if ((err as {code?: string}).code?.startsWith('LAB_')) throw err
+    throw labError('START_FAILED', `control plane did not start: ${(err as Error).message}`, undefined, err)
+  }
+}

@@ -1,0 +1,7 @@
+// The local lab: a real kube-apiserver, etcd and kube-controller-manager, and a real OpenBao,
+// on loopback, for tests (startLab & co.) and for `cloudtaser lab up|env|down`.
+export {startControlPlane, CONTROLLERS, type ControlPlane, type ControlPlaneOptions, type ControlPlanePorts} from './controlplane.js'
+export {startOpenBao, type OpenBao, type OpenBaoOptions} from './openbao.js'
+export {startLab, type Lab, type LabOptions} from './lab.js'
+export {ensureBinary, binaryPath, sourceHash} from './binary.js'
+export {baoBinary, repoRoot} from './paths.js'

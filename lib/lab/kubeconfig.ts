@@ -1,0 +1,21 @@
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {dump} from 'js-yaml'
+
+const b64 = (path: string) => readFileSync(path).toString('base64')
+
+/**
+ * An admin kubeconfig with the CA and client certificate embedded, so the file alone is enough
+ * for kubectl, client-node or a copy on another terminal.
+ */
+export function writeKubeconfig(path: string, server: string, pkiDir: string, name = 'cloudtaser-lab'): void {
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{name, cluster: {server, 'certificate-authority-data': b64(join(pkiDir, 'ca.crt'))}}],
+    users: [{name: `${name}-admin`, user: {'client-certificate-data': b64(join(pkiDir, 'admin.crt')), 'client-key-data': b64(join(pkiDir, 'admin.key'))}}],
+    contexts: [{name, context: {cluster: name, user: `${name}-admin`, namespace: 'default'}}],
+    'current-context': name,
+  }
+  writeFileSync(path, dump(config), {mode: 0o600})
+}

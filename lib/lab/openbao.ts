@@ -1,0 +1,163 @@
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {labError} from './errors.js'
+import {makeInstanceDir} from './instance-dir.js'
+import {freePorts} from './net.js'
+import {baoBinary} from './paths.js'
+import {spawnManaged, type ManagedProcess} from './process.js'
+import {retryOnPortClash, waitReady} from './wait.js'
+
+export interface OpenBaoOptions {
+  /** File storage in `dir`, initialised with one unseal key, so `restart()` keeps the data. */
+  persistent?: boolean
+  /** Default: a fresh temp dir, removed by stop(). A persistent server reuses an existing one. */
+  dir?: string
+  daemon?: boolean
+  readyTimeoutMs?: number
+}
+
+export interface OpenBao {
+  /** http://127.0.0.1:<port> */
+  addr: string
+  /** The root token: random per instance (dev), or from `operator init` (persistent). */
+  token: string
+  port: number
+  dir: string
+  persistent: boolean
+  /** The single unseal key of a persistent server. */
+  unsealKey?: string
+  process: ManagedProcess
+  /** Milliseconds until the server answered as unsealed and active. */
+  timings: {ready: number}
+  /** Persistent only: stop the server, keep the data, start it on the same port and unseal. */
+  restart(): Promise<void>
+  stop(): Promise<void>
+}
+
+interface InitResult {
+  keys_base64: string[]
+  root_token: string
+}
+
+export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
+  const t0 = Date.now()
+  const bao = baoBinary()
+  const timeoutMs = options.readyTimeoutMs ?? 30_000
+  const owned = options.dir ? undefined : makeInstanceDir('bao')
+  const dir = options.dir ?? owned!.dir
+  mkdirSync(dir, {recursive: true})
+  const persistent = options.persistent ?? false
+  let proc: ManagedProcess | undefined
+
+  const launch = async (port: number, token: string) => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      // bao writes a token helper file under $HOME; keep it in the instance dir.
+      HOME: dir,
+      BAO_ADDR: `http://127.0.0.1:${port}`,
+      BAO_DEV_ROOT_TOKEN_ID: token, // the environment, not argv: argv is world-readable in ps
+    }
+    delete env.BAO_TOKEN
+    delete env.VAULT_TOKEN
+    const args = persistent
+      ? ['server', `-config=${writeConfig(dir, port)}`]
+      : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`]
+    const p = spawnManaged({name: 'bao', command: bao, args, env, cwd: dir, logPath: join(dir, 'bao.log'), daemon: options.daemon})
+    proc = p
+    try {
+      await waitReady(p, 'an answer on /v1/sys/health', async () => (await health(port)) !== 0, timeoutMs)
+      if (persistent) await initAndUnseal(port, dir)
+      await waitReady(p, 'active and unsealed', async () => (await health(port)) === 200, timeoutMs)
+    } catch (err) {
+      await p.stop(0)
+      throw err
+    }
+  }
+
+  const removeDir = () => owned?.remove()
+  try {
+    let token = randomBytes(24).toString('base64url')
+    const port = await retryOnPortClash(async () => {
+      const [p] = (await freePorts(1)) as [number]
+      await launch(p, token)
+      return p
+    })
+    if (persistent) token = readInit(dir).root_token
+    const addr = `http://127.0.0.1:${port}`
+    let stopped: Promise<void> | undefined
+    const instance: OpenBao = {
+      addr,
+      token,
+      port,
+      dir,
+      persistent,
+      unsealKey: persistent ? readInit(dir).keys_base64[0] : undefined,
+      process: proc!,
+      timings: {ready: Date.now() - t0},
+      restart: async () => {
+        if (!persistent) throw labError('NOT_PERSISTENT', 'a dev-mode OpenBao keeps its data in memory; restart needs {persistent: true}')
+        await instance.process.stop()
+        await launch(port, token)
+        instance.process = proc!
+      },
+      stop: () => (stopped ??= instance.process.stop().finally(removeDir)),
+    }
+    return instance
+  } catch (err) {
+    await proc?.stop(0).catch(() => {})
+    removeDir()
+    if ((err as {code?: string}).code?.startsWith('LAB_')) throw err
+    throw labError('START_FAILED', `OpenBao did not start: ${(err as Error).message}`, undefined, err)
+  }
+}
+
+/** The status of /v1/sys/health (200 active, 501 not initialised, 503 sealed), 0 if no answer. */
+async function health(port: number): Promise<number> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/v1/sys/health`, {signal: AbortSignal.timeout(1000)})
+    await r.arrayBuffer()
+    return r.status
+  } catch {
+    return 0
+  }
+}
+
+function writeConfig(dir: string, port: number): string {
+  const path = join(dir, 'config.hcl')
+  writeFileSync(
+    path,
+    [
+      `storage "file" { path = ${JSON.stringify(join(dir, 'data'))} }`,
+      `listener "tcp" {`,
+      `  address = "127.0.0.1:${port}"`,
+      `  tls_disable = true`,
+      `}`,
+      `api_addr = "http://127.0.0.1:${port}"`,
+      // mlock needs CAP_IPC_LOCK and a raised RLIMIT_MEMLOCK; a test server does not need it.
+      `disable_mlock = true`,
+      '',
+    ].join('\n'),
+  )
+  return path
+}
+
+const initPath = (dir: string) => join(dir, 'init.json')
+const readInit = (dir: string) => JSON.parse(readFileSync(initPath(dir), 'utf8')) as InitResult
+
+async function api(port: number, path: string, body: unknown): Promise<unknown> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, {method: 'PUT', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000)})
+  const text = await r.text()
+  if (!r.ok) throw labError('OPENBAO_API', `PUT ${path}: HTTP ${r.status}: ${text}`)
+  return text ? JSON.parse(text) : undefined
+}
+
+/** `bao operator init -key-shares=1 -key-threshold=1` on first start, then unseal with that key. */
+async function initAndUnseal(port: number, dir: string): Promise<void> {
+  if (!existsSync(initPath(dir))) {
+    const init = (await api(port, '/v1/sys/init', {secret_shares: 1, secret_threshold: 1})) as InitResult
+    writeFileSync(initPath(dir), JSON.stringify(init), {mode: 0o600})
+  }
+  const key = readInit(dir).keys_base64[0]
+  await api(port, '/v1/sys/unseal', {key})
+}

@@ -1,0 +1,56 @@
+// Command cloudtaser-controlplane is a multi-call binary for cloudtaser's local test control
+// plane. Each subcommand is an upstream component's own main, taking the upstream flags
+// unchanged, so the TypeScript harness (lib/lab) can run each as its own process group:
+//
+//	cloudtaser-controlplane etcd [etcd flags]
+//	cloudtaser-controlplane kube-apiserver [kube-apiserver flags]
+//	cloudtaser-controlplane kube-controller-manager [kube-controller-manager flags]
+//	cloudtaser-controlplane pki --dir DIR [--hosts 127.0.0.1,localhost]
+//	cloudtaser-controlplane version
+package main
+
+import (
+	"fmt"
+	"os"
+
+	// CronJob time zones must resolve without the host's zoneinfo, as in upstream's main.
+	_ "time/tzdata"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	_ "k8s.io/component-base/metrics/prometheus/workqueue"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+const usage = "usage: cloudtaser-controlplane etcd|kube-apiserver|kube-controller-manager|pki|version [flags]"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "etcd":
+		// etcdmain parses args[1:], so args[0] stands in for the program name.
+		etcdmain.Main(os.Args[1:])
+	case "kube-apiserver":
+		cmd := apiserver.NewAPIServerCommand()
+		cmd.SetArgs(os.Args[2:])
+		os.Exit(cli.Run(cmd))
+	case "kube-controller-manager":
+		cmd := controllermanager.NewControllerManagerCommand()
+		cmd.SetArgs(os.Args[2:])
+		os.Exit(cli.Run(cmd))
+	case "pki":
+		os.Exit(runPKI(os.Args[2:]))
+	case "version":
+		fmt.Println(versionString())
+	default:
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+}
