@@ -9,7 +9,7 @@ import {spawnManaged, type ManagedProcess} from './process.js'
 import {retryOnPortClash, waitReady} from './wait.js'
 
 export interface OpenBaoOptions {
-  /** File storage in `dir`, initialised with one unseal key, so `restart()` keeps the data. */
+  /** Raft storage in `dir`, initialised with one unseal key, so `restart()` keeps the data. */
   persistent?: boolean
   /** Default: a fresh temp dir, removed by stop(). A persistent server reuses an existing one. */
   dir?: string
@@ -50,18 +50,19 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   const persistent = options.persistent ?? false
   let proc: ManagedProcess | undefined
 
-  const launch = async (port: number, token: string) => {
+  const launch = async (port: number, clusterPort: number, token: string) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       // bao writes a token helper file under $HOME; keep it in the instance dir.
       HOME: dir,
       BAO_ADDR: `http://127.0.0.1:${port}`,
-      BAO_DEV_ROOT_TOKEN_ID: token, // the environment, not argv: argv is world-readable in ps
     }
     delete env.BAO_TOKEN
     delete env.VAULT_TOKEN
+    // The environment, not argv: argv is world-readable in ps.
+    if (!persistent) env.BAO_DEV_ROOT_TOKEN_ID = token
     const args = persistent
-      ? ['server', `-config=${writeConfig(dir, port)}`]
+      ? ['server', `-config=${writeConfig(dir, port, clusterPort)}`]
       : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`]
     const p = spawnManaged({name: 'bao', command: bao, args, env, cwd: dir, logPath: join(dir, 'bao.log'), daemon: options.daemon})
     proc = p
@@ -78,10 +79,10 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   const removeDir = () => owned?.remove()
   try {
     let token = randomBytes(24).toString('base64url')
-    const port = await retryOnPortClash(async () => {
-      const [p] = (await freePorts(1)) as [number]
-      await launch(p, token)
-      return p
+    const [port, clusterPort] = await retryOnPortClash(async () => {
+      const ports = (await freePorts(2)) as [number, number]
+      await launch(...ports, token)
+      return ports
     })
     if (persistent) token = readInit(dir).root_token
     const addr = `http://127.0.0.1:${port}`
@@ -98,7 +99,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       restart: async () => {
         if (!persistent) throw labError('NOT_PERSISTENT', 'a dev-mode OpenBao keeps its data in memory; restart needs {persistent: true}')
         await instance.process.stop()
-        await launch(port, token)
+        await launch(port, clusterPort, token)
         instance.process = proc!
       },
       stop: () => (stopped ??= instance.process.stop().finally(removeDir)),
@@ -123,19 +124,24 @@ async function health(port: number): Promise<number> {
   }
 }
 
-function writeConfig(dir: string, port: number): string {
+/** OpenBao 2.x dropped the file backend: a single-node raft cluster, both ports on loopback. */
+function writeConfig(dir: string, port: number, clusterPort: number): string {
   const path = join(dir, 'config.hcl')
+  mkdirSync(join(dir, 'raft'), {recursive: true})
   writeFileSync(
     path,
     [
-      `storage "file" { path = ${JSON.stringify(join(dir, 'data'))} }`,
+      `storage "raft" {`,
+      `  path = ${JSON.stringify(join(dir, 'raft'))}`,
+      `  node_id = "lab"`,
+      `}`,
       `listener "tcp" {`,
       `  address = "127.0.0.1:${port}"`,
+      `  cluster_address = "127.0.0.1:${clusterPort}"`,
       `  tls_disable = true`,
       `}`,
       `api_addr = "http://127.0.0.1:${port}"`,
-      // mlock needs CAP_IPC_LOCK and a raised RLIMIT_MEMLOCK; a test server does not need it.
-      `disable_mlock = true`,
+      `cluster_addr = "http://127.0.0.1:${clusterPort}"`,
       '',
     ].join('\n'),
   )

@@ -5,13 +5,18 @@
 //	cloudtaser-controlplane etcd [etcd flags]
 //	cloudtaser-controlplane kube-apiserver [kube-apiserver flags]
 //	cloudtaser-controlplane kube-controller-manager [kube-controller-manager flags]
+//	cloudtaser-controlplane kubectl [kubectl args]
 //	cloudtaser-controlplane pki --dir DIR [--hosts 127.0.0.1,localhost]
 //	cloudtaser-controlplane version
+//
+// Invoked through a symlink named kubectl (`lab up` puts one in its state directory), it runs
+// kubectl, like busybox.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	// CronJob time zones must resolve without the host's zoneinfo, as in upstream's main.
 	_ "time/tzdata"
@@ -22,13 +27,18 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	_ "k8s.io/component-base/metrics/prometheus/workqueue"
+	kubectl "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
-const usage = "usage: cloudtaser-controlplane etcd|kube-apiserver|kube-controller-manager|pki|version [flags]"
+const usage = "usage: cloudtaser-controlplane etcd|kube-apiserver|kube-controller-manager|kubectl|pki|version [flags]"
 
 func main() {
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		os.Args = append([]string{"cloudtaser-controlplane", "kubectl"}, os.Args[1:]...)
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
@@ -45,6 +55,12 @@ func main() {
 		cmd := controllermanager.NewControllerManagerCommand()
 		cmd.SetArgs(os.Args[2:])
 		os.Exit(cli.Run(cmd))
+	case "kubectl":
+		// kubectl reads os.Args itself (plugin lookup): drop our program name.
+		os.Args = os.Args[1:]
+		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
+			kubectlutil.CheckErr(err)
+		}
 	case "pki":
 		os.Exit(runPKI(os.Args[2:]))
 	case "version":

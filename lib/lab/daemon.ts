@@ -1,0 +1,146 @@
+import {existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {CloudtaserError, ExitCode} from '../errors.js'
+import {ensureBinary} from './binary.js'
+import {labError} from './errors.js'
+import {startLab} from './lab.js'
+import {baoBinary} from './paths.js'
+import {groupAlive, stopGroup} from './process.js'
+
+/**
+ * `cloudtaser lab up|env|down`: the same servers as the test harness, started as daemons that
+ * outlive the CLI, with everything (PKI, etcd data, logs, kubeconfig, state.json) in one
+ * directory that `lab down` removes.
+ */
+export interface LabState {
+  version: 1
+  startedAt: string
+  stateDir: string
+  kubeconfigPath: string
+  server: string
+  baoAddr: string
+  baoToken: string
+  /** kubectl and bao for a shell: `lab env` puts it first on PATH. */
+  binDir: string
+  processes: Array<{name: string; pid: number; log: string}>
+  readyMs: number
+}
+
+/** $CLOUDTASER_LAB_DIR, else $XDG_STATE_HOME/cloudtaser/lab (~/.local/state/cloudtaser/lab). */
+export function defaultStateDir(): string {
+  if (process.env.CLOUDTASER_LAB_DIR) return resolve(process.env.CLOUDTASER_LAB_DIR)
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state')
+  return join(base, 'cloudtaser', 'lab')
+}
+
+const statePath = (stateDir: string) => join(stateDir, 'state.json')
+
+export function readState(stateDir = defaultStateDir()): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(statePath(stateDir), 'utf8')) as LabState
+  } catch {
+    return undefined
+  }
+}
+
+/** A recorded pid counts only while it is still one of our servers (pids get reused). */
+function ours(pid: number, stateDir: string): boolean {
+  try {
+    // Every server runs with its working directory inside the state directory.
+    return groupAlive(pid) && readlinkSync(`/proc/${pid}/cwd`).startsWith(stateDir)
+  } catch {
+    return false
+  }
+}
+
+export function running(state: LabState): boolean {
+  return state.processes.every((p) => ours(p.pid, state.stateDir))
+}
+
+export async function labUp(stateDir = defaultStateDir()): Promise<LabState> {
+  const existing = readState(stateDir)
+  if (existing && running(existing)) {
+    throw new CloudtaserError('LAB_ALREADY_RUNNING', `a lab is already running (state in ${stateDir})`, {
+      exitCode: ExitCode.CONFLICT,
+      hint: 'Use it (`eval "$(cloudtaser lab env)"`) or stop it first with `cloudtaser lab down`.',
+    })
+  }
+  if (existsSync(stateDir)) await labDown(stateDir) // a crashed or half-stopped lab
+  mkdirSync(stateDir, {recursive: true, mode: 0o700})
+  stateDir = realpathSync(stateDir) // /proc/PID/cwd, which ours() compares with, is resolved too
+  const bin = await ensureBinary()
+  const lab = await startLab({
+    controlPlane: {dir: join(stateDir, 'kubernetes'), daemon: true},
+    openBao: {dir: join(stateDir, 'openbao'), daemon: true},
+  })
+  try {
+    const binDir = join(stateDir, 'bin')
+    mkdirSync(binDir, {recursive: true})
+    symlinkSync(bin, join(binDir, 'kubectl'))
+    symlinkSync(baoBinary(), join(binDir, 'bao'))
+    const state: LabState = {
+      version: 1,
+      startedAt: new Date().toISOString(),
+      stateDir,
+      kubeconfigPath: lab.kubeconfigPath,
+      server: lab.controlPlane.server,
+      baoAddr: lab.baoAddr,
+      baoToken: lab.baoToken,
+      binDir,
+      processes: [...lab.controlPlane.processes, lab.openBao.process].map((p) => ({name: p.name, pid: p.pid, log: p.logPath})),
+      readyMs: lab.readyMs,
+    }
+    writeFileSync(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`, {mode: 0o600})
+    return state
+  } catch (err) {
+    await lab.stop()
+    rmSync(stateDir, {recursive: true, force: true})
+    throw err
+  }
+}
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
+
+/** The `export` lines for a POSIX shell: `eval "$(cloudtaser lab env)"`. */
+export function envLines(state: LabState): string[] {
+  return [
+    `export KUBECONFIG=${shellQuote(state.kubeconfigPath)}`,
+    `export BAO_ADDR=${shellQuote(state.baoAddr)}`,
+    `export BAO_TOKEN=${shellQuote(state.baoToken)}`,
+    `export PATH=${shellQuote(state.binDir)}:"$PATH"`,
+  ]
+}
+
+export function requireRunning(stateDir = defaultStateDir()): LabState {
+  const state = readState(stateDir)
+  if (!state) {
+    throw labError('NOT_RUNNING', `no lab is running (no ${statePath(stateDir)})`, 'Start one with `cloudtaser lab up`.')
+  }
+  if (!running(state)) {
+    const dead = state.processes.filter((p) => !ours(p.pid, state.stateDir)).map((p) => p.name)
+    throw labError('NOT_RUNNING', `the lab in ${stateDir} is broken: ${dead.join(', ')} not running`, 'Run `cloudtaser lab down` and `cloudtaser lab up` again; logs are in the state directory until then.')
+  }
+  return state
+}
+
+export interface DownResult {
+  stateDir: string
+  stopped: string[]
+  removed: boolean
+}
+
+/** Stops every recorded server and removes the state directory; a no-op when nothing is there. */
+export async function labDown(stateDir = defaultStateDir()): Promise<DownResult> {
+  const state = readState(stateDir)
+  const stopped: string[] = []
+  if (state) {
+    const live = state.processes.filter((p) => ours(p.pid, state.stateDir))
+    const stopAll = (names: (n: string) => boolean) => Promise.all(live.filter((p) => names(p.name)).map((p) => stopGroup(p.pid).then(() => stopped.push(p.name))))
+    await stopAll((n) => n !== 'etcd')
+    await stopAll((n) => n === 'etcd')
+  }
+  const removed = existsSync(stateDir)
+  rmSync(stateDir, {recursive: true, force: true, maxRetries: 3})
+  return {stateDir, stopped, removed}
+}
