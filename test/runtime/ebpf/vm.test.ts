@@ -1,0 +1,108 @@
+// The attack matrix on a real kernel: Debian's stock kernel booted in QEMU
+// (software emulation unless CT_QEMU_ACCEL says otherwise) with the static
+// agent, a root attacker and victims in a busybox initramfs. Every denial row
+// has a sibling in the same boot that must succeed, so a VM in which nothing
+// works cannot pass.
+import t, {type Test} from 'tap'
+import {boot, buildVmInputs, VECTORS, type Boot} from './vm-harness.js'
+
+const EXPECTED_HOOK: Record<string, {hook: string; vector: string}> = {
+  environ: {hook: 'file_open', vector: 'proc_environ'},
+  mem: {hook: 'file_open', vector: 'proc_mem'},
+  vm_readv: {hook: 'ptrace_access_check', vector: 'process_vm_readv'},
+  ptrace: {hook: 'ptrace_access_check', vector: 'ptrace'},
+  pidfd_getfd: {hook: 'ptrace_access_check', vector: 'pidfd_getfd'},
+}
+
+function outcome(b: Boot, row: string, vector: string): string | undefined {
+  const r = b.results.filter((x) => x.row === row && x.vector === vector)
+  if (r.length !== 1) return r.length === 0 ? 'missing' : `duplicated(${r.length})`
+  return r[0]?.outcome
+}
+
+function event(b: Boot, kind: string, hook: string, vector: string, pid: number) {
+  return b.events.find((e) => e.event === kind && e.hook === hook && e.vector === vector && e.target?.pid === pid)
+}
+
+function bootOk(t: Test, b: Boot): void {
+  t.comment(`${b.test}: boot + run took ${b.seconds.toFixed(1)} s`)
+  t.ok(b.done, `${b.test}: VM reached CT-DONE`, {output: b.done ? undefined : b.output.slice(-4000)})
+  const caps = b.events.find((e) => e.event === 'capabilities')
+  t.match(caps, {bpf_lsm_active: true, btf: true, programs_loaded: true, attached: true, degraded: false})
+}
+
+t.before(async () => {
+  await buildVmInputs()
+})
+
+t.test('matrix: protected, forked child, unprotected, PID reuse, self-protection, restart', async (t) => {
+  const b = await boot('matrix')
+  bootOk(t, b)
+  const prot = b.victims.prot
+  t.ok(prot && prot.pid > 0 && prot.child > 0, 'protected victim and its child started')
+  if (!prot) return
+
+  for (const v of VECTORS) {
+    t.equal(outcome(b, 'protected', v), 'denied', `protected: ${v} denied`)
+    t.equal(outcome(b, 'protected_child', v), 'denied', `forked child: ${v} denied`)
+    t.equal(outcome(b, 'unprotected', v), 'ok', `unprotected: ${v} succeeds in the same boot`)
+    t.equal(outcome(b, 'reused_pid', v), 'ok', `reused PID: ${v} succeeds`)
+    const {hook, vector} = EXPECTED_HOOK[v]!
+    t.ok(event(b, 'denied', hook, vector, prot.pid), `denial of ${v} logged as ${hook}/${vector} for the parent`)
+    t.ok(event(b, 'denied', hook, vector, prot.child), `denial of ${v} logged for the child`)
+  }
+  const errnos = b.results.filter((r) => r.row === 'protected').map((r) => `${r.vector}:${r.fields.err}`)
+  t.same(errnos, ['environ:EACCES', 'mem:EACCES', 'vm_readv:EPERM', 'ptrace:EPERM', 'pidfd_getfd:EPERM'])
+
+  const selfRows = b.results.filter((r) => r.row.startsWith('self_'))
+  t.ok(selfRows.some((r) => r.row === 'self_protected'), 'protected process checked itself')
+  t.ok(selfRows.some((r) => r.row === 'self_child'), 'protected child checked itself')
+  for (const r of selfRows) t.equal(r.outcome, 'ok', `${r.row} reads its own environ, mem and vm_readv`)
+
+  t.equal(outcome(b, 'exit_cleanup', 'index'), 'ok', 'exited process leaves the index')
+  t.equal(outcome(b, 'pid_reuse', 'same_pid'), 'ok', 'the new process really got the old PID')
+
+  t.equal(outcome(b, 'selfprot', 'bpf_obj_get'), 'denied', 'another root cannot open a pinned map')
+  t.equal(outcome(b, 'selfprot', 'map_by_id'), 'denied', 'another root cannot open our maps by id')
+  t.equal(outcome(b, 'selfprot', 'pin_unlink'), 'denied', 'another root cannot remove a pinned link')
+  t.equal(outcome(b, 'selfprot_control', 'bpf_control'), 'ok', 'the same operations on a foreign map succeed')
+
+  t.equal(outcome(b, 'agent_down', 'environ'), 'denied', 'pinned programs enforce while the agent is down')
+  t.equal(outcome(b, 'agent_down', 'vm_readv'), 'denied')
+  t.equal(outcome(b, 'agent_restarted', 'environ'), 'denied', 'restarted agent keeps old registrations')
+  t.equal(outcome(b, 'agent_restarted_new', 'vm_readv'), 'denied', 'restarted agent takes new registrations')
+  const caps = b.events.filter((e) => e.event === 'capabilities')
+  t.equal(caps.length, 2, 'two agent starts')
+  t.equal(caps[1]?.reused_pins, true, 'the second start reused the pinned state')
+  t.equal(outcome(b, 'sticky_enforce', 'detect_downgrade'), 'denied', 'enforce cannot be lowered to detect')
+})
+
+t.test('layers: ptrace_access_check alone stops all five vectors', async (t) => {
+  const b = await boot('layers')
+  bootOk(t, b)
+  const prot = b.victims.prot
+  if (!t.ok(prot, 'protected victim started') || !prot) return
+  for (const v of VECTORS) {
+    t.equal(outcome(b, 'ptrace_only', v), 'denied', `${v} denied without file_open`)
+    t.equal(outcome(b, 'ptrace_only_child', v), 'denied', `child: ${v} denied without file_open`)
+  }
+  t.notOk(
+    b.events.some((e) => e.hook === 'file_open'),
+    'no file_open decisions (program not attached)',
+  )
+  t.ok(event(b, 'denied', 'ptrace_access_check', 'proc_mem', prot.pid), '/proc/PID/mem denied in mm_access')
+  for (const r of b.results.filter((x) => x.row.startsWith('self_'))) t.equal(r.outcome, 'ok', `${r.row} reads itself`)
+})
+
+t.test('detect: logs and allows; raising to enforce applies to existing registrations', async (t) => {
+  const b = await boot('detect')
+  bootOk(t, b)
+  const prot = b.victims.prot
+  if (!t.ok(prot, 'protected victim started') || !prot) return
+  for (const v of VECTORS) {
+    t.equal(outcome(b, 'detect', v), 'ok', `detect: ${v} allowed`)
+    t.equal(outcome(b, 'detect_then_enforce', v), 'denied', `then enforce: ${v} denied`)
+    const {hook, vector} = EXPECTED_HOOK[v]!
+    t.ok(event(b, 'detected', hook, vector, prot.pid), `detect logged ${v}`)
+  }
+})
