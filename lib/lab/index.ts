@@ -3,6 +3,6 @@
 export {startControlPlane, CONTROLLERS, type ControlPlane, type ControlPlaneOptions, type ControlPlanePorts} from './controlplane.js'
 export {startOpenBao, type OpenBao, type OpenBaoOptions} from './openbao.js'
 export {startLab, type Lab, type LabOptions} from './lab.js'
-export {ensureBinary, binaryPath, sourceHash} from './binary.js'
+export {ensureBinary} from './binary.js'
 export {baoBinary, repoRoot} from './paths.js'
 export {labUp, labDown, readState, requireRunning, envLines, defaultStateDir, type LabState, type DownResult} from './daemon.js'

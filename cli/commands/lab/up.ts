@@ -1,0 +1,25 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../base-command.js'
+import {defaultStateDir, labUp, type LabState} from '../../../lib/lab/index.js'
+
+export default class LabUp extends BaseCommand<typeof LabUp> {
+  static override summary = 'Start a local kube-apiserver, etcd, kube-controller-manager and OpenBao on loopback, in the background.'
+  static override description =
+    'Returns once every server is ready. State, logs, PKI and data live in --state-dir until `lab down`. The first run builds the control-plane binary from test/env (minutes); later runs reuse it.'
+  static override examples = ['<%= config.bin %> lab up', 'eval "$(<%= config.bin %> lab env)"', '<%= config.bin %> lab up --json']
+  static override flags = {
+    'state-dir': Flags.string({description: 'Where the lab keeps its state.', default: defaultStateDir(), defaultHelp: async () => '$CLOUDTASER_LAB_DIR or $XDG_STATE_HOME/cloudtaser/lab'}),
+  }
+
+  async run(): Promise<Omit<LabState, 'baoToken'>> {
+    const state = await labUp(this.flags['state-dir'])
+    this.log(`Lab ready in ${(state.readyMs / 1000).toFixed(1)} s`)
+    this.log(`  kube-apiserver  ${state.server}`)
+    this.log(`  OpenBao         ${state.baoAddr}`)
+    this.log(`  state           ${state.stateDir}`)
+    this.log('Use it from a shell:  eval "$(cloudtaser lab env)"   Stop it:  cloudtaser lab down')
+    // The root token stays in the 0600 state file; `lab env` prints it on request.
+    const {baoToken: _token, ...shown} = state
+    return shown
+  }
+}
