@@ -1,0 +1,34 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../../base-command.js'
+import {concurrencyFlag, openBaoClientFromFlags, openBaoFlags} from '../../flags/openbao.js'
+import {ExitCode} from '../../../lib/errors.js'
+import {verifyPlan, type VerifyPlanResult} from '../../../lib/openbao/verify-plan.js'
+import {loadPlan} from '../../../lib/plan/io.js'
+
+export default class SourceVerifyPlan extends BaseCommand<typeof SourceVerifyPlan> {
+  static override summary = 'Check that every secret a plan needs is in OpenBao, current, with every mapped field.'
+  static override description = `For each secret path: it exists, its current version is neither deleted nor destroyed, and every field the plan maps (env fields, file items) is present. Reads metadata only when no field is mapped; otherwise reads the secret and keeps only its field names. Values are never printed, logged or kept. Exit 1 when anything is missing.`
+  static override examples = ['<%= config.bin %> source verify-plan plan.yaml', '<%= config.bin %> source verify-plan plan.yaml --json']
+  static override args = {plan: Args.string({description: 'The reviewed plan file.', required: true})}
+  static override flags = {...openBaoFlags, concurrency: concurrencyFlag}
+
+  async run(): Promise<VerifyPlanResult> {
+    const {plan} = await loadPlan(this.args.plan)
+    const client = openBaoClientFromFlags(this.flags)
+    try {
+      const result = await verifyPlan(client, plan, {concurrency: this.flags.concurrency})
+      const w = Math.max(4, ...result.secrets.map((s) => s.vaultPath.length))
+      this.log(`${'PATH'.padEnd(w)}  ${'STATE'.padEnd(14)}  VERSION  DETAIL`)
+      for (const s of result.secrets) {
+        const detail = s.missingFields.length ? `missing field(s): ${s.missingFields.join(', ')}` : s.state === 'ok' ? `${s.checkedFields.length} field(s) checked` : ''
+        this.log(`${s.vaultPath.padEnd(w)}  ${s.state.padEnd(14)}  ${String(s.version ?? '-').padEnd(7)}  ${detail}`.trimEnd())
+      }
+      const bad = result.secrets.length - result.counts.ok
+      this.log(result.ok ? `All ${result.secrets.length} secret(s) present.` : `${bad} of ${result.secrets.length} secret(s) not ready.`)
+      if (!result.ok) this.setExitCode(ExitCode.CHECK_FAILED)
+      return result
+    } finally {
+      await client.close()
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What a command will do (or did), one line per object. Planned by pure functions from the
+ * desired and the observed state; dry-run renders them, the executor applies create and update.
+ */
+export type ActionKind = 'create' | 'update' | 'unchanged' | 'conflict'
+
+export type ResourceKind =
+  | 'policy'
+  | 'role'
+  | 'auth-method'
+  | 'auth-config'
+  | 'namespace'
+  | 'service-account'
+  | 'cluster-role-binding'
+
+export interface Action {
+  resource: ResourceKind
+  name: string
+  kind: ActionKind
+  /** Why: for update, the fields that differ; for conflict, who owns the object. */
+  reason?: string
+  /** Field names that change (never values that could be secret). */
+  changes?: string[]
+  tenant?: string
+}
+
+export interface ActionSummary {
+  create: number
+  update: number
+  unchanged: number
+  conflict: number
+}
+
+export function summarize(actions: readonly Action[]): ActionSummary {
+  const s: ActionSummary = {create: 0, update: 0, unchanged: 0, conflict: 0}
+  for (const a of actions) s[a.kind]++
+  return s
+}
+
+export const summaryLine = (s: ActionSummary, dryRun: boolean): string =>
+  `${dryRun ? 'Would create' : 'Created'} ${s.create}, ${dryRun ? 'would update' : 'updated'} ${s.update}, unchanged ${s.unchanged}, conflicts ${s.conflict}`
+
+/** One line per action, aligned, for people. */
+export function renderActions(actions: readonly Action[], dryRun: boolean): string[] {
+  const verb: Record<ActionKind, string> = dryRun
+    ? {create: 'would create', update: 'would update', unchanged: 'unchanged', conflict: 'CONFLICT'}
+    : {create: 'created', update: 'updated', unchanged: 'unchanged', conflict: 'CONFLICT'}
+  const w = Math.max(0, ...actions.map((a) => `${a.resource} ${a.name}`.length))
+  return actions.map((a) => {
+    const why = a.reason ? `  (${a.reason})` : ''
+    return `${verb[a.kind].padEnd(12)} ${`${a.resource} ${a.name}`.padEnd(w)}${why}`.trimEnd()
+  })
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order; first error wins. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  let failed: unknown
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const i = next++
+      try {
+        out[i] = await fn(items[i]!, i)
+      } catch (err) {
+        failed ??= err
+      }
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(Math.max(1, limit), items.length)}, worker))
+  if (failed !== undefined) throw failed
+  return out
+}

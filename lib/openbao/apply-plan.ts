@@ -1,0 +1,107 @@
+import type {MigrationPlan} from '../plan/types.generated.js'
+import {summarize, type Action, type ActionSummary} from './actions.js'
+import type {ClientStats, OpenBaoClient} from './client.js'
+import {detectKvMount, type KvMountInfo} from './kv.js'
+import {executeManaged, observeManaged, planManaged, type ManagedSet, type ObservedState} from './managed.js'
+import {activeWorkloads, authMountOf, kvMountOf, plannedSecret, policyNameOf, roleNameOf} from './plan-paths.js'
+import {renderPolicy} from './policy.js'
+
+export interface TokenTtls {
+  /** Seconds. */
+  tokenTtl: number
+  tokenMaxTtl: number
+}
+
+/** Short-lived tokens: the wrapper logs in at start and re-logs in when it needs to. */
+export const DEFAULT_TTLS: TokenTtls = {tokenTtl: 15 * 60, tokenMaxTtl: 60 * 60}
+
+/**
+ * Pure: per tenant, a policy granting read on exactly the tenant's KV v2 data paths (sorted,
+ * de-duplicated, no globs) and a role bound to its namespace and service accounts.
+ */
+export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_TTLS): ManagedSet {
+  const owner = `plan=${plan.metadata.name}`
+  const set: ManagedSet = {owner, authMount: authMountOf(plan), policies: [], roles: []}
+  for (const t of plan.tenants) {
+    const workloads = activeWorkloads(t)
+    const paths = new Set<string>()
+    const accounts = new Set<string>()
+    for (const w of workloads) {
+      accounts.add(w.serviceAccount ?? 'default')
+      w.secrets.forEach((s, i) => paths.add(plannedSecret(plan, s, `tenant ${t.name}, ${w.kind}/${w.name}, secret ${i}`).vaultPath))
+    }
+    if (workloads.length === 0) continue
+    const policy = policyNameOf(t)
+    set.policies.push({
+      name: policy,
+      tenant: t.name,
+      text: renderPolicy(owner, [`tenant=${t.name} namespace=${t.namespace}`, 'Read on exactly the secrets this tenant\'s workloads use. Written by `cloudtaser source apply-plan`.'], [...paths].sort().map((path) => ({path, capabilities: ['read']}))),
+    })
+    set.roles.push({
+      name: roleNameOf(t),
+      tenant: t.name,
+      spec: {
+        bound_service_account_names: [...accounts].sort(),
+        bound_service_account_namespaces: [t.namespace],
+        token_policies: [policy],
+        token_ttl: ttls.tokenTtl,
+        token_max_ttl: ttls.tokenMaxTtl,
+      },
+    })
+  }
+  return set
+}
+
+export const kvMountsOf = (plan: MigrationPlan): string[] =>
+  [...new Set(plan.tenants.flatMap((t) => activeWorkloads(t).flatMap((w) => w.secrets.map((s) => kvMountOf(plan, s)))))].sort()
+
+export interface ApplyPlanResult {
+  plan: string
+  dryRun: boolean
+  force: boolean
+  authMount: string
+  kvMounts: KvMountInfo[]
+  actions: Action[]
+  summary: ActionSummary
+  /** True when conflicts stopped the run: nothing was written. */
+  refused: boolean
+  requests: ClientStats
+  ms: number
+}
+
+export interface ApplyPlanOptions {
+  dryRun?: boolean
+  force?: boolean
+  ttls?: TokenTtls
+  concurrency?: number
+}
+
+/**
+ * Reads policies and roles only (never a secret path), plans, and applies unless dry-run. Any
+ * conflict stops the whole run before the first write, so a partly applied plan never results
+ * from a foreign object.
+ */
+export async function applyPlan(client: OpenBaoClient, plan: MigrationPlan, options: ApplyPlanOptions = {}): Promise<ApplyPlanResult> {
+  const t0 = performance.now()
+  const concurrency = options.concurrency ?? 8
+  const set = desiredFromPlan(plan, options.ttls)
+  const kvMounts: KvMountInfo[] = []
+  for (const m of kvMountsOf(plan)) kvMounts.push(await detectKvMount(client, m))
+  const observed: ObservedState = await observeManaged(client, set, concurrency)
+  const actions = planManaged(set, observed, {force: options.force})
+  const summary = summarize(actions)
+  const refused = summary.conflict > 0
+  if (!options.dryRun && !refused) await executeManaged(client, set, actions, concurrency)
+  return {
+    plan: plan.metadata.name,
+    dryRun: Boolean(options.dryRun),
+    force: Boolean(options.force),
+    authMount: set.authMount,
+    kvMounts,
+    actions,
+    summary,
+    refused,
+    requests: structuredClone(client.stats),
+    ms: Math.round(performance.now() - t0),
+  }
+}
