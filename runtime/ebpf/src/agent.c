@@ -83,7 +83,8 @@ static struct {
 	bool probe;
 	bool verbose;
 	const char *skip_prog; /* tests: leave one program unattached to test the other layer alone */
-} opt = {CT_MODE_ENFORCE, "/run/cloudtaser/ebpf.sock", "/sys/fs/bpf/cloudtaser", false, false, NULL};
+	bool ephemeral; /* pin nothing: everything detaches when the agent exits (benchmarks) */
+} opt = {CT_MODE_ENFORCE, "/run/cloudtaser/ebpf.sock", "/sys/fs/bpf/cloudtaser", false, false, NULL, false};
 
 static struct {
 	bool lsm_bpf;
@@ -343,6 +344,8 @@ static int pin_links(void)
 			degrade("attach %s: %s", bpf_program__name(prog), strerror(errno));
 			return -1;
 		}
+		if (opt.ephemeral)
+			continue; /* the link lives as long as this process holds it */
 		/* The new link is live before the old pin goes, so a restart never
 		 * leaves a gap. */
 		snprintf(path, sizeof(path), "%s/link_%s", opt.pin_dir, bpf_program__name(prog));
@@ -363,19 +366,20 @@ static int load(void)
 
 	if (!caps.btf)
 		degrade("no BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF); CO-RE programs cannot load");
-	if (!opt.probe)
+	bool pin = !opt.probe && !opt.ephemeral;
+	if (pin)
 		mkdir(opt.pin_dir, 0700);
-	if (stat(opt.pin_dir, &st) == 0 && !opt.probe) {
+	if (pin && stat(opt.pin_dir, &st) == 0) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/ctaser_settings", opt.pin_dir);
 		caps.reused_pins = access(p, F_OK) == 0;
 	}
-	skel = cloudtaser__open_opts(opt.probe ? NULL : &oo);
+	skel = cloudtaser__open_opts(pin ? &oo : NULL);
 	if (!skel) {
 		degrade("open BPF object: %s", strerror(errno));
 		return -1;
 	}
-	if (opt.probe) {
+	if (!pin) {
 		struct bpf_map *m;
 		bpf_object__for_each_map(m, skel->obj) bpf_map__set_pin_path(m, NULL);
 	}
@@ -537,6 +541,24 @@ static void handle_status(int fd)
 			fprintf(f, "%s{\"pid\":%u,\"parent\":%u,\"registered\":%s,\"agent\":%s}", first ? "" : ",", key,
 				p.parent_tgid, (p.flags & CT_F_REGISTERED) ? "true" : "false",
 				(p.flags & CT_F_AGENT) ? "true" : "false");
+			first = false;
+		}
+	}
+	fputs("],\"programs\":[", f);
+	if (caps.loaded) {
+		/* run_cnt/run_time_ns count only while kernel.bpf_stats_enabled=1 */
+		struct bpf_program *prog;
+		bool first = true;
+		bpf_object__for_each_program(prog, skel->obj)
+		{
+			struct bpf_prog_info info;
+			__u32 len = sizeof(info);
+			memset(&info, 0, sizeof(info));
+			if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0)
+				continue;
+			fprintf(f, "%s{\"name\":\"%s\",\"id\":%u,\"run_cnt\":%llu,\"run_time_ns\":%llu}", first ? "" : ",",
+				bpf_program__name(prog), info.id, (unsigned long long)info.run_cnt,
+				(unsigned long long)info.run_time_ns);
 			first = false;
 		}
 	}
@@ -760,8 +782,9 @@ static int serve(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cloudtaser-ebpf-agent [--mode enforce|detect] [--socket PATH] [--pin-dir DIR]\n"
-		   "                             [--probe] [--verbose] [--skip-prog NAME]\n"
-		   "  --probe  detect capabilities, load and attach once, print JSON, exit (0 = full, 4 = degraded)\n");
+		   "                             [--probe] [--verbose] [--skip-prog NAME] [--ephemeral]\n"
+		   "  --probe      detect capabilities, load and attach once, print JSON, exit (0 = full, 4 = degraded)\n"
+		   "  --ephemeral  pin nothing; programs detach when the agent exits (benchmarks)\n");
 }
 
 int main(int argc, char **argv)
@@ -770,7 +793,7 @@ int main(int argc, char **argv)
 		{"mode", required_argument, 0, 'm'},  {"socket", required_argument, 0, 's'},
 		{"pin-dir", required_argument, 0, 'p'}, {"probe", no_argument, 0, 'P'},
 		{"verbose", no_argument, 0, 'v'},       {"help", no_argument, 0, 'h'},
-		{"skip-prog", required_argument, 0, 'S'},
+		{"skip-prog", required_argument, 0, 'S'}, {"ephemeral", no_argument, 0, 'E'},
 		{0, 0, 0, 0},
 	};
 	int c;
@@ -800,6 +823,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			opt.skip_prog = optarg;
+			break;
+		case 'E':
+			opt.ephemeral = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -307,14 +307,31 @@ int BPF_PROG(ctaser_fopen, struct file *file, int ret)
 
 	if (ret)
 		return ret;
+	/* Hot path (every open on the node): plain loads decide most opens
+	 * before any map lookup. */
+	inode = file->f_inode;
+	bool proc = inode->i_sb->s_magic == PROC_SUPER_MAGIC;
+	if (!proc && !(file->f_mode & FMODE_WRITE))
+		return 0;
 	s = settings();
 	if (!s || s->mode == CT_MODE_OFF)
 		return 0;
-	inode = file->f_inode;
-	if (inode->i_sb->s_magic != PROC_SUPER_MAGIC) {
-		if ((file->f_mode & FMODE_WRITE) && inode->i_ino == s->agent_ino && inode->i_sb->s_dev == s->agent_dev &&
+	if (!proc) {
+		if (inode->i_ino == s->agent_ino && inode->i_sb->s_dev == s->agent_dev &&
 		    !is_agent(bpf_get_current_task_btf(), s))
 			return verdict(s, CT_H_FILE_OPEN, CT_V_AGENT_EXE_WRITE, 0, 0, 0, EPERM);
+		return 0;
+	}
+	/* Length first (a plain load): most /proc opens (status, stat, cmdline,
+	 * sys/...) are rejected without copying the name. */
+	switch (file->f_path.dentry->d_name.len) {
+	case 3: /* mem */
+	case 4: /* maps */
+	case 5: /* smaps, stack */
+	case 7: /* environ, pagemap */
+	case 12: /* smaps_rollup */
+		break;
+	default:
 		return 0;
 	}
 	if (bpf_probe_read_kernel_str(name, sizeof(name), file->f_path.dentry->d_name.name) < 0)

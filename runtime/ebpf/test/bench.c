@@ -23,38 +23,51 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+static void once(const char *w, const char *path, volatile unsigned long *acc)
+{
+	if (path) {
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			exit(1);
+		close(fd);
+	} else if (w[0] == 's') {
+		pid_t p = fork();
+		if (p == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	} else {
+		*acc = *acc * 6364136223846793005UL + 1442695040888963407UL;
+	}
+}
+
+/* The run is cut into chunks; besides the mean, the fastest chunk is
+ * reported: on a shared, emulated host it is the one least disturbed by
+ * preemption, which the mean is not. */
 int main(int argc, char **argv)
 {
 	if (argc < 3)
 		return 2;
 	const char *w = argv[1];
 	long n = atol(argv[2]);
+	long chunk = argc > 3 ? atol(argv[3]) : n / 20;
 	volatile unsigned long acc = 0;
-	double t0 = now_ns();
-	if (!strcmp(w, "open") || !strcmp(w, "procopen")) {
-		const char *path = !strcmp(w, "open") ? "/etc/bench-file" : "/proc/self/status";
-		for (long i = 0; i < n; i++) {
-			int fd = open(path, O_RDONLY);
-			if (fd < 0)
-				return 1;
-			close(fd);
-		}
-	} else if (!strcmp(w, "spawn")) {
-		for (long i = 0; i < n; i++) {
-			pid_t p = fork();
-			if (p == 0) {
-				execl("/bin/true", "true", (char *)NULL);
-				_exit(127);
-			}
-			waitpid(p, NULL, 0);
-		}
-	} else if (!strcmp(w, "cpu")) {
-		for (long i = 0; i < n; i++)
-			acc = acc * 6364136223846793005UL + 1442695040888963407UL;
-	} else {
+	const char *path = !strcmp(w, "open") ? "/etc/bench-file" : !strcmp(w, "procopen") ? "/proc/self/status" : NULL;
+	if (!path && strcmp(w, "spawn") && strcmp(w, "cpu"))
 		return 2;
+	if (chunk < 1)
+		chunk = 1;
+	double best = 1e300, t0 = now_ns();
+	for (long done = 0; done < n; done += chunk) {
+		double c0 = now_ns();
+		for (long i = 0; i < chunk; i++)
+			once(w, path, &acc);
+		double per = (now_ns() - c0) / (double)chunk;
+		if (per < best)
+			best = per;
 	}
 	double dt = now_ns() - t0;
-	printf("CT-BENCH workload=%s iters=%ld ns_per_op=%.1f\n", w, n, dt / (double)n);
+	printf("CT-BENCH workload=%s iters=%ld ns_per_op=%.1f best_chunk_ns_per_op=%.1f\n", w, n, dt / (double)n, best);
 	return 0;
 }
