@@ -1,0 +1,137 @@
+// The whole OpenBao side against the lab's real kube-apiserver and OpenBao:
+// connect -> apply-plan -> values written with the bao CLI -> verify-plan; a workload's
+// TokenRequest token logs in through its tenant's role and reads only its own secrets.
+import t from 'tap'
+import {CoreV1Api} from '@kubernetes/client-node'
+import {startLab} from '../../../lib/lab/index.js'
+import {applyPlan} from '../../../lib/openbao/apply-plan.js'
+import {configureOperator, OPERATOR_DEFAULTS} from '../../../lib/openbao/configure.js'
+import {clusterEndpoint, CONNECT_DEFAULTS, connectCluster} from '../../../lib/openbao/connect.js'
+import {verifyPlan} from '../../../lib/openbao/verify-plan.js'
+import {baoCli, CANARY, clientFor, labPlan, writeValues} from './fixtures.js'
+
+const lab = await startLab()
+t.teardown(() => lab.stop())
+const client = clientFor(lab.baoAddr, lab.baoToken)
+t.teardown(() => client.close())
+const core = lab.kubeConfig.makeApiClient(CoreV1Api)
+const plan = labPlan()
+const target = {...CONNECT_DEFAULTS, ...clusterEndpoint(lab.kubeConfig), renewToken: false}
+
+/** Everything cloudtaser could have written, read back: policies, roles, auth config. */
+const snapshot = async () => {
+  const names = ((await client.call<{data: {keys: string[]}}>('GET', 'sys/policies/acl', {query: {list: 'true'}})).body!.data.keys).sort()
+  const roles = await client.call<{data?: {keys: string[]}}>('GET', 'auth/kubernetes/role', {query: {list: 'true'}, accept: [404]})
+  const texts = await Promise.all(names.map((n) => client.read<{data: {policy: string}}>(`sys/policies/acl/${n}`)))
+  return JSON.stringify({names, texts: texts.map((x) => x?.data.policy), roles: roles.body?.data?.keys.sort()})
+}
+
+t.test('target connect: dry run changes nothing, then configures auth, then is unchanged', async (t) => {
+  const dry = await connectCluster(client, lab.kubeConfig, target, {dryRun: true})
+  t.same(dry.summary, {create: 5, update: 0, unchanged: 0, conflict: 0})
+  t.equal((await client.read<{data: Record<string, unknown>}>('sys/auth'))!.data['kubernetes/'], undefined, 'no auth method yet')
+  t.equal((await core.readNamespace({name: 'cloudtaser-system'}).catch((e: {code: number}) => e)).code, 404, 'no namespace yet')
+  const first = await connectCluster(client, lab.kubeConfig, target)
+  t.same(first.summary, {create: 5, update: 0, unchanged: 0, conflict: 0})
+  t.ok(first.reviewerTokenExpires, 'reports when the reviewer token expires')
+  const sa = await core.readNamespacedServiceAccount({name: 'cloudtaser-token-reviewer', namespace: 'cloudtaser-system'})
+  t.equal(sa.metadata?.labels?.['app.kubernetes.io/managed-by'], 'cloudtaser')
+  const second = await connectCluster(client, lab.kubeConfig, target)
+  t.same(second.summary, {create: 0, update: 0, unchanged: 5, conflict: 0}, JSON.stringify(second.actions))
+})
+
+t.test('apply-plan: dry run writes nothing; apply creates; a second run is all unchanged', async (t) => {
+  const before = await snapshot()
+  const dry = await applyPlan(client, plan, {dryRun: true})
+  t.same(dry.summary, {create: 4, update: 0, unchanged: 0, conflict: 0})
+  t.equal(await snapshot(), before, 'OpenBao state identical after --dry-run')
+
+  const applied = await applyPlan(client, plan)
+  t.same(applied.summary, {create: 4, update: 0, unchanged: 0, conflict: 0})
+  const again = await applyPlan(client, plan)
+  t.same(again.summary, {create: 0, update: 0, unchanged: 4, conflict: 0})
+  t.same(again.kvMounts, [{mount: 'secret', type: 'kv', version: 2}])
+  const policy = await baoCli(lab.baoAddr, lab.baoToken, 'policy', 'read', 'cloudtaser-lab-alpha')
+  t.match(policy, /^# managed-by: cloudtaser; plan=lab/)
+  t.match(policy, /path "secret\/data\/lab\/alpha\/db"/)
+  t.notMatch(policy, /beta|\*/)
+
+  // A dry run after a drift shows it and still writes nothing.
+  await client.write('auth/kubernetes/role/cloudtaser-lab-beta', {token_ttl: 5})
+  const drifted = await snapshot()
+  const dry2 = await applyPlan(client, plan, {dryRun: true})
+  t.same(dry2.summary, {create: 0, update: 1, unchanged: 3, conflict: 0})
+  t.equal(await snapshot(), drifted)
+  t.equal((await client.read<{data: {token_ttl: number}}>('auth/kubernetes/role/cloudtaser-lab-beta'))!.data.token_ttl, 5)
+  t.same((await applyPlan(client, plan)).summary, {create: 0, update: 1, unchanged: 3, conflict: 0})
+})
+
+t.test('verify-plan: fails before values exist; passes after `bao kv put`; names a removed field', async (t) => {
+  const empty = await verifyPlan(client, plan)
+  t.equal(empty.ok, false)
+  t.equal(empty.counts.missing, 4)
+  await writeValues(lab.baoAddr, lab.baoToken)
+  const ok = await verifyPlan(client, plan)
+  t.equal(ok.ok, true, JSON.stringify(ok.secrets))
+  t.same(ok.secrets.map((s) => s.read), ['data', 'metadata', 'data', 'metadata'], 'metadata only where no field is mapped')
+  t.notMatch(JSON.stringify(ok), /canary/)
+
+  // A new version without `password`.
+  await baoCli(lab.baoAddr, lab.baoToken, 'kv', 'put', '-mount=secret', 'lab/beta/db', 'username=beta-user')
+  const missing = await verifyPlan(client, plan)
+  t.equal(missing.ok, false)
+  t.same(
+    missing.secrets.filter((s) => s.state !== 'ok').map((s) => [s.vaultPath, s.state, s.missingFields]),
+    [['secret/data/lab/beta/db', 'fields-missing', ['password']]],
+  )
+  // Deleted and destroyed current versions.
+  await baoCli(lab.baoAddr, lab.baoToken, 'kv', 'delete', '-mount=secret', 'lab/beta/env')
+  await baoCli(lab.baoAddr, lab.baoToken, 'kv', 'destroy', '-mount=secret', '-versions=2', 'lab/beta/db')
+  const states = Object.fromEntries((await verifyPlan(client, plan)).secrets.map((s) => [s.vaultPath, s.state]))
+  t.match(states, {'secret/data/lab/beta/env': 'deleted', 'secret/data/lab/beta/db': 'destroyed', 'secret/data/lab/alpha/db': 'ok'})
+  await writeValues(lab.baoAddr, lab.baoToken)
+  t.equal((await verifyPlan(client, plan)).ok, true)
+})
+
+t.test('a workload token logs in through its tenant role, reads its secrets, gets 403 on the other tenant', async (t) => {
+  for (const ns of ['alpha', 'beta']) {
+    await core.createNamespace({body: {metadata: {name: ns}}})
+    await core.createNamespacedServiceAccount({namespace: ns, body: {metadata: {name: `${ns}-api`}}})
+  }
+  const jwt = (await core.createNamespacedServiceAccountToken({name: 'alpha-api', namespace: 'alpha', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token
+  const login = await client.call<{auth: {client_token: string; token_policies: string[]; lease_duration: number}}>('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-lab-alpha', jwt}})
+  const auth = login.body!.auth
+  t.same([...auth.token_policies].sort(), ['cloudtaser-lab-alpha', 'default'])
+  t.equal(auth.lease_duration, 900, 'token TTL 15m')
+  const workload = clientFor(lab.baoAddr, auth.client_token)
+  t.teardown(() => workload.close())
+  const own = await workload.call<{data: {data: Record<string, string>}}>('GET', 'secret/data/lab/alpha/db')
+  t.equal(own.status, 200)
+  t.equal(own.body!.data.data.password, CANARY.alpha)
+  await t.rejects(workload.call('GET', 'secret/data/lab/beta/db'), {
+    code: 'BAO_PERMISSION_DENIED',
+    exitCode: 4,
+    message: 'permission denied: GET secret/data/lab/beta/db needs the "read" capability on "secret/data/lab/beta/db"',
+  })
+  await t.rejects(workload.call('GET', 'secret/metadata/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'}, 'data paths only')
+  // beta's role refuses alpha's ServiceAccount.
+  const cross = await client.call('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-lab-beta', jwt}, accept: [403]})
+  t.equal(cross.status, 403)
+})
+
+t.test('source configure: operator policy and role, idempotent', async (t) => {
+  const dry = await configureOperator(client, OPERATOR_DEFAULTS, {dryRun: true})
+  t.same(dry.summary, {create: 2, update: 0, unchanged: 0, conflict: 0})
+  t.equal(await client.read('sys/policies/acl/cloudtaser-operator'), undefined)
+  t.same((await configureOperator(client, OPERATOR_DEFAULTS)).summary, {create: 2, update: 0, unchanged: 0, conflict: 0})
+  t.same((await configureOperator(client, OPERATOR_DEFAULTS)).summary, {create: 0, update: 0, unchanged: 2, conflict: 0})
+
+  await core.createNamespacedServiceAccount({namespace: 'cloudtaser-system', body: {metadata: {name: 'cloudtaser-operator'}}})
+  const jwt = (await core.createNamespacedServiceAccountToken({name: 'cloudtaser-operator', namespace: 'cloudtaser-system', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token
+  const login = await client.call<{auth: {client_token: string}}>('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-operator', jwt}})
+  const op = clientFor(lab.baoAddr, login.body!.auth.client_token)
+  t.teardown(() => op.close())
+  await op.write('secret/data/cloudtaser/system/broker-token', {data: {token: 'x'}})
+  t.equal((await op.call('GET', 'secret/metadata/cloudtaser/system/', {query: {list: 'true'}})).status, 200)
+  await t.rejects(op.call('GET', 'secret/data/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'})
+})
