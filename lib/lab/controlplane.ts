@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {mkdirSync, readFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
@@ -91,6 +91,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // etcd: its two ports are picked together; a clash only costs an etcd restart.
     const [etcd, etcdPeer] = await retryOnPortClash(async () => {
       const [client, peer] = (await freePorts(2)) as [number, number]
+      // A retry must not find a member bootstrapped with the previous attempt's peer URL.
+      rmSync(join(dir, 'etcd'), {recursive: true, force: true})
       const p = spawnIn('etcd', [
         '--name=lab',
         `--data-dir=${join(dir, 'etcd')}`,

@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {CloudtaserError, ExitCode} from '../errors.js'
@@ -48,10 +48,25 @@ export function readState(stateDir = defaultStateDir()): LabState | undefined {
 function ours(pid: number, stateDir: string): boolean {
   try {
     // Every server runs with its working directory inside the state directory.
-    return groupAlive(pid) && readlinkSync(`/proc/${pid}/cwd`).startsWith(stateDir)
+    return groupAlive(pid) && `${readlinkSync(`/proc/${pid}/cwd`)}/`.startsWith(`${stateDir}/`)
   } catch {
     return false
   }
+}
+
+/** Our servers (bao, cloudtaser-controlplane) running inside stateDir, named by subcommand. */
+function serversIn(stateDir: string): Array<{name: string; pid: number}> {
+  const found: Array<{name: string; pid: number}> = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const pid = Number(entry)
+    if (pid === process.pid || !ours(pid, stateDir)) continue
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    // Only our servers: never, say, a shell that happens to sit in the state directory.
+    if (argv[0]?.endsWith('/bao')) found.push({name: 'bao', pid})
+    else if (argv[0]?.endsWith('/cloudtaser-controlplane')) found.push({name: argv[1] ?? 'cloudtaser-controlplane', pid})
+  }
+  return found
 }
 
 export function running(state: LabState): boolean {
@@ -132,10 +147,11 @@ export interface DownResult {
 
 /** Stops every recorded server and removes the state directory; a no-op when nothing is there. */
 export async function labDown(stateDir = defaultStateDir()): Promise<DownResult> {
-  const state = readState(stateDir)
   const stopped: string[] = []
-  if (state) {
-    const live = state.processes.filter((p) => ours(p.pid, state.stateDir))
+  if (existsSync(stateDir)) {
+    // Found by working directory, not only from state.json: a `lab up` interrupted before it
+    // wrote the state still leaves servers behind in the directory.
+    const live = serversIn(realpathSync(stateDir))
     const stopAll = (names: (n: string) => boolean) => Promise.all(live.filter((p) => names(p.name)).map((p) => stopGroup(p.pid).then(() => stopped.push(p.name))))
     await stopAll((n) => n !== 'etcd')
     await stopAll((n) => n === 'etcd')

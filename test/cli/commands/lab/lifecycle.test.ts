@@ -2,7 +2,7 @@
 // background, env's lines make kubectl and bao work by hand, down leaves nothing behind.
 import t from 'tap'
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -74,4 +74,33 @@ t.test('lab down stops every server and removes the state', async (t) => {
   const again = cli('lab', 'down')
   t.equal(again.code, 0, 'down with nothing running is fine')
   t.match(again.stdout, /No lab was running/)
+})
+
+t.test('lab down also stops servers of a `lab up` killed before it wrote its state', async (t) => {
+  const {spawn} = await import('node:child_process')
+  const up = spawn(process.execPath, ['bin/run.js', 'lab', 'up'], {env, stdio: 'ignore'})
+  const inStateDir = () =>
+    readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((pid) => {
+        try {
+          return readlinkSync(`/proc/${pid}/cwd`).startsWith(stateDir) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+        } catch {
+          return false
+        }
+      })
+  // Wait until at least etcd runs, then kill `lab up` mid-start.
+  const deadline = Date.now() + 60_000
+  while (inStateDir().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  up.kill('SIGKILL')
+  await new Promise((r) => up.on('exit', r))
+  const orphans = inStateDir()
+  t.ok(orphans.length > 0, `orphaned servers: ${orphans.join(', ')}`)
+  t.notOk(existsSync(join(stateDir, 'state.json')), 'no state was written')
+
+  const down = cli('lab', 'down', '--json')
+  t.equal(down.code, 0, down.stderr)
+  t.ok(JSON.parse(down.stdout).stopped.length >= 1)
+  t.same(inStateDir(), [], 'all stopped')
+  t.notOk(existsSync(stateDir))
 })
