@@ -19,6 +19,16 @@ export interface HeldLease {
   lost: Promise<never>
 }
 
+/**
+ * Lease times are MicroTime (six fractional digits); the client serialises Dates with three,
+ * which the apiserver rejects. This Date prints microseconds.
+ */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+  }
+}
+
 export const holderIdentity = (user: string): string => `${user} on ${hostname()} pid ${process.pid}`
 
 const pidOfHolder = (holder: string): {host: string; pid: number} | undefined => {
@@ -52,7 +62,7 @@ export async function acquireLease(kc: KubeConfig, options: LeaseOptions): Promi
   const api = kc.makeApiClient(CoordinationV1Api)
   const namespace = options.namespace ?? LEASE_NAMESPACE
   const duration = options.durationSeconds ?? 30
-  const spec = () => ({holderIdentity: options.holder, leaseDurationSeconds: duration, acquireTime: new Date(), renewTime: new Date()}) as V1Lease['spec']
+  const spec = () => ({holderIdentity: options.holder, leaseDurationSeconds: duration, acquireTime: new MicroTime(), renewTime: new MicroTime()}) as V1Lease['spec']
 
   let lease: V1Lease
   for (let attempt = 0; ; attempt++) {
@@ -89,7 +99,7 @@ export async function acquireLease(kc: KubeConfig, options: LeaseOptions): Promi
   lost.catch(() => undefined)
   const timer = setInterval(async () => {
     try {
-      lease = await api.replaceNamespacedLease({name: LEASE_NAME, namespace, body: {...lease, spec: {...lease.spec, renewTime: new Date() as never}}})
+      lease = await api.replaceNamespacedLease({name: LEASE_NAME, namespace, body: {...lease, spec: {...lease.spec, renewTime: new MicroTime() as never}}})
     } catch (err) {
       clearInterval(timer)
       rejectLost(new CloudtaserError('PROTECT_LEASE_LOST', `lost the protect lease ${namespace}/${LEASE_NAME}: ${(err as Error).message}`, {exitCode: ExitCode.CONFLICT}))

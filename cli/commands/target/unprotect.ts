@@ -1,0 +1,30 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../base-command.js'
+import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
+import {currentActor} from '../../../lib/actor.js'
+import {ExitCode} from '../../../lib/errors.js'
+import {loadPlan} from '../../../lib/plan/io.js'
+import {unprotect, type UnprotectResult} from '../../../lib/protect/unprotect.js'
+
+export default class TargetUnprotect extends BaseCommand<typeof TargetUnprotect> {
+  static override summary = 'Undo protect: remove the cloudtaser annotations and restore the recorded Secret references.'
+  static override examples = ['<%= config.bin %> target unprotect --plan plan.yaml', '<%= config.bin %> target unprotect --plan plan.yaml --dry-run --json']
+  static override flags = {
+    ...kubeFlags,
+    plan: Flags.string({char: 'p', description: 'The plan protect recorded its changes in.', required: true}),
+    'dry-run': Flags.boolean({description: 'Show what would be restored; change nothing.'}),
+  }
+
+  async run(): Promise<UnprotectResult> {
+    const f = this.flags
+    const result = await unprotect({
+      kc: kubeConfigFromFlags(f),
+      loaded: await loadPlan(f.plan),
+      actor: currentActor(),
+      dryRun: f['dry-run'],
+      onOutcome: (o) => this.log(`${o.outcome}: ${o.kind} ${o.namespace}/${o.name}${o.restored ? ` (${o.restored} reference(s))` : ''}${o.reason ? ` - ${o.reason}` : ''}`),
+    })
+    if (result.processed.some((o) => o.outcome === 'failed')) this.setExitCode(ExitCode.CHECK_FAILED)
+    return result
+  }
+}
