@@ -19,6 +19,7 @@ interface UiMount {
  */
 export async function detectKvMount(client: OpenBaoClient, mount: string): Promise<KvMountInfo> {
   const r = await client.call<UiMount>('GET', `sys/internal/ui/mounts/${mount}`, {accept: [400, 403, 404]})
+  if (r.status === 403 && !(await client.isTokenValid())) throw baoError.invalidToken()
   const found = r.status === 200 ? r.body?.data : undefined
   if (!found || found.path?.replace(/\/$/, '') !== mount) {
     // OpenBao answers 403 for a path with no mount, even to root: ask sys/mounts when allowed.

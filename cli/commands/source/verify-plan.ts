@@ -20,7 +20,7 @@ export default class SourceVerifyPlan extends BaseCommand<typeof SourceVerifyPla
       const w = Math.max(4, ...result.secrets.map((s) => s.vaultPath.length))
       this.log(`${'PATH'.padEnd(w)}  ${'STATE'.padEnd(14)}  VERSION  DETAIL`)
       for (const s of result.secrets) {
-        const detail = s.missingFields.length ? `missing field(s): ${s.missingFields.join(', ')}` : s.state === 'ok' ? `${s.checkedFields.length} field(s) checked` : ''
+        const detail = s.missingFields.length ? `missing field(s): ${s.missingFields.join(', ')}` : s.state !== 'ok' ? '' : s.checkedFields.length ? `${s.checkedFields.length} field(s) present` : 'exists (metadata only; envFrom/files take every field)'
         this.log(`${s.vaultPath.padEnd(w)}  ${s.state.padEnd(14)}  ${String(s.version ?? '-').padEnd(7)}  ${detail}`.trimEnd())
       }
       const bad = result.secrets.length - result.counts.ok
