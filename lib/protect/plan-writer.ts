@@ -12,9 +12,10 @@ export class PlanWriter {
   private dirty = false
   private writing: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
+  private lastWriteMs = 0
   writes = 0
 
-  constructor(loaded: LoadedPlan, private readonly delayMs = 200) {
+  constructor(loaded: LoadedPlan, private readonly minDelayMs = 200) {
     this.loaded = loaded
     this.plan = structuredClone(loaded.plan)
   }
@@ -32,7 +33,9 @@ export class PlanWriter {
     this.timer ??= setTimeout(() => {
       this.timer = undefined
       void this.flush().catch(() => undefined)
-    }, this.delayMs)
+      // A save of a large plan blocks the event loop; spacing saves by a multiple of their cost
+      // keeps them under a third of the run's time whatever the plan's size.
+    }, Math.max(this.minDelayMs, 2 * this.lastWriteMs))
   }
 
   /** Writes now if anything changed; resolves when the file on disk holds every update so far. */
@@ -44,7 +47,9 @@ export class PlanWriter {
     this.writing = this.writing.then(async () => {
       if (!this.dirty) return
       this.dirty = false
+      const started = performance.now()
       this.loaded = await savePlan(this.loaded, structuredClone(this.plan))
+      this.lastWriteMs = performance.now() - started
       this.writes++
     })
     return this.writing
