@@ -134,6 +134,8 @@ function writeConfig(dir: string, port: number, clusterPort: number): string {
       `storage "raft" {`,
       `  path = ${JSON.stringify(join(dir, 'raft'))}`,
       `  node_id = "lab"`,
+      // Production timing (1) instead of the default 5: leader election in ~1 s, not ~5 s.
+      `  performance_multiplier = 1`,
       `}`,
       `listener "tcp" {`,
       `  address = "127.0.0.1:${port}"`,
