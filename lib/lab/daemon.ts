@@ -73,7 +73,7 @@ export function running(state: LabState): boolean {
   return state.processes.every((p) => ours(p.pid, state.stateDir))
 }
 
-export async function labUp(stateDir = defaultStateDir()): Promise<LabState> {
+export async function labUp(stateDir = defaultStateDir(), options: {log?: (line: string) => void} = {}): Promise<LabState> {
   const existing = readState(stateDir)
   if (existing && running(existing)) {
     throw new CloudtaserError('LAB_ALREADY_RUNNING', `a lab is already running (state in ${stateDir})`, {
@@ -84,7 +84,7 @@ export async function labUp(stateDir = defaultStateDir()): Promise<LabState> {
   if (existsSync(stateDir)) await labDown(stateDir) // a crashed or half-stopped lab
   mkdirSync(stateDir, {recursive: true, mode: 0o700})
   stateDir = realpathSync(stateDir) // /proc/PID/cwd, which ours() compares with, is resolved too
-  const bin = await ensureBinary()
+  const bin = await ensureBinary({log: options.log})
   const lab = await startLab({
     controlPlane: {dir: join(stateDir, 'kubernetes'), daemon: true},
     openBao: {dir: join(stateDir, 'openbao'), daemon: true},

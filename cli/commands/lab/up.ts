@@ -12,7 +12,8 @@ export default class LabUp extends BaseCommand<typeof LabUp> {
   }
 
   async run(): Promise<Omit<LabState, 'baoToken'>> {
-    const state = await labUp(this.flags['state-dir'])
+    // A first run compiles the control plane for minutes: show go's progress on stderr.
+    const state = await labUp(this.flags['state-dir'], {log: (line) => this.logToStderr(line)})
     this.log(`Lab ready in ${(state.readyMs / 1000).toFixed(1)} s`)
     this.log(`  kube-apiserver  ${state.server}`)
     this.log(`  OpenBao         ${state.baoAddr}`)
