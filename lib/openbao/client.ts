@@ -109,7 +109,8 @@ export class OpenBaoClient {
     const what = `${method} ${path}`
     const url = new URL(`${this.settings.addr}/v1/${path}`)
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v)
-    const headers: Record<string, string> = {'x-vault-token': this.settings.token, 'x-vault-request': 'true'}
+    const headers: Record<string, string> = {'x-vault-request': 'true'}
+    if (this.settings.token) headers['x-vault-token'] = this.settings.token
     if (this.settings.namespace) headers['x-vault-namespace'] = this.settings.namespace
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
     if (payload !== undefined) headers['content-type'] = 'application/json'

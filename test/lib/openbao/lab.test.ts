@@ -8,6 +8,8 @@ import {applyPlan} from '../../../lib/openbao/apply-plan.js'
 import {configureOperator, OPERATOR_DEFAULTS} from '../../../lib/openbao/configure.js'
 import {clusterEndpoint, CONNECT_DEFAULTS, connectCluster} from '../../../lib/openbao/connect.js'
 import {verifyPlan} from '../../../lib/openbao/verify-plan.js'
+import {loginKubernetes} from '../../../lib/openbao/login.js'
+import {resolveConnection} from '../../../lib/openbao/config.js'
 import {baoCli, CANARY, clientFor, labPlan, writeValues} from './fixtures.js'
 
 const lab = await startLab()
@@ -114,9 +116,16 @@ t.test('a workload token logs in through its tenant role, reads its secrets, get
     message: 'permission denied: GET secret/data/lab/beta/db needs the "read" capability on "secret/data/lab/beta/db"',
   })
   await t.rejects(workload.call('GET', 'secret/metadata/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'}, 'data paths only')
-  // beta's role refuses alpha's ServiceAccount.
-  const cross = await client.call('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-lab-beta', jwt}, accept: [403]})
-  t.equal(cross.status, 403)
+  // The daemons' path: loginKubernetes gives a client holding the workload's token.
+  const viaLogin = await loginKubernetes(resolveConnection({'openbao-addr': lab.baoAddr, token: 'unused'}, {}, '/nonexistent'), {mount: 'kubernetes', role: 'cloudtaser-lab-alpha', jwt})
+  t.teardown(() => viaLogin.client.close())
+  t.equal(viaLogin.leaseSeconds, 900)
+  t.equal((await viaLogin.client.call('GET', 'secret/data/lab/alpha/env')).status, 200)
+  // beta's role refuses alpha's ServiceAccount, with a login error (not "invalid token").
+  await t.rejects(
+    loginKubernetes(resolveConnection({'openbao-addr': lab.baoAddr, token: 'unused'}, {}, '/nonexistent'), {mount: 'kubernetes', role: 'cloudtaser-lab-beta', jwt}),
+    {code: 'BAO_LOGIN_REFUSED', exitCode: 4, message: /role cloudtaser-lab-beta refused/},
+  )
 })
 
 t.test('source configure: operator policy and role, idempotent', async (t) => {

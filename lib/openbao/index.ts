@@ -1,0 +1,11 @@
+// The one OpenBao client of the project and the services built on it.
+export {OpenBaoClient, type BaoResponse, type CallOptions, type ClientStats} from './client.js'
+export {resolveConnection, type ConnectionSettings, type ConnectionFlags} from './config.js'
+export {loginKubernetes, type KubernetesLogin} from './login.js'
+export {detectKvMount, inspectSecret, secretPathOf, type KvMountInfo, type SecretInspection} from './kv.js'
+export {readSecretShape, type SecretShape} from './secret-shape.js'
+export {applyPlan, desiredFromPlan, type ApplyPlanResult} from './apply-plan.js'
+export {verifyPlan, requirementsOf, type VerifyPlanResult} from './verify-plan.js'
+export {configureOperator, operatorSet, OPERATOR_DEFAULTS, type ConfigureResult} from './configure.js'
+export {connectCluster, planConnect, clusterEndpoint, CONNECT_DEFAULTS, type ConnectResult} from './connect.js'
+export {roleNameOf, policyNameOf, kvMountOf, authMountOf} from './plan-paths.js'
