@@ -10,6 +10,11 @@ import {resolveConnection} from '../dist/lib/openbao/config.js'
 import {applyPlan} from '../dist/lib/openbao/apply-plan.js'
 import {verifyPlan} from '../dist/lib/openbao/verify-plan.js'
 import {mapBounded} from '../dist/lib/openbao/actions.js'
+import {renderPlan} from '../dist/lib/plan/io.js'
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 const WORKLOADS = Number(process.env.WORKLOADS ?? 1000)
 const TENANTS = Number(process.env.TENANTS ?? 100)
@@ -73,6 +78,24 @@ try {
     await measure('verify-plan', concurrency, async (c) => {
       const r = await verifyPlan(c, p, {concurrency})
       return {summary: `${r.secrets.length} secrets, ok=${r.ok}`}
+    })
+  }
+  // The CLI end to end (process start, plan load and validation, OpenBao), as an operator runs it.
+  const file = join(mkdtempSync(join(tmpdir(), 'ct-bench-')), 'plan.yaml')
+  writeFileSync(file, renderPlan(plan))
+  const env = {...process.env, BAO_ADDR: bao.addr, BAO_TOKEN: bao.token}
+  for (const args of [['--version'], ['source', 'apply-plan', file, '--json'], ['source', 'apply-plan', file, '--json'], ['source', 'verify-plan', file, '--json']]) {
+    const t0 = performance.now()
+    const r = spawnSync(process.execPath, ['bin/run.js', ...args], {env, encoding: 'utf8', maxBuffer: 256 << 20})
+    const ms = Math.round(performance.now() - t0)
+    const out = args[0] === '--version' ? {} : JSON.parse(r.stdout)
+    rows.push({
+      step: `CLI: cloudtaser ${args.slice(0, 2).join(' ')}${args[0] === '--version' ? ' (process start baseline)' : ''}`,
+      concurrency: 8,
+      ms,
+      requests: out.requests?.requests,
+      retries: out.requests?.retries,
+      summary: out.summary ? JSON.stringify(out.summary) : out.secrets ? `${out.secrets.length} secrets, ok=${out.ok}` : `exit ${r.status}`,
     })
   }
   console.log(`OpenBao ${bao.addr} (dev, in-memory); plan: ${WORKLOADS} workloads in ${TENANTS} tenants, ${paths.length} distinct secret paths`)
