@@ -6,7 +6,7 @@ import {labError} from './errors.js'
  * Child processes of the lab. Each runs in its own process group (detached), so stopping it
  * also stops anything it forked. Unless it is a daemon (`lab up`), it is also tied to this Node
  * process twice over: the kernel sends it SIGKILL when we die however we die (setpriv
- * --pdeathsig), and an exit/signal hook kills its group and removes the lab's directories.
+ * --pdeathsig), and an exit hook kills its group and removes the lab's directories.
  */
 export interface ManagedProcess {
   readonly name: string
@@ -146,17 +146,14 @@ function cleanupSync(): void {
   liveDirs.clear()
 }
 
+/**
+ * Only 'exit' (normal end, process.exit, uncaught exception). No signal handlers on purpose:
+ * a listener would take away the signal's default action from the host process (tap's
+ * signal-exit, for one, stops re-raising when it sees another listener), so a process killed
+ * by a signal relies on the parent-death signal instead, and the next lab sweeps its dirs.
+ */
 function installHooks(): void {
   if (hooked) return
   hooked = true
   process.on('exit', cleanupSync)
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = () => {
-      cleanupSync()
-      process.removeListener(signal, handler)
-      // Keep the signal's default meaning (terminate) unless someone else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
-    }
-    process.on(signal, handler)
-  }
 }
