@@ -24,7 +24,7 @@ if [ ! -x "$bin" ]; then
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ldflags+=" -X $pkg.gitVersion=$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     done
-    (cd "$here" && GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 \
+    (cd "$here" && GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 \
       go build -trimpath -ldflags="$ldflags" -o "$bin.tmp.$$" .) >&2
     mv "$bin.tmp.$$" "$bin"
     echo "built cloudtaser-controlplane in $(( $(date +%s) - start ))s" >&2
