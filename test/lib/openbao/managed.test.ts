@@ -55,3 +55,22 @@ t.test('two tenants sharing one policy or role name conflict', async (t) => {
   t.same(kinds(a), ['policy:conflict', 'policy:conflict', 'role:conflict', 'role:conflict'])
   t.match(a[0]!.reason, /shop, other/)
 })
+
+t.test('mapBounded: never more than the limit in flight, results in order, first error wins', async (t) => {
+  const {mapBounded} = await import('../../../lib/openbao/actions.js')
+  let inFlight = 0
+  let peak = 0
+  const out = await mapBounded([...Array(50).keys()], 8, async (i) => {
+    peak = Math.max(peak, ++inFlight)
+    await new Promise((r) => setTimeout(r, 1 + (i % 3)))
+    inFlight--
+    return i * 2
+  })
+  t.equal(peak, 8)
+  t.same(out, [...Array(50).keys()].map((i) => i * 2))
+  await t.rejects(mapBounded([1, 2, 3], 2, async (i) => {
+    if (i === 2) throw new Error('boom')
+    return i
+  }), {message: 'boom'})
+  t.same(await mapBounded([], 8, async () => 1), [])
+})

@@ -76,6 +76,16 @@ t.test('a policy cloudtaser did not create: exit 6, nothing written; --force tak
   t.equal(forced.code, 0, forced.stderr)
   t.match(forced.stdout, /updated +policy cloudtaser-lab-beta +\(overwritten \(--force\)\)/)
   t.match((await cli(['source', 'apply-plan', planFile])).stdout, /Created 0, updated 0, unchanged 4, conflicts 0/)
+
+  // A hand-made role of the same name granting someone else's policy.
+  await root.write('sys/policies/acl/ops-admin', {policy: 'path "secret/*" { capabilities = ["read"] }'}, 'PUT')
+  await root.write('auth/kubernetes/role/cloudtaser-lab-alpha', {bound_service_account_names: ['ops'], bound_service_account_namespaces: ['ops'], token_policies: ['ops-admin']})
+  const role = await cli(['source', 'apply-plan', planFile, '--dry-run'])
+  t.equal(role.code, 6)
+  t.match(role.stdout, /CONFLICT +role cloudtaser-lab-alpha +\(exists with policies \[ops-admin\] that cloudtaser does not own; --force overwrites it\)/)
+  t.same((await root.read<{data: {token_policies: string[]}}>('auth/kubernetes/role/cloudtaser-lab-alpha'))!.data.token_policies, ['ops-admin'])
+  t.equal((await cli(['source', 'apply-plan', planFile, '--force'])).code, 0)
+  t.same((await root.read<{data: {token_policies: string[]}}>('auth/kubernetes/role/cloudtaser-lab-alpha'))!.data.token_policies, ['cloudtaser-lab-alpha'])
 })
 
 t.test('verify-plan: table and --json; exit 1 naming the secret and field; canary values never printed', async (t) => {
