@@ -72,6 +72,8 @@ export function planConnect(t: ConnectTarget, o: ConnectObserved, options: {forc
   else if (t.renewToken) changes.push('token_reviewer_jwt (renewed)')
   // A new reviewer ServiceAccount means any stored token belongs to an account that did not exist.
   else if (!o.serviceAccount) changes.push('token_reviewer_jwt')
+  // Any config write stores a fresh reviewer token (see executeConnect); say so.
+  if (changes.length && !changes.some((c) => c.startsWith('token_reviewer_jwt'))) changes.push('token_reviewer_jwt (renewed)')
   const name = `auth/${t.authMount}/config`
   if (!c || !o.authType) actions.push({resource: 'auth-config', name, kind: 'create'})
   else actions.push({resource: 'auth-config', name, kind: changes.length ? 'update' : 'unchanged', changes: changes.length ? changes : undefined, reason: changes.length ? `${changes.join(', ')}` : undefined})
@@ -140,10 +142,12 @@ export async function executeConnect(client: OpenBaoClient, kc: KubeConfig, t: C
   if (todo('auth-method')) await client.write(`sys/auth/${t.authMount}`, {type: 'kubernetes', description: 'cloudtaser: workloads of one cluster'})
   const config = todo('auth-config')
   if (!config) return {}
-  const needsToken = !config.changes || config.changes.some((c) => c.startsWith('token_reviewer_jwt')) || config.kind === 'create'
+  // Every config write carries a reviewer token: the auth plugin rebuilds its config from the
+  // fields given, and an omitted token_reviewer_jwt would silently fall back to reviewing each
+  // login with the login's own JWT.
   const body: Record<string, unknown> = {kubernetes_host: t.kubernetesHost, kubernetes_ca_cert: t.caPem, disable_local_ca_jwt: true}
   let tokenExpires: string | undefined
-  if (needsToken) {
+  {
     let token: string | undefined
     try {
       const r = await core.createNamespacedServiceAccountToken({

@@ -46,7 +46,7 @@ export const baoError = {
   invalidToken: () =>
     new CloudtaserError('BAO_INVALID_TOKEN', 'the OpenBao token is invalid or expired (auth/token/lookup-self was refused)', {
       exitCode: ExitCode.AUTH,
-      hint: 'Log in again (`bao login`) or set a fresh BAO_TOKEN.',
+      hint: 'Log in again (`bao login`) or set a fresh BAO_TOKEN. A token created without the default policy cannot look itself up and is reported here too.',
     }),
   permissionDenied: (method: string, path: string, capability: string) =>
     new CloudtaserError('BAO_PERMISSION_DENIED', `permission denied: ${method} ${path} needs the "${capability}" capability on "${path}"`, {

@@ -31,7 +31,7 @@ t.test('configured: all unchanged; --renew-reviewer-token updates the config onl
 t.test('drift: host and CA', async (t) => {
   const a = planConnect({...target, kubernetesHost: 'https://10.0.0.1:6443', caPem: 'OTHER'}, done).find((x) => x.resource === 'auth-config')!
   t.equal(a.kind, 'update')
-  t.same(a.changes, ['kubernetes_host', 'kubernetes_ca_cert'])
+  t.same(a.changes, ['kubernetes_host', 'kubernetes_ca_cert', 'token_reviewer_jwt (renewed)'])
 })
 
 t.test('conflicts: another auth type at the mount; a foreign binding unless --force', async (t) => {

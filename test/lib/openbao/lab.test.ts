@@ -144,3 +144,13 @@ t.test('source configure: operator policy and role, idempotent', async (t) => {
   t.equal((await op.call('GET', 'secret/metadata/cloudtaser/system/', {query: {list: 'true'}})).status, 200)
   await t.rejects(op.call('GET', 'secret/data/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'})
 })
+
+t.test('connect after the API address changed: config rewritten, reviewer token kept working', async (t) => {
+  const moved = {...target, kubernetesHost: target.kubernetesHost.replace('127.0.0.1', 'localhost')}
+  const r = await connectCluster(client, lab.kubeConfig, moved)
+  t.same(r.actions.filter((a) => a.kind !== 'unchanged').map((a) => a.changes), [['kubernetes_host', 'token_reviewer_jwt (renewed)']])
+  const config = (await client.read<{data: {kubernetes_host: string; token_reviewer_jwt_set: boolean}}>('auth/kubernetes/config'))!.data
+  t.match(config, {kubernetes_host: moved.kubernetesHost, token_reviewer_jwt_set: true})
+  const jwt = (await core.createNamespacedServiceAccountToken({name: 'alpha-api', namespace: 'alpha', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token
+  t.equal((await client.call('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-lab-alpha', jwt}})).status, 200, 'logins still reviewed')
+})
