@@ -1,7 +1,7 @@
 import {AppsV1Api, type KubeConfig, type V1ReplicaSet} from '@kubernetes/client-node'
 import type {WorkloadKind} from '../plan/types.generated.js'
 import {Annotations} from '../annotations.js'
-import type {LiveWorkload} from './pod-template.js'
+import type {LiveWorkload} from '../kube/pod-template.js'
 
 export interface RolloutState {
   done: boolean

@@ -7,7 +7,7 @@ import {PlanWriter} from './plan-writer.js'
 import {waitForRollout} from './rollout.js'
 import {computeProtect, type WorkloadChange} from './transform.js'
 import {statusCode, workloadApi, type WorkloadApi} from './workload-api.js'
-import type {LiveWorkload} from './pod-template.js'
+import type {LiveWorkload} from '../kube/pod-template.js'
 
 export type Decision = 'approve' | 'skip' | 'quit'
 

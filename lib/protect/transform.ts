@@ -1,7 +1,7 @@
 import type {V1EnvFromSource, V1EnvVar, V1PodTemplateSpec} from '@kubernetes/client-node'
 import {Annotations, formatEnvMap, formatSecretPaths, INJECT_LABEL, type EnvMapGroup} from '../annotations.js'
 import type {MigrationPlan, SecretMapping, SecretReference, Tenant, Workload} from '../plan/types.generated.js'
-import {containersOf, podTemplateOf, type LiveWorkload} from './pod-template.js'
+import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
 
 /**
  * Pure: from a plan workload and the live object, what protect would change. No I/O, so the

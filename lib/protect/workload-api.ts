@@ -1,6 +1,6 @@
 import {AppsV1Api, BatchV1Api, type KubeConfig} from '@kubernetes/client-node'
 import type {WorkloadKind} from '../plan/types.generated.js'
-import type {LiveWorkload} from './pod-template.js'
+import type {LiveWorkload} from '../kube/pod-template.js'
 
 /** Read and replace the four kinds protect patches; replace carries resourceVersion (optimistic lock). */
 export interface WorkloadApi {

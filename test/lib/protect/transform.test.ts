@@ -1,6 +1,6 @@
 import t from 'tap'
 import {computeProtect, computeUnprotect} from '../../../lib/protect/transform.js'
-import type {LiveWorkload} from '../../../lib/protect/pod-template.js'
+import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
 import type {MigrationPlan, Workload} from '../../../lib/plan/types.generated.js'
 
 const live = (): LiveWorkload => ({

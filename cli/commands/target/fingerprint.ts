@@ -1,0 +1,27 @@
+import {BaseCommand} from '../../base-command.js'
+import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
+import {fingerprint} from '../../../lib/discover/collect.js'
+
+export interface FingerprintResult {
+  clusterId: string
+  server: string
+  next: string
+}
+
+export default class TargetFingerprint extends BaseCommand<typeof TargetFingerprint> {
+  static override summary = 'Print this cluster\'s identity (the kube-system namespace UID) and the command to register it with OpenBao.'
+  static override examples = ['<%= config.bin %> target fingerprint', '<%= config.bin %> target fingerprint --context prod-eu-1 --json']
+  static override flags = {...kubeFlags}
+
+  async run(): Promise<FingerprintResult> {
+    const {uid, server} = await fingerprint(kubeConfigFromFlags(this.flags))
+    const next = `cloudtaser source register --fingerprint ${uid} --secretstore-address "$BAO_ADDR" --secretstore-token "$BAO_TOKEN"`
+    this.log('cloudtaser cluster fingerprint')
+    this.log(`API server: ${server}`)
+    this.log(`Cluster ID: ${uid}`)
+    this.log('')
+    this.log('On the OpenBao side, run next:')
+    this.log(`  ${next}`)
+    return {clusterId: uid, server, next}
+  }
+}

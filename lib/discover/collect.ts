@@ -1,0 +1,85 @@
+import type {KubeConfig} from '@kubernetes/client-node'
+import {CloudtaserError, ExitCode} from '../errors.js'
+import {kubeHttp, listAll, METADATA_ONLY} from '../kube/http.js'
+import type {LiveWorkload} from '../kube/pod-template.js'
+import type {WorkloadKind} from '../plan/types.generated.js'
+import {SYSTEM_NAMESPACES, type Observed} from './transform.js'
+
+export interface CollectOptions {
+  namespaces?: string[]
+  excludeNamespaces?: string[]
+  includeSystem?: boolean
+  clusterName: string
+  onProgress?: (message: string) => void
+}
+
+const LISTS: Array<{kind: WorkloadKind; path: string}> = [
+  {kind: 'Deployment', path: 'apis/apps/v1/{ns}deployments'},
+  {kind: 'StatefulSet', path: 'apis/apps/v1/{ns}statefulsets'},
+  {kind: 'DaemonSet', path: 'apis/apps/v1/{ns}daemonsets'},
+  {kind: 'CronJob', path: 'apis/batch/v1/{ns}cronjobs'},
+]
+
+/**
+ * Reads what discover needs, read-only and never a Secret value: workloads, Jobs and Pods by
+ * list calls, and Secrets as PartialObjectMetadata (names only: needs `list` on secrets, and
+ * the response carries no data). `get` on Secrets is never used.
+ */
+export async function collect(kc: KubeConfig, options: CollectOptions): Promise<Observed> {
+  const http = await kubeHttp(kc)
+  const progress = options.onProgress ?? (() => undefined)
+  const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
+  const excluded = new Set([...(options.includeSystem ? [] : SYSTEM_NAMESPACES), ...(options.excludeNamespaces ?? [])])
+
+  let scopes: string[]
+  if (options.namespaces?.length) {
+    for (const ns of options.namespaces) {
+      await http.get(`/api/v1/namespaces/${encodeURIComponent(ns)}`).catch((err: CloudtaserError) => {
+        if (err.code === 'KUBE_NOT_FOUND') throw new CloudtaserError('KUBE_NAMESPACE_UNKNOWN', `namespace "${ns}" does not exist in this cluster`, {exitCode: ExitCode.USAGE, hint: 'List namespaces with `kubectl get namespaces`.'})
+        throw err
+      })
+    }
+    // Namespaces named with -n are listed even when they would be skipped by default.
+    scopes = [...options.namespaces]
+  } else {
+    scopes = []
+  }
+  const all = scopes.length === 0
+  const prefixes = all ? [''] : scopes.map((ns) => `namespaces/${encodeURIComponent(ns)}/`)
+  const list = async <T>(template: string, label: string, accept?: string): Promise<T[]> => {
+    const out: T[] = []
+    for (const p of prefixes) {
+      const path = `/${template.replace('{ns}', p)}`
+      const base = out.length
+      out.push(...(await listAll<T>(http, path, (n) => progress(`listed ${base + n} ${label}`), accept)))
+    }
+    return out
+  }
+
+  const workloads: Observed['workloads'] = []
+  for (const {kind, path} of LISTS) {
+    for (const object of await list<LiveWorkload>(path, `${kind}s`)) workloads.push({kind, object})
+  }
+  const jobs = await list<LiveWorkload>('apis/batch/v1/{ns}jobs', 'Jobs')
+  const pods = await list<LiveWorkload>('api/v1/{ns}pods', 'Pods')
+  const secretMeta = await list<{metadata: {namespace: string; name: string}}>('api/v1/{ns}secrets', 'Secret names', METADATA_ONLY)
+
+  const seen = new Set<string>([...workloads.map((w) => w.object.metadata?.namespace ?? ''), ...jobs.map((j) => j.metadata?.namespace ?? ''), ...pods.map((p) => p.metadata?.namespace ?? '')])
+  const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
+  return {
+    clusterName: options.clusterName,
+    fingerprint: ks.metadata.uid,
+    server: http.server,
+    namespaces,
+    workloads,
+    jobs,
+    pods,
+    secrets: new Set(secretMeta.map((s) => `${s.metadata.namespace}/${s.metadata.name}`)),
+  }
+}
+
+export async function fingerprint(kc: KubeConfig): Promise<{uid: string; server: string}> {
+  const http = await kubeHttp(kc)
+  const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
+  return {uid: ks.metadata.uid, server: http.server}
+}

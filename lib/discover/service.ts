@@ -1,0 +1,86 @@
+import type {KubeConfig} from '@kubernetes/client-node'
+import {currentActor} from '../actor.js'
+import {loadPlan, savePlan, writeNewPlan} from '../plan/io.js'
+import type {MigrationPlan} from '../plan/types.generated.js'
+import {TOOL_VERSION} from '../version.js'
+import {collect, type CollectOptions} from './collect.js'
+import {gitProvenance} from './git.js'
+import {buildPlan, clusterNameFrom, DEFAULT_PATH_TEMPLATE, type DiscoverReport} from './transform.js'
+import {mergeDiscovery, type UpdateSummary} from './update.js'
+
+export interface DiscoverRequest extends Omit<CollectOptions, 'clusterName'> {
+  clusterName?: string
+  mount?: string
+  pathTemplate?: string
+  authMount?: string
+  vaultAddress?: string
+  output?: string
+  update?: string
+}
+
+export interface DiscoverResult {
+  file?: string
+  cluster: {name: string; fingerprint: string}
+  tenants: number
+  workloads: number
+  secrets: number
+  alreadyInjected: DiscoverReport['alreadyInjected']
+  vaultInjected: number
+  notProtectable: number
+  missingSecrets: string[]
+  imagePullSecretsIgnored: number
+  filesNotDeliverable: number
+  update?: UpdateSummary
+  plan: MigrationPlan
+}
+
+const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+
+export function defaultClusterName(kc: KubeConfig): string {
+  const ctx = kc.getContextObject(kc.getCurrentContext())
+  return clusterNameFrom(ctx?.cluster ?? kc.getCurrentCluster()?.name ?? 'cluster')
+}
+
+export async function discover(kc: KubeConfig, req: DiscoverRequest): Promise<DiscoverResult> {
+  const existing = req.update ? await loadPlan(req.update) : undefined
+  const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
+  const observed = await collect(kc, {...req, clusterName})
+  const report = buildPlan(observed, {
+    mount: req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret',
+    pathTemplate: req.pathTemplate ?? DEFAULT_PATH_TEMPLATE,
+    authMount: req.authMount ?? existing?.plan.openbao?.authMount,
+    vaultAddress: req.vaultAddress ?? existing?.plan.openbao?.address,
+    createdAt: now(),
+    createdBy: currentActor(),
+    toolVersion: TOOL_VERSION,
+    git: gitProvenance(process.cwd()),
+  })
+  let plan = report.plan
+  let update: UpdateSummary | undefined
+  let file = req.output
+  if (existing) {
+    const merged = mergeDiscovery(existing.plan, report.plan, now())
+    plan = merged.plan
+    update = merged.summary
+    file = req.output ?? existing.file
+    await savePlan(existing, plan, {file})
+  } else if (file) {
+    await writeNewPlan(file, plan)
+  }
+  const workloads = plan.tenants.flatMap((t) => t.workloads)
+  return {
+    file,
+    cluster: {name: clusterName, fingerprint: observed.fingerprint},
+    tenants: plan.tenants.length,
+    workloads: workloads.length,
+    secrets: new Set(plan.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size,
+    alreadyInjected: report.alreadyInjected,
+    vaultInjected: plan.vaultInjected?.length ?? 0,
+    notProtectable: plan.notProtectable?.length ?? 0,
+    missingSecrets: report.missingSecrets,
+    imagePullSecretsIgnored: report.imagePullSecretsIgnored,
+    filesNotDeliverable: report.filesNotDeliverable,
+    update,
+    plan,
+  }
+}

@@ -1,0 +1,246 @@
+import {createHash} from 'node:crypto'
+import type {V1PodTemplateSpec} from '@kubernetes/client-node'
+import {Annotations} from '../annotations.js'
+import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
+import type {
+  ContainerRef,
+  FileMount,
+  MigrationPlan,
+  ObservedWorkload,
+  SecretMapping,
+  SecretReference,
+  Tenant,
+  Workload,
+  WorkloadKind,
+} from '../plan/types.generated.js'
+
+/**
+ * Pure: what the cluster looks like (as listed by collect.ts) -> a plan. Same input, same bytes:
+ * everything is sorted, and the only clock value is metadata.createdAt, passed in.
+ */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'cloudtaser-system']
+export const DEFAULT_PATH_TEMPLATE = '{mount}/data/{cluster}/{namespace}/{secret}'
+const VAULT_INJECT = 'vault.hashicorp.com/agent-inject'
+
+export interface Observed {
+  clusterName: string
+  fingerprint: string
+  server?: string
+  namespaces: string[]
+  workloads: Array<{kind: WorkloadKind; object: LiveWorkload}>
+  jobs: LiveWorkload[]
+  pods: LiveWorkload[]
+  /** namespace/name of every Secret, from a metadata-only list. */
+  secrets: Set<string>
+}
+
+export interface DiscoverOptions {
+  mount: string
+  pathTemplate: string
+  authMount?: string
+  vaultAddress?: string
+  createdAt: string
+  createdBy: string
+  toolVersion: string
+  git?: MigrationPlan['metadata']['git']
+}
+
+export interface DiscoverReport {
+  plan: MigrationPlan
+  alreadyInjected: Array<{kind: string; namespace: string; name: string}>
+  imagePullSecretsIgnored: number
+  /** Secret references the wrapper cannot deliver yet (files). */
+  filesNotDeliverable: number
+  missingSecrets: string[]
+}
+
+export function renderPath(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m)
+}
+
+/** `cloudtaser-<cluster>-<namespace>`, shortened with a hash when it would exceed OpenBao's practical limits. */
+export function tenantIdentity(cluster: string, namespace: string): string {
+  const name = `cloudtaser-${cluster}-${namespace}`.toLowerCase()
+  if (name.length <= 100) return name
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10)
+  return `${name.slice(0, 89)}-${hash}`
+}
+
+const byName = <T extends {name: string}>(a: T, b: T): number => a.name.localeCompare(b.name)
+const KIND_ORDER: WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob']
+
+interface SecretUse {
+  fields: Record<string, string>
+  envFrom?: {prefix?: string}
+  files: FileMount[]
+  references: SecretReference[]
+  optionalAll: boolean
+}
+
+/** Every way a pod template reads Secrets, grouped by Secret name. */
+export function secretUses(template: V1PodTemplateSpec): {uses: Map<string, SecretUse>; pullSecrets: number} {
+  const uses = new Map<string, SecretUse>()
+  const use = (name: string): SecretUse => {
+    let u = uses.get(name)
+    if (!u) uses.set(name, (u = {fields: {}, files: [], references: [], optionalAll: true}))
+    return u
+  }
+  const slots = containersOf(template)
+  for (const {container, init} of slots) {
+    const base = {container: container.name, ...(init ? {init: true} : {})}
+    ;(container.env ?? []).forEach((env, index) => {
+      const ref = env.valueFrom?.secretKeyRef
+      if (!ref?.name) return
+      const u = use(ref.name)
+      // One field read under two names keeps the first; the second stays a Secret reference.
+      u.fields[ref.key] ??= env.name
+      u.optionalAll &&= ref.optional === true
+      u.references.push({...base, type: 'env', env: env.name, key: ref.key, ...(ref.optional === undefined ? {} : {optional: ref.optional}), index})
+    })
+    ;(container.envFrom ?? []).forEach((from, index) => {
+      const name = from.secretRef?.name
+      if (!name) return
+      const u = use(name)
+      u.envFrom = from.prefix ? {prefix: from.prefix} : {}
+      u.optionalAll &&= from.secretRef?.optional === true
+      const optional = from.secretRef?.optional
+      u.references.push({...base, type: 'envFrom', ...(from.prefix === undefined ? {} : {prefix: from.prefix}), ...(optional === undefined ? {} : {optional}), index})
+    })
+  }
+  ;(template.spec?.volumes ?? []).forEach((volume, index) => {
+    const sources: Array<{name?: string; items?: Array<{key: string; path: string}>; optional?: boolean; type: 'volume' | 'projected'}> = []
+    if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume'})
+    for (const s of volume.projected?.sources ?? []) {
+      if (s.secret) sources.push({name: s.secret.name, items: s.secret.items, optional: s.secret.optional, type: 'projected'})
+    }
+    for (const s of sources) {
+      if (!s.name) continue
+      const u = use(s.name)
+      u.optionalAll &&= s.optional === true
+      const mounts = slots.flatMap(({container}) => (container.volumeMounts ?? []).filter((m) => m.name === volume.name).map((m) => ({container: container.name, mountPath: m.mountPath})))
+      for (const m of mounts) {
+        u.files.push({container: m.container, volume: volume.name, mountPath: m.mountPath, ...(s.items ? {items: s.items.map((i) => ({key: i.key, path: i.path}))} : {}), deliverable: false})
+      }
+      u.references.push({container: mounts[0]?.container ?? slots[0]?.container.name ?? 'unknown', type: s.type, volume: volume.name, ...(s.optional === undefined ? {} : {optional: s.optional}), index})
+    }
+  })
+  return {uses, pullSecrets: (template.spec?.imagePullSecrets ?? []).length}
+}
+
+const templateAnnotations = (t: V1PodTemplateSpec | undefined): Record<string, string> => t?.metadata?.annotations ?? {}
+
+export function buildPlan(observed: Observed, options: DiscoverOptions): DiscoverReport {
+  const cluster = observed.clusterName
+  const tenants = new Map<string, Tenant>()
+  const alreadyInjected: DiscoverReport['alreadyInjected'] = []
+  const vaultInjected: ObservedWorkload[] = []
+  const notProtectable: ObservedWorkload[] = []
+  const missing = new Set<string>()
+  let pullSecrets = 0
+  let files = 0
+  const inScope = new Set(observed.namespaces)
+
+  for (const {kind, object} of observed.workloads) {
+    const namespace = object.metadata?.namespace ?? 'default'
+    const name = object.metadata?.name ?? ''
+    if (!inScope.has(namespace)) continue
+    const template = podTemplateOf(kind, object)
+    if (!template) continue
+    const annotations = templateAnnotations(template)
+    if (annotations[Annotations.inject] === 'true') {
+      alreadyInjected.push({kind, namespace, name})
+      continue
+    }
+    const {uses, pullSecrets: pulls} = secretUses(template)
+    pullSecrets += pulls
+    if (annotations[VAULT_INJECT] === 'true') {
+      vaultInjected.push({kind, namespace, name, secrets: [...uses.keys()].sort(), reason: 'uses the Vault agent injector (vault.hashicorp.com/agent-inject)'})
+      continue
+    }
+    if (uses.size === 0) continue
+    const secrets: SecretMapping[] = [...uses.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([secret, u]) => {
+        const exists = observed.secrets.has(`${namespace}/${secret}`)
+        if (!exists) missing.add(`${namespace}/${secret}`)
+        files += u.files.length
+        const mapping: SecretMapping = {
+          source: {name: secret, ...(exists ? {} : {missing: true}), ...(u.optionalAll ? {optional: true} : {})},
+          vaultPath: renderPath(options.pathTemplate, {mount: options.mount, cluster, namespace, secret}),
+        }
+        const fields = Object.fromEntries(Object.entries(u.fields).sort(([a], [b]) => a.localeCompare(b)))
+        if (Object.keys(fields).length > 0) mapping.fields = fields
+        if (u.envFrom) mapping.envFrom = u.envFrom
+        if (u.files.length > 0) mapping.files = u.files
+        mapping.references = u.references
+        return mapping
+      })
+    const containers: ContainerRef[] = containersOf(template).map(({container, init}) => ({name: container.name, ...(init ? {init: true} : {}), ...(container.image ? {image: container.image} : {})}))
+    const spec = object.spec as {replicas?: number; template?: {spec?: {serviceAccountName?: string}}} | undefined
+    const workload: Workload = {
+      kind,
+      name,
+      serviceAccount: template.spec?.serviceAccountName ?? 'default',
+      ...(kind === 'Deployment' || kind === 'StatefulSet' ? {replicas: spec?.replicas ?? 1} : {}),
+      containers,
+      secrets,
+      status: {state: 'pending'},
+    }
+    let tenant = tenants.get(namespace)
+    if (!tenant) {
+      const id = tenantIdentity(cluster, namespace)
+      tenants.set(namespace, (tenant = {name: namespace, namespace, policy: id, role: id, workloads: []}))
+    }
+    tenant.workloads.push(workload)
+  }
+
+  for (const job of observed.jobs) {
+    const owner = job.metadata as {ownerReferences?: Array<{kind: string}>; namespace?: string; name?: string} | undefined
+    if (!inScope.has(owner?.namespace ?? '') || owner?.ownerReferences?.some((o) => o.kind === 'CronJob')) continue
+    const {uses} = secretUses((job.spec as {template?: V1PodTemplateSpec} | undefined)?.template ?? {})
+    if (uses.size > 0) notProtectable.push({kind: 'Job', namespace: owner!.namespace!, name: owner!.name!, secrets: [...uses.keys()].sort(), reason: 'a Job runs once; protect cannot roll it (protect the CronJob that creates it, or re-create it)'})
+  }
+  for (const pod of observed.pods) {
+    const meta = pod.metadata as {ownerReferences?: unknown[]; namespace?: string; name?: string} | undefined
+    if (!inScope.has(meta?.namespace ?? '') || (meta?.ownerReferences?.length ?? 0) > 0) continue
+    const {uses} = secretUses({spec: pod.spec as V1PodTemplateSpec['spec']})
+    if (uses.size > 0) notProtectable.push({kind: 'Pod', namespace: meta!.namespace!, name: meta!.name!, secrets: [...uses.keys()].sort(), reason: 'a bare Pod has no controller to roll; move it into a Deployment'})
+  }
+
+  const sortedTenants = [...tenants.values()].sort((a, b) => a.namespace.localeCompare(b.namespace))
+  for (const t of sortedTenants) t.workloads.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byName(a, b))
+  const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || byName(a, b)
+
+  const plan: MigrationPlan = {
+    apiVersion: 'cloudtaser.io/v1',
+    kind: 'MigrationPlan',
+    metadata: {
+      name: cluster,
+      cluster: {name: cluster, fingerprint: observed.fingerprint, ...(observed.server ? {server: observed.server} : {})},
+      createdAt: options.createdAt,
+      createdBy: options.createdBy,
+      toolVersion: options.toolVersion,
+      ...(options.git ? {git: options.git} : {}),
+    },
+    openbao: {...(options.vaultAddress ? {address: options.vaultAddress} : {}), kvMount: options.mount, authMount: options.authMount ?? 'kubernetes'},
+    tenants: sortedTenants,
+    ...(notProtectable.length ? {notProtectable: notProtectable.sort(sortObserved)} : {}),
+    ...(vaultInjected.length ? {vaultInjected: vaultInjected.sort(sortObserved)} : {}),
+  }
+  return {
+    plan,
+    alreadyInjected: alreadyInjected.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
+    imagePullSecretsIgnored: pullSecrets,
+    filesNotDeliverable: files,
+    missingSecrets: [...missing].sort(),
+  }
+}
+
+/** Cluster names become path segments and policy names: lower-case DNS form. */
+export function clusterNameFrom(raw: string): string {
+  const name = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+  return name.slice(0, 63).replace(/[-.]+$/, '') || 'cluster'
+}

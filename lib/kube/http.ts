@@ -1,0 +1,67 @@
+import {Agent, request, type RequestOptions} from 'node:https'
+import type {KubeConfig} from '@kubernetes/client-node'
+import {kubeError} from './errors.js'
+
+/**
+ * Raw GETs for list calls. Discover lists every workload of a cluster: going through the typed
+ * client would deserialise each object twice, and metadata-only Secret lists need an Accept
+ * header the typed client cannot send.
+ */
+export interface KubeHttp {
+  server: string
+  get<T>(path: string, accept?: string): Promise<T>
+}
+
+export async function kubeHttp(kc: KubeConfig): Promise<KubeHttp> {
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error('the kubeconfig has no current cluster')
+  const base: RequestOptions = {headers: {}}
+  await kc.applyToHTTPSOptions(base)
+  const agent = new Agent({keepAlive: true, maxSockets: 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized})
+  const server = cluster.server.replace(/\/$/, '')
+  return {
+    server,
+    get<T>(path: string, accept = 'application/json'): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const req = request(`${server}${path}`, {...base, agent, method: 'GET', headers: {...base.headers, Accept: accept}, timeout: 60_000}, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => {
+            const body = Buffer.concat(chunks).toString('utf8')
+            if ((res.statusCode ?? 0) >= 400) return reject(kubeError({statusCode: res.statusCode, body, path, server}))
+            try {
+              resolve(JSON.parse(body) as T)
+            } catch (err) {
+              reject(err)
+            }
+          })
+        })
+        req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
+        req.on('error', (err) => reject(kubeError({cause: err, path, server})))
+        req.end()
+      })
+    },
+  }
+}
+
+export interface ListPage<T> {
+  items: T[]
+  metadata?: {continue?: string; resourceVersion?: string}
+}
+
+/** Every item of a list, 500 per request, following `continue` tokens. */
+export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string): Promise<T[]> {
+  const out: T[] = []
+  let token: string | undefined
+  do {
+    const sep = path.includes('?') ? '&' : '?'
+    const page = await http.get<ListPage<T>>(`${path}${sep}limit=500${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
+    for (const item of page.items ?? []) out.push(item)
+    onPage?.(out.length)
+    token = page.metadata?.continue || undefined
+  } while (token)
+  return out
+}
+
+/** Asks the apiserver for metadata only: names and labels cross the wire, values never do. */
+export const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'
