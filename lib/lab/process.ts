@@ -51,12 +51,17 @@ export function spawnManaged(options: SpawnOptions): ManagedProcess {
     throw labError('SPAWN_FAILED', `cannot start ${options.name} (${options.command})`)
   }
   const pid = child.pid
+  const reaped = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const proc: ManagedProcess = {
     name: options.name,
     pid,
     logPath: options.logPath,
     exitStatus: undefined,
-    stop: (graceMs) => stopGroup(pid, graceMs).finally(() => liveGroups.delete(pid)),
+    // Done only once Node has reaped it too: until then the pid lingers as our zombie.
+    stop: (graceMs) =>
+      stopGroup(pid, graceMs)
+        .then(() => Promise.race([reaped, sleep(2000)]))
+        .finally(() => liveGroups.delete(pid)),
   }
   child.on('error', (err) => (proc.exitStatus ??= `error: ${err.message}`))
   child.on('exit', (code, signal) => (proc.exitStatus = signal ?? String(code)))

@@ -70,8 +70,8 @@ t.test(`${signal} to the test process: the servers die, no directory outlives th
   child.kill(signal)
   await exited
   await eventually('the servers to die (parent-death signal)', async () => (info.pids.some(groupAlive) ? undefined : true), 10_000)
-  // SIGTERM may still run exit hooks (tap's signal-exit turns it into an exit); SIGKILL never does.
-  if (signal === 'SIGKILL') t.ok(info.dirs.every(existsSync), 'nothing could clean up yet')
+  // Whether the dirs are still there now is not asserted: SIGTERM may run exit hooks (tap's
+  // signal-exit turns it into an exit), and any lab starting in a parallel test sweeps them.
   const next = await startOpenBao()
   await next.stop()
   t.notOk(info.dirs.some(existsSync), 'the next lab swept directories of dead owners')
