@@ -35,7 +35,8 @@ if (process.argv[2] === '--child-beacon') {
   process.on('message', (m) => {
     if (m === 'rss') {
       for (let i = 0; i < 3; i++) globalThis.gc?.()
-      process.send({rss: Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024, waiting: beacon.metrics.waiting})
+      const mu = process.memoryUsage()
+      process.send({heap: mu.heapUsed, external: mu.external, rss: Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024, waiting: beacon.metrics.waiting})
     } else if (m === 'exit') process.exit(0)
   })
   process.send({port})
@@ -183,9 +184,12 @@ async function main() {
     return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
   }
 
+  // PARTS=memory (or throughput,latency) runs a subset while investigating; the full run is the report.
+  const parts = new Set((process.env.PARTS ?? 'throughput,latency,memory').split(','))
   console.log(`# beacon bench: ${MB} MB per transfer, ${ROUNDS} rounds, ${PAIRINGS} pairings, ${WAITING} waiting; node ${process.version}`)
-  const tput = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]))
-  for (let r = 1; r <= ROUNDS; r++) {
+  const tput = Object.fromEntries(Object.keys(contenders).map((k) => [k, [NaN]]))
+  if (parts.has('throughput')) for (const k of Object.keys(tput)) tput[k] = []
+  for (let r = 1; r <= ROUNDS && parts.has('throughput'); r++) {
     for (const [name, run] of Object.entries(contenders)) {
       const v = await run()
       tput[name].push(v)
@@ -193,12 +197,12 @@ async function main() {
     }
   }
   const T = Object.fromEntries(Object.entries(tput).map(([k, v]) => [k, median(v)]))
-  console.log('\n## throughput (median of rounds, MB/s)')
-  for (const [k, v] of Object.entries(T)) console.log(`${k.padEnd(13)} ${v.toFixed(0)}`)
+  if (parts.has('throughput')) console.log('\n## throughput (median of rounds, MB/s)')
+  for (const [k, v] of Object.entries(T).filter(() => parts.has('throughput'))) console.log(`${k.padEnd(13)} ${v.toFixed(0)}`)
 
   // Pairing latency.
-  const lat = {}
-  for (const mode of ['plain', 'tls']) {
+  const lat = {plain: {p50: NaN, p99: NaN, c50: NaN, c99: NaN}, tls: {p50: NaN, p99: NaN, c50: NaN, c99: NaN}}
+  for (const mode of parts.has('latency') ? ['plain', 'tls'] : []) {
     const {child, port} = await startBeacon(mode)
     const helloToPaired = []
     const connectToPaired = []
@@ -230,13 +234,13 @@ async function main() {
     }
     await stopChild(child)
   }
-  console.log('\n## pairing latency, broker hello -> PAIRED (connect start -> PAIRED, handshake included), ms')
-  for (const [m, l] of Object.entries(lat))
+  if (parts.has('latency')) console.log('\n## pairing latency, broker hello -> PAIRED (connect start -> PAIRED, handshake included), ms')
+  for (const [m, l] of Object.entries(lat).filter(() => parts.has('latency')))
     console.log(`${m.padEnd(6)} p50 ${l.p50.toFixed(3)} p99 ${l.p99.toFixed(3)}   (p50 ${l.c50.toFixed(3)} p99 ${l.c99.toFixed(3)})`)
 
   // Memory per waiting connection.
-  const mem = {}
-  for (const mode of ['plain', 'tls']) {
+  const mem = {plain: {perConn: NaN}, tls: {perConn: NaN}}
+  for (const mode of parts.has('memory') ? (process.env.MEMORY_MODES ?? 'plain,tls').split(',') : []) {
     const {child, port, ask} = await startBeacon(mode)
     // Warm up code paths (one pair) so the baseline includes JIT and pools, not just an idle process.
     {
@@ -249,9 +253,10 @@ async function main() {
     const before = await ask()
     const socks = []
     const t0 = performance.now()
-    for (let i = 0; i < WAITING; i += 500) {
+    const BATCH = Number(process.env.BATCH ?? 500)
+    for (let i = 0; i < WAITING; i += BATCH) {
       const batch = []
-      for (let j = i; j < Math.min(WAITING, i + 500); j++) {
+      for (let j = i; j < Math.min(WAITING, i + BATCH); j++) {
         batch.push(
           new Promise((resolve, reject) => {
             const s = mode === 'tls' ? tls.connect({...tlsClient, host: '127.0.0.1', port}) : net.connect({host: '127.0.0.1', port})
@@ -268,12 +273,13 @@ async function main() {
     const fill = performance.now() - t0
     await new Promise((r) => setTimeout(r, 500))
     const after = await ask()
+    if (process.env.DEBUG_MEM) console.log('heap/external per conn (B)', (after.heap - before.heap) / WAITING, (after.external - before.external) / WAITING)
     mem[mode] = {perConn: (after.rss - before.rss) / WAITING, before: before.rss, after: after.rss, waiting: after.waiting, fillMs: fill}
     socks.forEach((s) => s.destroy())
     await stopChild(child)
   }
   console.log(`\n## beacon RSS with ${WAITING} waiting connections (after GC)`)
-  for (const [m, v] of Object.entries(mem))
+  for (const [m, v] of Object.entries(mem).filter(([, v]) => v.after))
     console.log(
       `${m.padEnd(6)} ${(v.before / 1048576).toFixed(1)} MB -> ${(v.after / 1048576).toFixed(1)} MB with ${v.waiting} waiting: ${(v.perConn / 1024).toFixed(1)} KB per waiting connection (filled in ${(v.fillMs / 1000).toFixed(1)} s)`,
     )
