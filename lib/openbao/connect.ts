@@ -1,6 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1ClusterRoleBinding} from '@kubernetes/client-node'
 import {CloudtaserError, ExitCode} from '../errors.js'
+import {kubeError as kubeFailure} from '../kube/errors.js'
 import {summarize, type Action, type ActionSummary} from './actions.js'
 import type {ClientStats, OpenBaoClient} from './client.js'
 
@@ -188,28 +189,15 @@ export function clusterEndpoint(kc: KubeConfig, override: {host?: string; caFile
   return {kubernetesHost: override.host ?? cluster.server, caPem}
 }
 
+/** client-node's ApiException (or a fetch failure) -> the project's one Kubernetes error mapping (lib/kube). */
 function kubeError(err: unknown): CloudtaserError {
   if (err instanceof CloudtaserError) return err
-  const code = (err as {code?: number}).code
-  const body = (err as {body?: unknown}).body
-  const message = typeof body === 'string' ? (safeMessage(body) ?? (err as Error).message) : (err as Error).message
-  if (code === 401 || code === 403) {
-    return new CloudtaserError('KUBE_FORBIDDEN', `Kubernetes API refused: ${message}`, {
-      exitCode: ExitCode.AUTH,
-      hint: 'target connect creates a namespace, a ServiceAccount, a ClusterRoleBinding and a TokenRequest: it needs cluster-admin or equivalent.',
-      cause: err,
-    })
+  const code = (err as {code?: unknown}).code
+  if (typeof code === 'number') {
+    const body = (err as {body?: unknown}).body
+    return kubeFailure({statusCode: code, body: typeof body === 'string' ? body : JSON.stringify(body ?? {}), path: 'target connect'})
   }
-  if (typeof code === 'number') return new CloudtaserError('KUBE_API', `Kubernetes API: HTTP ${code}: ${message}`, {exitCode: ExitCode.CHECK_FAILED, cause: err})
-  return new CloudtaserError('KUBE_UNREACHABLE', `Kubernetes API unreachable: ${message}`, {exitCode: ExitCode.UNAVAILABLE, cause: err})
-}
-
-const safeMessage = (body: string): string | undefined => {
-  try {
-    return (JSON.parse(body) as {message?: string}).message
-  } catch {
-    return undefined
-  }
+  return kubeFailure({cause: (err as {cause?: unknown}).cause ?? err})
 }
 
 export interface ConnectResult {

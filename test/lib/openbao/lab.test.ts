@@ -154,3 +154,22 @@ t.test('connect after the API address changed: config rewritten, reviewer token 
   const jwt = (await core.createNamespacedServiceAccountToken({name: 'alpha-api', namespace: 'alpha', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token
   t.equal((await client.call('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-lab-alpha', jwt}})).status, 200, 'logins still reviewed')
 })
+
+t.test('connect with a kubeconfig identity RBAC does not allow: the verb and resource are named, exit 4', async (t) => {
+  const {KubeConfig} = await import('@kubernetes/client-node')
+  await core.createNamespacedServiceAccount({namespace: 'alpha', body: {metadata: {name: 'nobody'}}})
+  const token = (await core.createNamespacedServiceAccountToken({name: 'nobody', namespace: 'alpha', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token
+  const cluster = lab.kubeConfig.getCurrentCluster()!
+  const kc = new KubeConfig()
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{name: 'nobody', token}],
+    contexts: [{name: 'nobody', cluster: cluster.name, user: 'nobody'}],
+    currentContext: 'nobody',
+  })
+  await t.rejects(connectCluster(client, kc, target, {dryRun: true}), {
+    code: 'KUBE_FORBIDDEN',
+    exitCode: 4,
+    message: /^RBAC denied: missing permission to get namespaces/,
+  })
+})
