@@ -46,23 +46,25 @@ export async function collect(kc: KubeConfig, options: CollectOptions): Promise<
   }
   const all = scopes.length === 0
   const prefixes = all ? [''] : scopes.map((ns) => `namespaces/${encodeURIComponent(ns)}/`)
-  const list = async <T>(template: string, label: string, accept?: string): Promise<T[]> => {
+  const list = async <T>(template: string, label: string, accept?: string, keep?: (item: T) => T): Promise<T[]> => {
     const out: T[] = []
     for (const p of prefixes) {
       const path = `/${template.replace('{ns}', p)}`
       const base = out.length
-      out.push(...(await listAll<T>(http, path, (n) => progress(`listed ${base + n} ${label}`), accept)))
+      for (const item of await listAll<T>(http, path, (n) => progress(`listed ${base + n} ${label}`), accept, keep)) out.push(item)
     }
     return out
   }
 
   const workloads: Observed['workloads'] = []
   for (const {kind, path} of LISTS) {
-    for (const object of await list<LiveWorkload>(path, `${kind}s`)) workloads.push({kind, object})
+    for (const object of await list<LiveWorkload>(path, `${kind}s`, undefined, trim)) workloads.push({kind, object})
   }
-  const jobs = await list<LiveWorkload>('apis/batch/v1/{ns}jobs', 'Jobs')
-  const pods = await list<LiveWorkload>('api/v1/{ns}pods', 'Pods')
-  const secretMeta = await list<{metadata: {namespace: string; name: string}}>('api/v1/{ns}secrets', 'Secret names', METADATA_ONLY)
+  const jobs = await list<LiveWorkload>('apis/batch/v1/{ns}jobs', 'Jobs', undefined, trim)
+  const pods = await list<LiveWorkload>('api/v1/{ns}pods', 'Pods', undefined, trimPod)
+  const secretMeta = await list<{metadata: {namespace: string; name: string}}>('api/v1/{ns}secrets', 'Secret names', METADATA_ONLY, (s) => ({
+    metadata: {namespace: s.metadata.namespace, name: s.metadata.name},
+  }))
 
   const seen = new Set<string>([...workloads.map((w) => w.object.metadata?.namespace ?? ''), ...jobs.map((j) => j.metadata?.namespace ?? ''), ...pods.map((p) => p.metadata?.namespace ?? '')])
   const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
@@ -76,6 +78,22 @@ export async function collect(kc: KubeConfig, options: CollectOptions): Promise<
     pods,
     secrets: new Set(secretMeta.map((s) => `${s.metadata.namespace}/${s.metadata.name}`)),
   }
+}
+
+type Meta = {name?: string; namespace?: string; ownerReferences?: Array<{kind: string}>}
+const trimMeta = (m: Meta | undefined): Meta => ({name: m?.name, namespace: m?.namespace, ...(m?.ownerReferences ? {ownerReferences: m.ownerReferences.map((o) => ({kind: o.kind}))} : {})})
+
+/** Keeps what the transform reads: names, owners, replicas and the pod template (no managedFields, no status). */
+function trim(o: LiveWorkload): LiveWorkload {
+  const spec = o.spec as {replicas?: number; template?: unknown; jobTemplate?: unknown} | undefined
+  return {metadata: trimMeta(o.metadata as Meta), spec: {replicas: spec?.replicas, template: spec?.template, jobTemplate: spec?.jobTemplate} as LiveWorkload['spec']}
+}
+
+function trimPod(o: LiveWorkload): LiveWorkload {
+  const meta = o.metadata as Meta | undefined
+  // Pods owned by a controller are reported through their controller: keep nothing of them.
+  if ((meta?.ownerReferences?.length ?? 0) > 0) return {metadata: trimMeta(meta)}
+  return {metadata: trimMeta(meta), spec: o.spec}
 }
 
 export async function fingerprint(kc: KubeConfig): Promise<{uid: string; server: string}> {

@@ -50,13 +50,14 @@ export interface ListPage<T> {
 }
 
 /** Every item of a list, 500 per request, following `continue` tokens. */
-export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string): Promise<T[]> {
+export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i): Promise<T[]> {
   const out: T[] = []
   let token: string | undefined
   do {
     const sep = path.includes('?') ? '&' : '?'
     const page = await http.get<ListPage<T>>(`${path}${sep}limit=500${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
-    for (const item of page.items ?? []) out.push(item)
+    // Each page is dropped once its items are trimmed: memory follows what is kept, not what was listed.
+    for (const item of page.items ?? []) out.push(keep(item))
     onPage?.(out.length)
     token = page.metadata?.continue || undefined
   } while (token)

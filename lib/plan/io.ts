@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import jsyaml from 'js-yaml'
-import {Document, LineCounter, parseDocument, type ToStringOptions} from 'yaml'
+import {LineCounter, parseDocument, type Document, type ToStringOptions} from 'yaml'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import {writeFileAtomic, type AtomicWriteHooks} from './atomic-write.js'
 import {PlanInvalidError, type PlanIssue} from './issues.js'
@@ -120,9 +120,13 @@ export async function loadPlan(file: string): Promise<LoadedPlan> {
 
 const NEW_PLAN_FORMAT: ToStringOptions = {indent: 2, indentSeq: true, lineWidth: 0, minContentWidth: 0}
 
-/** Renders a plan that has no file yet (discover's first run). */
+/**
+ * Renders a plan that has no file yet (discover's first run). js-yaml emits the same text as
+ * the `yaml` library does for plans (2-space indent, indented sequences, no folding) several
+ * times faster, which matters for discover on large clusters; later saves go through `yaml`.
+ */
 export function renderPlan(plan: MigrationPlan): string {
-  return new Document(plan).toString(NEW_PLAN_FORMAT)
+  return jsyaml.dump(plan, {schema: jsyaml.CORE_SCHEMA, lineWidth: -1, noRefs: true, noCompatMode: true, indent: NEW_PLAN_FORMAT.indent as number})
 }
 
 export interface SaveOptions {
@@ -171,10 +175,16 @@ export async function savePlan(loaded: LoadedPlan, next: MigrationPlan, options:
   return {...reread.loaded, cache: {doc, rendered, format}}
 }
 
-/** Writes a brand-new plan (no comments to keep). */
+/** Writes a brand-new plan (no comments to keep). The object is validated; re-reading it would only repeat that. */
 export async function writeNewPlan(file: string, plan: MigrationPlan, hooks?: AtomicWriteHooks): Promise<LoadedPlan> {
+  const issues = validatePlan(plan)
+  if (issues.length > 0) {
+    throw new CloudtaserError('PLAN_WOULD_BE_INVALID', `refusing to write ${file}: ${issues[0]!.pointer || '/'}: ${issues[0]!.message}`, {
+      exitCode: ExitCode.INTERNAL,
+      details: {issues},
+    })
+  }
   const text = renderPlan(plan)
-  const loaded = parsePlan(text, file)
   await writeFileAtomic(file, text, hooks)
-  return loaded
+  return {file, plan, migratedFrom: plan.apiVersion, sha256: sha256(text), source: text, cache: {}}
 }
