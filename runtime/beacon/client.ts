@@ -181,13 +181,12 @@ export interface InnerTlsOptions {
 export function startInnerTls(stream: net.Socket, role: RoleName, o: InnerTlsOptions): Promise<tls.TLSSocket> {
   const timeoutMs = o.handshakeTimeoutMs ?? 10_000
   return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined
     const fail = (err: Error): void => {
       clearTimeout(timer)
       stream.destroy()
       reject(new BeaconError('BEACON_PEER_TLS', `end-to-end mTLS with the ${role === 'bridge' ? 'broker' : 'bridge'} failed: ${err.message}`, {cause: err}))
     }
-    timer = setTimeout(() => fail(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(() => fail(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs)
     if (role === 'broker') {
       const s = tls.connect({
         socket: stream,
@@ -258,6 +257,8 @@ export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
         const session = o.inner ? await startInnerTls(relayed, o.role, o.inner) : relayed
         attempt = 0
         state.sessions++
+        // A reset mid-session must not crash the daemon when onSession forgot an error handler.
+        session.on('error', (err) => o.onError?.(err, 0))
         const closed = new Promise<void>((resolve) => session.once('close', () => resolve()))
         const run = Promise.resolve()
           .then(() => o.onSession(session))

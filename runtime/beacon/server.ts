@@ -187,8 +187,9 @@ export class BeaconServer {
         else this.metrics.bytesBrokerToBridge += chunk.length
         this.opts.onRelayChunk?.(conn.role === 'bridge' ? 'bridge_to_broker' : 'broker_to_bridge', chunk)
         // TLS hands us one 16 KB record per 'data' event; corking until the end of this loop turn
-        // lets a burst of records leave in one writev instead of one write per record.
-        if (!peer.corked) {
+        // lets a burst of records leave in one writev instead of one write per record. Plain TCP
+        // reads arrive in 64 KB chunks already, so they are written straight through.
+        if (this.ctx && !peer.corked) {
           peer.corked = true
           peer.sock.cork()
           setImmediate(uncork, peer)

@@ -240,7 +240,10 @@ t.test('1,000 concurrent pairs', async (t) => {
   )
   t.equal(echo.filter(Boolean).length, n, 'every pair got its own peer\'s bytes')
   t.comment(`1,000 pairs made and exercised in ${(performance.now() - t0).toFixed(0)} ms`)
-  for (const [a, b] of pairs) (a.destroy(), b.destroy())
+  for (const [a, b] of pairs) {
+    a.destroy()
+    b.destroy()
+  }
   await until(() => beacon.metrics.connectionsOpen === 0, 10_000)
 })
 
