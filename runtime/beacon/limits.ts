@@ -8,7 +8,10 @@ export interface BeaconLimits {
   maxWaitingPerHash: number
   /** Waiting connections in total. */
   maxWaiting: number
-  /** Open connections (any state) from one source address. */
+  /**
+   * Open connections (any state) from one source address; 0 turns the check off, for running
+   * behind a load balancer where every connection comes from the balancer's address.
+   */
   maxConnectionsPerSource: number
   /** Hello size including extensions. */
   maxHelloBytes: number

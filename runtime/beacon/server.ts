@@ -158,7 +158,7 @@ export class BeaconServer {
       return
     }
     const open = this.perSource.get(src) ?? 0
-    if (open >= this.limits.maxConnectionsPerSource) {
+    if (this.limits.maxConnectionsPerSource > 0 && open >= this.limits.maxConnectionsPerSource) {
       this.metrics.rejections.source_limit++
       this.log('warn', 'rejected', {reason: 'source_limit', src})
       raw.destroy()

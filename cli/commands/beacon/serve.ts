@@ -24,7 +24,7 @@ export default class BeaconServe extends BaseCommand<typeof BeaconServe> {
     'match-timeout': Flags.integer({description: 'ms a client may wait for a peer.', default: DEFAULT_LIMITS.matchTimeoutMs}),
     'max-waiting-per-hash': Flags.integer({description: 'Waiting connections per info hash.', default: DEFAULT_LIMITS.maxWaitingPerHash}),
     'max-waiting': Flags.integer({description: 'Waiting connections in total.', default: DEFAULT_LIMITS.maxWaiting}),
-    'max-per-source': Flags.integer({description: 'Open connections per source address.', default: DEFAULT_LIMITS.maxConnectionsPerSource}),
+    'max-per-source': Flags.integer({description: 'Open connections per source address (0: no limit, e.g. behind a load balancer that hides client addresses).', default: DEFAULT_LIMITS.maxConnectionsPerSource}),
     'max-hello-size': Flags.integer({description: 'Largest accepted hello in bytes (at least 40).', default: DEFAULT_LIMITS.maxHelloBytes, min: 40}),
     'drain-timeout': Flags.integer({description: 'ms pairs may keep relaying after SIGTERM.', default: DEFAULT_LIMITS.drainTimeoutMs}),
     'log-level': Flags.string({description: 'Least severe log level written.', options: ['debug', 'info', 'warn', 'error'], default: 'info'}),

@@ -269,6 +269,13 @@ t.test('limits: per hash, in total, per source address', async (t) => {
   t.equal(refused.received.length, 0, 'over the source limit: closed without a word')
   t.match(beacon.metrics.rejections, {hash_full: 1, beacon_full: 1, source_limit: 1})
   for (const c of [...w, other, ...extra]) c.sock.destroy()
+
+  const open = await startBeacon({limits: {maxConnectionsPerSource: 0}})
+  t.teardown(() => open.beacon.close(0))
+  const many = Array.from({length: 20}, () => new RawClient(open.port).hello('bridge', hash()))
+  for (const c of many) t.same(await c.statuses(1), [Status.WAITING])
+  t.equal(open.beacon.metrics.rejections.source_limit, 0, '0 turns the per-source limit off')
+  for (const c of many) c.sock.destroy()
 })
 
 t.test('graceful shutdown: refuse waiting, drain pairs, cut at the deadline', async (t) => {
