@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import type {V1PodTemplateSpec} from '@kubernetes/client-node'
-import {Annotations} from '../annotations.js'
+import {Annotations, INJECT_LABEL} from '../annotations.js'
 import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
 import type {
   ContainerRef,
@@ -58,12 +58,16 @@ export function renderPath(template: string, vars: Record<string, string>): stri
   return template.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m)
 }
 
-/** `cloudtaser-<cluster>-<namespace>`, shortened with a hash when it would exceed OpenBao's practical limits. */
+/**
+ * `cloudtaser-<cluster>-<namespace>` as a DNS label (no dots, at most 63 characters), so the same
+ * name works as an OpenBao policy, a role and, if ever needed, a Kubernetes object name. Longer
+ * names keep their start and end with a hash of the full name, so two long names never collide.
+ */
 export function tenantIdentity(cluster: string, namespace: string): string {
-  const name = `cloudtaser-${cluster}-${namespace}`.toLowerCase()
-  if (name.length <= 100) return name
+  const name = `cloudtaser-${cluster}-${namespace}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-')
+  if (name.length <= 63) return name
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 10)
-  return `${name.slice(0, 89)}-${hash}`
+  return `${name.slice(0, 52).replace(/-+$/, '')}-${hash}`
 }
 
 const byName = <T extends {name: string}>(a: T, b: T): number => a.name.localeCompare(b.name)
@@ -147,7 +151,7 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
     const template = podTemplateOf(kind, object)
     if (!template) continue
     const annotations = templateAnnotations(template)
-    if (annotations[Annotations.inject] === 'true') {
+    if (annotations[Annotations.inject] === 'true' || template.metadata?.labels?.[INJECT_LABEL] === 'true') {
       alreadyInjected.push({kind, namespace, name})
       continue
     }

@@ -4,8 +4,12 @@ export interface UpdateSummary {
   added: string[]
   vanished: string[]
   secretsAdded: string[]
+  /** Secrets a workload no longer refers to: kept in the plan (reviewers decide), reported here. */
+  secretsGone: string[]
 }
 
+const KIND_ORDER = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob']
+const byKindName = (a: Workload, b: Workload): number => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.name.localeCompare(b.name)
 const key = (ns: string, w: {kind: string; name: string}): string => `${ns}/${w.kind}/${w.name}`
 
 /**
@@ -15,7 +19,7 @@ const key = (ns: string, w: {kind: string; name: string}): string => `${ns}/${w.
  */
 export function mergeDiscovery(existing: MigrationPlan, fresh: MigrationPlan, updatedAt: string): {plan: MigrationPlan; summary: UpdateSummary} {
   const plan = structuredClone(existing)
-  const summary: UpdateSummary = {added: [], vanished: [], secretsAdded: []}
+  const summary: UpdateSummary = {added: [], vanished: [], secretsAdded: [], secretsGone: []}
   const freshWorkloads = new Map<string, Workload>()
   for (const t of fresh.tenants) for (const w of t.workloads) freshWorkloads.set(key(t.namespace, w), w)
 
@@ -32,6 +36,7 @@ export function mergeDiscovery(existing: MigrationPlan, fresh: MigrationPlan, up
       if (now.replicas !== undefined) w.replicas = now.replicas
       if (now.containers) w.containers = now.containers
       w.secrets = mergeSecrets(w.secrets, now.secrets, (s) => summary.secretsAdded.push(`${key(t.namespace, w)}: ${s}`))
+      for (const s of w.secrets) if (!now.secrets.some((n) => n.source.name === s.source.name)) summary.secretsGone.push(`${key(t.namespace, w)}: ${s.source.name}`)
     }
   }
   for (const ft of fresh.tenants) {
@@ -47,6 +52,9 @@ export function mergeDiscovery(existing: MigrationPlan, fresh: MigrationPlan, up
       summary.added.push(key(ft.namespace, w))
     }
   }
+  // New entries take their sorted place, so an updated plan diffs like a fresh one would.
+  for (const t of plan.tenants) t.workloads.sort(byKindName)
+  for (const list of Object.values(summary)) list.sort()
   plan.metadata.updatedAt = updatedAt
   if (fresh.notProtectable) plan.notProtectable = fresh.notProtectable
   else delete plan.notProtectable
@@ -65,11 +73,11 @@ function mergeSecrets(old: SecretMapping[], now: SecretMapping[], added: (name: 
       continue
     }
     // A reviewer may have changed the path or an env name: keep theirs, add fields that are new.
-    if (n.fields) o.fields = {...n.fields, ...o.fields}
+    if (n.fields) o.fields = Object.fromEntries(Object.entries({...n.fields, ...o.fields}).sort(([a], [b]) => a.localeCompare(b)))
     if (n.envFrom && !o.envFrom) o.envFrom = n.envFrom
     o.source = {...n.source}
     if (n.files) o.files = n.files
     if (n.references) o.references = n.references
   }
-  return out
+  return out.sort((a, b) => a.source.name.localeCompare(b.source.name))
 }

@@ -48,6 +48,7 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     log(`Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`)
     log(`${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`)
     if (result.update) log(`update: ${result.update.added.length} added, ${result.update.vanished.length} vanished, ${result.update.secretsAdded.length} new secret reference(s)`)
+    for (const g of result.update?.secretsGone ?? []) log(`note: ${g} is no longer referenced by the workload; kept in the plan for review`)
     for (const m of result.missingSecrets) log(`warning: Secret ${m} is referenced but does not exist (flagged in the plan)`)
     if (result.alreadyInjected.length) log(`${result.alreadyInjected.length} workload(s) already injected, skipped`)
     if (result.vaultInjected) log(`${result.vaultInjected} workload(s) use the Vault injector: listed under vaultInjected for a decision`)
