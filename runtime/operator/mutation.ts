@@ -1,0 +1,137 @@
+import type {V1Container, V1EnvVar, V1Pod} from '@kubernetes/client-node'
+import {Annotations} from '../../lib/annotations.js'
+
+/**
+ * Pure: from a Pod in an AdmissionReview, the JSONPatch the webhook answers with (or a denial).
+ * Only settings travel into the Pod (addresses, role, paths, the env-map): never a secret value.
+ */
+
+/** The emptyDir the init container fills and every wrapped container mounts read-only. */
+export const WRAPPER_VOLUME = 'cloudtaser-bin'
+export const WRAPPER_DIR = '/cloudtaser'
+export const WRAPPER_PATH = `${WRAPPER_DIR}/wrapper`
+export const INIT_CONTAINER = 'cloudtaser-init'
+
+/** The environment the wrapper reads. Every name starts with CLOUDTASER_, which it strips before exec. */
+export const WrapperEnv = {
+  originalCmd: 'CLOUDTASER_ORIGINAL_CMD',
+  vaultAddr: 'CLOUDTASER_VAULT_ADDR',
+  authMethod: 'CLOUDTASER_VAULT_AUTH_METHOD',
+  authPath: 'CLOUDTASER_VAULT_AUTH_PATH',
+  role: 'CLOUDTASER_VAULT_ROLE',
+  token: 'CLOUDTASER_VAULT_TOKEN',
+  caCert: 'CLOUDTASER_VAULT_CACERT',
+  secretPaths: 'CLOUDTASER_SECRET_PATHS',
+  envMap: 'CLOUDTASER_ENV_MAP',
+  onChange: 'CLOUDTASER_ON_SECRET_CHANGE',
+  tokenFile: 'CLOUDTASER_SA_TOKEN_FILE',
+  startDeadline: 'CLOUDTASER_START_DEADLINE',
+  pollInterval: 'CLOUDTASER_POLL_INTERVAL',
+} as const
+
+export interface MutationSettings {
+  /** Image holding the wrapper executable at `wrapperSource`. */
+  wrapperImage: string
+  /** Path of the wrapper executable inside wrapperImage. */
+  wrapperSource: string
+  /** Used when the Pod has no vault-address annotation. */
+  defaultVaultAddress?: string
+}
+
+export const DEFAULT_WRAPPER_SOURCE = '/cloudtaser-wrapper'
+
+export type JsonPatchOp = {op: 'add' | 'replace'; path: string; value: unknown} | {op: 'remove'; path: string}
+
+export type MutationResult =
+  | {allowed: true; patch: JsonPatchOp[]; reason: 'mutated' | 'already-mutated' | 'not-selected'}
+  | {allowed: false; message: string}
+
+const annotationToEnv: [string, string][] = [
+  [Annotations.vaultAuthMethod, WrapperEnv.authMethod],
+  [Annotations.vaultAuthPath, WrapperEnv.authPath],
+  [Annotations.vaultRole, WrapperEnv.role],
+  [Annotations.secretPaths, WrapperEnv.secretPaths],
+  [Annotations.envMap, WrapperEnv.envMap],
+  [Annotations.onChange, WrapperEnv.onChange],
+]
+
+/** Reinvocation (IfNeeded) and repeated CREATE attempts must not wrap the wrapper. */
+export const isMutated = (pod: V1Pod): boolean =>
+  (pod.spec?.volumes ?? []).some((v) => v.name === WRAPPER_VOLUME) || (pod.spec?.initContainers ?? []).some((c) => c.name === INIT_CONTAINER)
+
+export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResult {
+  const annotations = pod.metadata?.annotations ?? {}
+  if (annotations[Annotations.inject] !== 'true' && pod.metadata?.labels?.[Annotations.inject] !== 'true') {
+    return {allowed: true, patch: [], reason: 'not-selected'}
+  }
+  if (isMutated(pod)) return {allowed: true, patch: [], reason: 'already-mutated'}
+  const spec = pod.spec
+  if (!spec) return {allowed: false, message: 'cloudtaser: the Pod has no spec'}
+
+  const vaultAddress = annotations[Annotations.vaultAddress] ?? settings.defaultVaultAddress
+  if (!vaultAddress) {
+    return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.vaultAddress} annotation and the operator has no default address`}
+  }
+  if (!annotations[Annotations.secretPaths]) {
+    return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.secretPaths} annotation`}
+  }
+  const noCommand = spec.containers.filter((c) => !c.command || c.command.length === 0).map((c) => c.name)
+  if (noCommand.length > 0) {
+    return {
+      allowed: false,
+      message:
+        `cloudtaser: container${noCommand.length > 1 ? 's' : ''} ${noCommand.map((n) => `"${n}"`).join(', ')} ha${noCommand.length > 1 ? 've' : 's'} no command; ` +
+        'the wrapper must start the original program and this operator does not read image entrypoints from the registry. ' +
+        'Set command (and args) on the container in the pod template to what the image runs.',
+    }
+  }
+
+  const settingsEnv: V1EnvVar[] = [{name: WrapperEnv.vaultAddr, value: vaultAddress}]
+  for (const [annotation, env] of annotationToEnv) {
+    const v = annotations[annotation]
+    if (v !== undefined && v !== '') settingsEnv.push({name: env, value: v})
+  }
+
+  const containers = spec.containers.map((c): V1Container => {
+    const original = [...(c.command ?? []), ...(c.args ?? [])]
+    const {args: _args, ...rest} = c
+    const env = (c.env ?? []).filter((e) => !e.name.startsWith('CLOUDTASER_'))
+    return {
+      ...rest,
+      command: [WRAPPER_PATH],
+      env: [...env, {name: WrapperEnv.originalCmd, value: JSON.stringify(original)}, ...settingsEnv],
+      volumeMounts: [...(c.volumeMounts ?? []), {name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}],
+    }
+  })
+  const init: V1Container = {
+    name: INIT_CONTAINER,
+    image: settings.wrapperImage,
+    command: ['cp', settings.wrapperSource, WRAPPER_PATH],
+    volumeMounts: [{name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR}],
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}},
+  }
+
+  // `add` on an existing member replaces it (RFC 6902 4.1), so whole lists are written at once:
+  // simpler to review than index arithmetic, and the apiserver applies it atomically anyway.
+  const patch: JsonPatchOp[] = [
+    {op: 'add', path: '/spec/volumes', value: [...(spec.volumes ?? []), {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}}]},
+    // First, so the wrapper is in place before any other init container could need it.
+    {op: 'add', path: '/spec/initContainers', value: [init, ...(spec.initContainers ?? [])]},
+    {op: 'add', path: '/spec/containers', value: containers},
+  ]
+  return {allowed: true, patch, reason: 'mutated'}
+}
+
+/** RFC 6902 applied to a plain object: for tests and for the operator's dry-run output. */
+export function applyPatch<T>(doc: T, patch: JsonPatchOp[]): T {
+  const out = structuredClone(doc) as Record<string, unknown>
+  for (const op of patch) {
+    const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'))
+    const last = keys.pop()!
+    let cur = out as Record<string, unknown>
+    for (const k of keys) cur = cur[k] as Record<string, unknown>
+    if (op.op === 'remove') delete cur[last]
+    else cur[last] = structuredClone(op.value)
+  }
+  return out as T
+}

@@ -1,0 +1,90 @@
+import t from 'tap'
+import type {V1Pod} from '@kubernetes/client-node'
+import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
+import {applyPatch, isMutated, mutatePod, WRAPPER_PATH, type MutationSettings} from '../../../runtime/operator/mutation.js'
+
+const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
+const annotations = {
+  [Annotations.inject]: 'true',
+  [Annotations.vaultAddress]: 'https://bao.eu.example:8200',
+  [Annotations.vaultRole]: 'billing',
+  [Annotations.vaultAuthPath]: 'auth/k8s-prod',
+  [Annotations.secretPaths]: 'secret/data/billing/db,secret/data/billing/api',
+  [Annotations.envMap]: 'password=PGPASSWORD,username=PGUSER;*=API_',
+}
+const pod = (over: Partial<V1Pod['spec']> = {}, meta: V1Pod['metadata'] = {annotations, labels: {[INJECT_LABEL]: 'true'}}): V1Pod => ({
+  metadata: meta,
+  spec: {
+    containers: [
+      {name: 'app', image: 'app:1', command: ['/bin/app', '--serve'], args: ['--port', '8080'], env: [{name: 'MODE', value: 'prod'}]},
+      {name: 'side', image: 'side:1', command: ['side']},
+    ],
+    volumes: [{name: 'data', emptyDir: {}}],
+    initContainers: [{name: 'migrate', image: 'app:1', command: ['migrate']}],
+    ...over,
+  },
+})
+
+t.test('a selected pod is wrapped: volume, init container, command, settings env', async (t) => {
+  const r = mutatePod(pod(), settings)
+  if (!r.allowed) throw new Error('denied')
+  t.equal(r.reason, 'mutated')
+  const out = applyPatch(pod(), r.patch)
+  t.same(out.spec!.volumes, [{name: 'data', emptyDir: {}}, {name: 'cloudtaser-bin', emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}}])
+  t.same(out.spec!.initContainers!.map((c) => c.name), ['cloudtaser-init', 'migrate'], 'wrapper copied before other init containers')
+  t.same(out.spec!.initContainers![0]!.command, ['cp', '/cloudtaser-wrapper', WRAPPER_PATH])
+  t.equal(out.spec!.initContainers![0]!.image, settings.wrapperImage)
+  t.same(out.spec!.initContainers![1], {name: 'migrate', image: 'app:1', command: ['migrate']}, 'init containers are not wrapped')
+  const [app, side] = out.spec!.containers
+  t.same(app!.command, [WRAPPER_PATH])
+  t.notOk('args' in app!, 'args moved into CLOUDTASER_ORIGINAL_CMD')
+  const env = Object.fromEntries(app!.env!.map((e) => [e.name, e.value]))
+  t.same(env, {
+    MODE: 'prod',
+    CLOUDTASER_ORIGINAL_CMD: JSON.stringify(['/bin/app', '--serve', '--port', '8080']),
+    CLOUDTASER_VAULT_ADDR: 'https://bao.eu.example:8200',
+    CLOUDTASER_VAULT_AUTH_PATH: 'auth/k8s-prod',
+    CLOUDTASER_VAULT_ROLE: 'billing',
+    CLOUDTASER_SECRET_PATHS: 'secret/data/billing/db,secret/data/billing/api',
+    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD,username=PGUSER;*=API_',
+  })
+  t.ok(app!.env!.every((e) => e.valueFrom === undefined), 'no valueFrom: settings only')
+  t.same(app!.volumeMounts, [{name: 'cloudtaser-bin', mountPath: '/cloudtaser', readOnly: true}])
+  t.same(side!.command, [WRAPPER_PATH])
+  t.equal(side!.env!.find((e) => e.name === 'CLOUDTASER_ORIGINAL_CMD')!.value, '["side"]')
+  t.ok(isMutated(out))
+})
+
+t.test('reinvocation-safe: an already mutated pod gets an empty patch', async (t) => {
+  const r = mutatePod(pod(), settings)
+  if (!r.allowed) throw new Error('denied')
+  const again = mutatePod(applyPatch(pod(), r.patch), settings)
+  t.same(again, {allowed: true, patch: [], reason: 'already-mutated'})
+})
+
+t.test('a pod without the label or annotation is not touched', async (t) => {
+  t.same(mutatePod(pod({}, {}), settings), {allowed: true, patch: [], reason: 'not-selected'})
+})
+
+t.test('a container without command is denied with its name and what to do', async (t) => {
+  const r = mutatePod(pod({containers: [{name: 'web', image: 'nginx:1'}, {name: 'ok', image: 'x', command: ['x']}]}), settings)
+  t.equal(r.allowed, false)
+  t.match((r as {message: string}).message, /container "web" has no command.*registry.*Set command/)
+})
+
+t.test('missing settings are denied; an operator default address fills in', async (t) => {
+  const {[Annotations.vaultAddress]: _a, ...noAddr} = annotations
+  t.match(mutatePod(pod({}, {annotations: noAddr}), settings), {allowed: false, message: /vault-address/})
+  t.match(mutatePod(pod({}, {annotations: noAddr}), {...settings, defaultVaultAddress: 'https://bao:8200'}), {allowed: true, reason: 'mutated'})
+  const {[Annotations.secretPaths]: _p, ...noPaths} = annotations
+  t.match(mutatePod(pod({}, {annotations: noPaths}), settings), {allowed: false, message: /secret-paths/})
+})
+
+t.test('stale CLOUDTASER_* env on the container is replaced, never duplicated', async (t) => {
+  const p = pod({containers: [{name: 'app', image: 'a', command: ['a'], env: [{name: 'CLOUDTASER_VAULT_TOKEN', value: 'x'}]}]})
+  const r = mutatePod(p, settings)
+  if (!r.allowed) throw new Error('denied')
+  const names = applyPatch(p, r.patch).spec!.containers[0]!.env!.map((e) => e.name)
+  t.notOk(names.includes('CLOUDTASER_VAULT_TOKEN'))
+  t.equal(new Set(names).size, names.length)
+})
