@@ -18,6 +18,7 @@ export interface PointerIssue {
 }
 
 let compiled: ValidateFunction<MigrationPlan> | undefined
+let quick: ValidateFunction<MigrationPlan> | undefined
 
 function schemaPath(): URL {
   // Compiled code lives in dist/lib/plan, sources in lib/plan: the schema is two or three levels up.
@@ -30,9 +31,14 @@ function schemaPath(): URL {
   }
 }
 
-function validator(): ValidateFunction<MigrationPlan> {
-  if (compiled) return compiled
-  const ajv = new Ajv2020({allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true})
+/**
+ * Two compilations of one schema: a quick one that stops at the first error (the common case is
+ * a valid plan), and one that collects every error with its data, used only when the quick one fails.
+ */
+function validator(thorough: boolean): ValidateFunction<MigrationPlan> {
+  if (thorough && compiled) return compiled
+  if (!thorough && quick) return quick
+  const ajv = new Ajv2020({allErrors: thorough, verbose: thorough, strict: true, strictRequired: false, allowUnionTypes: true})
   const addFormats = addFormatsModule as unknown as (a: Ajv2020) => void
   addFormats(ajv)
   ajv.addKeyword({
@@ -51,8 +57,10 @@ function validator(): ValidateFunction<MigrationPlan> {
       return true
     },
   })
-  compiled = ajv.compile<MigrationPlan>(JSON.parse(readFileSync(schemaPath(), 'utf8')))
-  return compiled
+  const fn = ajv.compile<MigrationPlan>(JSON.parse(readFileSync(schemaPath(), 'utf8')))
+  if (thorough) compiled = fn
+  else quick = fn
+  return fn
 }
 
 const escape = (s: string): string => s.replaceAll('~', '~0').replaceAll('/', '~1')
@@ -124,11 +132,25 @@ function hunt(value: unknown, pointer: string, inFields: boolean, out: PointerIs
   }
 }
 
+/** The same walk as hunt() without building pointers: the answer for almost every plan is "nothing". */
+function suspicious(value: unknown, inFields: boolean): boolean {
+  if (typeof value === 'string') return secretShape(value, false) !== undefined
+  if (Array.isArray(value)) return value.some((v) => suspicious(v, false))
+  if (value && typeof value === 'object') {
+    for (const k in value) {
+      if (!inFields && FORBIDDEN_KEYS.has(k)) return true
+      if (suspicious((value as Record<string, unknown>)[k], k === 'fields')) return true
+    }
+  }
+  return false
+}
+
 /** Validates a migrated plan object; an empty list means valid. */
 export function validatePlan(plan: unknown): PointerIssue[] {
   const issues: PointerIssue[] = []
-  hunt(plan, '', false, issues)
-  const validate = validator()
+  if (suspicious(plan, false)) hunt(plan, '', false, issues)
+  if (issues.length === 0 && validator(false)(plan)) return issues
+  const validate = validator(true)
   if (!validate(plan)) {
     // A forbidden key is also an unknown one, and a token in free text is caught twice:
     // report each place once, with the message found first (the more specific one).
