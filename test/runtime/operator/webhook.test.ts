@@ -94,7 +94,8 @@ t.test('a protected Deployment: the ReplicaSet controller creates wrapped Pods',
       CLOUDTASER_SECRET_PATHS: 'secret/data/billing/db',
       CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
     })
-    t.match(app.volumeMounts, [{name: 'cloudtaser-bin', mountPath: '/cloudtaser', readOnly: true}])
+    t.match(app.volumeMounts!.find((m) => m.name === 'cloudtaser-bin'), {mountPath: '/cloudtaser', readOnly: true})
+    t.ok(app.volumeMounts!.some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount'), 'the SA token the wrapper logs in with is still mounted')
   }
   const plain = await eventually('2 plain pods', async () => ((await podsOf('plain')).length === 2 ? podsOf('plain') : undefined))
   for (const p of plain) {
@@ -131,7 +132,7 @@ t.test('healthz and readyz answer without any remote dependency', async (t) => {
   const {request} = await import('node:https')
   for (const path of ['/healthz', '/readyz']) {
     const status = await new Promise<number>((resolve, reject) => {
-      request({host: '127.0.0.1', port: op.port, path, ca: op.caPem, servername: '127.0.0.1'}, (res) => {
+      request({host: '127.0.0.1', port: op.port, path, ca: op.caPem}, (res) => {
         res.resume()
         resolve(res.statusCode ?? 0)
       })
