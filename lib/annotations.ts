@@ -8,6 +8,8 @@ export const ANNOTATION_PREFIX = 'cloudtaser.io/'
 export const Annotations = {
   inject: 'cloudtaser.io/inject',
   ebpf: 'cloudtaser.io/ebpf',
+  /** closed (default): the app does not start without kernel enforcement; open: start and report. */
+  ebpfFail: 'cloudtaser.io/ebpf-fail',
   vaultAddress: 'cloudtaser.io/vault-address',
   vaultAuthMethod: 'cloudtaser.io/vault-auth-method',
   vaultAuthPath: 'cloudtaser.io/vault-auth-path',

@@ -18,9 +18,8 @@ export const DEFAULT_AGENT_SOCKET = '/run/cloudtaser/ebpf.sock'
 /**
  * `closed` (default): the application does not start unless the agent confirms
  * kernel enforcement. `open`: it starts anyway and the outcome is reported.
- * Belongs in lib/annotations.ts next to `cloudtaser.io/ebpf` once that file's owner adds it.
  */
-export const EBPF_FAIL_ANNOTATION = 'cloudtaser.io/ebpf-fail'
+export const EBPF_FAIL_ANNOTATION = Annotations.ebpfFail
 
 export type AgentMode = 'enforce' | 'detect' | 'degraded'
 
