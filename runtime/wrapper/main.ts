@@ -1,0 +1,107 @@
+import {childEnv, readConfig, type WrapperConfig} from './config.js'
+import {fetchSecrets, type FetchedSecrets} from './secrets.js'
+import {isTransient, login, withDeadline, type Session} from './session.js'
+import {Supervisor} from './supervisor.js'
+import {isCloudtaserError} from '../../lib/errors.js'
+
+type Fields = Record<string, string | number | boolean | undefined>
+/** JSON lines on stderr; names, paths, counts and versions only, never a value. */
+const log = (level: 'info' | 'warn' | 'error', event: string, fields: Fields = {}) =>
+  process.stderr.write(`${JSON.stringify({ts: new Date().toISOString(), level, component: 'wrapper', event, ...fields})}\n`)
+
+const sameVersions = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i])
+
+/**
+ * The wrapper as PID 1 of the app container: log in, fetch, start the child with exactly the
+ * mapped secrets, then keep the token alive and watch KV versions until the child exits.
+ * Resolves to the exit code the process must exit with.
+ */
+export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let config: WrapperConfig
+  try {
+    config = readConfig(env)
+  } catch (err) {
+    return fail(err)
+  }
+  const t0 = performance.now()
+  let session: Session
+  let fetched: FetchedSecrets
+  try {
+    ;({session, fetched} = await withDeadline(
+      config.startDeadlineMs,
+      async () => {
+        const s = await login(config)
+        try {
+          return {session: s, fetched: await fetchSecrets(s.client, config.secretPaths, config.envMap)}
+        } catch (err) {
+          await s.client.close()
+          throw err
+        }
+      },
+      (err, waitMs) => log('warn', 'openbao_retry', {error: err.message, waitMs}),
+    ))
+  } catch (err) {
+    return fail(err)
+  }
+  log('info', 'secrets_fetched', {paths: config.secretPaths.length, variables: Object.keys(fetched.env).length, ms: Math.round(performance.now() - t0), auth: config.authMethod})
+
+  const sup = new Supervisor(config.command)
+  sup.start(childEnv(env, fetched.env))
+  log('info', 'child_started', {pid: sup.pid, command: config.command[0]})
+
+  let renewAt = session.leaseSeconds > 0 ? Date.now() + (session.leaseSeconds * 1000) / 2 : Infinity
+  let busy = false
+  const tick = async () => {
+    if (busy) return
+    busy = true
+    try {
+      if (Date.now() >= renewAt) {
+        try {
+          const r = await session.client.call<{auth?: {lease_duration?: number}}>('POST', 'auth/token/renew-self', {body: {}})
+          const lease = r.body?.auth?.lease_duration ?? 0
+          renewAt = lease > 0 ? Date.now() + (lease * 1000) / 2 : Infinity
+          log('info', 'token_renewed', {leaseSeconds: lease})
+        } catch (err) {
+          // Past max TTL or revoked: a fresh login (kubernetes auth re-reads the rotated SA token).
+          if (!isTransient(err) && config.authMethod === 'kubernetes') {
+            const old = session
+            session = await login(config)
+            await old.client.close()
+            renewAt = session.leaseSeconds > 0 ? Date.now() + (session.leaseSeconds * 1000) / 2 : Infinity
+            log('info', 'token_relogin', {leaseSeconds: session.leaseSeconds})
+          } else throw err
+        }
+      }
+      if (config.onChange !== 'none') {
+        const next = await fetchSecrets(session.client, config.secretPaths, config.envMap)
+        if (!sameVersions(next.versions, fetched.versions)) {
+          log('info', 'secret_changed', {versions: next.versions.join(','), action: config.onChange})
+          fetched = next
+          if (config.onChange === 'sighup') sup.signal('SIGHUP')
+          else await sup.restart(childEnv(env, fetched.env))
+          log('info', 'child_notified', {pid: sup.pid})
+        }
+      }
+    } catch (err) {
+      // OpenBao down later: the app keeps what it has; the next tick tries again.
+      log('warn', 'refresh_failed', {error: (err as Error).message, code: (err as {code?: string}).code})
+    } finally {
+      busy = false
+    }
+  }
+  const timer = setInterval(() => void tick(), config.pollIntervalMs)
+  const code = await sup.done
+  clearInterval(timer)
+  await session.client.close().catch(() => undefined)
+  log('info', 'child_exited', {code})
+  return code
+}
+
+function fail(err: unknown): number {
+  if (isCloudtaserError(err)) {
+    log('error', 'start_failed', {code: err.code, error: err.message, hint: err.hint})
+    return err.exitCode
+  }
+  log('error', 'start_failed', {code: 'INTERNAL', error: (err as Error).message})
+  return 70
+}
