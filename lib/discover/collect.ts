@@ -1,9 +1,10 @@
-import type {KubeConfig} from '@kubernetes/client-node'
+import type {KubeConfig, V1Container, V1PodSpec, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-node'
+import {Annotations, INJECT_LABEL} from '../annotations.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import {kubeHttp, listAll, METADATA_ONLY} from '../kube/http.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 import type {WorkloadKind} from '../plan/types.generated.js'
-import {SYSTEM_NAMESPACES, type Observed} from './transform.js'
+import {SYSTEM_NAMESPACES, VAULT_INJECT, type Observed} from './transform.js'
 
 export interface CollectOptions {
   namespaces?: string[]
@@ -83,17 +84,68 @@ export async function collect(kc: KubeConfig, options: CollectOptions): Promise<
 type Meta = {name?: string; namespace?: string; ownerReferences?: Array<{kind: string}>}
 const trimMeta = (m: Meta | undefined): Meta => ({name: m?.name, namespace: m?.namespace, ...(m?.ownerReferences ? {ownerReferences: m.ownerReferences.map((o) => ({kind: o.kind}))} : {})})
 
-/** Keeps what the transform reads: names, owners, replicas and the pod template (no managedFields, no status). */
+const pick = (from: Record<string, string> | undefined, keys: string[]): Record<string, string> | undefined => {
+  if (!from) return undefined
+  const out: Record<string, string> = {}
+  for (const k of keys) if (from[k] !== undefined) out[k] = from[k]
+  return out
+}
+
+/**
+ * The parts of a pod spec the transform reads, nothing else: on 10,000 workloads the probes,
+ * resources and defaulted fields would be most of what discover holds. List positions are kept
+ * (a plain env entry becomes `{name}`, a non-Secret volume `{name}`) because the plan records
+ * each reference's index for unprotect.
+ */
+export function trimPodSpec(spec: V1PodSpec | undefined): V1PodSpec | undefined {
+  if (!spec) return undefined
+  const container = (c: V1Container): V1Container => ({
+    name: c.name,
+    ...(c.image ? {image: c.image} : {}),
+    ...(c.env ? {env: c.env.map((e) => (e.valueFrom?.secretKeyRef ? {name: e.name, valueFrom: {secretKeyRef: e.valueFrom.secretKeyRef}} : {name: e.name}))} : {}),
+    ...(c.envFrom ? {envFrom: c.envFrom} : {}),
+    ...(c.volumeMounts ? {volumeMounts: c.volumeMounts.map((m) => ({name: m.name, mountPath: m.mountPath}))} : {}),
+  })
+  const volume = (v: V1Volume): V1Volume => ({
+    name: v.name,
+    ...(v.secret ? {secret: v.secret} : {}),
+    ...(v.projected ? {projected: {sources: (v.projected.sources ?? []).map((p) => (p.secret ? {secret: p.secret} : {}))}} : {}),
+  })
+  return {
+    ...(spec.serviceAccountName ? {serviceAccountName: spec.serviceAccountName} : {}),
+    ...(spec.imagePullSecrets ? {imagePullSecrets: spec.imagePullSecrets} : {}),
+    ...(spec.initContainers ? {initContainers: spec.initContainers.map(container)} : {}),
+    containers: (spec.containers ?? []).map(container),
+    ...(spec.volumes ? {volumes: spec.volumes.map(volume)} : {}),
+  }
+}
+
+function trimTemplate(t: V1PodTemplateSpec | undefined): V1PodTemplateSpec | undefined {
+  if (!t) return undefined
+  return {
+    metadata: {annotations: pick(t.metadata?.annotations, [Annotations.inject, VAULT_INJECT]), labels: pick(t.metadata?.labels, [INJECT_LABEL])},
+    spec: trimPodSpec(t.spec),
+  }
+}
+
+/** Keeps what the transform reads: names, owners, replicas and the trimmed pod template. */
 function trim(o: LiveWorkload): LiveWorkload {
-  const spec = o.spec as {replicas?: number; template?: unknown; jobTemplate?: unknown} | undefined
-  return {metadata: trimMeta(o.metadata as Meta), spec: {replicas: spec?.replicas, template: spec?.template, jobTemplate: spec?.jobTemplate} as LiveWorkload['spec']}
+  const spec = o.spec as {replicas?: number; template?: V1PodTemplateSpec; jobTemplate?: {spec?: {template?: V1PodTemplateSpec}}} | undefined
+  return {
+    metadata: trimMeta(o.metadata as Meta),
+    spec: {
+      ...(spec?.replicas === undefined ? {} : {replicas: spec.replicas}),
+      ...(spec?.template ? {template: trimTemplate(spec.template)} : {}),
+      ...(spec?.jobTemplate ? {jobTemplate: {spec: {template: trimTemplate(spec.jobTemplate.spec?.template)}}} : {}),
+    } as LiveWorkload['spec'],
+  }
 }
 
 function trimPod(o: LiveWorkload): LiveWorkload {
   const meta = o.metadata as Meta | undefined
   // Pods owned by a controller are reported through their controller: keep nothing of them.
   if ((meta?.ownerReferences?.length ?? 0) > 0) return {metadata: trimMeta(meta)}
-  return {metadata: trimMeta(meta), spec: o.spec}
+  return {metadata: trimMeta(meta), spec: trimPodSpec(o.spec as V1PodSpec)} as LiveWorkload
 }
 
 export async function fingerprint(kc: KubeConfig): Promise<{uid: string; server: string}> {

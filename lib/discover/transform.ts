@@ -20,7 +20,7 @@ import type {
  */
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'cloudtaser-system']
 export const DEFAULT_PATH_TEMPLATE = '{mount}/data/{cluster}/{namespace}/{secret}'
-const VAULT_INJECT = 'vault.hashicorp.com/agent-inject'
+export const VAULT_INJECT = 'vault.hashicorp.com/agent-inject'
 
 export interface Observed {
   clusterName: string
@@ -70,8 +70,14 @@ export function tenantIdentity(cluster: string, namespace: string): string {
   return `${name.slice(0, 52).replace(/-+$/, '')}-${hash}`
 }
 
-const byName = <T extends {name: string}>(a: T, b: T): number => a.name.localeCompare(b.name)
-const KIND_ORDER: WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob']
+/**
+ * Code-point order, not localeCompare: the plan must sort the same on every machine whatever its
+ * locale or ICU data, and it is several times faster on 10,000 workloads.
+ */
+export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+const byName = <T extends {name: string}>(a: T, b: T): number => compareText(a.name, b.name)
+const KIND_RANK: Record<string, number> = {Deployment: 0, StatefulSet: 1, DaemonSet: 2, CronJob: 3}
+export const byKindName = (a: {kind: string; name: string}, b: {kind: string; name: string}): number => (KIND_RANK[a.kind] ?? 9) - (KIND_RANK[b.kind] ?? 9) || compareText(a.name, b.name)
 
 interface SecretUse {
   fields: Record<string, string>
@@ -163,7 +169,7 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
     }
     if (uses.size === 0) continue
     const secrets: SecretMapping[] = [...uses.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
+      .sort(([a], [b]) => compareText(a, b))
       .map(([secret, u]) => {
         const exists = observed.secrets.has(`${namespace}/${secret}`)
         if (!exists) missing.add(`${namespace}/${secret}`)
@@ -172,7 +178,7 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
           source: {name: secret, ...(exists ? {} : {missing: true}), ...(u.optionalAll ? {optional: true} : {})},
           vaultPath: renderPath(options.pathTemplate, {mount: options.mount, cluster, namespace, secret}),
         }
-        const fields = Object.fromEntries(Object.entries(u.fields).sort(([a], [b]) => a.localeCompare(b)))
+        const fields = Object.fromEntries(Object.entries(u.fields).sort(([a], [b]) => compareText(a, b)))
         if (Object.keys(fields).length > 0) mapping.fields = fields
         if (u.envFrom) mapping.envFrom = u.envFrom
         if (u.files.length > 0) mapping.files = u.files
@@ -211,9 +217,9 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
     if (uses.size > 0) notProtectable.push({kind: 'Pod', namespace: meta!.namespace!, name: meta!.name!, secrets: [...uses.keys()].sort(), reason: 'a bare Pod has no controller to roll; move it into a Deployment'})
   }
 
-  const sortedTenants = [...tenants.values()].sort((a, b) => a.namespace.localeCompare(b.namespace))
-  for (const t of sortedTenants) t.workloads.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byName(a, b))
-  const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || byName(a, b)
+  const sortedTenants = [...tenants.values()].sort((a, b) => compareText(a.namespace, b.namespace))
+  for (const t of sortedTenants) t.workloads.sort(byKindName)
+  const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
 
   const plan: MigrationPlan = {
     apiVersion: 'cloudtaser.io/v1',
@@ -233,7 +239,7 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
   }
   return {
     plan,
-    alreadyInjected: alreadyInjected.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
+    alreadyInjected: alreadyInjected.sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.name, b.name)),
     imagePullSecretsIgnored: pullSecrets,
     filesNotDeliverable: files,
     missingSecrets: [...missing].sort(),

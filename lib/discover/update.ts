@@ -1,3 +1,4 @@
+import {byKindName, compareText} from './transform.js'
 import type {MigrationPlan, SecretMapping, Tenant, Workload} from '../plan/types.generated.js'
 
 export interface UpdateSummary {
@@ -8,8 +9,6 @@ export interface UpdateSummary {
   secretsGone: string[]
 }
 
-const KIND_ORDER = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob']
-const byKindName = (a: Workload, b: Workload): number => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.name.localeCompare(b.name)
 const key = (ns: string, w: {kind: string; name: string}): string => `${ns}/${w.kind}/${w.name}`
 
 /**
@@ -44,7 +43,7 @@ export function mergeDiscovery(existing: MigrationPlan, fresh: MigrationPlan, up
     if (!tenant) {
       tenant = {...structuredClone(ft), workloads: []} as Tenant
       plan.tenants.push(tenant)
-      plan.tenants.sort((a, b) => a.namespace.localeCompare(b.namespace))
+      plan.tenants.sort((a, b) => compareText(a.namespace, b.namespace))
     }
     for (const w of ft.workloads) {
       if (tenant.workloads.some((x) => x.kind === w.kind && x.name === w.name)) continue
@@ -73,11 +72,11 @@ function mergeSecrets(old: SecretMapping[], now: SecretMapping[], added: (name: 
       continue
     }
     // A reviewer may have changed the path or an env name: keep theirs, add fields that are new.
-    if (n.fields) o.fields = Object.fromEntries(Object.entries({...n.fields, ...o.fields}).sort(([a], [b]) => a.localeCompare(b)))
+    if (n.fields) o.fields = Object.fromEntries(Object.entries({...n.fields, ...o.fields}).sort(([a], [b]) => compareText(a, b)))
     if (n.envFrom && !o.envFrom) o.envFrom = n.envFrom
     o.source = {...n.source}
     if (n.files) o.files = n.files
     if (n.references) o.references = n.references
   }
-  return out.sort((a, b) => a.source.name.localeCompare(b.source.name))
+  return out.sort((a, b) => compareText(a.source.name, b.source.name))
 }

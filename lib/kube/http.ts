@@ -49,13 +49,16 @@ export interface ListPage<T> {
   metadata?: {continue?: string; resourceVersion?: string}
 }
 
-/** Every item of a list, 500 per request, following `continue` tokens. */
-export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i): Promise<T[]> {
+/** Items per list request: large enough to keep round trips few, small enough to bound one response. */
+export const PAGE_SIZE = 500
+
+/** Every item of a list, PAGE_SIZE per request, following `continue` tokens. */
+export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i, limit = PAGE_SIZE): Promise<T[]> {
   const out: T[] = []
   let token: string | undefined
   do {
     const sep = path.includes('?') ? '&' : '?'
-    const page = await http.get<ListPage<T>>(`${path}${sep}limit=500${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
+    const page = await http.get<ListPage<T>>(`${path}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
     // Each page is dropped once its items are trimmed: memory follows what is kept, not what was listed.
     for (const item of page.items ?? []) out.push(keep(item))
     onPage?.(out.length)

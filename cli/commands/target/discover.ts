@@ -5,6 +5,8 @@ import {renderPlan} from '../../../lib/plan/io.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
 import {discover, type DiscoverResult} from '../../../lib/discover/service.js'
 
+const MAX_LISTED = 20
+
 export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
   static override summary = 'Read the cluster and write a migration plan: which workloads read which Secrets, and where each will live in OpenBao.'
   static override description = `Lists Deployments, StatefulSets, DaemonSets and CronJobs and every way they read Kubernetes Secrets (env secretKeyRef, envFrom, secret and projected volumes). Never reads a Secret value: Secrets are listed as metadata only. Skips kube-system, kube-public, kube-node-lease and cloudtaser-system unless named with -n, and workloads already injected. Output is sorted, so re-running on an unchanged cluster changes only createdAt.`
@@ -48,8 +50,10 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     log(`Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`)
     log(`${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`)
     if (result.update) log(`update: ${result.update.added.length} added, ${result.update.vanished.length} vanished, ${result.update.secretsAdded.length} new secret reference(s)`)
-    for (const g of result.update?.secretsGone ?? []) log(`note: ${g} is no longer referenced by the workload; kept in the plan for review`)
-    for (const m of result.missingSecrets) log(`warning: Secret ${m} is referenced but does not exist (flagged in the plan)`)
+    for (const g of (result.update?.secretsGone ?? []).slice(0, MAX_LISTED)) log(`note: ${g} is no longer referenced by the workload; kept in the plan for review`)
+    // A large cluster can reference thousands of missing Secrets: show a few, count the rest.
+    for (const m of result.missingSecrets.slice(0, MAX_LISTED)) log(`warning: Secret ${m} is referenced but does not exist (flagged missing: true in the plan)`)
+    if (result.missingSecrets.length > MAX_LISTED) log(`warning: ... and ${result.missingSecrets.length - MAX_LISTED} more missing Secret(s) (see missing: true in the plan, or --json)`)
     if (result.alreadyInjected.length) log(`${result.alreadyInjected.length} workload(s) already injected, skipped`)
     if (result.vaultInjected) log(`${result.vaultInjected} workload(s) use the Vault injector: listed under vaultInjected for a decision`)
     if (result.notProtectable) log(`${result.notProtectable} bare Pod(s)/Job(s) read Secrets but cannot be protected: listed under notProtectable`)
