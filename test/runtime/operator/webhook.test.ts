@@ -81,6 +81,16 @@ t.test('registration: objectSelector on the inject label, caBundle of this start
 })
 
 t.test('a protected Deployment\'s pods come out wrapped, as created by the controller', async (t) => {
+  // The apiserver loads webhook configurations through an informer: on a busy CI machine a pod
+  // created right after registration can slip past. Dry runs show when the webhook is live.
+  await eventually('the webhook to be active', async () => {
+    const probe = await core.createNamespacedPod({
+      namespace: 'apps',
+      dryRun: 'All',
+      body: {metadata: {name: 'probe', labels: {[INJECT_LABEL]: 'true'}, annotations: protectedAnnotations}, spec: {containers: [{name: 'a', image: 'a', command: ['a']}]}},
+    })
+    return probe.spec?.containers[0]?.command?.[0] === WRAPPER_PATH ? true : undefined
+  })
   await apps.createNamespacedDeployment({namespace: 'apps', body: deployment('billing', {[INJECT_LABEL]: 'true'}, protectedAnnotations, ['/bin/billing'])})
   const pods = await podsOf('billing', 2)
   for (const p of pods) {
