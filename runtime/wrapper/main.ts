@@ -2,6 +2,7 @@ import {childEnv, readConfig, type WrapperConfig} from './config.js'
 import {fetchSecrets, type FetchedSecrets} from './secrets.js'
 import {isTransient, login, withDeadline, type Session} from './session.js'
 import {Supervisor} from './supervisor.js'
+import {disableCoreDumps} from './core-limit.js'
 import {isCloudtaserError} from '../../lib/errors.js'
 
 type Fields = Record<string, string | number | boolean | undefined>
@@ -23,6 +24,9 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<
   } catch (err) {
     return fail(err)
   }
+  // Before any secret is in memory: no core file of the wrapper or (inherited) the app.
+  const core = disableCoreDumps()
+  log(core.applied ? 'info' : 'warn', 'core_dumps', {disabled: core.applied, how: core.how, detail: core.detail})
   const t0 = performance.now()
   let session: Session
   let fetched: FetchedSecrets
