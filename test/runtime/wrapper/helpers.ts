@@ -1,0 +1,60 @@
+// Running the wrapper as the pod would: its settings from the mutated pod spec, a projected
+// token file, stdout/stderr captured so the test sees what the child printed.
+import {spawn, type ChildProcess} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+const entry = fileURLToPath(new URL('../../../runtime/wrapper/entry.ts', import.meta.url))
+const tsLoader = process.execArgv.find((a) => a.includes('@tapjs/typescript'))
+
+/** The wrapper command: the single executable when CLOUDTASER_WRAPPER_BIN names one, else the TS source. */
+export const wrapperCommand = (): [string, string[]] =>
+  process.env.CLOUDTASER_WRAPPER_BIN ? [process.env.CLOUDTASER_WRAPPER_BIN, []] : [process.execPath, [...(tsLoader ? [tsLoader] : []), entry]]
+
+/** The child used by the tests: prints its env as one JSON line at start and on SIGHUP, reports signals. */
+export const CHILD_SCRIPT = `
+const dump = (why) => process.stdout.write(JSON.stringify({why, pid: process.pid, env: process.env}) + '\\n');
+dump('start');
+process.on('SIGHUP', () => dump('hup'));
+process.on('SIGUSR1', () => process.stdout.write(JSON.stringify({why: 'usr1'}) + '\\n'));
+process.on('SIGTERM', () => { process.stdout.write(JSON.stringify({why: 'term'}) + '\\n'); process.exit(42) });
+setInterval(() => {}, 1000);
+`
+
+export interface Run {
+  proc: ChildProcess
+  lines: {why: string; pid?: number; env?: Record<string, string>}[]
+  stderr: string[]
+  exit: Promise<number | null>
+  waitFor(why: string, n?: number, timeoutMs?: number): Promise<Run['lines'][number]>
+}
+
+export function runWrapper(env: Record<string, string>): Run {
+  const [cmd, args] = wrapperCommand()
+  const proc = spawn(cmd, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+  const run: Run = {
+    proc,
+    lines: [],
+    stderr: [],
+    exit: new Promise((r) => proc.once('exit', (code) => r(code))),
+    async waitFor(why, n = 1, timeoutMs = 20_000) {
+      const end = Date.now() + timeoutMs
+      for (;;) {
+        const hits = run.lines.filter((l) => l.why === why)
+        if (hits.length >= n) return hits[n - 1]!
+        if (Date.now() > end) throw new Error(`no "${why}" #${n} from the child; wrapper stderr:\n${run.stderr.join('')}`)
+        await sleep(50)
+      }
+    },
+  }
+  let buf = ''
+  proc.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString()
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      run.lines.push(JSON.parse(buf.slice(0, i)))
+      buf = buf.slice(i + 1)
+    }
+  })
+  proc.stderr!.on('data', (c: Buffer) => run.stderr.push(c.toString()))
+  return run
+}

@@ -1,0 +1,178 @@
+// The wrapper against the lab's real apiserver (TokenRequest token, kubernetes auth) and OpenBao:
+// run with the settings the webhook writes into the pod spec, it gives the child exactly its
+// mapped secrets, forwards signals, restarts or SIGHUPs on a KV version change, and exits with the
+// child's code. Then a leak hunt: no canary in etcd, in any file of the run, or in any log.
+import t from 'tap'
+import {randomBytes} from 'node:crypto'
+import {mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {CoreV1Api, RbacAuthorizationV1Api, type V1Pod} from '@kubernetes/client-node'
+import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
+import {startLab} from '../../../lib/lab/index.js'
+import {applyPatch, mutatePod} from '../../../runtime/operator/mutation.js'
+import {bao} from '../../lib/lab/helpers.js'
+import {CHILD_SCRIPT, runWrapper, type Run} from './helpers.js'
+
+const lab = await startLab()
+t.teardown(() => lab.stop())
+const core = lab.kubeConfig.makeApiClient(CoreV1Api)
+const rbac = lab.kubeConfig.makeApiClient(RbacAuthorizationV1Api)
+const root = (method: string, path: string, body?: unknown) => bao(lab.baoAddr, lab.baoToken, method, path, body)
+const canary = (name: string) => `canary-${name}-${randomBytes(8).toString('hex')}`
+const canaries: string[] = []
+const secretValue = (name: string) => {
+  const v = canary(name)
+  canaries.push(v)
+  return v
+}
+
+const tokenFor = async (name: string, namespace: string) =>
+  (await core.createNamespacedServiceAccountToken({name, namespace, body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
+
+for (const namespace of ['openbao', 'apps']) await core.createNamespace({body: {metadata: {name: namespace}}})
+for (const [namespace, name] of [['openbao', 'token-reviewer'], ['apps', 'billing']] as const) await core.createNamespacedServiceAccount({namespace, body: {metadata: {name}}})
+await rbac.createClusterRoleBinding({
+  body: {
+    metadata: {name: 'openbao-token-reviewer'},
+    roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator'},
+    subjects: [{kind: 'ServiceAccount', name: 'token-reviewer', namespace: 'openbao'}],
+  },
+})
+// `bao auth enable -path=k8s-lab kubernetes`, its config, a read policy and a role for apps/billing.
+await root('POST', 'sys/auth/k8s-lab', {type: 'kubernetes'})
+await root('POST', 'auth/k8s-lab/config', {
+  kubernetes_host: lab.controlPlane.server,
+  kubernetes_ca_cert: lab.controlPlane.caPem,
+  token_reviewer_jwt: await tokenFor('token-reviewer', 'openbao'),
+  disable_local_ca_jwt: true,
+})
+await root('PUT', 'sys/policies/acl/billing-read', {policy: 'path "secret/data/billing/*" { capabilities = ["read"] }'})
+await root('POST', 'auth/k8s-lab/role/billing', {bound_service_account_names: ['billing'], bound_service_account_namespaces: ['apps'], token_policies: ['billing-read'], token_ttl: '10m'})
+const db = {password: secretValue('pgpass'), username: secretValue('pguser'), unmapped: secretValue('unmapped')}
+const api = {key: secretValue('apikey'), region: 'eu-west-1'}
+// No top-level asserts before the subtests: tap would end the root test while setup still awaits.
+for (const [path, data] of [['secret/data/billing/db', db], ['secret/data/billing/api', api]] as const) {
+  const w = await root('POST', path, {data})
+  if (w.status !== 200) throw new Error(`kv put ${path}: HTTP ${w.status}`)
+}
+
+// The pod as the webhook leaves it; the wrapper's env is the container's env from that spec.
+const work = mkdtempSync(join(tmpdir(), 'cloudtaser-wrapper-test-'))
+const tokenFile = join(work, 'token')
+writeFileSync(tokenFile, await tokenFor('billing', 'apps'), {mode: 0o600})
+const podEnv = (onChange: string): Record<string, string> => {
+  const pod: V1Pod = {
+    metadata: {
+      labels: {[INJECT_LABEL]: 'true'},
+      annotations: {
+        [Annotations.inject]: 'true',
+        [Annotations.vaultAddress]: lab.baoAddr,
+        [Annotations.vaultRole]: 'billing',
+        [Annotations.vaultAuthPath]: 'auth/k8s-lab',
+        [Annotations.secretPaths]: 'secret/data/billing/db,secret/data/billing/api',
+        [Annotations.envMap]: 'password=PGPASSWORD,username=PGUSER;*=API_',
+        [Annotations.onChange]: onChange,
+      },
+    },
+    spec: {containers: [{name: 'app', image: 'app:1', command: [process.execPath, '-e', CHILD_SCRIPT], env: [{name: 'APP_MODE', value: 'prod'}]}]},
+  }
+  const r = mutatePod(pod, {wrapperImage: 'w:1', wrapperSource: '/w'})
+  if (!r.allowed) throw new Error(r.message)
+  const env: Record<string, string> = {PATH: process.env.PATH ?? '/usr/bin:/bin', CLOUDTASER_SA_TOKEN_FILE: tokenFile, CLOUDTASER_POLL_INTERVAL: '300ms'}
+  for (const e of applyPatch(pod, r.patch).spec!.containers[0]!.env!) env[e.name] = e.value!
+  return env
+}
+const runs: Run[] = []
+const start = (env: Record<string, string>) => {
+  const r = runWrapper(env)
+  runs.push(r)
+  return r
+}
+t.teardown(() => runs.forEach((r) => r.proc.exitCode === null && r.proc.kill('SIGKILL')))
+
+t.test('the child gets exactly its mapped secrets; the wrapper\'s own environment has none', async (t) => {
+  const r = start(podEnv('restart'))
+  const first = await r.waitFor('start')
+  // tap's processinfo hooks spawn() and adds its own variables to every child process.
+  const env = Object.fromEntries(Object.entries(first.env!).filter(([k]) => !k.startsWith('_TAPJS_') && k !== 'NODE_OPTIONS'))
+  const {PATH: _p, APP_MODE, ...secrets} = env
+  t.equal(APP_MODE, 'prod', 'the container\'s own variables pass through')
+  t.same(secrets, {PGPASSWORD: db.password, PGUSER: db.username, API_key: api.key, API_region: api.region})
+  t.notOk(Object.keys(env).some((k) => k.startsWith('CLOUDTASER_')), 'no CLOUDTASER_* in the child')
+  const own = readFileSync(`/proc/${r.proc.pid}/environ`, 'utf8')
+  for (const c of canaries) t.notOk(own.includes(c), 'wrapper environ holds no secret value')
+
+  r.proc.kill('SIGUSR1')
+  await r.waitFor('usr1')
+  t.pass('SIGUSR1 reached the child')
+
+  t.test('a new KV version restarts the child with the new value', async (t) => {
+    db.password = secretValue('pgpass2')
+    await root('POST', 'secret/data/billing/db', {data: db})
+    const second = await r.waitFor('start', 2)
+    t.equal(second.env!.PGPASSWORD, db.password)
+    t.not(second.pid, first.pid, 'a new process')
+    t.ok(r.lines.some((l) => l.why === 'term'), 'the old one got SIGTERM')
+  })
+
+  t.test('SIGTERM reaches the child and the wrapper exits with the child\'s code', async (t) => {
+    r.proc.kill('SIGTERM')
+    t.equal(await r.exit, 42)
+  })
+})
+
+t.test('sighup mode: a new KV version sends SIGHUP and keeps the process', async (t) => {
+  const r = start(podEnv('sighup'))
+  const first = await r.waitFor('start')
+  api.region = 'eu-central-1'
+  await root('POST', 'secret/data/billing/api', {data: api})
+  const hup = await r.waitFor('hup')
+  t.equal(hup.pid, first.pid)
+  r.proc.kill('SIGTERM')
+  t.equal(await r.exit, 42)
+})
+
+t.test('OpenBao unreachable at start: retries until the deadline, exits 5, the app never starts', async (t) => {
+  const r = start({...podEnv('restart'), CLOUDTASER_VAULT_ADDR: 'http://127.0.0.1:1', CLOUDTASER_START_DEADLINE: '1500ms'})
+  t.equal(await r.exit, 5)
+  t.equal(r.lines.length, 0, 'the child never ran')
+  const err = r.stderr.join('')
+  t.match(err, /openbao_retry/)
+  t.match(err, /WRAPPER_START_DEADLINE.*unreachable/)
+})
+
+t.test('a refused login fails at once with the role named', async (t) => {
+  const r = start({...podEnv('restart'), CLOUDTASER_VAULT_ROLE: 'nobody'})
+  t.equal(await r.exit, 4)
+  t.match(r.stderr.join(''), /BAO_LOGIN_REFUSED.*role nobody/)
+})
+
+t.test('a mapped field the secret lacks names path and field and starts nothing', async (t) => {
+  const r = start({...podEnv('restart'), CLOUDTASER_ENV_MAP: 'nofield=X'})
+  t.equal(await r.exit, 3)
+  t.match(r.stderr.join(''), /secret\/data\/billing\/db has no field \\"nofield\\"/)
+  t.equal(r.lines.length, 0)
+})
+
+t.test('leak hunt: no canary in etcd, in any file the run wrote, or in any log', async (t) => {
+  const files: string[] = []
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n)
+      const s = statSync(p, {throwIfNoEntry: false})
+      if (s?.isDirectory()) walk(p)
+      else if (s?.isFile()) files.push(p)
+    }
+  }
+  // The control plane's dir holds etcd's data and WAL and every component's log.
+  walk(lab.controlPlane.dir)
+  walk(work)
+  t.ok(files.some((f) => f.includes('etcd')), 'etcd files were searched')
+  const logs = runs.flatMap((r) => r.stderr).join('')
+  for (const c of canaries) {
+    t.notOk(logs.includes(c), 'not in wrapper logs')
+    for (const f of files) if (readFileSync(f).includes(c)) t.fail(`${c} found in ${f}`)
+  }
+  t.pass(`${files.length} files and ${logs.length} bytes of wrapper logs searched for ${canaries.length} canaries`)
+})
