@@ -1,4 +1,4 @@
-import type {OpenBaoClient} from '../../lib/openbao/index.js'
+import type {OpenBaoClient} from '../../lib/openbao/client.js'
 import type {EnvMapGroup} from '../../lib/annotations.js'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 

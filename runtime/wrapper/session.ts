@@ -1,6 +1,8 @@
 import {readFileSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {loginKubernetes, OpenBaoClient, type ConnectionSettings} from '../../lib/openbao/index.js'
+import {OpenBaoClient} from '../../lib/openbao/client.js'
+import type {ConnectionSettings} from '../../lib/openbao/config.js'
+import {loginKubernetes} from '../../lib/openbao/login.js'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 import type {WrapperConfig} from './config.js'
 
