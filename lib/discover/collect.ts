@@ -1,5 +1,6 @@
 import type {KubeConfig, V1Container, V1PodSpec, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../annotations.js'
+import type {KubeTarget} from '../kube/kubeconfig.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import {kubeHttp, listAll, METADATA_ONLY} from '../kube/http.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
@@ -26,7 +27,7 @@ const LISTS: Array<{kind: WorkloadKind; path: string}> = [
  * list calls, and Secrets as PartialObjectMetadata (names only: needs `list` on secrets, and
  * the response carries no data). `get` on Secrets is never used.
  */
-export async function collect(kc: KubeConfig, options: CollectOptions): Promise<Observed> {
+export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptions): Promise<Observed> {
   const http = await kubeHttp(kc)
   const progress = options.onProgress ?? (() => undefined)
   const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
@@ -148,7 +149,7 @@ function trimPod(o: LiveWorkload): LiveWorkload {
   return {metadata: trimMeta(meta), spec: trimPodSpec(o.spec as V1PodSpec)} as LiveWorkload
 }
 
-export async function fingerprint(kc: KubeConfig): Promise<{uid: string; server: string}> {
+export async function fingerprint(kc: KubeConfig | KubeTarget): Promise<{uid: string; server: string}> {
   const http = await kubeHttp(kc)
   const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
   return {uid: ks.metadata.uid, server: http.server}

@@ -1,11 +1,12 @@
 import type {KubeConfig} from '@kubernetes/client-node'
+import type {KubeTarget} from '../kube/kubeconfig.js'
 import {currentActor} from '../actor.js'
 import {loadPlan, savePlan, writeNewPlan} from '../plan/io.js'
 import type {MigrationPlan} from '../plan/types.generated.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
-import {buildPlan, clusterNameFrom, DEFAULT_PATH_TEMPLATE, type DiscoverReport} from './transform.js'
+import {buildPlan, clusterNameFrom, DEFAULT_PATH_TEMPLATE, type DiscoverReport, type Observed} from './transform.js'
 import {mergeDiscovery, type UpdateSummary} from './update.js'
 
 export interface DiscoverRequest extends Omit<CollectOptions, 'clusterName'> {
@@ -36,15 +37,17 @@ export interface DiscoverResult {
 
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
 
-export function defaultClusterName(kc: KubeConfig): string {
+export function defaultClusterName(kc: KubeConfig | KubeTarget): string {
+  if (!('getContextObject' in kc)) return clusterNameFrom(kc.cluster)
   const ctx = kc.getContextObject(kc.getCurrentContext())
   return clusterNameFrom(ctx?.cluster ?? kc.getCurrentCluster()?.name ?? 'cluster')
 }
 
-export async function discover(kc: KubeConfig, req: DiscoverRequest): Promise<DiscoverResult> {
+export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<DiscoverResult> {
   const existing = req.update ? await loadPlan(req.update) : undefined
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
-  const observed = await collect(kc, {...req, clusterName})
+  let observed: Observed | undefined = await collect(kc, {...req, clusterName})
+  const fingerprint = observed.fingerprint
   const report = buildPlan(observed, {
     mount: req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret',
     pathTemplate: req.pathTemplate ?? DEFAULT_PATH_TEMPLATE,
@@ -55,6 +58,8 @@ export async function discover(kc: KubeConfig, req: DiscoverRequest): Promise<Di
     toolVersion: TOOL_VERSION,
     git: gitProvenance(process.cwd()),
   })
+  // The listed objects are no longer needed: let them go before the plan is validated and rendered.
+  observed = undefined
   let plan = report.plan
   let update: UpdateSummary | undefined
   let file = req.output
@@ -70,7 +75,7 @@ export async function discover(kc: KubeConfig, req: DiscoverRequest): Promise<Di
   const workloads = plan.tenants.flatMap((t) => t.workloads)
   return {
     file,
-    cluster: {name: clusterName, fingerprint: observed.fingerprint},
+    cluster: {name: clusterName, fingerprint},
     tenants: plan.tenants.length,
     workloads: workloads.length,
     secrets: new Set(plan.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size,

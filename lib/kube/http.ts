@@ -1,6 +1,22 @@
 import {Agent, request, type RequestOptions} from 'node:https'
 import type {KubeConfig} from '@kubernetes/client-node'
+import {CloudtaserError, ExitCode} from '../errors.js'
 import {kubeError} from './errors.js'
+import type {KubeTarget} from './kubeconfig.js'
+
+/** Exec plugins, auth providers and proxies: client-node runs them, loaded only when needed. */
+async function clientFor(target: KubeTarget): Promise<KubeConfig> {
+  const {KubeConfig} = await import('@kubernetes/client-node')
+  const kc = new KubeConfig()
+  try {
+    if (target.needsClient!.files.length === 1) kc.loadFromFile(target.needsClient!.files[0]!)
+    else kc.loadFromDefault()
+    kc.setCurrentContext(target.context)
+  } catch (err) {
+    throw new CloudtaserError('KUBECONFIG_INVALID', `cannot use kubeconfig context ${target.context} (${target.needsClient!.reason}): ${(err as Error).message}`, {exitCode: ExitCode.CONFIG, cause: err})
+  }
+  return kc
+}
 
 /**
  * Raw GETs for list calls. Discover lists every workload of a cluster: going through the typed
@@ -12,13 +28,21 @@ export interface KubeHttp {
   get<T>(path: string, accept?: string): Promise<T>
 }
 
-export async function kubeHttp(kc: KubeConfig): Promise<KubeHttp> {
-  const cluster = kc.getCurrentCluster()
-  if (!cluster) throw new Error('the kubeconfig has no current cluster')
-  const base: RequestOptions = {headers: {}}
-  await kc.applyToHTTPSOptions(base)
-  const agent = new Agent({keepAlive: true, maxSockets: 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized})
-  const server = cluster.server.replace(/\/$/, '')
+export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHttp> {
+  let base: RequestOptions
+  let server: string
+  if ('applyToHTTPSOptions' in source || source.needsClient) {
+    const kc = 'applyToHTTPSOptions' in source ? source : await clientFor(source)
+    const cluster = kc.getCurrentCluster()
+    if (!cluster) throw new Error('the kubeconfig has no current cluster')
+    base = {headers: {}}
+    await kc.applyToHTTPSOptions(base)
+    server = cluster.server.replace(/\/$/, '')
+  } else {
+    base = {headers: {...source.headers}, ...source.tls}
+    server = source.server
+  }
+  const agent = new Agent({keepAlive: true, maxSockets: 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized, servername: base.servername})
   return {
     server,
     get<T>(path: string, accept = 'application/json'): Promise<T> {

@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
-import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
-import {renderPlan} from '../../../lib/plan/io.js'
+import {kubeFlags, namespaceFlags} from '../../flags/kube.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
-import {discover, type DiscoverResult} from '../../../lib/discover/service.js'
+import {discoverIsolated, type IsolatedResult} from '../../../lib/discover/isolated.js'
 
 const MAX_LISTED = 20
 
@@ -19,9 +18,7 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     ...kubeFlags,
     output: Flags.string({char: 'o', description: 'Write the plan to this file (default: print it).', aliases: ['output-plan'], exclusive: ['update']}),
     update: Flags.string({description: 'Re-discover into this existing plan, keeping statuses and reviewers\' comments.'}),
-    namespace: Flags.string({char: 'n', description: 'Only this namespace (repeatable).', multiple: true, exclusive: ['all-namespaces']}),
-    'all-namespaces': Flags.boolean({char: 'A', description: 'Every namespace except the system ones (the default).'}),
-    'exclude-namespace': Flags.string({description: 'Skip this namespace (repeatable).', multiple: true}),
+    ...namespaceFlags,
     'path-template': Flags.string({description: 'KV v2 path of each secret; placeholders {mount} {cluster} {namespace} {secret}.', default: DEFAULT_PATH_TEMPLATE}),
     mount: Flags.string({description: 'The KV v2 mount in OpenBao.', default: 'secret'}),
     'cluster-name': Flags.string({description: 'Name used in paths and policy names (default: the kubeconfig cluster name).'}),
@@ -29,23 +26,31 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     'vault-address': Flags.string({description: 'OpenBao (or broker) URL the pods will use; recorded for protect.'}),
   }
 
-  async run(): Promise<DiscoverResult> {
+  async run(): Promise<IsolatedResult> {
     const f = this.flags
     const tty = process.stderr.isTTY && !this.jsonEnabled()
-    const result = await discover(kubeConfigFromFlags(f), {
-      namespaces: f.namespace,
-      excludeNamespaces: f['exclude-namespace'],
-      clusterName: f['cluster-name'],
-      mount: f.mount,
-      pathTemplate: f['path-template'],
-      authMount: f['auth-mount'],
-      vaultAddress: f['vault-address'],
-      output: f.output,
-      update: f.update,
-      onProgress: tty ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
-    })
+    const result = await discoverIsolated(
+      {
+        selection: {kubeconfig: f.kubeconfig, context: f.context},
+        request: {
+          namespaces: f.namespace,
+          excludeNamespaces: f['exclude-namespace'],
+          clusterName: f['cluster-name'],
+          mount: f.mount,
+          pathTemplate: f['path-template'],
+          authMount: f['auth-mount'],
+          vaultAddress: f['vault-address'],
+          output: f.output,
+          update: f.update,
+        },
+        progress: tty,
+        withPlan: this.jsonEnabled(),
+        render: !f.output && !f.update && !this.jsonEnabled(),
+      },
+      tty ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
+    )
     if (tty) process.stderr.write('\r\x1b[K')
-    if (!result.file) this.log(renderPlan(result.plan))
+    if (result.text !== undefined) this.log(result.text)
     const log = (l: string): void => (result.file ? this.log(l) : this.logToStderr(l))
     log(`Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`)
     log(`${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`)

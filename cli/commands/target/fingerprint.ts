@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
-import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
+import {kubeFlags, kubeTargetFromFlags} from '../../flags/kube.js'
 import {fingerprint} from '../../../lib/discover/collect.js'
 
 export interface FingerprintResult {
@@ -14,7 +14,7 @@ export default class TargetFingerprint extends BaseCommand<typeof TargetFingerpr
   static override flags = {...kubeFlags}
 
   async run(): Promise<FingerprintResult> {
-    const {uid, server} = await fingerprint(kubeConfigFromFlags(this.flags))
+    const {uid, server} = await fingerprint(kubeTargetFromFlags(this.flags))
     const next = `cloudtaser source register --fingerprint ${uid} --secretstore-address "$BAO_ADDR" --secretstore-token "$BAO_TOKEN"`
     this.log('cloudtaser cluster fingerprint')
     this.log(`API server: ${server}`)

@@ -1,0 +1,22 @@
+import {parentPort, workerData} from 'node:worker_threads'
+import {isCloudtaserError} from '../errors.js'
+import {resolveKubeconfig} from '../kube/kubeconfig.js'
+import {renderPlan} from '../plan/io.js'
+import type {IsolatedJob} from './isolated.js'
+import {discover} from './service.js'
+
+// Entry point of the discover worker thread (see isolated.ts). Messages: {progress} while
+// listing, then exactly one {result, text} or {error}.
+const job = workerData as IsolatedJob
+const post = (m: unknown): void => parentPort!.postMessage(m)
+try {
+  const result = await discover(resolveKubeconfig(job.selection), {...job.request, onProgress: job.progress ? (progress) => post({progress}) : undefined})
+  const text = job.render ? renderPlan(result.plan) : undefined
+  if (job.withPlan) post({result, text})
+  else {
+    const {plan: _plan, ...rest} = result
+    post({result: rest, text})
+  }
+} catch (err) {
+  post({error: isCloudtaserError(err) ? err.toJSON() : {message: (err as Error).message ?? String(err), stack: (err as Error).stack}})
+}
