@@ -1,99 +1,104 @@
 #!/usr/bin/env node
-// The webhook's cost. (1) Pod creation through the real lab apiserver, labelled pods (sent to the
-// webhook, mutated) vs unlabelled pods (objectSelector keeps them away): same run, same apiserver,
-// arms interleaved in rounds so drift hits both. (2) One AdmissionReview straight to the server
-// over a keep-alive TLS connection vs GET /healthz on the same connection (TLS + HTTP baseline).
+// Admission latency of the webhook at a fixed rate (RATE req/s, default 200, like a busy
+// apiserver), against a bare Node HTTPS server answering the same bytes, in the same run.
+// Each server runs in its own process; rounds alternate the order (the machine is shared).
 // Needs `npm run build` first (imports dist/).
-import {request, Agent} from 'node:https'
-import {CoreV1Api} from '@kubernetes/client-node'
+import {spawn} from 'node:child_process'
+import {writeFileSync, mkdtempSync, rmSync} from 'node:fs'
+import {Agent, request} from 'node:https'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
-const N = Number(process.env.PODS ?? 300)
-const REVIEWS = Number(process.env.REVIEWS ?? 2000)
-const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8)
-const {startControlPlane} = await import('../dist/lib/lab/index.js')
-const {startOperator} = await import('../dist/runtime/operator/server.js')
-
-const stats = (ms) => {
-  const s = [...ms].sort((a, b) => a - b)
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))].toFixed(2)
-  return {n: s.length, mean: (s.reduce((a, b) => a + b, 0) / s.length).toFixed(2), p50: q(0.5), p95: q(0.95), p99: q(0.99)}
+const RATE = Number(process.env.RATE ?? 200)
+const SECONDS = Number(process.env.SECONDS ?? 5)
+const ROUNDS = Number(process.env.ROUNDS ?? 2)
+const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-bench-webhook-'))
+const pod = {
+  metadata: {
+    generateName: 'billing-7d9f-',
+    namespace: 'apps',
+    labels: {app: 'billing', 'cloudtaser.io/inject': 'true', 'pod-template-hash': '7d9f'},
+    annotations: {
+      'cloudtaser.io/inject': 'true',
+      'cloudtaser.io/vault-address': 'https://bao.eu.example:8200',
+      'cloudtaser.io/vault-role': 'billing',
+      'cloudtaser.io/secret-paths': 'secret/data/billing/db,secret/data/billing/api',
+      'cloudtaser.io/env-map': 'password=PGPASSWORD,username=PGUSER;*=API_',
+    },
+  },
+  spec: {
+    serviceAccountName: 'billing',
+    containers: [{name: 'app', image: 'registry.example/billing:1.4.2', command: ['/bin/billing'], args: ['--port', '8080'], env: [{name: 'MODE', value: 'prod'}], ports: [{containerPort: 8080}], resources: {requests: {cpu: '100m', memory: '128Mi'}}}],
+  },
 }
-const annotations = {
-  'cloudtaser.io/inject': 'true',
-  'cloudtaser.io/vault-address': 'https://bao.eu.example:8200',
-  'cloudtaser.io/vault-role': 'bench',
-  'cloudtaser.io/secret-paths': 'secret/data/bench/db,secret/data/bench/api',
-  'cloudtaser.io/env-map': 'password=PGPASSWORD,username=PGUSER;*=API_',
-}
-const pod = (name, labelled) => ({
-  metadata: {name, labels: labelled ? {'cloudtaser.io/inject': 'true'} : {}, annotations: labelled ? annotations : {}},
-  spec: {containers: [{name: 'app', image: 'app:1', command: ['/bin/app'], args: ['--port', '8080']}, {name: 'side', image: 'side:1', command: ['side']}]},
-})
+const reviewBody = JSON.stringify({apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {uid: '0f1e2d3c-aaaa-bbbb-cccc-111122223333', kind: {group: '', version: 'v1', kind: 'Pod'}, resource: {group: '', version: 'v1', resource: 'pods'}, namespace: 'apps', operation: 'CREATE', object: pod}})
+writeFileSync(join(dir, 'review.json'), reviewBody)
 
-const cp = await startControlPlane()
-const op = await startOperator({
-  mutation: {wrapperImage: 'w:1', wrapperSource: '/cloudtaser-wrapper'},
-  host: '127.0.0.1', port: 0, register: true, kubeConfig: cp.kubeConfig,
-  failurePolicy: 'Fail', timeoutSeconds: 5, excludeNamespaces: ['kube-system'], log: () => {},
-})
-try {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api)
-  await core.createNamespace({body: {metadata: {name: 'bench'}}})
-  for (let i = 0; ; i++) {
-    try {
-      await core.readNamespacedServiceAccount({name: 'default', namespace: 'bench'})
-      const probe = await core.createNamespacedPod({namespace: 'bench', dryRun: 'All', body: pod('probe', true)})
-      if (probe.spec.containers[0].command[0] === '/cloudtaser/wrapper') break
-    } catch {}
-    if (i > 150) throw new Error('webhook never became active')
-    await new Promise((r) => setTimeout(r, 200))
+const startServer = (kind) =>
+  new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [new URL('./webhook-server.mjs', import.meta.url).pathname, kind, join(dir, 'review.json')], {stdio: ['ignore', 'pipe', 'inherit']})
+    p.stdout.once('data', (c) => resolve({proc: p, ...JSON.parse(c.toString())}))
+    p.once('exit', (code) => reject(new Error(`${kind} server exited ${code}`)))
+  })
+
+async function load(server) {
+  const agent = new Agent({keepAlive: true, maxSockets: 8, ca: server.ca})
+  const lat = []
+  let bytes = 0
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint()
+      const req = request({host: '127.0.0.1', port: server.port, path: '/mutate-v1-pod', method: 'POST', agent, headers: {'content-type': 'application/json'}}, (res) => {
+        let n = 0
+        res.on('data', (c) => (n += c.length))
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`))
+          lat.push(Number(process.hrtime.bigint() - t0) / 1e6)
+          bytes = n
+          resolve()
+        })
+      })
+      req.on('error', reject)
+      req.end(reviewBody)
+    })
+  for (let i = 0; i < 50; i++) await one() // warm-up: TLS handshakes, JIT
+  lat.length = 0
+  const n = RATE * SECONDS
+  const start = performance.now()
+  const pending = []
+  for (let i = 0; i < n; i++) {
+    const due = start + (i * 1000) / RATE
+    const wait = due - performance.now()
+    if (wait > 1) await sleep(wait)
+    pending.push(one())
   }
+  await Promise.all(pending)
+  agent.destroy()
+  return {lat, bytes}
+}
 
-  const times = {labelled: [], unlabelled: []}
-  const rounds = 10
-  const perRound = Math.ceil(N / rounds)
-  for (let r = 0; r < rounds; r++) {
-    for (const arm of r % 2 ? ['unlabelled', 'labelled'] : ['labelled', 'unlabelled']) {
-      let i = 0
-      await Promise.all(Array.from({length: CONCURRENCY}, async () => {
-        while (i < perRound) {
-          const name = `${arm}-${r}-${i++}`
-          const t0 = performance.now()
-          await core.createNamespacedPod({namespace: 'bench', body: pod(name, arm === 'labelled')})
-          times[arm].push(performance.now() - t0)
-        }
-      }))
+const pct = (a, p) => a.toSorted((x, y) => x - y)[Math.min(a.length - 1, Math.floor((p / 100) * a.length))]
+const servers = {operator: await startServer('operator'), bare: await startServer('bare')}
+const all = {operator: [], bare: []}
+let size = {}
+try {
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const kind of r % 2 === 0 ? ['operator', 'bare'] : ['bare', 'operator']) {
+      const {lat, bytes} = await load(servers[kind])
+      all[kind].push(...lat)
+      size[kind] = bytes
     }
   }
-  const mutated = op.stats.mutated
-
-  const agent = new Agent({keepAlive: true, maxSockets: 1, ca: op.caPem})
-  const call = (method, path, body) => new Promise((resolve, reject) => {
-    const t0 = performance.now()
-    const req = request({host: '127.0.0.1', port: op.port, method, path, agent, headers: body ? {'content-type': 'application/json'} : {}}, (res) => {
-      res.resume()
-      res.on('end', () => resolve(performance.now() - t0))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-  const review = JSON.stringify({apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {uid: 'u', namespace: 'bench', operation: 'CREATE', object: pod('x', true)}})
-  for (let i = 0; i < 200; i++) await call('POST', '/mutate-v1-pod', review) // warm-up
-  const direct = {healthz: [], review: []}
-  for (let i = 0; i < REVIEWS; i++) {
-    direct.healthz.push(await call('GET', '/healthz'))
-    direct.review.push(await call('POST', '/mutate-v1-pod', review))
-  }
-  agent.destroy()
-
-  const result = {
-    podCreate: {labelled: stats(times.labelled), unlabelled: stats(times.unlabelled), concurrency: CONCURRENCY, mutatedByWebhook: mutated},
-    direct: {review: stats(direct.review), healthzBaseline: stats(direct.healthz)},
-  }
-  result.podCreate.p50DeltaMs = (result.podCreate.labelled.p50 - result.podCreate.unlabelled.p50).toFixed(2)
-  result.direct.p50DeltaMs = (result.direct.review.p50 - result.direct.healthzBaseline.p50).toFixed(2)
-  console.log(JSON.stringify(result, null, 2))
 } finally {
-  await op.close()
-  await cp.stop()
+  for (const s of Object.values(servers)) s.proc.kill()
+  rmSync(dir, {recursive: true, force: true})
 }
+console.log(`webhook admission latency at ${RATE} req/s, ${ROUNDS} x ${SECONDS}s per server, request ${reviewBody.length} B`)
+console.log('server      requests  response  p50 ms  p99 ms  max ms')
+for (const kind of ['operator', 'bare']) {
+  const a = all[kind]
+  console.log(`${kind.padEnd(10)}  ${String(a.length).padStart(8)}  ${String(size[kind]).padStart(6)} B  ${pct(a, 50).toFixed(2).padStart(6)}  ${pct(a, 99).toFixed(2).padStart(6)}  ${Math.max(...a).toFixed(2).padStart(6)}`)
+}
+const p99 = pct(all.operator, 99)
+console.log(`operator p99 - bare p99: ${(p99 - pct(all.bare, 99)).toFixed(2)} ms; target p99 < 5 ms: ${p99 < 5 ? 'met' : 'NOT met'}`)

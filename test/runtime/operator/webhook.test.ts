@@ -61,7 +61,7 @@ const podsOf = async (app: string, n: number) =>
 
 const get = (path: string) =>
   new Promise<number>((resolve, reject) => {
-    request({host: '127.0.0.1', port: op.port, path, ca: op.caPem, servername: '127.0.0.1'}, (res) => {
+    request({host: '127.0.0.1', port: op.port, path, ca: op.caPem}, (res) => {
       res.resume()
       resolve(res.statusCode!)
     })
