@@ -11,6 +11,9 @@ export const WRAPPER_VOLUME = 'cloudtaser-bin'
 export const WRAPPER_DIR = '/cloudtaser'
 export const WRAPPER_PATH = `${WRAPPER_DIR}/wrapper`
 export const INIT_CONTAINER = 'cloudtaser-init'
+/** Only when the Pod opts out of the automounted ServiceAccount token: the wrapper still needs one to log in. */
+export const TOKEN_VOLUME = 'cloudtaser-sa-token'
+export const TOKEN_DIR = '/var/run/secrets/cloudtaser.io/serviceaccount'
 
 /** The environment the wrapper reads. Every name starts with CLOUDTASER_, which it strips before exec. */
 export const WrapperEnv = {
@@ -92,6 +95,12 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResul
     if (v !== undefined && v !== '') settingsEnv.push({name: env, value: v})
   }
 
+  // automountServiceAccountToken: false leaves the wrapper without a JWT for kubernetes auth:
+  // mount a projected, kubelet-rotated token of the same ServiceAccount at our own path instead.
+  const needsToken = spec.automountServiceAccountToken === false && annotations[Annotations.vaultAuthMethod] !== 'token'
+  if (needsToken) settingsEnv.push({name: WrapperEnv.tokenFile, value: `${TOKEN_DIR}/token`})
+  const extraMounts = needsToken ? [{name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true}] : []
+
   const containers = spec.containers.map((c): V1Container => {
     const original = [...(c.command ?? []), ...(c.args ?? [])]
     const {args: _args, ...rest} = c
@@ -100,7 +109,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResul
       ...rest,
       command: [WRAPPER_PATH],
       env: [...env, {name: WrapperEnv.originalCmd, value: JSON.stringify(original)}, ...settingsEnv],
-      volumeMounts: [...(c.volumeMounts ?? []), {name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}],
+      volumeMounts: [...(c.volumeMounts ?? []), {name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}, ...extraMounts],
     }
   })
   const init: V1Container = {
@@ -114,7 +123,15 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResul
   // `add` on an existing member replaces it (RFC 6902 4.1), so whole lists are written at once:
   // simpler to review than index arithmetic, and the apiserver applies it atomically anyway.
   const patch: JsonPatchOp[] = [
-    {op: 'add', path: '/spec/volumes', value: [...(spec.volumes ?? []), {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}}]},
+    {
+      op: 'add',
+      path: '/spec/volumes',
+      value: [
+        ...(spec.volumes ?? []),
+        {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}},
+        ...(needsToken ? [{name: TOKEN_VOLUME, projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600}}]}}] : []),
+      ],
+    },
     // First, so the wrapper is in place before any other init container could need it.
     {op: 'add', path: '/spec/initContainers', value: [init, ...(spec.initContainers ?? [])]},
     {op: 'add', path: '/spec/containers', value: containers},

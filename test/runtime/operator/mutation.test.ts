@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, isMutated, mutatePod, WRAPPER_PATH, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -87,4 +87,29 @@ t.test('stale CLOUDTASER_* env on the container is replaced, never duplicated', 
   const names = applyPatch(p, r.patch).spec!.containers[0]!.env!.map((e) => e.name)
   t.notOk(names.includes('CLOUDTASER_VAULT_TOKEN'))
   t.equal(new Set(names).size, names.length)
+})
+
+const patchOf = (p: V1Pod): JsonPatchOp[] => {
+  const r = mutatePod(p, settings)
+  if (!r.allowed) throw new Error(r.message)
+  return r.patch
+}
+
+t.test('automountServiceAccountToken false: a projected token of our own for kubernetes auth', async (t) => {
+  const p = pod({automountServiceAccountToken: false})
+  const r = mutatePod(p, settings)
+  if (!r.allowed) throw new Error('denied')
+  const out = applyPatch(p, r.patch)
+  t.same(out.spec!.volumes!.find((v) => v.name === 'cloudtaser-sa-token'), {
+    name: 'cloudtaser-sa-token',
+    projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600}}]},
+  })
+  for (const c of out.spec!.containers) {
+    t.ok(c.volumeMounts!.some((m) => m.name === 'cloudtaser-sa-token' && m.mountPath === '/var/run/secrets/cloudtaser.io/serviceaccount' && m.readOnly))
+    t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_SA_TOKEN_FILE')?.value, '/var/run/secrets/cloudtaser.io/serviceaccount/token')
+  }
+  const plain = applyPatch(pod(), patchOf(pod()))
+  t.notOk(plain.spec!.volumes!.some((v) => v.name === 'cloudtaser-sa-token'), 'not added when the token is automounted')
+  const tokenAuth = pod({automountServiceAccountToken: false}, {annotations: {...annotations, [Annotations.vaultAuthMethod]: 'token'}})
+  t.notOk(applyPatch(tokenAuth, patchOf(tokenAuth)).spec!.volumes!.some((v) => v.name === 'cloudtaser-sa-token'), 'not for token auth')
 })

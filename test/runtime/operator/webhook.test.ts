@@ -107,6 +107,21 @@ t.test('a protected Deployment\'s pods come out wrapped, as created by the contr
   }
 })
 
+t.test('automountServiceAccountToken false: the apiserver accepts the projected token the webhook adds', async (t) => {
+  const created = await core.createNamespacedPod({
+    namespace: 'apps',
+    body: {
+      metadata: {name: 'no-automount', labels: {[INJECT_LABEL]: 'true'}, annotations: protectedAnnotations},
+      spec: {automountServiceAccountToken: false, containers: [{name: 'app', image: 'registry.local/app:1', command: ['/bin/app']}]},
+    },
+  })
+  const vol = created.spec!.volumes!.find((v) => v.name === 'cloudtaser-sa-token')
+  t.equal(vol?.projected?.sources?.[0]?.serviceAccountToken?.path, 'token')
+  const c = created.spec!.containers[0]!
+  t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_SA_TOKEN_FILE')?.value, '/var/run/secrets/cloudtaser.io/serviceaccount/token')
+  t.notOk(created.spec!.volumes!.some((v) => v.name.startsWith('kube-api-access')), 'no automounted token')
+})
+
 t.test('an unlabelled pod never reaches the webhook', async (t) => {
   const before = op.stats.reviews
   await apps.createNamespacedDeployment({namespace: 'apps', body: deployment('plain', {}, {}, ['/bin/plain'])})
