@@ -62,9 +62,25 @@ const annotationToEnv: [string, string][] = [
 export const isMutated = (pod: V1Pod): boolean =>
   (pod.spec?.volumes ?? []).some((v) => v.name === WRAPPER_VOLUME) || (pod.spec?.initContainers ?? []).some((c) => c.name === INIT_CONTAINER)
 
-export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResult {
+/** What an image runs when the container sets no command (from the registry, or recorded by discover). */
+export interface ResolvedEntrypoint {
+  entrypoint: string[]
+  cmd: string[]
+}
+
+/** Containers whose original command must come from the image (selected, not yet wrapped pods only). */
+export const containersNeedingEntrypoint = (pod: V1Pod): V1Container[] =>
+  isSelected(pod) && !isMutated(pod) ? (pod.spec?.containers ?? []).filter((c) => !c.command || c.command.length === 0) : []
+
+const isSelected = (pod: V1Pod): boolean => pod.metadata?.annotations?.[Annotations.inject] === 'true' || pod.metadata?.labels?.[Annotations.inject] === 'true'
+
+/**
+ * `resolved` holds the image entrypoint of each container without a command, by container name;
+ * a command-less container missing from it is denied with `unresolved[name]` as the reason.
+ */
+export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Record<string, ResolvedEntrypoint> = {}, unresolved: Record<string, string> = {}): MutationResult {
   const annotations = pod.metadata?.annotations ?? {}
-  if (annotations[Annotations.inject] !== 'true' && pod.metadata?.labels?.[Annotations.inject] !== 'true') {
+  if (!isSelected(pod)) {
     return {allowed: true, patch: [], reason: 'not-selected'}
   }
   if (isMutated(pod)) return {allowed: true, patch: [], reason: 'already-mutated'}
@@ -78,14 +94,15 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResul
   if (!annotations[Annotations.secretPaths]) {
     return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.secretPaths} annotation`}
   }
-  const noCommand = spec.containers.filter((c) => !c.command || c.command.length === 0).map((c) => c.name)
+  const noCommand = spec.containers.filter((c) => (!c.command || c.command.length === 0) && !resolved[c.name]).map((c) => c.name)
   if (noCommand.length > 0) {
+    const why = noCommand.map((n) => unresolved[n]).filter(Boolean)
     return {
       allowed: false,
       message:
-        `cloudtaser: container${noCommand.length > 1 ? 's' : ''} ${noCommand.map((n) => `"${n}"`).join(', ')} ha${noCommand.length > 1 ? 've' : 's'} no command; ` +
-        'the wrapper must start the original program and this operator does not read image entrypoints from the registry. ' +
-        'Set command (and args) on the container in the pod template to what the image runs.',
+        `cloudtaser: container${noCommand.length > 1 ? 's' : ''} ${noCommand.map((n) => `"${n}"`).join(', ')} ha${noCommand.length > 1 ? 've' : 's'} no command ` +
+        `and the image entrypoint is unknown${why.length ? ` (${why.join('; ')})` : ''}; the wrapper must start the original program. ` +
+        'Set command (and args) on the container in the pod template to what the image runs, or make the image readable by the operator.',
     }
   }
 
@@ -102,7 +119,9 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings): MutationResul
   const extraMounts = needsToken ? [{name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true}] : []
 
   const containers = spec.containers.map((c): V1Container => {
-    const original = [...(c.command ?? []), ...(c.args ?? [])]
+    // Kubernetes semantics: no command -> ENTRYPOINT, then args if set, else CMD.
+    const image = c.command && c.command.length > 0 ? undefined : resolved[c.name]
+    const original = image ? [...image.entrypoint, ...(c.args ?? image.cmd)] : [...(c.command ?? []), ...(c.args ?? [])]
     const {args: _args, ...rest} = c
     const env = (c.env ?? []).filter((e) => !e.name.startsWith('CLOUDTASER_'))
     return {

@@ -1,8 +1,9 @@
 import {createServer, type Server} from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import type {KubeConfig, V1Pod} from '@kubernetes/client-node'
-import {mutatePod, type MutationSettings} from './mutation.js'
+import {CoreV1Api, type KubeConfig, type V1Container, type V1Pod} from '@kubernetes/client-node'
+import {containersNeedingEntrypoint, mutatePod, type MutationSettings, type ResolvedEntrypoint} from './mutation.js'
+import {credentialsFromDockerConfig, RegistryClient, type Credentials} from './registry.js'
 import {generateServingPki} from './pki.js'
 import {ensureWebhookConfiguration, WEBHOOK_PATH, type ClientConfigTarget, type WebhookConfigOptions} from './webhook-config.js'
 
@@ -29,6 +30,8 @@ export interface OperatorOptions {
   timeoutSeconds: number
   excludeNamespaces: string[]
   log?: Logger
+  /** Reads entrypoints of command-less containers; default: a client with a 3 s budget. */
+  registry?: RegistryClient
 }
 
 export interface Operator {
@@ -73,12 +76,17 @@ const send = (res: ServerResponse, status: number, body: unknown) => {
 const hostOfUrl = (u: string): string => new URL(u).hostname.replace(/^\[|\]$/g, '')
 
 /** The admission answer for one review: exported so tests can drive it without TLS. */
-export function review(body: AdmissionReview, settings: MutationSettings): {response: object; outcome: 'mutated' | 'denied' | 'skipped'; pod: string} {
+export function review(
+  body: AdmissionReview,
+  settings: MutationSettings,
+  resolved: Record<string, ResolvedEntrypoint> = {},
+  unresolved: Record<string, string> = {},
+): {response: object; outcome: 'mutated' | 'denied' | 'skipped'; pod: string} {
   const req = body.request
   if (!req?.uid) throw new Error('not an AdmissionReview request')
   const pod = req.object ?? {}
   const name = `${req.namespace ?? '?'}/${pod.metadata?.name ?? `${pod.metadata?.generateName ?? ''}*`}`
-  const result = mutatePod(pod, settings)
+  const result = mutatePod(pod, settings, resolved, unresolved)
   if (!result.allowed) {
     return {response: {uid: req.uid, allowed: false, status: {code: 403, reason: 'Forbidden', message: result.message}}, outcome: 'denied', pod: name}
   }
@@ -90,6 +98,41 @@ export function review(body: AdmissionReview, settings: MutationSettings): {resp
   }
 }
 
+/**
+ * The only remote calls on the admission path, and only for containers without a command: the
+ * pod's imagePullSecrets (apiserver) and the image's config (registry), both bounded.
+ */
+async function resolveEntrypoints(pod: V1Pod, containers: V1Container[], registry: RegistryClient, kc: KubeConfig | undefined, namespace: string | undefined) {
+  const resolved: Record<string, ResolvedEntrypoint> = {}
+  const unresolved: Record<string, string> = {}
+  let creds: Credentials = {}
+  const pullSecrets = pod.spec?.imagePullSecrets ?? []
+  if (pullSecrets.length > 0 && kc && namespace) {
+    const core = kc.makeApiClient(CoreV1Api)
+    for (const ref of pullSecrets) {
+      try {
+        const s = await core.readNamespacedSecret({name: ref.name!, namespace})
+        const json = s.data?.['.dockerconfigjson']
+        if (json) creds = {...creds, ...credentialsFromDockerConfig(Buffer.from(json, 'base64').toString('utf8'))}
+      } catch {
+        // A missing pull secret is the kubelet's error to report; the lookup tries anonymously.
+      }
+    }
+  }
+  await Promise.all(
+    containers.map(async (c) => {
+      try {
+        const r = await registry.resolve(c.image ?? '', creds)
+        if (r.entrypoint.length + r.cmd.length === 0) unresolved[c.name] = `image ${c.image} sets neither ENTRYPOINT nor CMD`
+        else resolved[c.name] = r
+      } catch (err) {
+        unresolved[c.name] = (err as Error).message
+      }
+    }),
+  )
+  return {resolved, unresolved}
+}
+
 /** Certificate, HTTPS listener, then the webhook configuration (so the apiserver never calls a closed port). */
 export async function startOperator(o: OperatorOptions): Promise<Operator> {
   const log = o.log ?? jsonLogger()
@@ -98,15 +141,19 @@ export async function startOperator(o: OperatorOptions): Promise<Operator> {
     : [o.url ? hostOfUrl(o.url) : o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host]
   const pki = await generateServingPki(hosts)
   const stats = {reviews: 0, mutated: 0, denied: 0, skipped: 0}
+  const registry = o.registry ?? new RegistryClient()
 
   const server: Server = createServer({cert: pki.certPem, key: pki.keyPem, minVersion: 'TLSv1.2'}, (req, res) => {
     const path = (req.url ?? '').split('?')[0]
     if (req.method === 'GET' && (path === '/healthz' || path === '/readyz')) return send(res, 200, 'ok')
     if (req.method !== 'POST' || path !== WEBHOOK_PATH) return send(res, 404, 'not found')
     readBody(req)
-      .then((text) => {
+      .then(async (text) => {
         const body = JSON.parse(text) as AdmissionReview
-        const r = review(body, o.mutation)
+        const pod = body.request?.object
+        const need = pod ? containersNeedingEntrypoint(pod) : []
+        const {resolved, unresolved} = need.length > 0 ? await resolveEntrypoints(pod!, need, registry, o.kubeConfig, body.request?.namespace) : {resolved: {}, unresolved: {}}
+        const r = review(body, o.mutation, resolved, unresolved)
         stats.reviews++
         stats[r.outcome]++
         log(r.outcome === 'denied' ? 'warn' : 'info', `pod_${r.outcome}`, {pod: r.pod})

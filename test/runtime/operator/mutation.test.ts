@@ -69,7 +69,20 @@ t.test('a pod without the label or annotation is not touched', async (t) => {
 t.test('a container without command is denied with its name and what to do', async (t) => {
   const r = mutatePod(pod({containers: [{name: 'web', image: 'nginx:1'}, {name: 'ok', image: 'x', command: ['x']}]}), settings)
   t.equal(r.allowed, false)
-  t.match((r as {message: string}).message, /container "web" has no command.*registry.*Set command/)
+  t.match((r as {message: string}).message, /container "web" has no command and the image entrypoint is unknown.*Set command/)
+  const why = mutatePod(pod({containers: [{name: 'web', image: 'nginx:1'}]}), settings, {}, {web: 'registry said 401'})
+  t.match((why as {message: string}).message, /\(registry said 401\)/)
+})
+
+t.test('a command-less container runs ENTRYPOINT + (args, else CMD) from the image', async (t) => {
+  const p = pod({containers: [{name: 'web', image: 'nginx:1'}, {name: 'job', image: 'j:1', args: ['--once']}]})
+  const image = {entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;']}
+  const r = mutatePod(p, settings, {web: image, job: image})
+  if (!r.allowed) throw new Error(r.message)
+  const [web, job] = applyPatch(p, r.patch).spec!.containers
+  const cmdOf = (c: typeof web) => c!.env!.find((e) => e.name === 'CLOUDTASER_ORIGINAL_CMD')!.value
+  t.equal(cmdOf(web), JSON.stringify(['/docker-entrypoint.sh', 'nginx', '-g', 'daemon off;']))
+  t.equal(cmdOf(job), JSON.stringify(['/docker-entrypoint.sh', '--once']), 'args replace CMD')
 })
 
 t.test('missing settings are denied; an operator default address fills in', async (t) => {
