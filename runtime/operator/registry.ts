@@ -1,4 +1,7 @@
-import {request} from 'undici'
+import {Agent, interceptors, request, type Dispatcher} from 'undici'
+
+// Registries on object storage answer blob GETs with a redirect.
+const dispatcher: Dispatcher = new Agent({connections: 8}).compose(interceptors.redirect({maxRedirections: 3}))
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 
 /**
@@ -152,7 +155,7 @@ class AuthSession {
       this.stats.requests++
       const headers: Record<string, string> = {accept}
       if (this.authorization) headers.authorization = this.authorization
-      const res = await request(url, {method, headers, signal: this.signal, maxRedirections: 3} as Parameters<typeof request>[1])
+      const res = await request(url, {method, headers, signal: this.signal, dispatcher})
       const body = Buffer.from(await res.body.arrayBuffer())
       if (res.statusCode === 401 && attempt === 0) {
         await this.authenticate(String(res.headers['www-authenticate'] ?? ''))
@@ -180,7 +183,7 @@ class AuthSession {
     if (params.service) u.searchParams.set('service', params.service)
     u.searchParams.set('scope', params.scope ?? `repository:${this.ref.repository}:pull`)
     this.stats.requests++
-    const res = await request(u, {headers: basic ? {authorization: `Basic ${basic}`} : {}, signal: this.signal})
+    const res = await request(u, {headers: basic ? {authorization: `Basic ${basic}`} : {}, signal: this.signal, dispatcher})
     const body = (await res.body.json()) as {token?: string; access_token?: string}
     if (res.statusCode !== 200) throw regError(this.ref, `token endpoint: HTTP ${res.statusCode}`)
     this.authorization = `Bearer ${body.token ?? body.access_token}`
