@@ -1,20 +1,16 @@
-import {execFileSync} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import type {GitProvenance} from '../plan/types.generated.js'
 
-const git = (cwd: string, ...args: string[]): string | undefined => {
-  try {
-    return execFileSync('git', args, {cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000}).trim() || undefined
-  } catch {
-    return undefined
-  }
-}
+const git = (cwd: string, ...args: string[]): Promise<string | undefined> =>
+  new Promise((resolve) => {
+    execFile('git', args, {cwd, encoding: 'utf8', timeout: 2000}, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined))
+  })
 
-/** Where the plan was written, when that is a Git checkout; credentials never leave the URL. */
-export function gitProvenance(cwd: string): GitProvenance | undefined {
-  if (git(cwd, 'rev-parse', '--is-inside-work-tree') !== 'true') return undefined
-  const remote = git(cwd, 'config', '--get', 'remote.origin.url')?.replace(/\/\/[^@/]+@/, '//')
-  const commit = git(cwd, 'rev-parse', 'HEAD')
-  const branch = git(cwd, 'symbolic-ref', '--short', '-q', 'HEAD')
+/** Where the plan was written, when that is a Git checkout; credentials never leave the URL. Runs while discover lists. */
+export async function gitProvenance(cwd: string): Promise<GitProvenance | undefined> {
+  if ((await git(cwd, 'rev-parse', '--is-inside-work-tree')) !== 'true') return undefined
+  const [remoteUrl, commit, branch] = await Promise.all([git(cwd, 'config', '--get', 'remote.origin.url'), git(cwd, 'rev-parse', 'HEAD'), git(cwd, 'symbolic-ref', '--short', '-q', 'HEAD')])
+  const remote = remoteUrl?.replace(/\/\/[^@/]+@/, '//')
   const out: GitProvenance = {...(remote ? {repository: remote} : {}), ...(commit ? {commit} : {}), ...(branch ? {branch} : {})}
   return Object.keys(out).length > 0 ? out : undefined
 }

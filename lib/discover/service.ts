@@ -1,7 +1,6 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {currentActor} from '../actor.js'
-import {loadPlan, savePlan, writeNewPlan} from '../plan/io.js'
 import type {MigrationPlan} from '../plan/types.generated.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
@@ -44,10 +43,14 @@ export function defaultClusterName(kc: KubeConfig | KubeTarget): string {
 }
 
 export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<DiscoverResult> {
-  const existing = req.update ? await loadPlan(req.update) : undefined
+  // The plan module (ajv, two YAML libraries) loads while the cluster is being listed.
+  const io = import('../plan/io.js')
+  const git = gitProvenance(process.cwd())
+  const existing = req.update ? await (await io).loadPlan(req.update) : undefined
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
   let observed: Observed | undefined = await collect(kc, {...req, clusterName})
   const fingerprint = observed.fingerprint
+  const provenance = await git
   const report = buildPlan(observed, {
     mount: req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret',
     pathTemplate: req.pathTemplate ?? DEFAULT_PATH_TEMPLATE,
@@ -56,7 +59,7 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     createdAt: now(),
     createdBy: currentActor(),
     toolVersion: TOOL_VERSION,
-    git: gitProvenance(process.cwd()),
+    git: provenance,
   })
   // The listed objects are no longer needed: let them go before the plan is validated and rendered.
   observed = undefined
@@ -68,9 +71,9 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     plan = merged.plan
     update = merged.summary
     file = req.output ?? existing.file
-    await savePlan(existing, plan, {file})
+    await (await io).savePlan(existing, plan, {file})
   } else if (file) {
-    await writeNewPlan(file, plan)
+    await (await io).writeNewPlan(file, plan)
   }
   const workloads = plan.tenants.flatMap((t) => t.workloads)
   return {

@@ -1,7 +1,6 @@
 import {parentPort, workerData} from 'node:worker_threads'
 import {isCloudtaserError} from '../errors.js'
 import {resolveKubeconfig} from '../kube/kubeconfig.js'
-import {renderPlan} from '../plan/io.js'
 import type {IsolatedJob} from './isolated.js'
 import {discover} from './service.js'
 
@@ -11,7 +10,7 @@ const job = workerData as IsolatedJob
 const post = (m: unknown): void => parentPort!.postMessage(m)
 try {
   const result = await discover(resolveKubeconfig(job.selection), {...job.request, onProgress: job.progress ? (progress) => post({progress}) : undefined})
-  const text = job.render ? renderPlan(result.plan) : undefined
+  const text = job.render ? (await import('../plan/io.js')).renderPlan(result.plan) : undefined
   if (job.withPlan) post({result, text})
   else {
     const {plan: _plan, ...rest} = result

@@ -79,15 +79,18 @@ export const PAGE_SIZE = 500
 /** Every item of a list, PAGE_SIZE per request, following `continue` tokens. */
 export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i, limit = PAGE_SIZE): Promise<T[]> {
   const out: T[] = []
-  let token: string | undefined
-  do {
-    const sep = path.includes('?') ? '&' : '?'
-    const page = await http.get<ListPage<T>>(`${path}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
+  const sep = path.includes('?') ? '&' : '?'
+  const fetchPage = (token?: string): Promise<ListPage<T>> => http.get<ListPage<T>>(`${path}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
+  let pending: Promise<ListPage<T>> | undefined = fetchPage()
+  while (pending) {
+    const page: ListPage<T> = await pending
+    // Ask for the next page before working on this one, so the apiserver and we work at once.
+    const token = page.metadata?.continue || undefined
+    pending = token ? fetchPage(token) : undefined
     // Each page is dropped once its items are trimmed: memory follows what is kept, not what was listed.
     for (const item of page.items ?? []) out.push(keep(item))
     onPage?.(out.length)
-    token = page.metadata?.continue || undefined
-  } while (token)
+  }
   return out
 }
 

@@ -112,7 +112,7 @@ t.test('runs under a Role that cannot get Secrets; RBAC denials name verb and re
   t.match(JSON.parse(denied.stdout), {error: {code: 'KUBE_FORBIDDEN', message: /missing permission to get namespaces/}})
 })
 
-t.test('clear errors: unknown namespace, unreachable cluster, fingerprint', async (t) => {
+t.test('clear errors: unknown namespace, unreachable cluster, expired credentials, unknown context; fingerprint', async (t) => {
   const unknown = cli(['target', 'discover', '-n', 'does-not-exist', '--json'])
   t.equal(unknown.status, 2)
   t.match(JSON.parse(unknown.stdout), {error: {code: 'KUBE_NAMESPACE_UNKNOWN'}})
@@ -122,6 +122,21 @@ t.test('clear errors: unknown namespace, unreachable cluster, fingerprint', asyn
   const unreachable = cli(['target', 'discover', '--json'], dead)
   t.equal(unreachable.status, 5)
   t.match(JSON.parse(unreachable.stdout), {error: {code: 'KUBE_UNREACHABLE'}})
+
+  const expired = join(work, 'expired.kubeconfig')
+  writeFileSync(expired, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'x',
+    clusters: [{name: 'lab', cluster: {server: cp.server, 'certificate-authority': cp.caPath}}],
+    users: [{name: 'old', user: {token: 'eyJhbGciOiJSUzI1NiJ9.e30.expired'}}],
+    contexts: [{name: 'x', context: {cluster: 'lab', user: 'old'}}],
+  }))
+  const refused = cli(['target', 'discover', '--json'], expired)
+  t.equal(refused.status, 4)
+  t.match(JSON.parse(refused.stdout), {error: {code: 'KUBE_UNAUTHORIZED', message: /invalid or expired/}})
+
+  const noContext = cli(['target', 'fingerprint', '--context', 'nope', '--json'])
+  t.equal(noContext.status, 3)
+  t.match(JSON.parse(noContext.stdout), {error: {code: 'KUBE_CONTEXT_UNKNOWN'}})
 
   const fp = cli(['target', 'fingerprint', '--json'])
   t.equal(fp.status, 0)
