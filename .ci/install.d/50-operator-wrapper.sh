@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Operator and wrapper tests: openssl (the webhook's in-memory PKI), binutils (strip before the
-# SEA injection), a real OCI registry on loopback with htpasswd auth (docker-registry,
+# Operator: openssl makes the webhook's CA and serving certificate at every start (tests too).
+# Wrapper: util-linux's prlimit sets RLIMIT_CORE 0 (node has no setrlimit); binutils' strip runs
+# before the single-executable injection.
+# Registry tests: a real OCI registry on loopback with htpasswd auth (docker-registry,
 # apache2-utils), and the tools the test builds and pushes its image with (umoci, skopeo).
 set -euo pipefail
-need=()
-for p in openssl binutils docker-registry apache2-utils umoci skopeo; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+missing=()
+for p in openssl util-linux binutils docker-registry apache2-utils umoci skopeo; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The Debian package starts a registry on :5000 with auth from /etc/docker/registry; tests run
-# their own on a free loopback port, so the system one is not needed.
+# The Debian package may start a registry on :5000; tests run their own on a free loopback port.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then systemctl stop docker-registry || true; fi
+echo "50-operator-wrapper: $(openssl version), $(prlimit --version), docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}'), $(skopeo --version)"

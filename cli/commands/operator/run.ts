@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
+import {CloudtaserError, ExitCode} from '../../../lib/errors.js'
 import {DEFAULT_WRAPPER_SOURCE} from '../../../runtime/operator/mutation.js'
 import {startOperator, type Operator} from '../../../runtime/operator/server.js'
 
@@ -35,6 +36,11 @@ export default class OperatorRun extends BaseCommand<typeof OperatorRun> {
 
   async run(): Promise<OperatorRunResult> {
     const f = this.flags
+    if (!f.url && !f['service-name'] && (f.host === '0.0.0.0' || f.host === '::') && !f['no-register']) {
+      throw new CloudtaserError('OPERATOR_NO_ADDRESS', 'the apiserver needs an address to call: pass --url, --service-name, or a concrete --host', {exitCode: ExitCode.USAGE})
+    }
+    // The operator's own namespace never goes through its webhook (it could not start otherwise).
+    const exclude = [...new Set([...f['exclude-namespace'], ...(f['service-namespace'] ? [f['service-namespace']] : [])])]
     const op = await startOperator({
       mutation: {wrapperImage: f['wrapper-image'], wrapperSource: f['wrapper-source'], defaultVaultAddress: f['default-vault-address']},
       host: f.host,
@@ -45,7 +51,7 @@ export default class OperatorRun extends BaseCommand<typeof OperatorRun> {
       kubeConfig: f['no-register'] ? undefined : kubeConfigFromFlags(f),
       failurePolicy: f['failure-policy'] as 'Fail' | 'Ignore',
       timeoutSeconds: f['timeout-seconds'],
-      excludeNamespaces: f['exclude-namespace'],
+      excludeNamespaces: exclude,
     })
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)
