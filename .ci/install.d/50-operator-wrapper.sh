@@ -4,9 +4,10 @@
 # before the single-executable injection.
 # Registry tests: a real OCI registry on loopback with htpasswd auth (docker-registry,
 # apache2-utils), and the tools the test builds and pushes its image with (umoci, skopeo).
+# debootstrap: the Node-less Debian minbase rootfs the single executable is proven in.
 set -euo pipefail
 missing=()
-for p in openssl util-linux binutils docker-registry apache2-utils umoci skopeo; do
+for p in openssl util-linux binutils docker-registry apache2-utils umoci skopeo debootstrap; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
