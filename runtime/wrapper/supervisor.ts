@@ -4,6 +4,10 @@ import {constants} from 'node:os'
 /** Every catchable signal a container runtime or an operator would send; SIGKILL/SIGSTOP cannot be caught. */
 export const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU']
 
+let current: number | undefined
+/** The app's pid: the one exit status the orphan reaper must leave to libuv. */
+export const appPid = (): number | undefined => current
+
 export const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)
 
@@ -41,6 +45,7 @@ export class Supervisor {
     const [file, ...args] = this.command
     const child = spawn(file!, args, {env, stdio: 'inherit'})
     this.child = child
+    current = child.pid
     child.once('error', (err) => {
       process.stderr.write(`${JSON.stringify({level: 'error', component: 'wrapper', event: 'exec_failed', command: file, error: err.message})}\n`)
       this.end(127)

@@ -15,7 +15,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url))
 const cache = process.env.CLOUDTASER_DEBOOTSTRAP_DIR ?? join(tmpdir(), 'cloudtaser-debootstrap-bookworm')
 const haveTools = spawnSync('debootstrap', ['--version']).status === 0 && process.getuid?.() === 0
 if (!haveTools) {
-  t.skip('debootstrap (Debian package) and root are needed')
+  t.plan(0, 'debootstrap (Debian package) and root are needed')
 } else {
   if (!existsSync(join(cache, 'bin/sh'))) {
     rmSync(cache, {recursive: true, force: true})
@@ -43,22 +43,39 @@ if (!haveTools) {
 
   t.test('the wrapper runs there as PID 1, fetches, and execs the image\'s shell with the secret', async (t) => {
     // A new PID namespace with its own /proc, as a container runtime gives: the wrapper is PID 1.
-    const r = spawnSync('unshare', ['--pid', '--fork', `--mount-proc=${join(cache, 'proc')}`, 'chroot', cache, '/cloudtaser/wrapper'], {
+    const r = runInRootfs({})
+    t.equal(r.status, 7, `the child's exit code (stderr: ${r.stderr})`)
+    const [count, zombies] = r.stdout.trim().split('\n')
+    t.equal(count, '0', 'the mapped secret arrived, the parent is PID 1 (the wrapper), and no CLOUDTASER_* variable did')
+    t.equal(zombies, 'zombies=0', 'the orphaned grandchild was reaped by the wrapper (N-API addon, waitid WNOWAIT)')
+    t.match(r.stderr, /"event":"hardening","addon":"embedded","nonDumpable":true,"coreLimit0":true/)
+    t.notOk(r.stderr.includes(value), 'the value is not in the wrapper log')
+  })
+
+  t.test('control: without the addon the orphan stays a zombie, and the wrapper says so', async (t) => {
+    const r = runInRootfs({CLOUDTASER_NATIVE_ADDON: '/nonexistent.node'})
+    t.equal(r.status, 7)
+    t.equal(r.stdout.trim().split('\n')[1], 'zombies=1')
+    t.match(r.stderr, /"event":"hardening","addon":"unavailable"/)
+  })
+
+  function runInRootfs(extra: Record<string, string>) {
+    return spawnSync('unshare', ['--pid', '--fork', `--mount-proc=${join(cache, 'proc')}`, 'chroot', cache, '/cloudtaser/wrapper'], {
       encoding: 'utf8',
       timeout: 30_000,
       env: {
         PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        CLOUDTASER_ORIGINAL_CMD: JSON.stringify(['/bin/sh', '-c', 'test "$PGPASSWORD" = "$EXPECT" && test $PPID = 1 && env | grep -c ^CLOUDTASER_ || true; exit 7']),
+        CLOUDTASER_ORIGINAL_CMD: JSON.stringify(['/bin/sh', '-c', 'test "$PGPASSWORD" = "$EXPECT" && test $PPID = 1 && env | grep -c ^CLOUDTASER_; ' +
+          // An orphan: its parent exits at once, so it is re-parented to PID 1, the wrapper.
+          'sh -c "sleep 0.2 &"; sleep 1.2; echo zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | grep -c ") Z "); exit 7']),
         CLOUDTASER_VAULT_ADDR: bao.addr,
         CLOUDTASER_VAULT_AUTH_METHOD: 'token',
         CLOUDTASER_VAULT_TOKEN: bao.token,
         CLOUDTASER_SECRET_PATHS: 'secret/data/app/db',
         CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
         EXPECT: value,
+        ...extra,
       },
     })
-    t.equal(r.status, 7, `the child's exit code (stderr: ${r.stderr})`)
-    t.equal(r.stdout.trim(), '0', 'the mapped secret arrived, the parent is PID 1 (the wrapper), and no CLOUDTASER_* variable did')
-    t.notOk(r.stderr.includes(value), 'the value is not in the wrapper log')
-  })
+  }
 }
