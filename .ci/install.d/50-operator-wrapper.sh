@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Operator: openssl makes the webhook's CA and serving certificate at every start (tests too).
 # Wrapper: util-linux's prlimit sets RLIMIT_CORE 0 (node has no setrlimit); binutils' strip runs
-# before the single-executable injection.
+# before the single-executable injection; gcc + libc6-dev build its N-API addon (runtime/wrapper/native).
 # Registry tests: a real OCI registry on loopback with htpasswd auth (docker-registry,
 # apache2-utils), and the tools the test builds and pushes its image with (umoci, skopeo).
 # debootstrap: the Node-less Debian minbase rootfs the single executable is proven in.
 set -euo pipefail
 missing=()
-for p in openssl util-linux binutils docker-registry apache2-utils umoci skopeo debootstrap; do
+for p in openssl util-linux binutils gcc libc6-dev docker-registry apache2-utils umoci skopeo debootstrap; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
