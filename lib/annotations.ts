@@ -18,6 +18,11 @@ export const Annotations = {
   envMap: 'cloudtaser.io/env-map',
   /** restart (default) or sighup: what the wrapper does when a secret's KV version changes. */
   onChange: 'cloudtaser.io/on-secret-change',
+  /**
+   * Prefix; `cloudtaser.io/entrypoint.<container>` = JSON {entrypoint, cmd, digest} recorded ahead
+   * of time (e.g. by discover) so admission needs no registry lookup for that container.
+   */
+  entrypointPrefix: 'cloudtaser.io/entrypoint.',
 } as const
 
 /** Pods carry this label too: the webhook's objectSelector matches labels, not annotations. */

@@ -69,8 +69,29 @@ export interface ResolvedEntrypoint {
 }
 
 /** Containers whose original command must come from the image (selected, not yet wrapped pods only). */
-export const containersNeedingEntrypoint = (pod: V1Pod): V1Container[] =>
-  isSelected(pod) && !isMutated(pod) ? (pod.spec?.containers ?? []).filter((c) => !c.command || c.command.length === 0) : []
+export const containersNeedingEntrypoint = (pod: V1Pod): V1Container[] => {
+  if (!isSelected(pod) || isMutated(pod)) return []
+  const recorded = recordedEntrypoints(pod)
+  return (pod.spec?.containers ?? []).filter((c) => (!c.command || c.command.length === 0) && !recorded[c.name])
+}
+
+/** Entrypoints recorded in `cloudtaser.io/entrypoint.<container>` annotations; malformed ones are ignored (the registry decides). */
+export function recordedEntrypoints(pod: V1Pod): Record<string, ResolvedEntrypoint> {
+  const out: Record<string, ResolvedEntrypoint> = {}
+  for (const [k, v] of Object.entries(pod.metadata?.annotations ?? {})) {
+    if (!k.startsWith(Annotations.entrypointPrefix)) continue
+    try {
+      const e = JSON.parse(v) as {entrypoint?: unknown; cmd?: unknown}
+      const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string')
+      const entrypoint = e.entrypoint ?? []
+      const cmd = e.cmd ?? []
+      if (strings(entrypoint) && strings(cmd) && entrypoint.length + cmd.length > 0) out[k.slice(Annotations.entrypointPrefix.length)] = {entrypoint, cmd}
+    } catch {
+      // not JSON: ignored
+    }
+  }
+  return out
+}
 
 const isSelected = (pod: V1Pod): boolean => pod.metadata?.annotations?.[Annotations.inject] === 'true' || pod.metadata?.labels?.[Annotations.inject] === 'true'
 
@@ -94,6 +115,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   if (!annotations[Annotations.secretPaths]) {
     return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.secretPaths} annotation`}
   }
+  resolved = {...resolved, ...recordedEntrypoints(pod)}
   const noCommand = spec.containers.filter((c) => (!c.command || c.command.length === 0) && !resolved[c.name]).map((c) => c.name)
   if (noCommand.length > 0) {
     const why = noCommand.map((n) => unresolved[n]).filter(Boolean)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, containersNeedingEntrypoint, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -125,4 +125,16 @@ t.test('automountServiceAccountToken false: a projected token of our own for kub
   t.notOk(plain.spec!.volumes!.some((v) => v.name === 'cloudtaser-sa-token'), 'not added when the token is automounted')
   const tokenAuth = pod({automountServiceAccountToken: false}, {annotations: {...annotations, [Annotations.vaultAuthMethod]: 'token'}})
   t.notOk(applyPatch(tokenAuth, patchOf(tokenAuth)).spec!.volumes!.some((v) => v.name === 'cloudtaser-sa-token'), 'not for token auth')
+})
+
+t.test('an entrypoint recorded in an annotation needs no registry', async (t) => {
+  const p = pod({containers: [{name: 'web', image: 'nginx:1'}]}, {
+    annotations: {...annotations, 'cloudtaser.io/entrypoint.web': JSON.stringify({entrypoint: ['/e'], cmd: ['c'], digest: 'sha256:00'})},
+  })
+  t.same(containersNeedingEntrypoint(p), [], 'nothing to look up')
+  const r = mutatePod(p, settings)
+  if (!r.allowed) throw new Error(r.message)
+  t.equal(applyPatch(p, r.patch).spec!.containers[0]!.env!.find((e) => e.name === 'CLOUDTASER_ORIGINAL_CMD')!.value, '["/e","c"]')
+  const bad = pod({containers: [{name: 'web', image: 'nginx:1'}]}, {annotations: {...annotations, 'cloudtaser.io/entrypoint.web': 'not json'}})
+  t.equal(containersNeedingEntrypoint(bad).length, 1, 'a malformed record falls back to the registry')
 })
