@@ -4,7 +4,7 @@
 // removed makes it fail naming the secret and field -> a workload's TokenRequest token logs in
 // through its tenant's role, reads its own secrets and gets 403 on the other tenant's.
 import t from 'tap'
-import {spawn} from 'node:child_process'
+import {runCli} from '../../../helpers/cli.js'
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -22,18 +22,7 @@ const apps = lab.kubeConfig.makeApiClient(AppsV1Api)
 const dir = mkdtempSync(join(tmpdir(), 'ct-e2e-'))
 const planFile = join(dir, 'plan.yaml')
 
-const cli = (...args: string[]): Promise<{code: number | null; stdout: string; stderr: string}> =>
-  new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = {...process.env, HOME: dir, KUBECONFIG: lab.kubeconfigPath, BAO_ADDR: lab.baoAddr, BAO_TOKEN: lab.baoToken}
-    delete env.VAULT_ADDR
-    delete env.VAULT_TOKEN
-    const p = spawn(process.execPath, ['bin/run.js', ...args], {env})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('close', (code) => resolve({code, stdout, stderr}))
-  })
+const cli = (...args: string[]) => runCli(args, {env: {HOME: dir, KUBECONFIG: lab.kubeconfigPath, BAO_ADDR: lab.baoAddr, BAO_TOKEN: lab.baoToken}})
 
 // Two teams as they run today: Kubernetes Secrets read through env and envFrom.
 for (const ns of ['alpha', 'beta'] as const) {

@@ -1,7 +1,7 @@
 // source apply-plan / verify-plan / configure as users and scripts see them (the built CLI,
 // bin/run.js, against a real OpenBao): exit codes, --json shapes, and values never printed.
 import t from 'tap'
-import {spawn} from 'node:child_process'
+import {type CliRun, runCli} from '../../../helpers/cli.js'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -20,22 +20,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ct-openbao-cli-'))
 const planFile = join(dir, 'plan.yaml')
 writeFileSync(planFile, renderPlan(labPlan()))
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-const cli = (args: string[], env: Record<string, string | undefined> = {BAO_ADDR: bao.addr, BAO_TOKEN: bao.token}): Promise<Run> =>
-  new Promise((resolve) => {
-    const base: NodeJS.ProcessEnv = {...process.env, HOME: dir}
-    for (const k of ['BAO_ADDR', 'BAO_TOKEN', 'VAULT_ADDR', 'VAULT_TOKEN', 'BAO_NAMESPACE', 'VAULT_NAMESPACE', 'BAO_CACERT', 'VAULT_CACERT']) delete base[k]
-    const p = spawn(process.execPath, ['bin/run.js', ...args], {env: {...base, ...env}})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('close', (code) => resolve({code, stdout, stderr}))
-  })
+type Run = CliRun
+const cli = (args: string[], env: NodeJS.ProcessEnv = {BAO_ADDR: bao.addr, BAO_TOKEN: bao.token}): Promise<Run> => runCli(args, {env: {HOME: dir, ...env}})
 const noCanary = (t: {notOk: (v: unknown, msg: string) => unknown}, r: Run, what: string) => {
   for (const v of Object.values(CANARY)) t.notOk((r.stdout + r.stderr).includes(v), `${what}: no value in stdout/stderr`)
 }

@@ -3,7 +3,7 @@
 // bao CLI -> verify-plan -> a workload's TokenRequest token logs in through its tenant's role.
 // (target discover is being written in parallel: the plan is built with the plan types.)
 import t from 'tap'
-import {spawn} from 'node:child_process'
+import {runCli} from '../../../helpers/cli.js'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -20,18 +20,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ct-connect-'))
 const planFile = join(dir, 'plan.yaml')
 writeFileSync(planFile, renderPlan(labPlan('kubernetes/lab')))
 
-const cli = (...args: string[]): Promise<{code: number | null; stdout: string; stderr: string}> =>
-  new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = {...process.env, HOME: dir, KUBECONFIG: lab.kubeconfigPath, BAO_ADDR: lab.baoAddr, BAO_TOKEN: lab.baoToken}
-    delete env.VAULT_ADDR
-    delete env.VAULT_TOKEN
-    const p = spawn(process.execPath, ['bin/run.js', ...args], {env})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('close', (code) => resolve({code, stdout, stderr}))
-  })
+const cli = (...args: string[]) => runCli(args, {env: {HOME: dir, KUBECONFIG: lab.kubeconfigPath, BAO_ADDR: lab.baoAddr, BAO_TOKEN: lab.baoToken}})
 
 t.test('connect: dry run, apply, unchanged, renew', async (t) => {
   const dry = await cli('target', 'connect', '--plan', planFile, '--dry-run', '--json')
