@@ -16,6 +16,11 @@ export const Annotations = {
   vaultRole: 'cloudtaser.io/vault-role',
   secretPaths: 'cloudtaser.io/secret-paths',
   envMap: 'cloudtaser.io/env-map',
+  /**
+   * `name` or `name/key` (default key `ca.crt`): a ConfigMap in the Pod's namespace holding the PEM
+   * of the CA that signed OpenBao's certificate. A CA is public, so a ConfigMap is the right home.
+   */
+  vaultCaConfigMap: 'cloudtaser.io/vault-ca-configmap',
   /** restart (default) or sighup: what the wrapper does when a secret's KV version changes. */
   onChange: 'cloudtaser.io/on-secret-change',
   /**

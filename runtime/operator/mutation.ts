@@ -1,4 +1,4 @@
-import type {V1Container, V1EnvVar, V1Pod} from '@kubernetes/client-node'
+import type {V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
 import {Annotations} from '../../lib/annotations.js'
 
 /**
@@ -14,6 +14,9 @@ export const INIT_CONTAINER = 'cloudtaser-init'
 /** Only when the Pod opts out of the automounted ServiceAccount token: the wrapper still needs one to log in. */
 export const TOKEN_VOLUME = 'cloudtaser-sa-token'
 export const TOKEN_DIR = '/var/run/secrets/cloudtaser.io/serviceaccount'
+/** Only when OpenBao's CA comes from a ConfigMap (annotation or operator default). */
+export const CA_VOLUME = 'cloudtaser-vault-ca'
+export const CA_DIR = '/var/run/secrets/cloudtaser.io/vault-ca'
 
 /** The environment the wrapper reads. Every name starts with CLOUDTASER_, which it strips before exec. */
 export const WrapperEnv = {
@@ -39,6 +42,19 @@ export interface MutationSettings {
   wrapperSource: string
   /** Used when the Pod has no vault-address annotation. */
   defaultVaultAddress?: string
+  /** Used when the Pod has no vault-ca-configmap annotation: `name` or `name/key`. */
+  defaultVaultCaConfigMap?: string
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/
+
+/** `name` or `name/key` -> the ConfigMap reference, or why it cannot be one. */
+export function parseCaConfigMap(value: string): {name: string; key: string} | {error: string} {
+  const [name = '', key = 'ca.crt', ...rest] = value.split('/')
+  if (rest.length > 0 || !DNS_SUBDOMAIN.test(name) || name.length > 253) return {error: `"${value}" is not a ConfigMap name or name/key`}
+  if (!CONFIGMAP_KEY.test(key) || key === '.' || key === '..') return {error: `"${key}" is not a valid ConfigMap key`}
+  return {name, key}
 }
 
 export const DEFAULT_WRAPPER_SOURCE = '/cloudtaser-wrapper'
@@ -115,6 +131,9 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   if (!annotations[Annotations.secretPaths]) {
     return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.secretPaths} annotation`}
   }
+  const caSource = annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
+  const ca = caSource ? parseCaConfigMap(caSource) : undefined
+  if (ca && 'error' in ca) return {allowed: false, message: `cloudtaser: ${Annotations.vaultCaConfigMap}: ${ca.error}`}
   resolved = {...resolved, ...recordedEntrypoints(pod)}
   const noCommand = spec.containers.filter((c) => (!c.command || c.command.length === 0) && !resolved[c.name]).map((c) => c.name)
   if (noCommand.length > 0) {
@@ -138,7 +157,13 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   // mount a projected, kubelet-rotated token of the same ServiceAccount at our own path instead.
   const needsToken = spec.automountServiceAccountToken === false && annotations[Annotations.vaultAuthMethod] !== 'token'
   if (needsToken) settingsEnv.push({name: WrapperEnv.tokenFile, value: `${TOKEN_DIR}/token`})
-  const extraMounts = needsToken ? [{name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true}] : []
+  const extraMounts: V1VolumeMount[] = needsToken ? [{name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true}] : []
+  // Not optional: without its CA the wrapper could not verify OpenBao, so the kubelet holds the
+  // Pod (event: configmap not found) instead of starting an app that would fail anyway.
+  if (ca) {
+    settingsEnv.push({name: WrapperEnv.caCert, value: `${CA_DIR}/ca.crt`})
+    extraMounts.push({name: CA_VOLUME, mountPath: CA_DIR, readOnly: true})
+  }
 
   const containers = spec.containers.map((c): V1Container => {
     // Kubernetes semantics: no command -> ENTRYPOINT, then args if set, else CMD.
@@ -171,6 +196,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
         ...(spec.volumes ?? []),
         {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}},
         ...(needsToken ? [{name: TOKEN_VOLUME, projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600}}]}}] : []),
+        ...(ca ? [{name: CA_VOLUME, configMap: {name: ca.name, items: [{key: ca.key, path: 'ca.crt'}]}}] : []),
       ],
     },
     // First, so the wrapper is in place before any other init container could need it.

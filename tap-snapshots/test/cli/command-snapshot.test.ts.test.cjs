@@ -302,6 +302,13 @@ Array [
       Object {
         "aliases": undefined,
         "char": undefined,
+        "multiple": false,
+        "name": "default-vault-ca-configmap",
+        "type": "option",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
         "multiple": true,
         "name": "exclude-namespace",
         "type": "option",

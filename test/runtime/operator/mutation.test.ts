@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, containersNeedingEntrypoint, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, parseCaConfigMap, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -137,4 +137,33 @@ t.test('an entrypoint recorded in an annotation needs no registry', async (t) =>
   t.equal(applyPatch(p, r.patch).spec!.containers[0]!.env!.find((e) => e.name === 'CLOUDTASER_ORIGINAL_CMD')!.value, '["/e","c"]')
   const bad = pod({containers: [{name: 'web', image: 'nginx:1'}]}, {annotations: {...annotations, 'cloudtaser.io/entrypoint.web': 'not json'}})
   t.equal(containersNeedingEntrypoint(bad).length, 1, 'a malformed record falls back to the registry')
+})
+
+t.test("OpenBao's CA from a ConfigMap: annotation over operator default, fail-closed mount, bad names denied", async (t) => {
+  const withCa = (value?: string): V1Pod => pod({}, {annotations: {...annotations, ...(value === undefined ? {} : {[Annotations.vaultCaConfigMap]: value})}, labels: {[INJECT_LABEL]: 'true'}})
+  const mutated = (p: V1Pod, s: MutationSettings = settings) => {
+    const r = mutatePod(p, s)
+    if (!r.allowed) throw new Error(r.message)
+    return applyPatch(p, r.patch)
+  }
+  const out = mutated(withCa('openbao-ca'))
+  t.same(out.spec!.volumes!.at(-1), {name: CA_VOLUME, configMap: {name: 'openbao-ca', items: [{key: 'ca.crt', path: 'ca.crt'}]}}, 'not optional: no CA, no start')
+  for (const c of out.spec!.containers) {
+    t.same(c.volumeMounts!.at(-1), {name: CA_VOLUME, mountPath: CA_DIR, readOnly: true})
+    t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_VAULT_CACERT')!.value, `${CA_DIR}/ca.crt`)
+  }
+  const keyed = mutated(withCa('bundle/eu-root.pem'))
+  t.same(keyed.spec!.volumes!.at(-1)!.configMap, {name: 'bundle', items: [{key: 'eu-root.pem', path: 'ca.crt'}]})
+  const byDefault = mutated(withCa(), {...settings, defaultVaultCaConfigMap: 'fleet-ca'})
+  t.equal(byDefault.spec!.volumes!.at(-1)!.configMap!.name, 'fleet-ca', 'operator default applies')
+  const overridden = mutated(withCa('team-ca'), {...settings, defaultVaultCaConfigMap: 'fleet-ca'})
+  t.equal(overridden.spec!.volumes!.at(-1)!.configMap!.name, 'team-ca', 'the annotation wins')
+  const none = mutated(withCa())
+  t.notOk(none.spec!.volumes!.some((v) => v.name === CA_VOLUME), 'no CA configured: nothing mounted')
+  t.notOk(none.spec!.containers[0]!.env!.some((e) => e.name === 'CLOUDTASER_VAULT_CACERT'))
+  for (const bad of ['Bad_Name', 'a/b/c', 'ok/../x', 'ok/..']) {
+    const r = mutatePod(withCa(bad), settings)
+    t.match(r, {allowed: false, message: /cloudtaser\.io\/vault-ca-configmap: .*(not a ConfigMap name|not a valid ConfigMap key)/}, bad)
+  }
+  t.same(parseCaConfigMap('a.b-c/k_1.pem'), {name: 'a.b-c', key: 'k_1.pem'})
 })

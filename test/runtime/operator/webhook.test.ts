@@ -122,6 +122,18 @@ t.test('automountServiceAccountToken false: the apiserver accepts the projected 
   t.notOk(created.spec!.volumes!.some((v) => v.name.startsWith('kube-api-access')), 'no automounted token')
 })
 
+t.test("OpenBao's CA from a ConfigMap: the apiserver accepts the mounted CA the webhook adds", async (t) => {
+  const created = await core.createNamespacedPod({
+    namespace: 'apps',
+    body: {
+      metadata: {name: 'private-ca', labels: {[INJECT_LABEL]: 'true'}, annotations: {...protectedAnnotations, [Annotations.vaultCaConfigMap]: 'openbao-ca/root.pem'}},
+      spec: {containers: [{name: 'app', image: 'registry.local/app:1', command: ['/bin/app']}]},
+    },
+  })
+  t.match(created.spec!.volumes!.find((v) => v.name === 'cloudtaser-vault-ca')?.configMap, {name: 'openbao-ca', items: [{key: 'root.pem', path: 'ca.crt'}]})
+  t.equal(created.spec!.containers[0]!.env!.find((e) => e.name === 'CLOUDTASER_VAULT_CACERT')?.value, '/var/run/secrets/cloudtaser.io/vault-ca/ca.crt')
+})
+
 t.test('an unlabelled pod never reaches the webhook', async (t) => {
   const before = op.stats.reviews
   await apps.createNamespacedDeployment({namespace: 'apps', body: deployment('plain', {}, {}, ['/bin/plain'])})
