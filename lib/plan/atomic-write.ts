@@ -13,13 +13,13 @@ const tempPrefix = (file: string): string => `.${basename(file)}.tmp-`
  * Writes a file so that readers see either the old or the new content, never a mix or nothing:
  * temp file in the same directory, fsync, rename over the target, fsync the directory.
  */
-export async function writeFileAtomic(file: string, text: string, hooks: AtomicWriteHooks = {}): Promise<void> {
+export async function writeFileAtomic(file: string, text: string | Uint8Array, hooks: AtomicWriteHooks = {}): Promise<void> {
   const dir = dirname(file)
   const temp = join(dir, `${tempPrefix(file)}${process.pid}-${randomBytes(4).toString('hex')}`)
   const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o644)
   const fh = await open(temp, 'wx', mode)
   try {
-    await fh.writeFile(text, 'utf8')
+    await fh.writeFile(text)
     await fh.sync()
   } finally {
     await fh.close()

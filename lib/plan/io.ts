@@ -7,6 +7,7 @@ import {writeFileAtomic, type AtomicWriteHooks} from './atomic-write.js'
 import {PlanInvalidError, type PlanIssue} from './issues.js'
 import {keepFormatting} from './keep-formatting.js'
 import {positionOf} from './locate.js'
+import {renderYaml, renderYamlBytes} from './render.js'
 import {migrate} from './migrate.js'
 import {syncDocument} from './sync-document.js'
 import type {MigrationPlan} from './types.generated.js'
@@ -33,7 +34,7 @@ export interface LoadedPlan {
   readonly cache: {doc?: Document; rendered?: string; format?: ToStringOptions}
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+const sha256 = (text: string | Uint8Array): string => createHash('sha256').update(text).digest('hex')
 
 /** Matches how the file indents, so that re-serialising leaves untouched lines as they were. */
 function detectFormat(text: string): ToStringOptions {
@@ -118,15 +119,13 @@ export async function loadPlan(file: string): Promise<LoadedPlan> {
   return parsePlan(await readPlanText(file), file)
 }
 
-const NEW_PLAN_FORMAT: ToStringOptions = {indent: 2, indentSeq: true, lineWidth: 0, minContentWidth: 0}
-
 /**
- * Renders a plan that has no file yet (discover's first run). js-yaml emits the same text as
- * the `yaml` library does for plans (2-space indent, indented sequences, no folding) several
- * times faster, which matters for discover on large clusters; later saves go through `yaml`.
+ * Renders a plan that has no file yet (discover's first run). js-yaml's output (render.ts writes
+ * the same bytes faster) is the text the `yaml` library writes for plans (2-space indent,
+ * indented sequences, no folding); later saves go through `yaml`.
  */
 export function renderPlan(plan: MigrationPlan): string {
-  return jsyaml.dump(plan, {schema: jsyaml.CORE_SCHEMA, lineWidth: -1, noRefs: true, noCompatMode: true, indent: NEW_PLAN_FORMAT.indent as number})
+  return renderYaml(plan)
 }
 
 export interface SaveOptions {
@@ -184,7 +183,7 @@ export async function writeNewPlan(file: string, plan: MigrationPlan, hooks?: At
       details: {issues},
     })
   }
-  const text = renderPlan(plan)
-  await writeFileAtomic(file, text, hooks)
-  return {file, plan, migratedFrom: plan.apiVersion, sha256: sha256(text), source: text, cache: {}}
+  const bytes = renderYamlBytes(plan)
+  await writeFileAtomic(file, bytes, hooks)
+  return {file, plan, migratedFrom: plan.apiVersion, sha256: sha256(bytes), source: bytes.toString('utf8'), cache: {}}
 }
