@@ -1,10 +1,10 @@
-import {Ajv2020, type ErrorObject, type ValidateFunction} from 'ajv/dist/2020.js'
-import addFormatsModule from 'ajv-formats'
-import {readFileSync} from 'node:fs'
+import type {ErrorObject, ValidateFunction} from 'ajv/dist/2020.js'
+import {createRequire} from 'node:module'
+import {BUILT_VALIDATOR, freeTextShape, planAjv, planSchemaSha256, planSchemaText, type BuiltValidatorModule} from './plan-ajv.js'
 import {FORBIDDEN_KEYS, secretShape} from './secret-shapes.js'
 import type {MigrationPlan} from './types.generated.js'
 
-export const SCHEMA_URL = new URL('../../../schema/plan.v1.json', import.meta.url)
+export {SCHEMA_URL} from './plan-ajv.js'
 
 /** A validation problem located by JSON pointer; io.ts turns pointers into line:col. */
 export interface PointerIssue {
@@ -17,50 +17,30 @@ export interface PointerIssue {
   message: string
 }
 
+const require = createRequire(import.meta.url)
 let compiled: ValidateFunction<MigrationPlan> | undefined
 let quick: ValidateFunction<MigrationPlan> | undefined
 
-function schemaPath(): URL {
-  // Compiled code lives in dist/lib/plan, sources in lib/plan: the schema is two or three levels up.
-  const fromSource = new URL('../../schema/plan.v1.json', import.meta.url)
-  try {
-    readFileSync(fromSource)
-    return fromSource
-  } catch {
-    return SCHEMA_URL
-  }
-}
-
 /**
- * Two compilations of one schema: a quick one that stops at the first error (the common case is
- * a valid plan), and one that collects every error with its data, used only when the quick one fails.
+ * Two validators of one schema: a quick one that stops at the first error (the common case is
+ * a valid plan), and one that collects every error with its data, used only when the quick one
+ * fails. The quick one normally comes built (see plan-ajv.ts).
  */
 function validator(thorough: boolean): ValidateFunction<MigrationPlan> {
-  if (thorough && compiled) return compiled
-  if (!thorough && quick) return quick
-  const ajv = new Ajv2020({allErrors: thorough, verbose: thorough, strict: true, strictRequired: false, allowUnionTypes: true})
-  const addFormats = addFormatsModule as unknown as (a: Ajv2020) => void
-  addFormats(ajv)
-  ajv.addKeyword({
-    keyword: 'x-free-text',
-    type: 'string',
-    schemaType: 'boolean',
-    errors: true,
-    validate: function check(enabled: boolean, data: string) {
-      const shape = enabled ? secretShape(data, true) : undefined
-      if (shape) {
-        ;(check as unknown as {errors: Partial<ErrorObject>[]}).errors = [
-          {keyword: 'x-free-text', message: `looks like ${shape.what}; a plan must never contain secret values`, params: {match: shape.match}},
-        ]
-        return false
-      }
-      return true
-    },
-  })
-  const fn = ajv.compile<MigrationPlan>(JSON.parse(readFileSync(schemaPath(), 'utf8')))
-  if (thorough) compiled = fn
-  else quick = fn
-  return fn
+  if (thorough) return (compiled ??= planAjv('thorough').compile<MigrationPlan>(JSON.parse(planSchemaText())))
+  return (quick ??= builtQuick() ?? planAjv('quick').compile<MigrationPlan>(JSON.parse(planSchemaText())))
+}
+
+/** The quick validator `npm run build` wrote next to this file, unless the schema changed since. Absent when running from source. */
+function builtQuick(): ValidateFunction<MigrationPlan> | undefined {
+  let built: BuiltValidatorModule
+  try {
+    built = require(`./${BUILT_VALIDATOR}`) as BuiltValidatorModule
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined
+    throw err
+  }
+  return built.schemaSha256 === planSchemaSha256() ? (built.create(freeTextShape) as ValidateFunction<MigrationPlan>) : undefined
 }
 
 const escape = (s: string): string => s.replaceAll('~', '~0').replaceAll('/', '~1')
