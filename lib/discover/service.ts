@@ -5,10 +5,10 @@ import type {MigrationPlan} from '../plan/types.generated.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
-import {buildPlan, clusterNameFrom, DEFAULT_PATH_TEMPLATE, type DiscoverReport, type Observed} from './transform.js'
+import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, PlanBuilder, type DiscoverReport} from './transform.js'
 import {mergeDiscovery, type UpdateSummary} from './update.js'
 
-export interface DiscoverRequest extends Omit<CollectOptions, 'clusterName'> {
+export interface DiscoverRequest extends CollectOptions {
   clusterName?: string
   mount?: string
   pathTemplate?: string
@@ -48,12 +48,16 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
   const git = gitProvenance(process.cwd())
   const existing = req.update ? await (await io).loadPlan(req.update) : undefined
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
-  let observed: Observed | undefined = await collect(kc, {...req, clusterName})
+  const mount = req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret'
+  const pathTemplate = req.pathTemplate ?? DEFAULT_PATH_TEMPLATE
+  // Each listed object is turned into its part of the plan as its page arrives, then dropped.
+  const builder = new PlanBuilder({clusterName, mount, pathTemplate})
+  const observed = await collect(kc, req, builder)
   const fingerprint = observed.fingerprint
   const provenance = await git
-  const report = buildPlan(observed, {
-    mount: req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret',
-    pathTemplate: req.pathTemplate ?? DEFAULT_PATH_TEMPLATE,
+  const report = builder.finish(observed, {
+    mount,
+    pathTemplate,
     authMount: req.authMount ?? existing?.plan.openbao?.authMount,
     vaultAddress: req.vaultAddress ?? existing?.plan.openbao?.address,
     createdAt: now(),
@@ -61,8 +65,6 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     toolVersion: TOOL_VERSION,
     git: provenance,
   })
-  // The listed objects are no longer needed: let them go before the plan is validated and rendered.
-  observed = undefined
   let plan = report.plan
   let update: UpdateSummary | undefined
   let file = req.output

@@ -139,45 +139,75 @@ export function secretUses(template: V1PodTemplateSpec): {uses: Map<string, Secr
 
 const templateAnnotations = (t: V1PodTemplateSpec | undefined): Record<string, string> => t?.metadata?.annotations ?? {}
 
-export function buildPlan(observed: Observed, options: DiscoverOptions): DiscoverReport {
-  const cluster = observed.clusterName
-  const tenants = new Map<string, Tenant>()
-  const alreadyInjected: DiscoverReport['alreadyInjected'] = []
-  const vaultInjected: ObservedWorkload[] = []
-  const notProtectable: ObservedWorkload[] = []
-  const missing = new Set<string>()
-  let pullSecrets = 0
-  let files = 0
-  const inScope = new Set(observed.namespaces)
+/** renderPath with the template parsed once: it runs for every Secret of every workload. */
+function pathRenderer(template: string): (vars: Record<string, string>) => string {
+  const parts = template.split(/\{(\w+)\}/)
+  return (vars) => {
+    let out = parts[0]!
+    for (let i = 1; i < parts.length; i += 2) out += `${vars[parts[i]!] ?? `{${parts[i]}}`}${parts[i + 1]}`
+    return out
+  }
+}
 
-  for (const {kind, object} of observed.workloads) {
+/** What the plan needs of one namespace, collected while its objects are listed. */
+interface NamespaceFindings {
+  workloads: Array<{workload: Workload; optional: boolean[]}>
+  alreadyInjected: DiscoverReport['alreadyInjected']
+  vaultInjected: ObservedWorkload[]
+  pullSecrets: number
+  files: number
+}
+
+export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {clusterName: string}
+export type ObservedCluster = Pick<Observed, 'fingerprint' | 'server' | 'namespaces' | 'secrets'>
+
+/**
+ * buildPlan, one listed object at a time: collect.ts hands each object over as its page
+ * arrives, so the listed objects are dropped at once and the transform runs while the apiserver
+ * prepares the next page. What needs every object (the namespaces in scope, which Secrets
+ * exist, the order) is settled in finish().
+ */
+export class PlanBuilder {
+  private readonly found = new Map<string, NamespaceFindings>()
+  private readonly notProtectable: Array<{scope: string; entry: ObservedWorkload}> = []
+  private readonly vaultPath: (vars: Record<string, string>) => string
+
+  constructor(private readonly shape: PlanShape) {
+    this.vaultPath = pathRenderer(shape.pathTemplate)
+  }
+
+  private findings(namespace: string): NamespaceFindings {
+    let f = this.found.get(namespace)
+    if (!f) this.found.set(namespace, (f = {workloads: [], alreadyInjected: [], vaultInjected: [], pullSecrets: 0, files: 0}))
+    return f
+  }
+
+  workload(kind: WorkloadKind, object: LiveWorkload): void {
     const namespace = object.metadata?.namespace ?? 'default'
     const name = object.metadata?.name ?? ''
-    if (!inScope.has(namespace)) continue
     const template = podTemplateOf(kind, object)
-    if (!template) continue
+    if (!template) return
     const annotations = templateAnnotations(template)
     if (annotations[Annotations.inject] === 'true' || template.metadata?.labels?.[INJECT_LABEL] === 'true') {
-      alreadyInjected.push({kind, namespace, name})
-      continue
+      this.findings(namespace).alreadyInjected.push({kind, namespace, name})
+      return
     }
-    const {uses, pullSecrets: pulls} = secretUses(template)
-    pullSecrets += pulls
+    const {uses, pullSecrets} = secretUses(template)
+    const found = this.findings(namespace)
+    found.pullSecrets += pullSecrets
     if (annotations[VAULT_INJECT] === 'true') {
-      vaultInjected.push({kind, namespace, name, secrets: [...uses.keys()].sort(), reason: 'uses the Vault agent injector (vault.hashicorp.com/agent-inject)'})
-      continue
+      found.vaultInjected.push({kind, namespace, name, secrets: [...uses.keys()].sort(), reason: 'uses the Vault agent injector (vault.hashicorp.com/agent-inject)'})
+      return
     }
-    if (uses.size === 0) continue
+    if (uses.size === 0) return
+    const optional: boolean[] = []
     const secrets: SecretMapping[] = [...uses.entries()]
       .sort(([a], [b]) => compareText(a, b))
       .map(([secret, u]) => {
-        const exists = observed.secrets.has(`${namespace}/${secret}`)
-        if (!exists) missing.add(`${namespace}/${secret}`)
-        files += u.files.length
-        const mapping: SecretMapping = {
-          source: {name: secret, ...(exists ? {} : {missing: true}), ...(u.optionalAll ? {optional: true} : {})},
-          vaultPath: renderPath(options.pathTemplate, {mount: options.mount, cluster, namespace, secret}),
-        }
+        found.files += u.files.length
+        optional.push(u.optionalAll)
+        // source gets `missing` and `optional` in finish(), once the Secrets are listed.
+        const mapping: SecretMapping = {source: {name: secret}, vaultPath: this.vaultPath({mount: this.shape.mount, cluster: this.shape.clusterName, namespace, secret})}
         const fields = Object.fromEntries(Object.entries(u.fields).sort(([a], [b]) => compareText(a, b)))
         if (Object.keys(fields).length > 0) mapping.fields = fields
         if (u.envFrom) mapping.envFrom = u.envFrom
@@ -186,7 +216,7 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
         return mapping
       })
     const containers: ContainerRef[] = containersOf(template).map(({container, init}) => ({name: container.name, ...(init ? {init: true} : {}), ...(container.image ? {image: container.image} : {})}))
-    const spec = object.spec as {replicas?: number; template?: {spec?: {serviceAccountName?: string}}} | undefined
+    const spec = object.spec as {replicas?: number} | undefined
     const workload: Workload = {
       kind,
       name,
@@ -196,54 +226,90 @@ export function buildPlan(observed: Observed, options: DiscoverOptions): Discove
       secrets,
       status: {state: 'pending'},
     }
-    let tenant = tenants.get(namespace)
-    if (!tenant) {
-      const id = tenantIdentity(cluster, namespace)
-      tenants.set(namespace, (tenant = {name: namespace, namespace, policy: id, role: id, workloads: []}))
-    }
-    tenant.workloads.push(workload)
+    found.workloads.push({workload, optional})
   }
 
-  for (const job of observed.jobs) {
+  job(job: LiveWorkload): void {
     const owner = job.metadata as {ownerReferences?: Array<{kind: string}>; namespace?: string; name?: string} | undefined
-    if (!inScope.has(owner?.namespace ?? '') || owner?.ownerReferences?.some((o) => o.kind === 'CronJob')) continue
+    if (owner?.ownerReferences?.some((o) => o.kind === 'CronJob')) return
     const {uses} = secretUses((job.spec as {template?: V1PodTemplateSpec} | undefined)?.template ?? {})
-    if (uses.size > 0) notProtectable.push({kind: 'Job', namespace: owner!.namespace!, name: owner!.name!, secrets: [...uses.keys()].sort(), reason: 'a Job runs once; protect cannot roll it (protect the CronJob that creates it, or re-create it)'})
+    if (uses.size > 0) {
+      this.notProtectable.push({scope: owner?.namespace ?? '', entry: {kind: 'Job', namespace: owner!.namespace!, name: owner!.name!, secrets: [...uses.keys()].sort(), reason: 'a Job runs once; protect cannot roll it (protect the CronJob that creates it, or re-create it)'}})
+    }
   }
-  for (const pod of observed.pods) {
+
+  pod(pod: LiveWorkload): void {
     const meta = pod.metadata as {ownerReferences?: unknown[]; namespace?: string; name?: string} | undefined
-    if (!inScope.has(meta?.namespace ?? '') || (meta?.ownerReferences?.length ?? 0) > 0) continue
+    if ((meta?.ownerReferences?.length ?? 0) > 0) return
     const {uses} = secretUses({spec: pod.spec as V1PodTemplateSpec['spec']})
-    if (uses.size > 0) notProtectable.push({kind: 'Pod', namespace: meta!.namespace!, name: meta!.name!, secrets: [...uses.keys()].sort(), reason: 'a bare Pod has no controller to roll; move it into a Deployment'})
+    if (uses.size > 0) {
+      this.notProtectable.push({scope: meta?.namespace ?? '', entry: {kind: 'Pod', namespace: meta!.namespace!, name: meta!.name!, secrets: [...uses.keys()].sort(), reason: 'a bare Pod has no controller to roll; move it into a Deployment'}})
+    }
   }
 
-  const sortedTenants = [...tenants.values()].sort((a, b) => compareText(a.namespace, b.namespace))
-  for (const t of sortedTenants) t.workloads.sort(byKindName)
-  const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
+  finish(observed: ObservedCluster, options: DiscoverOptions): DiscoverReport {
+    const cluster = this.shape.clusterName
+    const inScope = new Set(observed.namespaces)
+    const tenants: Tenant[] = []
+    const alreadyInjected: DiscoverReport['alreadyInjected'] = []
+    const vaultInjected: ObservedWorkload[] = []
+    const missing = new Set<string>()
+    let pullSecrets = 0
+    let files = 0
+    for (const [namespace, found] of this.found) {
+      if (!inScope.has(namespace)) continue
+      alreadyInjected.push(...found.alreadyInjected)
+      vaultInjected.push(...found.vaultInjected)
+      pullSecrets += found.pullSecrets
+      files += found.files
+      if (found.workloads.length === 0) continue
+      for (const {workload, optional} of found.workloads) {
+        workload.secrets.forEach((mapping, i) => {
+          const secret = mapping.source.name
+          const exists = observed.secrets.has(`${namespace}/${secret}`)
+          if (!exists) missing.add(`${namespace}/${secret}`)
+          if (!exists || optional[i]) mapping.source = {name: secret, ...(exists ? {} : {missing: true}), ...(optional[i] ? {optional: true} : {})}
+        })
+      }
+      const id = tenantIdentity(cluster, namespace)
+      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: found.workloads.map((w) => w.workload).sort(byKindName)})
+    }
+    const notProtectable = this.notProtectable.filter((n) => inScope.has(n.scope)).map((n) => n.entry)
+    const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
 
-  const plan: MigrationPlan = {
-    apiVersion: 'cloudtaser.io/v1',
-    kind: 'MigrationPlan',
-    metadata: {
-      name: cluster,
-      cluster: {name: cluster, fingerprint: observed.fingerprint, ...(observed.server ? {server: observed.server} : {})},
-      createdAt: options.createdAt,
-      createdBy: options.createdBy,
-      toolVersion: options.toolVersion,
-      ...(options.git ? {git: options.git} : {}),
-    },
-    openbao: {...(options.vaultAddress ? {address: options.vaultAddress} : {}), kvMount: options.mount, authMount: options.authMount ?? 'kubernetes'},
-    tenants: sortedTenants,
-    ...(notProtectable.length ? {notProtectable: notProtectable.sort(sortObserved)} : {}),
-    ...(vaultInjected.length ? {vaultInjected: vaultInjected.sort(sortObserved)} : {}),
+    const plan: MigrationPlan = {
+      apiVersion: 'cloudtaser.io/v1',
+      kind: 'MigrationPlan',
+      metadata: {
+        name: cluster,
+        cluster: {name: cluster, fingerprint: observed.fingerprint, ...(observed.server ? {server: observed.server} : {})},
+        createdAt: options.createdAt,
+        createdBy: options.createdBy,
+        toolVersion: options.toolVersion,
+        ...(options.git ? {git: options.git} : {}),
+      },
+      openbao: {...(options.vaultAddress ? {address: options.vaultAddress} : {}), kvMount: options.mount, authMount: options.authMount ?? 'kubernetes'},
+      tenants: tenants.sort((a, b) => compareText(a.namespace, b.namespace)),
+      ...(notProtectable.length ? {notProtectable: notProtectable.sort(sortObserved)} : {}),
+      ...(vaultInjected.length ? {vaultInjected: vaultInjected.sort(sortObserved)} : {}),
+    }
+    return {
+      plan,
+      alreadyInjected: alreadyInjected.sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.name, b.name)),
+      imagePullSecretsIgnored: pullSecrets,
+      filesNotDeliverable: files,
+      missingSecrets: [...missing].sort(),
+    }
   }
-  return {
-    plan,
-    alreadyInjected: alreadyInjected.sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.name, b.name)),
-    imagePullSecretsIgnored: pullSecrets,
-    filesNotDeliverable: files,
-    missingSecrets: [...missing].sort(),
-  }
+}
+
+/** Pure: the whole observation at once (tests, and the shape of what PlanBuilder does). */
+export function buildPlan(observed: Observed, options: DiscoverOptions): DiscoverReport {
+  const builder = new PlanBuilder({clusterName: observed.clusterName, mount: options.mount, pathTemplate: options.pathTemplate})
+  for (const {kind, object} of observed.workloads) builder.workload(kind, object)
+  for (const job of observed.jobs) builder.job(job)
+  for (const pod of observed.pods) builder.pod(pod)
+  return builder.finish(observed, options)
 }
 
 /** Cluster names become path segments and policy names: lower-case DNS form. */

@@ -76,9 +76,12 @@ export interface ListPage<T> {
 /** Items per list request: large enough to keep round trips few, small enough to bound one response. */
 export const PAGE_SIZE = 500
 
-/** Every item of a list, PAGE_SIZE per request, following `continue` tokens. */
-export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i, limit = PAGE_SIZE): Promise<T[]> {
-  const out: T[] = []
+/**
+ * Hands every item of a list to `each`, PAGE_SIZE per request, following `continue` tokens.
+ * Nothing is kept: memory follows what `each` keeps, not what was listed. Returns the count.
+ */
+export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T) => void, onPage?: (n: number) => void, accept?: string, limit = PAGE_SIZE): Promise<number> {
+  let n = 0
   const sep = path.includes('?') ? '&' : '?'
   const fetchPage = (token?: string): Promise<ListPage<T>> => http.get<ListPage<T>>(`${path}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
   let pending: Promise<ListPage<T>> | undefined = fetchPage()
@@ -87,10 +90,17 @@ export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: numb
     // Ask for the next page before working on this one, so the apiserver and we work at once.
     const token = page.metadata?.continue || undefined
     pending = token ? fetchPage(token) : undefined
-    // Each page is dropped once its items are trimmed: memory follows what is kept, not what was listed.
-    for (const item of page.items ?? []) out.push(keep(item))
-    onPage?.(out.length)
+    for (const item of page.items ?? []) each(item)
+    n += page.items?.length ?? 0
+    onPage?.(n)
   }
+  return n
+}
+
+/** Every item of a list (as `keep` returns it), PAGE_SIZE per request, following `continue` tokens. */
+export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i, limit = PAGE_SIZE): Promise<T[]> {
+  const out: T[] = []
+  await eachListed<T>(http, path, (item) => out.push(keep(item)), onPage, accept, limit)
   return out
 }
 
