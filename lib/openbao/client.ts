@@ -15,6 +15,11 @@ export interface CallOptions {
   accept?: readonly number[]
   /** Query string parameters, e.g. {list: 'true'}. */
   query?: Record<string, string>
+  /**
+   * callRaw only: zero-fill the body chunks as they are copied into the returned buffer, which
+   * the caller zero-fills in turn (reads that carry secret values).
+   */
+  wipe?: boolean
 }
 
 /** Counted per HTTP attempt, retries included: what the bench reports. */
@@ -134,7 +139,7 @@ export class OpenBaoClient {
           headersTimeout: this.settings.timeoutMs,
           bodyTimeout: this.settings.timeoutMs,
         })
-        const bytes = Buffer.from(await res.body.arrayBuffer())
+        const bytes = options.wipe ? await wipedBody(res.body) : Buffer.from(await res.body.arrayBuffer())
         last = {status: res.statusCode, bytes}
         lastErr = undefined
         const retryAfter = res.headers['retry-after']
@@ -186,6 +191,27 @@ function isRetryable(err: unknown): boolean {
     if (e.code && RETRYABLE_CODES.has(e.code)) return true
   }
   return false
+}
+
+/**
+ * The body in one buffer of its own (not a slice of Node's shared pool); each chunk, a view of
+ * the socket's read buffer, is zeroed once copied.
+ */
+async function wipedBody(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let total = 0
+  try {
+    for await (const c of body) {
+      chunks.push(c)
+      total += c.length
+    }
+    const out = Buffer.allocUnsafeSlow(total)
+    let at = 0
+    for (const c of chunks) at += c.copy(out, at)
+    return out
+  } finally {
+    for (const c of chunks) c.fill(0)
+  }
 }
 
 function safeJson(bytes: Buffer): unknown {

@@ -11,8 +11,8 @@ node="$root/node_modules/.bin/node"
 mkdir -p "$out"
 "$root/node_modules/.bin/esbuild" "$root/runtime/wrapper/entry.ts" --bundle --platform=node --target=node24 --format=cjs \
   --minify --legal-comments=none --log-level=warning --outfile="$out/wrapper.cjs"
-# The N-API addon (hardening, orphan reaping, memfd_secret probe) travels inside as an asset.
-gcc -O2 -Wall -shared -fPIC -o "$out/cloudtaser-native.node" "$root/runtime/wrapper/native/addon.c"
+# The N-API addon (hardening, orphan reaping, secret store, native spawn) travels inside as an asset.
+"$root/runtime/wrapper/native/build.sh" "$out/cloudtaser-native.node"
 cat >"$out/sea-config.json" <<JSON
 {"main": "$out/wrapper.cjs", "output": "$out/wrapper.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true, "useSnapshot": false,
  "assets": {"cloudtaser-native.node": "$out/cloudtaser-native.node"}}

@@ -86,9 +86,13 @@ export function readConfig(env: NodeJS.ProcessEnv): WrapperConfig {
 /** Names the child must never inherit: our settings and any OpenBao token in the pod's env. */
 const STRIPPED = /^(CLOUDTASER_|VAULT_TOKEN$|BAO_TOKEN$)/
 
-/** The child's environment: the container's own variables minus ours, plus exactly the mapped secrets. */
-export function childEnv(parent: NodeJS.ProcessEnv, secrets: Record<string, string>): Record<string, string> {
+/**
+ * The child's environment without its secrets: the container's own variables minus ours, minus
+ * the names the secrets will set (the secrets win, and an envp must not hold a name twice).
+ */
+export function childBase(parent: NodeJS.ProcessEnv, secretNames: Iterable<string>): Record<string, string> {
+  const taken = new Set(secretNames)
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(parent)) if (v !== undefined && !STRIPPED.test(k)) out[k] = v
-  return Object.assign(out, secrets)
+  for (const [k, v] of Object.entries(parent)) if (v !== undefined && !STRIPPED.test(k) && !taken.has(k)) out[k] = v
+  return out
 }

@@ -1,23 +1,28 @@
-import {childEnv, readConfig, type WrapperConfig} from './config.js'
+import {childBase, readConfig, type WrapperConfig} from './config.js'
+import type {Delivery} from './delivery.js'
+import {heapDelivery} from './heap-delivery.js'
+import {log} from './log.js'
+import type {Native} from './native/index.js'
+import {nativeDelivery} from './native-delivery.js'
 import {fetchSecrets, type FetchedSecrets} from './secrets.js'
 import {isTransient, login, withDeadline, type Session} from './session.js'
 import {Supervisor} from './supervisor.js'
 import {disableCoreDumps} from './core-limit.js'
 import {isCloudtaserError} from '../../lib/errors.js'
 
-type Fields = Record<string, string | number | boolean | undefined>
-/** JSON lines on stderr; names, paths, counts and versions only, never a value. */
-const log = (level: 'info' | 'warn' | 'error', event: string, fields: Fields = {}) =>
-  process.stderr.write(`${JSON.stringify({ts: new Date().toISOString(), level, component: 'wrapper', event, ...fields})}\n`)
-
-const sameVersions = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i])
+export interface WrapperOptions {
+  /** The addon with its secret store (see hardening.ts); without it, the V8-heap fallback. */
+  native?: Native
+  /** Why there is no addon, for the log. */
+  reason?: string
+}
 
 /**
  * The wrapper as PID 1 of the app container: log in, fetch, start the child with exactly the
  * mapped secrets, then keep the token alive and watch KV versions until the child exits.
  * Resolves to the exit code the process must exit with.
  */
-export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: WrapperOptions = {}): Promise<number> {
   let config: WrapperConfig
   try {
     config = readConfig(env)
@@ -27,6 +32,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<
   // Before any secret is in memory: no core file of the wrapper or (inherited) the app.
   const core = disableCoreDumps()
   log(core.applied ? 'info' : 'warn', 'core_dumps', {disabled: core.applied, how: core.how, detail: core.detail})
+  const delivery: Delivery = options.native ? nativeDelivery(options.native) : heapDelivery(options.reason ?? 'no addon')
   const t0 = performance.now()
   let session: Session
   let fetched: FetchedSecrets
@@ -36,7 +42,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<
       async () => {
         const s = await login(config)
         try {
-          return {session: s, fetched: await fetchSecrets(s.client, config.secretPaths, config.envMap)}
+          return {session: s, fetched: (await fetchSecrets(s.client, config.secretPaths, config.envMap, delivery))!}
         } catch (err) {
           await s.client.close()
           throw err
@@ -47,11 +53,20 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<
   } catch (err) {
     return fail(err)
   }
-  log('info', 'secrets_fetched', {paths: config.secretPaths.length, variables: Object.keys(fetched.env).length, ms: Math.round(performance.now() - t0), auth: config.authMethod})
+  log('info', 'secrets_fetched', {
+    paths: config.secretPaths.length,
+    variables: fetched.names.length,
+    ms: Math.round(performance.now() - t0),
+    auth: config.authMethod,
+    secretMemory: fetched.set.memory,
+    secretMemoryDetail: fetched.set.detail,
+  })
 
-  const sup = new Supervisor(config.command)
-  sup.start(childEnv(env, fetched.env))
-  log('info', 'child_started', {pid: sup.pid, command: config.command[0]})
+  const launchWith = (f: FetchedSecrets) => () => delivery.launch(config.command, childBase(env, f.names), f.set)
+  const sup = new Supervisor()
+  const ts = performance.now()
+  sup.start(launchWith(fetched))
+  log('info', 'child_started', {pid: sup.pid, command: config.command[0], spawn: delivery.spawn, spawnMs: Number((performance.now() - ts).toFixed(2))})
 
   let renewAt = session.leaseSeconds > 0 ? Date.now() + (session.leaseSeconds * 1000) / 2 : Infinity
   let busy = false
@@ -77,12 +92,18 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<
         }
       }
       if (config.onChange !== 'none') {
-        const next = await fetchSecrets(session.client, config.secretPaths, config.envMap)
-        if (!sameVersions(next.versions, fetched.versions)) {
+        // Unchanged versions: no value is copied anywhere, the response bytes are zeroed.
+        const next = await fetchSecrets(session.client, config.secretPaths, config.envMap, delivery, fetched.versions)
+        if (next) {
           log('info', 'secret_changed', {versions: next.versions.join(','), action: config.onChange})
+          const prev = fetched
           fetched = next
-          if (config.onChange === 'sighup') sup.signal('SIGHUP')
-          else await sup.restart(childEnv(env, fetched.env))
+          if (config.onChange === 'sighup') {
+            // The process keeps its environment: the new values have nowhere to go.
+            next.set.wipe()
+            sup.signal('SIGHUP')
+          } else if (!(await sup.restart(launchWith(next)))) next.set.wipe()
+          prev.set.wipe()
           log('info', 'child_notified', {pid: sup.pid})
         }
       }
@@ -96,6 +117,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env): Promise<
   const timer = setInterval(() => void tick(), config.pollIntervalMs)
   const code = await sup.done
   clearInterval(timer)
+  fetched.set.wipe()
   await session.client.close().catch(() => undefined)
   log('info', 'child_exited', {code})
   return code

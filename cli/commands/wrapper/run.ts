@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
+import {harden} from '../../../runtime/wrapper/hardening.js'
 import {runWrapper} from '../../../runtime/wrapper/main.js'
 
 export default class WrapperRun extends BaseCommand<typeof WrapperRun> {
@@ -10,6 +11,7 @@ export default class WrapperRun extends BaseCommand<typeof WrapperRun> {
   static override examples = ['CLOUDTASER_ORIGINAL_CMD=\'["node","server.js"]\' CLOUDTASER_VAULT_ADDR=https://bao:8200 ... <%= config.bin %> wrapper run']
 
   async run(): Promise<void> {
-    process.exitCode = await runWrapper(process.env)
+    // Same as the executable's entry: the addon (CLOUDTASER_NATIVE_ADDON or next to node) when there is one.
+    process.exitCode = await runWrapper(process.env, harden(process.env))
   }
 }

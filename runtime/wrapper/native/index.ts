@@ -1,12 +1,26 @@
 import {existsSync, unlinkSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
-/** The N-API addon (native/addon.c). Every result is 0 for success or an errno. */
+/** The N-API addon (native/addon.c). Results are 0 for success or an errno unless said otherwise. */
 export interface Native {
   harden(): {dumpable: number; coreLimit: number; subreaper: number}
   reapOrphans(keepPid: number): number
   memfdSecretProbe(): number
+  /** Memory for one generation of secrets: memfd_secret, else mlock'ed anonymous memory, else plain (still no-dump, no-fork). */
+  storeCreate(capacity: number): {handle: number; kind?: StoreKind; memfdErrno?: number; mlockErrno?: number; errno?: number}
+  /** Copies buffer[start, end) in as NAME=value (JSON-unescaped when isJsonString). 0, or PUT_* below. */
+  storePut(handle: number, name: string, buffer: Buffer, start: number, end: number, isJsonString: boolean): number
+  storeWipe(handle: number): void
+  /** posix_spawnp with envp = baseEnv + the store's entries (store -1: none); onExit(code, signal): code -1 when killed. */
+  spawn(file: string, argv: string[], baseEnv: string[], store: number, onExit: (code: number, signal: number) => void): {slot: number; pid: number; pidfd: 0 | 1} | {errno: number}
+  signal(slot: number, signo: number): number
+  release(slot: number): void
 }
+
+export type StoreKind = 'memfd_secret' | 'mlock' | 'mmap'
+export const PUT_FULL = 1
+export const PUT_ESCAPE = 2
+export const PUT_NUL = 3
 
 export const ADDON_ASSET = 'cloudtaser-native.node'
 

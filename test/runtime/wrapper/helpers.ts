@@ -29,9 +29,17 @@ export interface Run {
   waitFor(why: string, n?: number, timeoutMs?: number): Promise<Run['lines'][number]>
 }
 
-export function runWrapper(env: Record<string, string>): Run {
-  const [cmd, args] = wrapperCommand()
-  const proc = spawn(cmd, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+/**
+ * Which delivery path the wrapper under test takes: the single executable embeds the addon, the
+ * TypeScript source loads one only from CLOUDTASER_NATIVE_ADDON (set by native.test.ts).
+ */
+export const expectNative = (): boolean => Boolean(process.env.CLOUDTASER_WRAPPER_BIN || process.env.CLOUDTASER_NATIVE_ADDON)
+
+export function runWrapper(env: Record<string, string>, options: {nodeArgs?: string[]; cwd?: string} = {}): Run {
+  const [cmd, baseArgs] = wrapperCommand()
+  const args = options.nodeArgs && !process.env.CLOUDTASER_WRAPPER_BIN ? [...options.nodeArgs, ...baseArgs] : baseArgs
+  const addon = process.env.CLOUDTASER_NATIVE_ADDON
+  const proc = spawn(cmd, args, {env: {...(addon ? {CLOUDTASER_NATIVE_ADDON: addon} : {}), ...env}, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe']})
   const run: Run = {
     proc,
     lines: [],
