@@ -1,4 +1,11 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
+// `target discover` works in a worker thread (lib/discover/isolated.ts): start it now, so that its
+// modules load while the CLI's own do. Hence the dynamic import of @oclif/core, after this.
+const [topic, command] = process.argv.slice(2)
+if ((topic === 'target' && command === 'discover') || topic === 'target:discover') {
+  const {prestartDiscoverWorker} = await import('../dist/lib/discover/isolated.js')
+  prestartDiscoverWorker()
+}
+const {execute} = await import('@oclif/core')
 
 await execute({dir: import.meta.url})

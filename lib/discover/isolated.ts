@@ -23,8 +23,31 @@ export type IsolatedResult = Omit<DiscoverResult, 'plan'> & {plan?: MigrationPla
  * and 208 MB against 1.66 s and 325 MB on the main thread). Node cannot change that limit for
  * the main thread once it runs, hence the worker.
  */
+const spawn = (): Worker => new Worker(new URL('./worker.js', import.meta.url), {resourceLimits: {maxYoungGenerationSizeMb: 16}})
+
+let early: {worker: Worker; failed: boolean} | undefined
+
+/**
+ * Starts the worker, and its module loading, while the CLI itself is still loading (bin/run.js
+ * calls this for `target discover`); discoverIsolated then takes it. Until it has a job the
+ * worker does not keep the process alive, so --help or a flag error still exit at once.
+ */
+export function prestartDiscoverWorker(): void {
+  if (early) return
+  const started = {worker: spawn(), failed: false}
+  started.worker.unref()
+  // Until discoverIsolated listens: a worker that failed to load is replaced, and reports again there.
+  const fail = (): void => void (started.failed = true)
+  started.worker.once('error', fail).once('exit', fail)
+  early = started
+}
+
 export function discoverIsolated(job: IsolatedJob, onProgress?: (message: string) => void): Promise<IsolatedResult> {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), {workerData: job, resourceLimits: {maxYoungGenerationSizeMb: 16}})
+  let worker = early && !early.failed ? early.worker : undefined
+  if (early) early.worker.removeAllListeners()
+  early = undefined
+  worker ??= spawn()
+  worker.ref()
   return new Promise<IsolatedResult>((resolve, reject) => {
     let settled = false
     worker.on('message', (m: {progress?: string; result?: IsolatedResult; text?: string; error?: ReturnType<CloudtaserError['toJSON']> & {stack?: string}}) => {
@@ -45,5 +68,6 @@ export function discoverIsolated(job: IsolatedJob, onProgress?: (message: string
     worker.on('exit', (code) => {
       if (!settled) reject(new CloudtaserError('INTERNAL', `the discover worker stopped (exit ${code}) without a result`, {exitCode: ExitCode.INTERNAL}))
     })
+    worker.postMessage(job)
   })
 }
