@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
-import type {V1PodTemplateSpec} from '@kubernetes/client-node'
+import type {V1Container, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../annotations.js'
-import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
+import {containersOf, podTemplateOf, type ContainerSlot, type LiveWorkload} from '../kube/pod-template.js'
 import type {
   ContainerRef,
   FileMount,
@@ -87,54 +87,88 @@ interface SecretUse {
   optionalAll: boolean
 }
 
-/** Every way a pod template reads Secrets, grouped by Secret name. */
+/**
+ * Every way a pod template reads Secrets, grouped by Secret name. Runs once per listed object
+ * while discover lists (10,000 times on a large cluster, mostly before the JIT has warmed up),
+ * hence plain loops and objects built key by key, in the key order the plan is written in.
+ */
 export function secretUses(template: V1PodTemplateSpec): {uses: Map<string, SecretUse>; pullSecrets: number} {
   const uses = new Map<string, SecretUse>()
-  const use = (name: string): SecretUse => {
-    let u = uses.get(name)
-    if (!u) uses.set(name, (u = {fields: {}, files: [], references: [], optionalAll: true}))
-    return u
-  }
-  const slots = containersOf(template)
-  for (const {container, init} of slots) {
-    const base = {container: container.name, ...(init ? {init: true} : {})}
-    ;(container.env ?? []).forEach((env, index) => {
-      const ref = env.valueFrom?.secretKeyRef
-      if (!ref?.name) return
-      const u = use(ref.name)
+  const spec = template.spec
+  for (const container of spec?.initContainers ?? []) containerUses(uses, container, true)
+  for (const container of spec?.containers ?? []) containerUses(uses, container, false)
+  const volumes = spec?.volumes
+  if (volumes) volumes.forEach((volume, index) => volumeUses(uses, containersOf(template), volume, index))
+  return {uses, pullSecrets: (spec?.imagePullSecrets ?? []).length}
+}
+
+function use(uses: Map<string, SecretUse>, name: string): SecretUse {
+  let u = uses.get(name)
+  if (!u) uses.set(name, (u = {fields: {}, files: [], references: [], optionalAll: true}))
+  return u
+}
+
+function reference(container: string, init: boolean, type: SecretReference['type']): SecretReference {
+  const r = {container} as SecretReference
+  if (init) r.init = true
+  r.type = type
+  return r
+}
+
+function containerUses(uses: Map<string, SecretUse>, container: V1Container, init: boolean): void {
+  const env = container.env
+  if (env) {
+    for (let index = 0; index < env.length; index++) {
+      const e = env[index]!
+      const ref = e.valueFrom?.secretKeyRef
+      if (!ref?.name) continue
+      const u = use(uses, ref.name)
       // One field read under two names keeps the first; the second stays a Secret reference.
-      u.fields[ref.key] ??= env.name
+      u.fields[ref.key] ??= e.name
       u.optionalAll &&= ref.optional === true
-      u.references.push({...base, type: 'env', env: env.name, key: ref.key, ...(ref.optional === undefined ? {} : {optional: ref.optional}), index})
-    })
-    ;(container.envFrom ?? []).forEach((from, index) => {
+      const r = reference(container.name, init, 'env')
+      r.env = e.name
+      r.key = ref.key
+      if (ref.optional !== undefined) r.optional = ref.optional
+      r.index = index
+      u.references.push(r)
+    }
+  }
+  const envFrom = container.envFrom
+  if (envFrom) {
+    for (let index = 0; index < envFrom.length; index++) {
+      const from = envFrom[index]!
       const name = from.secretRef?.name
-      if (!name) return
-      const u = use(name)
+      if (!name) continue
+      const u = use(uses, name)
       u.envFrom = from.prefix ? {prefix: from.prefix} : {}
       u.optionalAll &&= from.secretRef?.optional === true
       const optional = from.secretRef?.optional
-      u.references.push({...base, type: 'envFrom', ...(from.prefix === undefined ? {} : {prefix: from.prefix}), ...(optional === undefined ? {} : {optional}), index})
-    })
+      const r = reference(container.name, init, 'envFrom')
+      if (from.prefix !== undefined) r.prefix = from.prefix
+      if (optional !== undefined) r.optional = optional
+      r.index = index
+      u.references.push(r)
+    }
   }
-  ;(template.spec?.volumes ?? []).forEach((volume, index) => {
-    const sources: Array<{name?: string; items?: Array<{key: string; path: string}>; optional?: boolean; type: 'volume' | 'projected'}> = []
-    if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume'})
-    for (const s of volume.projected?.sources ?? []) {
-      if (s.secret) sources.push({name: s.secret.name, items: s.secret.items, optional: s.secret.optional, type: 'projected'})
+}
+
+function volumeUses(uses: Map<string, SecretUse>, slots: ContainerSlot[], volume: V1Volume, index: number): void {
+  const sources: Array<{name?: string; items?: Array<{key: string; path: string}>; optional?: boolean; type: 'volume' | 'projected'}> = []
+  if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume'})
+  for (const s of volume.projected?.sources ?? []) {
+    if (s.secret) sources.push({name: s.secret.name, items: s.secret.items, optional: s.secret.optional, type: 'projected'})
+  }
+  for (const s of sources) {
+    if (!s.name) continue
+    const u = use(uses, s.name)
+    u.optionalAll &&= s.optional === true
+    const mounts = slots.flatMap(({container}) => (container.volumeMounts ?? []).filter((m) => m.name === volume.name).map((m) => ({container: container.name, mountPath: m.mountPath})))
+    for (const m of mounts) {
+      u.files.push({container: m.container, volume: volume.name, mountPath: m.mountPath, ...(s.items ? {items: s.items.map((i) => ({key: i.key, path: i.path}))} : {}), deliverable: false})
     }
-    for (const s of sources) {
-      if (!s.name) continue
-      const u = use(s.name)
-      u.optionalAll &&= s.optional === true
-      const mounts = slots.flatMap(({container}) => (container.volumeMounts ?? []).filter((m) => m.name === volume.name).map((m) => ({container: container.name, mountPath: m.mountPath})))
-      for (const m of mounts) {
-        u.files.push({container: m.container, volume: volume.name, mountPath: m.mountPath, ...(s.items ? {items: s.items.map((i) => ({key: i.key, path: i.path}))} : {}), deliverable: false})
-      }
-      u.references.push({container: mounts[0]?.container ?? slots[0]?.container.name ?? 'unknown', type: s.type, volume: volume.name, ...(s.optional === undefined ? {} : {optional: s.optional}), index})
-    }
-  })
-  return {uses, pullSecrets: (template.spec?.imagePullSecrets ?? []).length}
+    u.references.push({container: mounts[0]?.container ?? slots[0]?.container.name ?? 'unknown', type: s.type, volume: volume.name, ...(s.optional === undefined ? {} : {optional: s.optional}), index})
+  }
 }
 
 const templateAnnotations = (t: V1PodTemplateSpec | undefined): Record<string, string> => t?.metadata?.annotations ?? {}
@@ -201,31 +235,32 @@ export class PlanBuilder {
     }
     if (uses.size === 0) return
     const optional: boolean[] = []
-    const secrets: SecretMapping[] = [...uses.entries()]
-      .sort(([a], [b]) => compareText(a, b))
-      .map(([secret, u]) => {
-        found.files += u.files.length
-        optional.push(u.optionalAll)
-        // source gets `missing` and `optional` in finish(), once the Secrets are listed.
-        const mapping: SecretMapping = {source: {name: secret}, vaultPath: this.vaultPath({mount: this.shape.mount, cluster: this.shape.clusterName, namespace, secret})}
-        const fields = Object.fromEntries(Object.entries(u.fields).sort(([a], [b]) => compareText(a, b)))
-        if (Object.keys(fields).length > 0) mapping.fields = fields
-        if (u.envFrom) mapping.envFrom = u.envFrom
-        if (u.files.length > 0) mapping.files = u.files
-        mapping.references = u.references
-        return mapping
-      })
-    const containers: ContainerRef[] = containersOf(template).map(({container, init}) => ({name: container.name, ...(init ? {init: true} : {}), ...(container.image ? {image: container.image} : {})}))
-    const spec = object.spec as {replicas?: number} | undefined
-    const workload: Workload = {
-      kind,
-      name,
-      serviceAccount: template.spec?.serviceAccountName ?? 'default',
-      ...(kind === 'Deployment' || kind === 'StatefulSet' ? {replicas: spec?.replicas ?? 1} : {}),
-      containers,
-      secrets,
-      status: {state: 'pending'},
+    const secrets: SecretMapping[] = []
+    const names = [...uses.keys()]
+    if (names.length > 1) names.sort(compareText)
+    for (const secret of names) {
+      const u = uses.get(secret)!
+      found.files += u.files.length
+      optional.push(u.optionalAll)
+      // source gets `missing` and `optional` in finish(), once the Secrets are listed.
+      const mapping: SecretMapping = {source: {name: secret}, vaultPath: this.vaultPath({mount: this.shape.mount, cluster: this.shape.clusterName, namespace, secret})}
+      const keys = Object.keys(u.fields)
+      if (keys.length === 1) mapping.fields = u.fields
+      else if (keys.length > 1) mapping.fields = Object.fromEntries(keys.sort(compareText).map((k) => [k, u.fields[k]!]))
+      if (u.envFrom) mapping.envFrom = u.envFrom
+      if (u.files.length > 0) mapping.files = u.files
+      mapping.references = u.references
+      secrets.push(mapping)
     }
+    const containers: ContainerRef[] = []
+    for (const c of template.spec?.initContainers ?? []) containers.push(c.image ? {name: c.name, init: true, image: c.image} : {name: c.name, init: true})
+    for (const c of template.spec?.containers ?? []) containers.push(c.image ? {name: c.name, image: c.image} : {name: c.name})
+    const spec = object.spec as {replicas?: number} | undefined
+    const workload = {kind, name, serviceAccount: template.spec?.serviceAccountName ?? 'default'} as Workload
+    if (kind === 'Deployment' || kind === 'StatefulSet') workload.replicas = spec?.replicas ?? 1
+    workload.containers = containers
+    workload.secrets = secrets
+    workload.status = {state: 'pending'}
     found.workloads.push({workload, optional})
   }
 
