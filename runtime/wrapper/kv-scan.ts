@@ -15,7 +15,9 @@ export interface KvScan {
   version: number
 }
 
-export class KvScanError extends Error {}
+export class KvScanError extends Error {
+  override name = 'KvScanError'
+}
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c

@@ -49,6 +49,7 @@ if (!haveTools) {
     t.equal(count, '0', 'the mapped secret arrived, the parent is PID 1 (the wrapper), and no CLOUDTASER_* variable did')
     t.equal(zombies, 'zombies=0', 'the orphaned grandchild was reaped by the wrapper (N-API addon, waitid WNOWAIT)')
     t.match(r.stderr, /"event":"hardening","addon":"embedded","nonDumpable":true,"coreLimit0":true/)
+    t.match(r.stderr, /"secretMemory":"memfd_secret".*"spawn":"posix_spawn"/s, 'the value went from memfd_secret memory to the shell by posix_spawn')
     t.notOk(r.stderr.includes(value), 'the value is not in the wrapper log')
   })
 
@@ -57,6 +58,7 @@ if (!haveTools) {
     t.equal(r.status, 7)
     t.equal(r.stdout.trim().split('\n')[1], 'zombies=1')
     t.match(r.stderr, /"event":"hardening","addon":"unavailable"/)
+    t.match(r.stderr, /"secretMemory":"v8-heap".*"spawn":"child_process"/s)
   })
 
   function runInRootfs(extra: Record<string, string>) {

@@ -1,11 +1,22 @@
 // Running the wrapper as the pod would: its settings from the mutated pod spec, a projected
 // token file, stdout/stderr captured so the test sees what the child printed.
-import {spawn, type ChildProcess} from 'node:child_process'
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
+import {mkdtempSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 const entry = fileURLToPath(new URL('../../../runtime/wrapper/entry.ts', import.meta.url))
 const tsLoader = process.execArgv.find((a) => a.includes('@tapjs/typescript'))
+
+/** The N-API addon built by gcc as build-sea.sh builds it, into a temp dir (the caller removes `dir`). */
+export function buildAddon(): {path: string; dir: string} {
+  const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-addon-'))
+  const path = join(dir, 'cloudtaser-native.node')
+  execFileSync(fileURLToPath(new URL('../../../runtime/wrapper/native/build.sh', import.meta.url)), [path], {stdio: ['ignore', 'ignore', 'inherit']})
+  return {path, dir}
+}
 
 /** The wrapper command: the single executable when CLOUDTASER_WRAPPER_BIN names one, else the TS source. */
 export const wrapperCommand = (): [string, string[]] =>
@@ -35,11 +46,13 @@ export interface Run {
  */
 export const expectNative = (): boolean => Boolean(process.env.CLOUDTASER_WRAPPER_BIN || process.env.CLOUDTASER_NATIVE_ADDON)
 
-export function runWrapper(env: Record<string, string>, options: {nodeArgs?: string[]; cwd?: string} = {}): Run {
+/** nodeArgs: flags for node itself (source runs only); prefix: a command that execs the wrapper (setpriv). */
+export function runWrapper(env: Record<string, string>, options: {nodeArgs?: string[]; cwd?: string; prefix?: string[]} = {}): Run {
   const [cmd, baseArgs] = wrapperCommand()
   const args = options.nodeArgs && !process.env.CLOUDTASER_WRAPPER_BIN ? [...options.nodeArgs, ...baseArgs] : baseArgs
+  const [file, ...argv] = [...(options.prefix ?? []), cmd, ...args]
   const addon = process.env.CLOUDTASER_NATIVE_ADDON
-  const proc = spawn(cmd, args, {env: {...(addon ? {CLOUDTASER_NATIVE_ADDON: addon} : {}), ...env}, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe']})
+  const proc = spawn(file!, argv, {env: {...(addon ? {CLOUDTASER_NATIVE_ADDON: addon} : {}), ...env}, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe']})
   const run: Run = {
     proc,
     lines: [],
