@@ -11,6 +11,11 @@ export interface BaoResponse<T = unknown> {
 
 export interface CallOptions {
   body?: unknown
+  /**
+   * The JSON body as bytes, instead of `body`: for writes that carry a secret, which the caller
+   * builds without a JavaScript string of it and zero-fills after the call.
+   */
+  rawBody?: Buffer
   /** Statuses returned to the caller instead of being turned into errors (404 is the usual one). */
   accept?: readonly number[]
   /** Query string parameters, e.g. {list: 'true'}. */
@@ -117,7 +122,7 @@ export class OpenBaoClient {
     const headers: Record<string, string> = {'x-vault-request': 'true'}
     if (this.settings.token) headers['x-vault-token'] = this.settings.token
     if (this.settings.namespace) headers['x-vault-namespace'] = this.settings.namespace
-    const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
+    const payload = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
     if (payload !== undefined) headers['content-type'] = 'application/json'
 
     let lastErr: unknown

@@ -15,12 +15,14 @@ export default class TargetFingerprint extends BaseCommand<typeof TargetFingerpr
 
   async run(): Promise<FingerprintResult> {
     const {uid, server} = await fingerprint(kubeTargetFromFlags(this.flags))
-    const next = `cloudtaser source register --fingerprint ${uid} --secretstore-address "$BAO_ADDR" --secretstore-token "$BAO_TOKEN"`
+    // The token from the environment, not a flag: flags show in ps. --openbao-addr/--token (and the
+    // original product's --secretstore-address/--secretstore-token) work too.
+    const next = `cloudtaser source register --fingerprint ${uid}`
     this.log('cloudtaser cluster fingerprint')
     this.log(`API server: ${server}`)
     this.log(`Cluster ID: ${uid}`)
     this.log('')
-    this.log('On the OpenBao side, run next:')
+    this.log('On the OpenBao side, with BAO_ADDR and BAO_TOKEN set, run next (add --dry-run to preview):')
     this.log(`  ${next}`)
     return {clusterId: uid, server, next}
   }

@@ -140,6 +140,6 @@ t.test('clear errors: unknown namespace, unreachable cluster, expired credential
 
   const fp = cli(['target', 'fingerprint', '--json'])
   t.equal(fp.status, 0)
-  t.match(JSON.parse(fp.stdout), {clusterId: fingerprint, next: `cloudtaser source register --fingerprint ${fingerprint} --secretstore-address "$BAO_ADDR" --secretstore-token "$BAO_TOKEN"`})
+  t.match(JSON.parse(fp.stdout), {clusterId: fingerprint, next: `cloudtaser source register --fingerprint ${fingerprint}`})
   t.match(cli(['target', 'fingerprint']).stdout, `Cluster ID: ${fingerprint}`)
 })
