@@ -531,7 +531,9 @@ static napi_value spawn_child(napi_env env, napi_callback_info info) {
   posix_spawnattr_init(&attr);
   sigset_t none, all;
   sigemptyset(&none);
-  sigfillset(&all);
+  // Every signal, glibc's internal ones (32, 33) included: sigfillset leaves those out, and
+  // posix_spawn would then leave them ignored in the new image.
+  memset(&all, 0xff, sizeof all);
   sigdelset(&all, SIGKILL);
   sigdelset(&all, SIGSTOP);
   posix_spawnattr_setsigmask(&attr, &none);
