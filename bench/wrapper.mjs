@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The wrapper's cost at start and at rest, with the single executable that ships:
 // - start-to-exec: wall time until the child (/bin/true) has run and exited, through the wrapper
-//   (token auth: lookup-self + one KV read) vs exec'ing /bin/true directly, same run, alternating;
+//   (token auth: lookup-self + one KV read; with its addon, and forced onto the no-addon fallback)
+//   vs exec'ing /bin/true directly, same run, rotating order;
 //   the two OpenBao round trips are measured separately with the same client library;
 // - idle RSS of the wrapper process while its child sleeps.
 // Needs `npm run build` first (lab helpers from dist/); builds the executable into a temp dir.
@@ -37,11 +38,17 @@ try {
     })
   const direct = []
   const wrapped = []
+  const fallback = []
+  // Rotating order: direct exec, the wrapper with its embedded addon (memfd_secret + posix_spawn),
+  // the wrapper told to load no addon (V8 strings + child_process).
+  const kinds = ['d', 'w', 'f']
   for (let i = 0; i < N + 3; i++) {
-    const order = i % 2 === 0 ? ['d', 'w'] : ['w', 'd']
-    for (const o of order) {
-      const ms = o === 'd' ? await timed('/bin/true', [], {PATH: process.env.PATH}) : await timed(bin, [], env(['/bin/true']))
-      if (i >= 3) (o === 'd' ? direct : wrapped).push(ms)
+    for (const o of [...kinds.slice(i % 3), ...kinds.slice(0, i % 3)]) {
+      const ms =
+        o === 'd'
+          ? await timed('/bin/true', [], {PATH: process.env.PATH})
+          : await timed(bin, [], {...env(['/bin/true']), ...(o === 'f' ? {CLOUDTASER_NATIVE_ADDON: '/nonexistent.node'} : {})})
+      if (i >= 3) ({d: direct, w: wrapped, f: fallback})[o].push(ms)
     }
   }
   const client = new OpenBaoClient({addr: bao.addr, token: bao.token, tokenSource: 'flag', timeoutMs: 5000, attempts: 1})
@@ -64,6 +71,7 @@ try {
   console.log(`wrapper single executable ${bin.split('/').pop()} (${(execFileSync('stat', ['-c%s', bin], {encoding: 'utf8'}) / 1e6).toFixed(0)} MB), ${N} runs each, alternating`)
   console.log(`exec /bin/true directly:           median ${med(direct).toFixed(1)} ms  p90 ${p90(direct).toFixed(1)} ms`)
   console.log(`through the wrapper (token auth):  median ${med(wrapped).toFixed(1)} ms  p90 ${p90(wrapped).toFixed(1)} ms`)
+  console.log(`  same without its addon (fallback): median ${med(fallback).toFixed(1)} ms  p90 ${p90(fallback).toFixed(1)} ms`)
   console.log(`OpenBao round trips (lookup-self + KV read, warm client): median ${med(rtt).toFixed(1)} ms`)
   const overhead = med(wrapped) - med(direct) - med(rtt)
   console.log(`wrapper overhead beyond the OpenBao round trips: ${overhead.toFixed(1)} ms; target < 50 ms: ${overhead < 50 ? 'met' : 'NOT met'}`)
