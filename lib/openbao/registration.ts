@@ -55,10 +55,11 @@ export const bridgeOwner = (l: RegistrationLayout) => `component=bridge cluster=
  * What the future bridge may do for this cluster, and nothing else: read the registration and
  * the CA (to sign the operator's CSR and its own serving certificate), and create the
  * initialized record, once. It cannot change or delete the registration. Paths are relative to
- * the namespace the policy lives in.
+ * the namespace the policy lives in. Depends on the fingerprint only (not on the cluster name a
+ * plan may add), so registering by --fingerprint or by --plan gives the same text.
  */
 export function bridgePolicy(l: RegistrationLayout): string {
-  return renderPolicy(bridgeOwner(l), [`The cloudtaser bridge for cluster ${l.fingerprint}${l.clusterName ? ` (${l.clusterName})` : ''}. Written by \`cloudtaser source register\`.`], [
+  return renderPolicy(bridgeOwner(l), [`The cloudtaser bridge for cluster ${l.fingerprint}. Written by \`cloudtaser source register\`.`], [
     {path: `${l.mount}/data/${l.paths.registered}`, capabilities: ['read']},
     {path: `${l.mount}/data/${l.paths.ca}`, capabilities: ['read']},
     {path: `${l.mount}/data/${l.paths.initialized}`, capabilities: ['create', 'read']},
