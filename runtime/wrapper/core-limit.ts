@@ -22,8 +22,8 @@ export function coreLimitOf(pid: number | 'self' = 'self'): [string, string] | u
  * setrlimit, so util-linux's `prlimit --pid` sets RLIMIT_CORE 0:0 on this process; the child
  * inherits it across fork+exec and, with the hard limit 0, cannot raise it. Where prlimit is
  * missing (minimal images), this reports `unavailable` and the caller logs a warning.
- * PR_SET_DUMPABLE=0 would also block same-user readers of /proc/<pid>/mem, but it needs prctl,
- * i.e. native code, and resets on exec: not done here.
+ * With the addon (hardening.ts) setrlimit and PR_SET_DUMPABLE 0 are done natively first, and
+ * this finds the limit already zero.
  */
 export function disableCoreDumps(pid: number = process.pid): CoreLimit {
   const before = coreLimitOf(pid)
