@@ -20,8 +20,9 @@ const LISTS: Array<{kind: WorkloadKind; path: string}> = [
   {kind: 'CronJob', path: 'apis/batch/v1/{ns}cronjobs'},
 ]
 
-/** Receives each listed object as its page arrives (see PlanBuilder); the object is not kept. */
+/** Receives the Secret names, then each listed object as its page arrives (see PlanBuilder); objects are not kept. */
 export interface CollectSink {
+  secretsListed(secrets: Set<string>): void
   workload(kind: WorkloadKind, object: LiveWorkload): void
   job(object: LiveWorkload): void
   pod(object: LiveWorkload): void
@@ -29,7 +30,7 @@ export interface CollectSink {
 
 /**
  * Reads what discover needs, read-only and never a Secret value: workloads, Jobs and Pods by
- * list calls, handed to `sink` one by one, and Secrets as PartialObjectMetadata (names only:
+ * list calls, handed to `sink` one by one, and Secrets (listed first) as PartialObjectMetadata (names only:
  * needs `list` on secrets, and the response carries no data). `get` on Secrets is never used.
  */
 export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptions, sink: CollectSink): Promise<ObservedCluster> {
@@ -66,6 +67,10 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
     seen.add(o.metadata?.namespace ?? '')
   }
 
+  // Secret names first: a workload is final (missing Secrets flagged) as soon as it is built.
+  const secrets = new Set<string>()
+  await list<{metadata: {namespace: string; name: string}}>('api/v1/{ns}secrets', 'Secret names', (s) => secrets.add(`${s.metadata.namespace}/${s.metadata.name}`), METADATA_ONLY)
+  sink.secretsListed(secrets)
   for (const {kind, path} of LISTS) {
     await list<LiveWorkload>(path, `${kind}s`, (o) => {
       see(o)
@@ -80,8 +85,6 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
     see(o)
     sink.pod(o)
   })
-  const secrets = new Set<string>()
-  await list<{metadata: {namespace: string; name: string}}>('api/v1/{ns}secrets', 'Secret names', (s) => secrets.add(`${s.metadata.namespace}/${s.metadata.name}`), METADATA_ONLY)
 
   const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
   return {fingerprint: ks.metadata.uid, server: http.server, namespaces, secrets}

@@ -2,6 +2,7 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {currentActor} from '../actor.js'
 import type {MigrationPlan} from '../plan/types.generated.js'
+import {PreparedWorkloads} from '../plan/prepared.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
@@ -50,8 +51,10 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
   const mount = req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret'
   const pathTemplate = req.pathTemplate ?? DEFAULT_PATH_TEMPLATE
-  // Each listed object is turned into its part of the plan as its page arrives, then dropped.
-  const builder = new PlanBuilder({clusterName, mount, pathTemplate})
+  // Each listed object is turned into its part of the plan as its page arrives, then dropped;
+  // for a new plan file, each workload is also validated and rendered then (see PreparedWorkloads).
+  const prepared = !existing && req.output ? new PreparedWorkloads() : undefined
+  const builder = new PlanBuilder({clusterName, mount, pathTemplate, onWorkload: prepared && ((w) => prepared.add(w))})
   const observed = await collect(kc, req, builder)
   const fingerprint = observed.fingerprint
   const provenance = await git
@@ -75,7 +78,7 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     file = req.output ?? existing.file
     await (await io).savePlan(existing, plan, {file})
   } else if (file) {
-    await (await io).writeNewPlan(file, plan)
+    await (await io).writeNewPlan(file, plan, undefined, prepared)
   }
   const workloads = plan.tenants.flatMap((t) => t.workloads)
   return {

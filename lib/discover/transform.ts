@@ -185,38 +185,50 @@ function pathRenderer(template: string): (vars: Record<string, string>) => strin
 
 /** What the plan needs of one namespace, collected while its objects are listed. */
 interface NamespaceFindings {
-  workloads: Array<{workload: Workload; optional: boolean[]}>
+  workloads: Workload[]
   alreadyInjected: DiscoverReport['alreadyInjected']
   vaultInjected: ObservedWorkload[]
+  missing: Set<string>
   pullSecrets: number
   files: number
 }
 
-export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {clusterName: string}
+export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {
+  clusterName: string
+  /** Called with each workload once it is final (it does not change afterwards). */
+  onWorkload?: (workload: Workload) => void
+}
 export type ObservedCluster = Pick<Observed, 'fingerprint' | 'server' | 'namespaces' | 'secrets'>
 
 /**
- * buildPlan, one listed object at a time: collect.ts hands each object over as its page
- * arrives, so the listed objects are dropped at once and the transform runs while the apiserver
- * prepares the next page. What needs every object (the namespaces in scope, which Secrets
- * exist, the order) is settled in finish().
+ * buildPlan, one listed object at a time: collect.ts lists the Secret names first, then hands
+ * each object over as its page arrives, so the listed objects are dropped at once and the
+ * transform runs while the apiserver prepares the next page. Each workload is final when built;
+ * what needs every object (the namespaces in scope, the order) is settled in finish().
  */
 export class PlanBuilder {
   private readonly found = new Map<string, NamespaceFindings>()
   private readonly notProtectable: Array<{scope: string; entry: ObservedWorkload}> = []
   private readonly vaultPath: (vars: Record<string, string>) => string
+  private secrets: Set<string> | undefined
 
   constructor(private readonly shape: PlanShape) {
     this.vaultPath = pathRenderer(shape.pathTemplate)
   }
 
+  /** namespace/name of every Secret: needed before the first workload, to flag missing ones. */
+  secretsListed(secrets: Set<string>): void {
+    this.secrets = secrets
+  }
+
   private findings(namespace: string): NamespaceFindings {
     let f = this.found.get(namespace)
-    if (!f) this.found.set(namespace, (f = {workloads: [], alreadyInjected: [], vaultInjected: [], pullSecrets: 0, files: 0}))
+    if (!f) this.found.set(namespace, (f = {workloads: [], alreadyInjected: [], vaultInjected: [], missing: new Set(), pullSecrets: 0, files: 0}))
     return f
   }
 
   workload(kind: WorkloadKind, object: LiveWorkload): void {
+    if (!this.secrets) throw new Error('PlanBuilder: secretsListed() must come before the first workload')
     const namespace = object.metadata?.namespace ?? 'default'
     const name = object.metadata?.name ?? ''
     const template = podTemplateOf(kind, object)
@@ -234,16 +246,18 @@ export class PlanBuilder {
       return
     }
     if (uses.size === 0) return
-    const optional: boolean[] = []
     const secrets: SecretMapping[] = []
     const names = [...uses.keys()]
     if (names.length > 1) names.sort(compareText)
     for (const secret of names) {
       const u = uses.get(secret)!
       found.files += u.files.length
-      optional.push(u.optionalAll)
-      // source gets `missing` and `optional` in finish(), once the Secrets are listed.
-      const mapping: SecretMapping = {source: {name: secret}, vaultPath: this.vaultPath({mount: this.shape.mount, cluster: this.shape.clusterName, namespace, secret})}
+      const exists = this.secrets.has(`${namespace}/${secret}`)
+      if (!exists) found.missing.add(`${namespace}/${secret}`)
+      const source: SecretMapping['source'] = {name: secret}
+      if (!exists) source.missing = true
+      if (u.optionalAll) source.optional = true
+      const mapping: SecretMapping = {source, vaultPath: this.vaultPath({mount: this.shape.mount, cluster: this.shape.clusterName, namespace, secret})}
       const keys = Object.keys(u.fields)
       if (keys.length === 1) mapping.fields = u.fields
       else if (keys.length > 1) mapping.fields = Object.fromEntries(keys.sort(compareText).map((k) => [k, u.fields[k]!]))
@@ -261,7 +275,8 @@ export class PlanBuilder {
     workload.containers = containers
     workload.secrets = secrets
     workload.status = {state: 'pending'}
-    found.workloads.push({workload, optional})
+    found.workloads.push(workload)
+    this.shape.onWorkload?.(workload)
   }
 
   job(job: LiveWorkload): void {
@@ -297,17 +312,10 @@ export class PlanBuilder {
       vaultInjected.push(...found.vaultInjected)
       pullSecrets += found.pullSecrets
       files += found.files
+      for (const m of found.missing) missing.add(m)
       if (found.workloads.length === 0) continue
-      for (const {workload, optional} of found.workloads) {
-        workload.secrets.forEach((mapping, i) => {
-          const secret = mapping.source.name
-          const exists = observed.secrets.has(`${namespace}/${secret}`)
-          if (!exists) missing.add(`${namespace}/${secret}`)
-          if (!exists || optional[i]) mapping.source = {name: secret, ...(exists ? {} : {missing: true}), ...(optional[i] ? {optional: true} : {})}
-        })
-      }
       const id = tenantIdentity(cluster, namespace)
-      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: found.workloads.map((w) => w.workload).sort(byKindName)})
+      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: found.workloads.sort(byKindName)})
     }
     const notProtectable = this.notProtectable.filter((n) => inScope.has(n.scope)).map((n) => n.entry)
     const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
@@ -341,6 +349,7 @@ export class PlanBuilder {
 /** Pure: the whole observation at once (tests, and the shape of what PlanBuilder does). */
 export function buildPlan(observed: Observed, options: DiscoverOptions): DiscoverReport {
   const builder = new PlanBuilder({clusterName: observed.clusterName, mount: options.mount, pathTemplate: options.pathTemplate})
+  builder.secretsListed(observed.secrets)
   for (const {kind, object} of observed.workloads) builder.workload(kind, object)
   for (const job of observed.jobs) builder.job(job)
   for (const pod of observed.pods) builder.pod(pod)

@@ -7,6 +7,7 @@ import {writeFileAtomic, type AtomicWriteHooks} from './atomic-write.js'
 import {PlanInvalidError, type PlanIssue} from './issues.js'
 import {keepFormatting} from './keep-formatting.js'
 import {positionOf} from './locate.js'
+import type {PreparedWorkloads} from './prepared.js'
 import {renderYaml, renderYamlBytes} from './render.js'
 import {migrate} from './migrate.js'
 import {syncDocument} from './sync-document.js'
@@ -174,16 +175,32 @@ export async function savePlan(loaded: LoadedPlan, next: MigrationPlan, options:
   return {...reread.loaded, cache: {doc, rendered, format}}
 }
 
-/** Writes a brand-new plan (no comments to keep). The object is validated; re-reading it would only repeat that. */
-export async function writeNewPlan(file: string, plan: MigrationPlan, hooks?: AtomicWriteHooks): Promise<LoadedPlan> {
-  const issues = validatePlan(plan)
+/**
+ * Writes a brand-new plan (no comments to keep). The object is validated; re-reading it would only
+ * repeat that. With `prepared`, its workloads were validated and rendered already.
+ */
+export async function writeNewPlan(file: string, plan: MigrationPlan, hooks?: AtomicWriteHooks, prepared?: PreparedWorkloads): Promise<LoadedPlan> {
+  let issues = validatePlan(prepared ? prepared.rest(plan) : plan)
+  // Report against the whole plan: its pointers are the ones the file has.
+  if (issues.length > 0 && prepared) issues = validatePlan(plan)
   if (issues.length > 0) {
     throw new CloudtaserError('PLAN_WOULD_BE_INVALID', `refusing to write ${file}: ${issues[0]!.pointer || '/'}: ${issues[0]!.message}`, {
       exitCode: ExitCode.INTERNAL,
       details: {issues},
     })
   }
-  const bytes = renderYamlBytes(plan)
+  const bytes = renderYamlBytes(plan, prepared?.rendered)
   await writeFileAtomic(file, bytes, hooks)
-  return {file, plan, migratedFrom: plan.apiVersion, sha256: sha256(bytes), source: bytes.toString('utf8'), cache: {}}
+  // The text only if asked for: discover, on 10,000 workloads, would hold a 9 MB string for nothing.
+  let text: string | undefined
+  return {
+    file,
+    plan,
+    migratedFrom: plan.apiVersion,
+    sha256: sha256(bytes),
+    get source() {
+      return (text ??= bytes.toString('utf8'))
+    },
+    cache: {},
+  }
 }

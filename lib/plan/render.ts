@@ -21,11 +21,30 @@ const MAX_IMPLICIT_KEY = 1024
 
 class Unrenderable extends Error {}
 const toTag = Object.prototype.toString
+const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && toTag.call(value) === '[object Object]'
+const hasEntries = (map: Record<string, unknown>): boolean => {
+  for (const k in map) if (Object.hasOwn(map, k) && map[k] !== undefined) return true
+  return false
+}
+
+/**
+ * Parts of a document rendered ahead, by object: a sequence item found here at the same depth is
+ * copied, not walked again. The object must not have changed since (see prepared.ts). `bytes`:
+ * their total, to size the output at once.
+ */
+export interface Prerendered {
+  items: Map<object, {level: number; bytes: Buffer}>
+  bytes: number
+}
 
 /** The YAML as UTF-8 bytes, ready to write. */
-export function renderYamlBytes(value: unknown): Buffer {
+export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buffer {
   try {
-    return fastDump(value)
+    if (!isMap(value) && !Array.isArray(value)) throw new Unrenderable()
+    const writer = new YamlWriter(new ByteSink((prerendered?.bytes ?? 0) + (1 << 20)), prerendered)
+    writer.item(value, 0)
+    writer.out.put('\n')
+    return writer.out.bytes()
   } catch (err) {
     if (err instanceof Unrenderable) return Buffer.from(jsyaml.dump(value, DUMP_OPTIONS), 'utf8')
     throw err
@@ -34,14 +53,36 @@ export function renderYamlBytes(value: unknown): Buffer {
 
 export const renderYaml = (value: unknown): string => renderYamlBytes(value).toString('utf8')
 
+/** Renders sequence items one by one, for Prerendered (discover renders each workload as it is built). */
+export class ItemRenderer {
+  private readonly writer = new YamlWriter(new ByteSink(64 * 1024))
+
+  /** The bytes `value` takes as a sequence item `level` deep, after its "- "; undefined when only js-yaml can write it. */
+  render(value: unknown, level: number): Buffer | undefined {
+    this.writer.out.reset()
+    try {
+      this.writer.item(value, level)
+    } catch (err) {
+      if (err instanceof Unrenderable) return undefined
+      throw err
+    }
+    // An exact-size copy: the item is kept, the writer's buffer is reused.
+    return Buffer.from(this.writer.out.bytes())
+  }
+}
+
 /**
  * Bytes are written straight into a growing buffer. Appending to a string instead builds a tree
  * of millions of small pieces that stays alive until the end, and every young-generation
  * collection in discover's worker copies it again (~200 ms of GC on 10,000 workloads).
  */
 class ByteSink {
-  private buf = Buffer.allocUnsafe(1 << 20)
+  private buf: Buffer
   private pos = 0
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
 
   put(s: string): void {
     const n = s.length
@@ -59,8 +100,18 @@ class ByteSink {
     this.pos = pos
   }
 
+  putBytes(b: Buffer): void {
+    if (this.pos + b.length > this.buf.length) this.grow(b.length)
+    b.copy(this.buf, this.pos)
+    this.pos += b.length
+  }
+
   bytes(): Buffer {
     return this.buf.subarray(0, this.pos)
+  }
+
+  reset(): void {
+    this.pos = 0
   }
 
   private grow(need: number): void {
@@ -70,22 +121,31 @@ class ByteSink {
   }
 }
 
-function fastDump(root: unknown): Buffer {
-  const newline: string[] = []
-  const nl = (level: number): string => (newline[level] ??= `\n${' '.repeat(2 * level)}`)
-  const quoted = new Map<string, string>()
+/** js-yaml's block layout (writeBlockMapping / writeBlockSequence with indent 2), level by level. */
+class YamlWriter {
+  private readonly newline: string[] = []
+  private readonly quoted = new Map<string, string>()
   // A plan repeats a few dozen keys hundreds of thousands of times: test each once.
-  const keys = new Map<string, string>()
+  private readonly keys = new Map<string, string>()
 
-  const scalar = (value: unknown): string => {
+  constructor(
+    readonly out: ByteSink,
+    private readonly prerendered?: Prerendered,
+  ) {}
+
+  private nl(level: number): string {
+    return (this.newline[level] ??= `\n${' '.repeat(2 * level)}`)
+  }
+
+  private scalar(value: unknown): string {
     if (typeof value === 'string') {
       if (PLAIN_WORD.test(value) && !NOT_STRINGS.has(value)) return value
-      let text = quoted.get(value)
+      let text = this.quoted.get(value)
       if (text === undefined) {
         text = jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
         // A block scalar is indented for depth 0; js-yaml would indent it for this depth.
         if (text.startsWith('|') || text.startsWith('>')) throw new Unrenderable()
-        quoted.set(value, text)
+        this.quoted.set(value, text)
       }
       return text
     }
@@ -94,64 +154,59 @@ function fastDump(root: unknown): Buffer {
     if (value === null || typeof value === 'number') return jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
     throw new Unrenderable()
   }
-  const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && toTag.call(value) === '[object Object]'
-  const hasEntries = (map: Record<string, unknown>): boolean => {
-    for (const k in map) if (Object.hasOwn(map, k) && map[k] !== undefined) return true
-    return false
-  }
 
-  const out = new ByteSink()
-  // `compact`: the first entry continues the current line (after "- " or at the top).
-  const mapping = (map: Record<string, unknown>, level: number, compact: boolean): void => {
+  /** `compact`: the first entry continues the current line (after "- " or at the top). */
+  private mapping(map: Record<string, unknown>, level: number, compact: boolean): void {
+    const out = this.out
     let first = compact
     for (const key of Object.keys(map)) {
       const value = map[key]
       if (value === undefined) continue
-      if (!first) out.put(nl(level))
+      if (!first) out.put(this.nl(level))
       first = false
-      let k = keys.get(key)
+      let k = this.keys.get(key)
       if (k === undefined) {
-        k = scalar(key)
+        k = this.scalar(key)
         if (k.length > MAX_IMPLICIT_KEY) throw new Unrenderable()
-        keys.set(key, k)
+        this.keys.set(key, k)
       }
       out.put(k)
       if (Array.isArray(value)) {
         if (value.length === 0) out.put(': []')
         else {
           out.put(':')
-          sequence(value, level + 1, false)
+          this.sequence(value, level + 1, false)
         }
       } else if (isMap(value)) {
         if (hasEntries(value)) {
           out.put(':')
-          mapping(value, level + 1, false)
+          this.mapping(value, level + 1, false)
         } else out.put(': {}')
       } else {
         out.put(': ')
-        out.put(scalar(value))
+        out.put(this.scalar(value))
       }
     }
   }
-  const sequence = (list: unknown[], level: number, compact: boolean): void => {
+
+  private sequence(list: unknown[], level: number, compact: boolean): void {
     for (let i = 0; i < list.length; i++) {
-      if (i > 0 || !compact) out.put(nl(level))
-      out.put('- ')
-      item(list[i], level + 1)
+      if (i > 0 || !compact) this.out.put(this.nl(level))
+      this.out.put('- ')
+      this.item(list[i], level + 1)
     }
   }
-  const item = (value: unknown, level: number): void => {
-    if (Array.isArray(value)) {
-      if (value.length === 0) out.put('[]')
-      else sequence(value, level, true)
-    } else if (isMap(value)) {
-      if (hasEntries(value)) mapping(value, level, true)
-      else out.put('{}')
-    } else out.put(scalar(value === undefined ? null : value))
-  }
 
-  if (!isMap(root) && !Array.isArray(root)) throw new Unrenderable()
-  item(root, 0)
-  out.put('\n')
-  return out.bytes()
+  /** A sequence item (or the document) `level` deep. */
+  item(value: unknown, level: number): void {
+    if (Array.isArray(value)) {
+      if (value.length === 0) this.out.put('[]')
+      else this.sequence(value, level, true)
+    } else if (isMap(value)) {
+      const pre = this.prerendered?.items.get(value)
+      if (pre?.level === level) this.out.putBytes(pre.bytes)
+      else if (hasEntries(value)) this.mapping(value, level, true)
+      else this.out.put('{}')
+    } else this.out.put(this.scalar(value === undefined ? null : value))
+  }
 }

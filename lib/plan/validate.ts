@@ -1,6 +1,6 @@
 import type {ErrorObject, ValidateFunction} from 'ajv/dist/2020.js'
 import {createRequire} from 'node:module'
-import {BUILT_VALIDATOR, freeTextShape, planAjv, planSchemaSha256, planSchemaText, type BuiltValidatorModule} from './plan-ajv.js'
+import {BUILT_VALIDATOR, compileQuickValidators, freeTextShape, planAjv, planSchemaSha256, planSchemaText, type BuiltValidatorModule, type QuickValidators} from './plan-ajv.js'
 import {FORBIDDEN_KEYS, secretShape} from './secret-shapes.js'
 import type {MigrationPlan} from './types.generated.js'
 
@@ -19,20 +19,18 @@ export interface PointerIssue {
 
 const require = createRequire(import.meta.url)
 let compiled: ValidateFunction<MigrationPlan> | undefined
-let quick: ValidateFunction<MigrationPlan> | undefined
+let quick: QuickValidators | undefined
 
 /**
  * Two validators of one schema: a quick one that stops at the first error (the common case is
  * a valid plan), and one that collects every error with its data, used only when the quick one
- * fails. The quick one normally comes built (see plan-ajv.ts).
+ * fails. The quick ones normally come built (see plan-ajv.ts).
  */
-function validator(thorough: boolean): ValidateFunction<MigrationPlan> {
-  if (thorough) return (compiled ??= planAjv('thorough').compile<MigrationPlan>(JSON.parse(planSchemaText())))
-  return (quick ??= builtQuick() ?? planAjv('quick').compile<MigrationPlan>(JSON.parse(planSchemaText())))
-}
+const thorough = (): ValidateFunction<MigrationPlan> => (compiled ??= planAjv('thorough').compile<MigrationPlan>(JSON.parse(planSchemaText())))
+const quickValidators = (): QuickValidators => (quick ??= builtQuick() ?? compileQuickValidators())
 
-/** The quick validator `npm run build` wrote next to this file, unless the schema changed since. Absent when running from source. */
-function builtQuick(): ValidateFunction<MigrationPlan> | undefined {
+/** The quick validators `npm run build` wrote next to this file, unless the schema changed since. Absent when running from source. */
+function builtQuick(): QuickValidators | undefined {
   let built: BuiltValidatorModule
   try {
     built = require(`./${BUILT_VALIDATOR}`) as BuiltValidatorModule
@@ -40,7 +38,7 @@ function builtQuick(): ValidateFunction<MigrationPlan> | undefined {
     if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined
     throw err
   }
-  return built.schemaSha256 === planSchemaSha256() ? (built.create(freeTextShape) as ValidateFunction<MigrationPlan>) : undefined
+  return built.schemaSha256 === planSchemaSha256() ? built.create(freeTextShape) : undefined
 }
 
 const escape = (s: string): string => s.replaceAll('~', '~0').replaceAll('/', '~1')
@@ -129,8 +127,8 @@ function suspicious(value: unknown, inFields: boolean): boolean {
 export function validatePlan(plan: unknown): PointerIssue[] {
   const issues: PointerIssue[] = []
   if (suspicious(plan, false)) hunt(plan, '', false, issues)
-  if (issues.length === 0 && validator(false)(plan)) return issues
-  const validate = validator(true)
+  if (issues.length === 0 && quickValidators().plan(plan)) return issues
+  const validate = thorough()
   if (!validate(plan)) {
     // A forbidden key is also an unknown one, and a token in free text is caught twice:
     // report each place once, with the message found first (the more specific one).
@@ -149,3 +147,10 @@ export function validatePlan(plan: unknown): PointerIssue[] {
 }
 
 export const isPlan = (plan: unknown): plan is MigrationPlan => validatePlan(plan).length === 0
+
+/**
+ * One workload on its own, without messages: the checks validatePlan makes on the plan's
+ * `tenants[].workloads[]` items. A plan is valid exactly when it is valid with those items taken
+ * out and each of them passes this (the schema puts nothing else on them: test/lib/plan/plan-ajv.test.ts).
+ */
+export const isValidWorkload = (workload: unknown): boolean => !suspicious(workload, false) && quickValidators().workload(workload)

@@ -1,13 +1,16 @@
 // render.ts must write exactly what js-yaml's dump writes: on every plan in the repository, on
 // random documents built to hit every quoting rule, and on random plans made by discover's
-// transform, which must also load back through io.ts and validate.
+// transform (also with their workloads rendered ahead, as discover does), which must also load
+// back through io.ts and validate.
 import t from 'tap'
-import {readdirSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import jsyaml from 'js-yaml'
-import {buildPlan, DEFAULT_PATH_TEMPLATE, type Observed} from '../../../lib/discover/transform.js'
+import {DEFAULT_PATH_TEMPLATE, PlanBuilder, type Observed} from '../../../lib/discover/transform.js'
 import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
-import {parsePlan, renderPlan} from '../../../lib/plan/io.js'
+import {parsePlan, renderPlan, writeNewPlan} from '../../../lib/plan/io.js'
+import {PreparedWorkloads} from '../../../lib/plan/prepared.js'
 import {DUMP_OPTIONS, renderYaml, renderYamlBytes} from '../../../lib/plan/render.js'
 import type {WorkloadKind} from '../../../lib/plan/types.generated.js'
 import {validatePlan} from '../../../lib/plan/validate.js'
@@ -149,11 +152,20 @@ function randomCluster(rnd: () => number): Observed {
   return {clusterName: k8sName(rnd), fingerprint: '0f6a4a36-4cf3-4d93-9f0b-5e2d8f6e1c2a', server: 'https://127.0.0.1:6443', namespaces, workloads, jobs: [], pods: [], secrets}
 }
 
-t.test('random plans from the transform: js-yaml bytes, and they load back through io.ts unchanged', async (t) => {
+t.test('random plans from the transform: js-yaml bytes, also with workloads rendered ahead; they load back through io.ts unchanged', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-render-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
   let valid = 0
+  let refused = 0
   for (let seed = 1; seed <= 300; seed++) {
     const rnd = random(seed)
-    const {plan} = buildPlan(randomCluster(rnd), {
+    const observed = randomCluster(rnd)
+    // As discover builds it: each workload validated and rendered as soon as it is final.
+    const prepared = new PreparedWorkloads()
+    const builder = new PlanBuilder({clusterName: observed.clusterName, mount: 'secret', pathTemplate: DEFAULT_PATH_TEMPLATE, onWorkload: (w) => prepared.add(w)})
+    builder.secretsListed(observed.secrets)
+    for (const {kind, object} of observed.workloads) builder.workload(kind, object)
+    const {plan} = builder.finish(observed, {
       mount: 'secret',
       pathTemplate: DEFAULT_PATH_TEMPLATE,
       createdAt: '2026-11-23T00:00:00Z',
@@ -161,16 +173,23 @@ t.test('random plans from the transform: js-yaml bytes, and they load back throu
       toolVersion: '0.1.0',
       ...(rnd() < 0.3 ? {vaultAddress: 'https://openbao.example.eu:8200'} : {}),
     })
-    const text = renderPlan(plan)
-    if (text !== dump(plan)) {
-      t.fail(`seed ${seed}`, {found: text, wanted: dump(plan)})
+    const text = dump(plan)
+    if (renderPlan(plan) !== text || renderYamlBytes(plan, prepared.rendered).toString('utf8') !== text) {
+      t.fail(`seed ${seed}`, {found: renderYamlBytes(plan, prepared.rendered).toString('utf8'), wanted: text})
       return
     }
+    const file = join(dir, `seed-${seed}.yaml`)
     // Kubernetes takes env names with spaces, the schema does not: such plans are refused, never written.
-    if (validatePlan(plan).length > 0) continue
+    if (validatePlan(plan).length > 0) {
+      await t.rejects(writeNewPlan(file, plan, undefined, prepared), {code: 'PLAN_WOULD_BE_INVALID', details: {issues: validatePlan(plan)}}, `seed ${seed}: refused, with the whole plan's issues`)
+      refused++
+      continue
+    }
+    await writeNewPlan(file, plan, undefined, prepared)
+    if (readFileSync(file, 'utf8') !== text) t.fail(`seed ${seed}: the file differs`)
     valid++
     const loaded = parsePlan(text, `seed-${seed}.yaml`)
     if (JSON.stringify(loaded.plan) !== JSON.stringify(plan)) t.fail(`seed ${seed}: the plan read back differs`)
   }
-  t.ok(valid > 50, `${valid} of 300 random plans were valid and read back identical`)
+  t.ok(valid > 50 && refused > 50, `${valid} of 300 random plans written and read back identical, ${refused} refused`)
 })

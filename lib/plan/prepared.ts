@@ -1,0 +1,39 @@
+import {ItemRenderer, type Prerendered} from './render.js'
+import type {MigrationPlan, Workload} from './types.generated.js'
+import {isValidWorkload} from './validate.js'
+
+/** Depth of a workload item in a plan's YAML: tenants (1), a tenant (2), its workloads (3), a workload (4). */
+const WORKLOAD_LEVEL = 4
+
+/**
+ * Workloads of a new plan checked and rendered as soon as each is final, so that writeNewPlan
+ * only checks and renders what is around them. Discover prepares each workload while it lists:
+ * its worker would otherwise wait for the apiserver's next page with nothing to do, and then do
+ * all of it after the last page. A prepared workload must not change afterwards.
+ */
+export class PreparedWorkloads {
+  readonly rendered: Prerendered = {items: new Map(), bytes: 0}
+  private readonly valid = new Set<Workload>()
+  private readonly renderer = new ItemRenderer()
+
+  add(workload: Workload): void {
+    // An invalid one stays in what writeNewPlan validates, which reports it.
+    if (!isValidWorkload(workload)) return
+    this.valid.add(workload)
+    const bytes = this.renderer.render(workload, WORKLOAD_LEVEL)
+    if (!bytes) return
+    this.rendered.items.set(workload, {level: WORKLOAD_LEVEL, bytes})
+    this.rendered.bytes += bytes.length
+  }
+
+  /** The plan without the workloads found valid here: what is left to validate. */
+  rest(plan: MigrationPlan): MigrationPlan {
+    const left = (workloads: Workload[]): Workload[] => {
+      // A plain loop, not filter(): a hole in the array must stay, for validation to see it.
+      const out: Workload[] = []
+      for (let i = 0; i < workloads.length; i++) if (!this.valid.has(workloads[i]!)) out.push(workloads[i]!)
+      return out
+    }
+    return {...plan, tenants: plan.tenants.map((t) => ({...t, workloads: left(t.workloads)}))}
+  }
+}
