@@ -17,13 +17,15 @@ export interface IsolatedJob {
 export type IsolatedResult = Omit<DiscoverResult, 'plan'> & {plan?: MigrationPlan; text?: string}
 
 /**
- * Runs discover in a worker thread whose young generation is capped at 16 MB. Listing 10,000
+ * Runs discover in a worker thread whose young generation is capped at 32 MB. Listing 10,000
  * workloads allocates fast enough that V8 grows the main thread's young generation to its
- * maximum, which alone was about 120 MB of peak RSS; the cap costs no time (measured: 1.54 s
- * and 208 MB against 1.66 s and 325 MB on the main thread). Node cannot change that limit for
- * the main thread once it runs, hence the worker.
+ * maximum, which alone was about 120 MB of peak RSS (measured: 1.54 s and 208 MB with a 16 MB
+ * cap against 1.66 s and 325 MB on the main thread). Node cannot change that limit for the main
+ * thread once it runs, hence the worker. 32 MB rather than 16: now that listed objects are not
+ * kept, it costs no more RSS and a third less garbage collection (10,000 Deployments, loaded
+ * machine: ~550 -> ~380 ms of GC; 64 MB would add ~30 MB of RSS).
  */
-const spawn = (): Worker => new Worker(new URL('./worker.js', import.meta.url), {resourceLimits: {maxYoungGenerationSizeMb: 16}})
+const spawn = (): Worker => new Worker(new URL('./worker.js', import.meta.url), {resourceLimits: {maxYoungGenerationSizeMb: 32}})
 
 let early: {worker: Worker; failed: boolean} | undefined
 
