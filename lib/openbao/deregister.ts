@@ -3,7 +3,7 @@ import type {ClientStats, OpenBaoClient} from './client.js'
 import type {ClusterIdentity} from './cluster-identity.js'
 import {ownershipOf} from './policy.js'
 import {mountIsOurs} from './register.js'
-import {bridgeOwner, kvMetadata, observeRegistration, PARENT_NAMESPACE, registrationLayout, type Observed, type RegistrationLayout} from './registration.js'
+import {bridgeOwner, caPath, kvMetadata, observeRegistration, PARENT_NAMESPACE, registrationLayout, type Observed, type RegistrationLayout} from './registration.js'
 
 export interface DeregisterOptions {
   dryRun?: boolean
@@ -36,7 +36,8 @@ export function planDeregister(l: RegistrationLayout, o: Observed, options: {pur
     else add('bao-namespace', l.namespace, 'delete', `with its mount ${l.mount}, the CA and policy ${l.policy}; ${PARENT_NAMESPACE}/ stays for other clusters`)
     return actions
   }
-  add('ca', where(l.paths.ca), o.ca ? 'delete' : 'unchanged', o.ca ? 'certificate and private key, all versions' : gone)
+  if (o.cas.length === 0) add('ca', where(l.paths.ca), 'unchanged', gone)
+  for (const c of o.cas) add('ca', where(caPath(l, c.sha256)), 'delete', 'certificate and private key, all versions')
   if (o.policy === undefined) add('policy', l.policy, 'unchanged', gone)
   else {
     const owner = ownershipOf(o.policy)
@@ -95,7 +96,7 @@ export async function executeDeregister(client: OpenBaoClient, l: RegistrationLa
     if (del('bao-namespace', l.namespace)) await client.call('DELETE', `${PARENT_NAMESPACE}/sys/namespaces/${l.id}`)
     return
   }
-  if (del('ca', where(l.paths.ca))) await client.call('DELETE', kvMetadata(l, l.paths.ca))
+  for (const a of actions) if (a.resource === 'ca' && a.kind === 'delete') await client.call('DELETE', kvMetadata(l, a.name.slice(where('').length)))
   if (del('policy', l.policy)) await client.call('DELETE', `sys/policies/acl/${l.policy}`)
   if (del('kv-mount', l.mount)) await client.call('DELETE', `sys/mounts/${l.mount}`)
 }

@@ -9,6 +9,7 @@ import {ownershipOf, samePolicyText} from './policy.js'
 import {
   bridgeOwner,
   bridgePolicy,
+  caPath,
   initHashHex,
   kvData,
   kvMetadata,
@@ -31,6 +32,9 @@ export interface RegisterOptions {
   now?: Date
 }
 
+/** The new CA's name is its certificate's hash, known only once it is made. */
+export const NEW_CA = '<new>'
+
 const kvMountDescription = (l: RegistrationLayout) => `cloudtaser: registration and bridge CA of cluster ${l.fingerprint}`
 
 /** The namespace (or, with --no-namespace, the mount) is ours for this cluster. */
@@ -39,10 +43,10 @@ export function mountIsOurs(l: RegistrationLayout, o: Observed): boolean {
 }
 
 /**
- * Pure: what register must do, given what exists. Never re-keys a registration on its own: a CA
- * that a live registration points at is only replaced with --rotate-ca. A CA without a live
+ * Pure: what register must do, given what exists. Never re-keys a registration on its own: the CA
+ * a live registration points at is only replaced with --rotate-ca. A CA without a live
  * registration (an interrupted run, or a deregistered cluster) was never handed out and is
- * replaced, so a re-registered cluster always bootstraps with fresh trust.
+ * removed, so a re-registered cluster always bootstraps with fresh trust.
  */
 export function planRegister(l: RegistrationLayout, o: Observed, options: {rotateCa?: boolean} = {}): Action[] {
   const actions: Action[] = []
@@ -54,7 +58,7 @@ export function planRegister(l: RegistrationLayout, o: Observed, options: {rotat
     add('bao-namespace', PARENT_NAMESPACE, o.parentNamespace ? 'unchanged' : 'create')
     const ns = o.clusterNamespace
     if (!ns) add('bao-namespace', l.namespace, 'create', `for cluster ${l.fingerprint}`)
-    else if (ns.tainted) add('bao-namespace', l.namespace, 'conflict', 'is being deleted (an earlier --purge); run register again in a moment')
+    else if (ns.tainted) add('bao-namespace', l.namespace, 'conflict', 'is being created or deleted (another run, or an earlier --purge); run register again in a moment')
     else if (!ns.managed) add('bao-namespace', l.namespace, 'conflict', 'exists and was not created by cloudtaser; remove it or use --no-namespace')
     else if (ns.fingerprint !== l.fingerprint)
       add('bao-namespace', l.namespace, 'conflict', `belongs to cluster ${ns.fingerprint ?? '?'} (same first 8 hex digits); register this one with --no-namespace`)
@@ -67,14 +71,22 @@ export function planRegister(l: RegistrationLayout, o: Observed, options: {rotat
   else add('kv-mount', `${l.prefix}${l.mount}`, 'unchanged')
 
   const reg = o.registered
-  const caLive = o.ca?.live === true
-  const regMatchesCa = caLive && reg?.caCertSha256 !== undefined && reg.caCertSha256 === o.ca?.certSha256
   const regIntact = reg !== undefined && reg.fingerprint === l.fingerprint && reg.initInfoHash === initHashHex(l.fingerprint)
-  if (!reg) add('ca', where(l.paths.ca), caLive ? 'update' : 'create', caLive ? 'left without a registration (interrupted run or deregistered): a fresh CA replaces it' : undefined)
-  else if (options.rotateCa) add('ca', where(l.paths.ca), caLive ? 'update' : 'create', 'rotated (--rotate-ca): the cluster must bootstrap again')
-  else if (!caLive) add('ca', where(l.paths.ca), 'conflict', 'the registration exists but its CA is missing; --rotate-ca makes a new one')
-  else if (!regMatchesCa) add('ca', where(l.paths.ca), 'conflict', 'does not match the registration\'s CA hash; --rotate-ca makes a new one')
-  else add('ca', where(l.paths.ca), 'unchanged')
+  const current = reg?.caCertSha256 === undefined ? undefined : o.cas.find((c) => c.sha256 === reg.caCertSha256 && c.live)
+  const newCa = !reg || (options.rotateCa && regIntact)
+  if (!reg) add('ca', `${where(l.paths.ca)}/${NEW_CA}`, 'create')
+  else if (!regIntact) add('ca', `${where(l.paths.ca)}/${NEW_CA}`, 'conflict', 'the registration record is not this cluster\'s; deregister first')
+  else if (options.rotateCa) add('ca', `${where(l.paths.ca)}/${NEW_CA}`, 'create', 'rotated (--rotate-ca): the cluster must bootstrap again')
+  else if (!current) add('ca', where(caPath(l, reg.caCertSha256 ?? '?')), 'conflict', 'the registration\'s CA is missing; --rotate-ca makes a new one')
+  else add('ca', where(caPath(l, current.sha256)), 'unchanged')
+  // Every other CA entry was never handed out (interrupted or losing concurrent run, or a
+  // deregistered cluster's), or is the one --rotate-ca replaces: deleted once the record is written.
+  for (const c of o.cas) {
+    if (!newCa && c.sha256 === current?.sha256) continue
+    if (reg && !regIntact) continue
+    const why = reg && c.sha256 === reg.caCertSha256 ? 'replaced by the new CA' : 'no registration uses it (interrupted run, or deregistered)'
+    add('ca', where(caPath(l, c.sha256)), 'delete', why)
+  }
 
   const text = bridgePolicy(l)
   if (o.policy === undefined) add('policy', l.policy, 'create', 'read registration and CA, create initialized')
@@ -89,7 +101,7 @@ export function planRegister(l: RegistrationLayout, o: Observed, options: {rotat
   else if (!regIntact) add('record', where(l.paths.registered), 'conflict', 'exists with another fingerprint or init hash; deregister first')
   else if (options.rotateCa) add('record', where(l.paths.registered), 'update', 'new CA, initialized=false', ['caCertificate', 'caCertSha256', 'operationalInfoHash', 'initialized'])
   else add('record', where(l.paths.registered), 'unchanged')
-  if (options.rotateCa && reg && o.initialized) add('record', where(l.paths.initialized), 'delete', 'the cluster bootstraps again with the new CA')
+  if (options.rotateCa && regIntact && o.initialized) add('record', where(l.paths.initialized), 'delete', 'the cluster bootstraps again with the new CA')
   return actions
 }
 
@@ -119,12 +131,18 @@ export async function registerCluster(client: OpenBaoClient, cluster: ClusterIde
   const t0 = performance.now()
   const l = registrationLayout(cluster.fingerprint, {namespaces: options.namespaces !== false, clusterName: cluster.name})
   const observed = await observeRegistration(client, l)
-  const actions = planRegister(l, observed, {rotateCa: options.rotateCa})
-  const summary = summarize(actions)
+  const planned = planRegister(l, observed, {rotateCa: options.rotateCa})
+  const summary = summarize(planned)
   const refused = summary.conflict > 0
   let record: Partial<RegistrationRecord> | undefined = observed.registered
-  if (!options.dryRun && !refused) record = (await executeRegister(client, l, observed, actions, options)) ?? record
-  const caChanges = actions.some((a) => a.resource === 'ca' && (a.kind === 'create' || a.kind === 'update'))
+  let actions = planned
+  if (!options.dryRun && !refused) {
+    const written = await executeRegister(client, l, observed, planned, options)
+    record = written ?? record
+    // Once made, the new CA has its name.
+    if (written) actions = planned.map((a) => (a.name.endsWith(`/${NEW_CA}`) && a.kind === 'create' ? {...a, name: `${l.prefix}${l.mount}/${caPath(l, written.caCertSha256)}`} : a))
+  }
+  const caChanges = actions.some((a) => a.resource === 'ca' && a.kind === 'create')
   const operational = (options.dryRun || refused) && caChanges ? null : (record?.operationalInfoHash ?? null)
   return {
     fingerprint: l.fingerprint,
@@ -158,25 +176,28 @@ export async function executeRegister(client: OpenBaoClient, l: RegistrationLayo
   const doing = (resource: Action['resource'], name?: string) =>
     actions.some((a) => a.resource === resource && (name === undefined || a.name === name) && (a.kind === 'create' || a.kind === 'update' || a.kind === 'delete'))
   if (l.namespace) {
-    if (doing('bao-namespace', PARENT_NAMESPACE)) await client.write(`sys/namespaces/${PARENT_NAMESPACE}`, {custom_metadata: {[MARKER.key]: MARKER.value}})
+    // The parent is shared: another cluster's register creating it at the same moment is fine.
+    if (doing('bao-namespace', PARENT_NAMESPACE)) await createOnce(client, `sys/namespaces/${PARENT_NAMESPACE}`, {custom_metadata: {[MARKER.key]: MARKER.value}}, true)
     if (doing('bao-namespace', l.namespace)) {
-      await client.write(`${PARENT_NAMESPACE}/sys/namespaces/${l.id}`, {custom_metadata: {[MARKER.key]: MARKER.value, 'cluster-fingerprint': l.fingerprint}})
+      await createOnce(client, `${PARENT_NAMESPACE}/sys/namespaces/${l.id}`, {custom_metadata: {[MARKER.key]: MARKER.value, 'cluster-fingerprint': l.fingerprint}})
     }
   }
-  if (doing('kv-mount')) await client.write(`${l.prefix}sys/mounts/${l.mount}`, {type: 'kv', options: {version: '2'}, description: kvMountDescription(l)})
+  if (doing('kv-mount')) await createOnce(client, `${l.prefix}sys/mounts/${l.mount}`, {type: 'kv', options: {version: '2'}, description: kvMountDescription(l)})
 
   let record: RegistrationRecord | undefined
-  if (doing('ca')) {
+  const creates = actions.find((a) => a.resource === 'ca' && a.kind === 'create')
+  let made: string | undefined
+  if (creates) {
     const ca = generateClusterCa(`cloudtaser cluster CA ${l.id}`, undefined, options.now)
     const key = privateKeyPemBytes(ca.privateKey)
-    const body = jsonWithSecret(`{"options":{"cas":${o.ca?.version ?? 0}},"data":{"certificate":${JSON.stringify(ca.certPem)},"private_key":"`, key, '"}}')
+    const body = jsonWithSecret(`{"options":{"cas":0},"data":{"certificate":${JSON.stringify(ca.certPem)},"private_key":"`, key, '"}}')
     key.fill(0)
     try {
-      await casWrite(client, kvData(l, l.paths.ca), {rawBody: body})
+      await casWrite(client, kvData(l, caPath(l, ca.certSha256)), {rawBody: body})
     } finally {
       body.fill(0)
     }
-    await client.write(kvMetadata(l, l.paths.ca), {custom_metadata: {[MARKER.key]: MARKER.value, 'ca-cert-sha256': ca.certSha256, 'cluster-fingerprint': l.fingerprint}})
+    made = ca.certSha256
     record = {
       fingerprint: l.fingerprint,
       ...(l.clusterName ? {clusterName: l.clusterName} : {}),
@@ -195,26 +216,48 @@ export async function executeRegister(client: OpenBaoClient, l: RegistrationLayo
     }
   }
   if (doing('policy')) await client.write(`${l.prefix}sys/policies/acl/${l.policy}`, {policy: bridgePolicy(l)}, 'PUT')
-  if (doing('record', `${l.prefix}${l.mount}/${l.paths.initialized}`)) await client.call('DELETE', kvMetadata(l, l.paths.initialized))
-  if (doing('record', `${l.prefix}${l.mount}/${l.paths.registered}`) && record) {
-    await casWrite(client, kvData(l, l.paths.registered), {body: {options: {cas: o.registeredVersion}, data: record}})
+  if (record && doing('record', `${l.prefix}${l.mount}/${l.paths.registered}`)) {
+    try {
+      await casWrite(client, kvData(l, l.paths.registered), {body: {options: {cas: o.registeredVersion}, data: record}})
+    } catch (err) {
+      // Lost to a concurrent run: its record points at its own CA; ours was never used.
+      await client.call('DELETE', kvMetadata(l, caPath(l, made!)), {accept: [404]}).catch(() => {})
+      throw err
+    }
   }
+  for (const a of actions) {
+    if (a.resource === 'ca' && a.kind === 'delete') await client.call('DELETE', kvMetadata(l, a.name.slice(`${l.prefix}${l.mount}/`.length)), {accept: [404]})
+  }
+  if (doing('record', `${l.prefix}${l.mount}/${l.paths.initialized}`)) await client.call('DELETE', kvMetadata(l, l.paths.initialized))
   return record
 }
+
+const raced = (path: string, detail: string) =>
+  new CloudtaserError('REGISTER_RACE', `${path} changed while register ran (${detail}); another register or the bridge wrote it`, {
+    exitCode: ExitCode.CONFLICT,
+    hint: 'Run register again: it reads the new state and reports what is left to do.',
+  })
 
 /** A KV v2 check-and-set write; losing the race to another run is a conflict, not a failure. */
 async function casWrite(client: OpenBaoClient, path: string, body: {body?: unknown; rawBody?: Buffer}): Promise<void> {
   const r = await client.call<{errors?: string[]}>('POST', path, {...body, accept: [400]})
   if (r.status === 400) {
     const detail = r.body?.errors?.join('; ') ?? ''
-    if (/check-and-set/.test(detail)) {
-      throw new CloudtaserError('REGISTER_RACE', `${path} changed while register ran (${detail}); another register or the bridge wrote it`, {
-        exitCode: ExitCode.CONFLICT,
-        hint: 'Run register again: it reads the new state and reports what is left to do.',
-      })
-    }
+    if (/check-and-set/.test(detail)) throw raced(path, detail)
     throw baoError.request(`POST ${path}`, 400, detail)
   }
+}
+
+/** Creates a namespace or mount that was observed absent; one created meanwhile by a concurrent run is a race (or, when `shared`, fine). */
+async function createOnce(client: OpenBaoClient, path: string, body: unknown, shared = false): Promise<void> {
+  const r = await client.call<{errors?: string[]}>('POST', path, {body, accept: [400]})
+  if (r.status !== 400) return
+  const detail = r.body?.errors?.join('; ') ?? ''
+  if (/exists|already in use/.test(detail)) {
+    if (shared) return
+    throw raced(path, detail)
+  }
+  throw baoError.request(`POST ${path}`, 400, detail)
 }
 
 /** `prefix` + the secret with JSON's two escapes it can need (newline, quote/backslash never occur in PEM) + `suffix`, as bytes. */

@@ -12,7 +12,10 @@ import {renderPolicy} from './policy.js'
  *   --no-namespace     <token ns>/                  mount `cloudtaser-<id>`
  *
  * and inside the mount `clusters/<fp>/registered` (public record), `clusters/<fp>/initialized`
- * (written once by the bridge) and `system/<fp>/ca` (CA certificate and private key).
+ * (written once by the bridge) and `system/<fp>/ca/<sha256 of the CA certificate>` (certificate
+ * and private key). Naming each CA by its hash means no write ever replaces a CA in place: a
+ * registration points at exactly one, and two racing runs cannot leave it pointing at the
+ * other's key.
  */
 export const PARENT_NAMESPACE = 'cloudtaser'
 export const MARKER = {key: 'managed-by', value: 'cloudtaser'} as const
@@ -27,6 +30,7 @@ export interface RegistrationLayout {
   prefix: string
   mount: string
   policy: string
+  /** `ca` is a directory: one entry per CA, named by its certificate's SHA-256. */
   paths: {registered: string; initialized: string; ca: string}
 }
 
@@ -45,6 +49,8 @@ export function registrationLayout(fingerprint: string, options: {namespaces: bo
   }
 }
 
+export const caPath = (l: RegistrationLayout, sha256: string) => `${l.paths.ca}/${sha256}`
+
 /** Full API paths (namespace prefix included), as they appear in errors and in the bridge policy's terms. */
 export const kvData = (l: RegistrationLayout, path: string) => `${l.prefix}${l.mount}/data/${path}`
 export const kvMetadata = (l: RegistrationLayout, path: string) => `${l.prefix}${l.mount}/metadata/${path}`
@@ -61,7 +67,7 @@ export const bridgeOwner = (l: RegistrationLayout) => `component=bridge cluster=
 export function bridgePolicy(l: RegistrationLayout): string {
   return renderPolicy(bridgeOwner(l), [`The cloudtaser bridge for cluster ${l.fingerprint}. Written by \`cloudtaser source register\`.`], [
     {path: `${l.mount}/data/${l.paths.registered}`, capabilities: ['read']},
-    {path: `${l.mount}/data/${l.paths.ca}`, capabilities: ['read']},
+    {path: `${l.mount}/data/${l.paths.ca}/*`, capabilities: ['read']},
     {path: `${l.mount}/data/${l.paths.initialized}`, capabilities: ['create', 'read']},
   ])
 }
@@ -94,7 +100,8 @@ export interface Observed {
   parentNamespace?: boolean
   clusterNamespace?: {fingerprint?: string; managed: boolean; tainted: boolean}
   mount?: {type: string; version?: string; description?: string}
-  ca?: {version: number; live: boolean; certSha256?: string}
+  /** CA entries under system/<fp>/ca/, by certificate hash; live = current version neither deleted nor destroyed. */
+  cas: {sha256: string; live: boolean}[]
   policy?: string
   /** KV current_version of the registration path (0: never written), even when that version is deleted. */
   registeredVersion: number
@@ -119,12 +126,11 @@ interface NamespaceRead {
 }
 
 /**
- * Reads what exists, without ever reading the CA's private key: the CA is judged by its KV
- * metadata (versions and the certificate hash kept in custom_metadata), the registration by its
- * public record. Inside a namespace or mount that does not exist nothing more is asked.
+ * Reads what exists, without ever reading a CA's private key: CAs are listed by name (their
+ * certificate hash) and judged by KV metadata, the registration by its public record. Inside a namespace or mount that does not exist nothing more is asked.
  */
 export async function observeRegistration(client: OpenBaoClient, l: RegistrationLayout): Promise<Observed> {
-  const o: Observed = {registeredVersion: 0}
+  const o: Observed = {registeredVersion: 0, cas: []}
   if (l.namespace) {
     const parent = await client.call<NamespaceRead>('GET', `sys/namespaces/${PARENT_NAMESPACE}`, {accept: [404]})
     if (parent.status === 404 && unsupported(parent.body?.errors)) throw registerError.namespacesUnsupported(client.addr)
@@ -146,10 +152,11 @@ export async function observeRegistration(client: OpenBaoClient, l: Registration
   if (o.mount?.type !== 'kv' || o.mount.version !== '2') return o
 
   type Meta = {data?: {current_version?: number; custom_metadata?: Record<string, string> | null; versions?: Record<string, {deletion_time?: string; destroyed?: boolean}>}}
-  const ca = await client.read<Meta>(kvMetadata(l, l.paths.ca))
-  if (ca?.data?.current_version) {
-    const v = ca.data.versions?.[String(ca.data.current_version)]
-    o.ca = {version: ca.data.current_version, live: !v?.deletion_time && !v?.destroyed, certSha256: ca.data.custom_metadata?.['ca-cert-sha256']}
+  const listed = await client.call<{data?: {keys?: string[]}}>('GET', kvMetadata(l, l.paths.ca), {query: {list: 'true'}, accept: [404]})
+  for (const sha256 of (listed.body?.data?.keys ?? []).filter((k) => !k.endsWith('/')).sort()) {
+    const m = await client.read<Meta>(kvMetadata(l, caPath(l, sha256)))
+    const v = m?.data?.versions?.[String(m.data.current_version ?? 0)]
+    o.cas.push({sha256, live: Boolean(m?.data?.current_version) && !v?.deletion_time && !v?.destroyed})
   }
   const regMeta = await client.read<Meta>(kvMetadata(l, l.paths.registered))
   o.registeredVersion = regMeta?.data?.current_version ?? 0

@@ -20,14 +20,14 @@ const FP = '0ad50c05-1153-4508-9237-4cb2912e2c23'
 const ns = registrationLayout(FP, {namespaces: true})
 const flat = registrationLayout(FP, {namespaces: false})
 const kinds = (a: {resource: string; kind: string}[]) => a.map((x) => `${x.resource}:${x.kind}`)
-const nothing: Observed = {registeredVersion: 0}
+const nothing: Observed = {registeredVersion: 0, cas: []}
 const CA_HASH = 'a'.repeat(64)
 /** What a finished registration looks like to observeRegistration. */
 const registered = (l = ns): Observed => ({
   parentNamespace: true,
   clusterNamespace: l.namespace ? {fingerprint: FP, managed: true, tainted: false} : undefined,
   mount: {type: 'kv', version: '2', description: `cloudtaser: registration and bridge CA of cluster ${FP}`},
-  ca: {version: 1, live: true, certSha256: CA_HASH},
+  cas: [{sha256: CA_HASH, live: true}],
   policy: bridgePolicy(l),
   registeredVersion: 1,
   registered: {fingerprint: FP, initInfoHash: initHashHex(FP), caCertSha256: CA_HASH},
@@ -60,10 +60,11 @@ t.test('layout: namespace mode and --no-namespace; the bridge policy grants exac
   const rules = [...text.matchAll(/path "([^"]+)" \{\n {2}capabilities = \[([^\]]*)\]/g)].map((m) => `${m[1]} ${m[2]}`)
   t.same(rules, [
     `cloudtaser/data/clusters/${FP}/registered "read"`,
-    `cloudtaser/data/system/${FP}/ca "read"`,
+    `cloudtaser/data/system/${FP}/ca/* "read"`,
     `cloudtaser/data/clusters/${FP}/initialized "create", "read"`,
   ])
-  t.notMatch(text, /\*|update|delete|metadata/, 'no globs, no way to alter or erase the registration')
+  t.equal(text.split('*').length, 2, 'one glob: the cluster\'s own CA entries (named by their hash)')
+  t.notMatch(text, /update|delete|metadata/, 'no way to alter or erase the registration')
 })
 
 t.test('info hashes: the beacon client\'s own derivation', async (t) => {
@@ -106,7 +107,7 @@ t.test('CA: a valid self-signed P-256 CA (node:crypto and openssl agree); the ke
 
 t.test('register: nothing there -> create everything, in dependency order', async (t) => {
   t.same(kinds(planRegister(ns, nothing)), ['bao-namespace:create', 'bao-namespace:create', 'kv-mount:create', 'ca:create', 'policy:create', 'record:create'])
-  t.same(kinds(planRegister(ns, {registeredVersion: 0, parentNamespace: true})), ['bao-namespace:unchanged', 'bao-namespace:create', 'kv-mount:create', 'ca:create', 'policy:create', 'record:create'])
+  t.same(kinds(planRegister(ns, {...nothing, parentNamespace: true})), ['bao-namespace:unchanged', 'bao-namespace:create', 'kv-mount:create', 'ca:create', 'policy:create', 'record:create'])
   t.same(kinds(planRegister(flat, nothing)), ['kv-mount:create', 'ca:create', 'policy:create', 'record:create'])
 })
 
@@ -117,31 +118,37 @@ t.test('register: a finished registration is unchanged, in both modes', async (t
 })
 
 t.test('register never re-keys a live registration on its own', async (t) => {
-  const noCa = {...registered(), ca: undefined}
-  t.match(planRegister(ns, noCa).find((a) => a.resource === 'ca'), {kind: 'conflict', reason: /its CA is missing; --rotate-ca/})
-  const otherCa = {...registered(), ca: {version: 2, live: true, certSha256: 'b'.repeat(64)}}
-  t.match(planRegister(ns, otherCa).find((a) => a.resource === 'ca'), {kind: 'conflict', reason: /does not match/})
-  const deletedCa = {...registered(), ca: {version: 1, live: false, certSha256: CA_HASH}}
+  const noCa = {...registered(), cas: []}
+  t.match(planRegister(ns, noCa).find((a) => a.resource === 'ca'), {kind: 'conflict', name: `cloudtaser/0ad50c05/cloudtaser/system/${FP}/ca/${CA_HASH}`, reason: /registration's CA is missing; --rotate-ca/})
+  const otherCa = {...registered(), cas: [{sha256: 'b'.repeat(64), live: true}]}
+  t.match(planRegister(ns, otherCa).find((a) => a.resource === 'ca'), {kind: 'conflict'})
+  const deletedCa = {...registered(), cas: [{sha256: CA_HASH, live: false}]}
   t.match(planRegister(ns, deletedCa).find((a) => a.resource === 'ca'), {kind: 'conflict'})
 
   const rotate = planRegister(ns, {...registered(), initialized: {version: 1}}, {rotateCa: true})
-  t.same(kinds(rotate).slice(3), ['ca:update', 'policy:unchanged', 'record:update', 'record:delete'])
+  t.same(kinds(rotate).slice(3), ['ca:create', 'ca:delete', 'policy:unchanged', 'record:update', 'record:delete'])
+  t.match(rotate[3], {name: `cloudtaser/0ad50c05/cloudtaser/system/${FP}/ca/<new>`, reason: /rotated/})
+  t.match(rotate[4], {name: `cloudtaser/0ad50c05/cloudtaser/system/${FP}/ca/${CA_HASH}`, reason: /replaced by the new CA/})
   t.match(rotate.at(-1), {name: `cloudtaser/0ad50c05/cloudtaser/clusters/${FP}/initialized`, reason: /bootstraps again/})
 
   const orphan = {...registered(), registered: undefined, registeredVersion: 3}
-  t.match(planRegister(ns, orphan).find((a) => a.resource === 'ca'), {kind: 'update', reason: /fresh CA replaces it/}, 'a CA no registration points at was never handed out')
+  t.same(kinds(planRegister(ns, orphan)).slice(3, 5), ['ca:create', 'ca:delete'], 'a CA no registration points at was never handed out: a fresh one, the old one removed')
+  const leftover = {...registered(), cas: [{sha256: CA_HASH, live: true}, {sha256: 'c'.repeat(64), live: true}]}
+  const a = planRegister(ns, leftover)
+  t.same(kinds(a).slice(3, 5), ['ca:unchanged', 'ca:delete'])
+  t.match(a[4], {name: /\/ca\/c{64}$/, reason: /no registration uses it/})
 })
 
 t.test('register: objects cloudtaser did not make for this cluster are conflicts', async (t) => {
   const at = (o: Observed, l = ns) => planRegister(l, o)
-  t.match(at({registeredVersion: 0, parentNamespace: true, clusterNamespace: {managed: false, tainted: false}})[1], {kind: 'conflict', reason: /not created by cloudtaser/})
-  t.match(at({registeredVersion: 0, parentNamespace: true, clusterNamespace: {managed: true, fingerprint: '0ad50c05-0000-4000-8000-000000000000', tainted: false}})[1], {
+  t.match(at({...nothing, parentNamespace: true, clusterNamespace: {managed: false, tainted: false}})[1], {kind: 'conflict', reason: /not created by cloudtaser/})
+  t.match(at({...nothing, parentNamespace: true, clusterNamespace: {managed: true, fingerprint: '0ad50c05-0000-4000-8000-000000000000', tainted: false}})[1], {
     kind: 'conflict',
     reason: /belongs to cluster 0ad50c05-0000-.*--no-namespace/,
   })
-  t.match(at({registeredVersion: 0, parentNamespace: true, clusterNamespace: {managed: true, fingerprint: FP, tainted: true}})[1], {kind: 'conflict', reason: /being deleted/})
+  t.match(at({...nothing, parentNamespace: true, clusterNamespace: {managed: true, fingerprint: FP, tainted: true}})[1], {kind: 'conflict', reason: /being created or deleted/})
   t.match(at({...registered(), mount: {type: 'kv', version: '1'}}).find((a) => a.resource === 'kv-mount'), {kind: 'conflict', reason: /kv v1 mount/})
-  t.match(at({registeredVersion: 0, mount: {type: 'kv', version: '2', description: 'team secrets'}}, flat)[0], {kind: 'conflict', reason: /not created by cloudtaser for this cluster/})
+  t.match(at({...nothing, mount: {type: 'kv', version: '2', description: 'team secrets'}}, flat)[0], {kind: 'conflict', reason: /not created by cloudtaser for this cluster/})
   t.match(at({...registered(), policy: 'path "x" { capabilities = ["read"] }'}).find((a) => a.resource === 'policy'), {kind: 'conflict', reason: /not created by cloudtaser/})
   t.match(at({...registered(), policy: '# managed-by: cloudtaser; component=bridge cluster=old\n'}).find((a) => a.resource === 'policy'), {kind: 'conflict', reason: /for component=bridge cluster=old/})
   t.match(at({...registered(), policy: `${bridgePolicy(ns)}path "extra" { capabilities = ["read"] }\n`}).find((a) => a.resource === 'policy'), {kind: 'update', reason: 'paths differ'})

@@ -21,10 +21,17 @@ const TWIN = '0ad50c05-ffff-4fff-8fff-ffffffffffff'
 const cluster = (fingerprint = FP) => ({fingerprint, from: 'flag' as const})
 const opts = {actor: 'test <test@example.eu>'}
 const lines = (actions: Action[]) => actions.map((a) => `${a.kind} ${a.resource} ${a.name}`)
+/** The real run names the CA it made by its hash; the dry run could only say <new>. */
+const asPlanned = (actions: Action[]) => lines(actions).map((l) => (l.startsWith('create ca ') ? l.replace(/[0-9a-f]{64}$/, '<new>') : l))
 
 type Kv<T> = {data: {data: T; metadata: {version: number}}}
 const record = async (prefix = 'cloudtaser/0ad50c05/cloudtaser', fp = FP) => (await root.read<Kv<RegistrationRecord>>(`${prefix}/data/clusters/${fp}/registered`))?.data
-const caRecord = async (prefix = 'cloudtaser/0ad50c05/cloudtaser', fp = FP) => (await root.read<Kv<{certificate: string; private_key: string}>>(`${prefix}/data/system/${fp}/ca`))?.data
+const caRecord = async (prefix = 'cloudtaser/0ad50c05/cloudtaser', fp = FP) => {
+  const sha = (await record(prefix, fp))!.data.caCertSha256
+  return (await root.read<Kv<{certificate: string; private_key: string}>>(`${prefix}/data/system/${fp}/ca/${sha}`))?.data
+}
+const caEntries = async (prefix = 'cloudtaser/0ad50c05/cloudtaser', fp = FP) =>
+  (await root.call<{data?: {keys?: string[]}}>('GET', `${prefix}/metadata/system/${fp}/ca`, {query: {list: 'true'}, accept: [404]})).body?.data?.keys ?? []
 
 /** Every namespace, mount, policy and KV entry under cloudtaser's names, as one comparable string. */
 async function state(): Promise<string> {
@@ -35,7 +42,7 @@ async function state(): Promise<string> {
     out[`${prefix}mounts`] = Object.keys(mounts.body?.data ?? {}).sort()
     out[`${prefix}policies`] = (await list(`${prefix}sys/policies/acl`)).sort()
     for (const mount of ['cloudtaser', 'cloudtaser-0ad50c05']) {
-      for (const dir of [`clusters/${FP}/`, `system/${FP}/`]) {
+      for (const dir of [`clusters/${FP}/`, `system/${FP}/ca/`]) {
         const keys = await list(`${prefix}${mount}/metadata/${dir}`)
         for (const k of keys) out[`${prefix}${mount}/${dir}${k}`] = (await root.read<{data: {current_version: number}}>(`${prefix}${mount}/metadata/${dir}${k}`))?.data.current_version
       }
@@ -62,7 +69,7 @@ t.test('register: dry run = the real run\'s actions, nothing written; re-run unc
   const t0 = performance.now()
   const real = await registerCluster(root, cluster(), opts)
   t.comment(`register (fresh, namespace mode) against the lab: ${Math.round(performance.now() - t0)} ms, ${real.requests.requests} requests`)
-  t.same(lines(real.actions), lines(dry.actions), 'the dry run listed exactly what the real run did')
+  t.same(asPlanned(real.actions), lines(dry.actions), 'the dry run listed exactly what the real run did')
   t.same(real.summary, {create: 6, update: 0, unchanged: 0, conflict: 0})
 
   const rec = (await record())!
@@ -75,6 +82,7 @@ t.test('register: dry run = the real run\'s actions, nothing written; re-run unc
   t.equal(ca.data.certificate, rec.data.caCertificate)
   t.ok(cert.checkPrivateKey(createPrivateKey(ca.data.private_key)), 'the stored key is the CA certificate\'s key')
   t.notOk(JSON.stringify(real).includes(ca.data.private_key.split('\n')[1]!), 'the result carries no key material')
+  t.same(await caEntries(), [rec.data.caCertSha256], 'one CA, named by its hash')
 
   const afterFirst = await state()
   const again = await registerCluster(root, cluster(), opts)
@@ -90,13 +98,14 @@ t.test('the bridge policy, with a real token: reads registration and CA, marks i
   t.teardown(() => bridge.close())
   const base = `cloudtaser/0ad50c05/cloudtaser`
   t.ok(await bridge.read(`${base}/data/clusters/${FP}/registered`))
-  t.ok(await bridge.read(`${base}/data/system/${FP}/ca`))
+  t.ok(await bridge.read(`${base}/data/system/${FP}/ca/${(await record())!.data.caCertSha256}`))
   await bridge.write(`${base}/data/clusters/${FP}/initialized`, {options: {cas: 0}, data: {initializedAt: new Date().toISOString()}})
   const twice = await bridge.call<{errors: string[]}>('POST', `${base}/data/clusters/${FP}/initialized`, {body: {options: {cas: 0}, data: {x: 1}}, accept: [400, 403]})
   t.not(twice.status, 200, 'one-time: a second mark is refused')
   await t.rejects(bridge.write(`${base}/data/clusters/${FP}/registered`, {data: {fingerprint: FP}}), {code: 'BAO_PERMISSION_DENIED'}, 'cannot alter the registration')
   await t.rejects(bridge.call('DELETE', `${base}/metadata/clusters/${FP}/registered`), {code: 'BAO_PERMISSION_DENIED'})
   await t.rejects(bridge.read(`${base}/data/system/${FP}/other`), {code: 'BAO_PERMISSION_DENIED'})
+  await t.rejects(bridge.write(`${base}/data/system/${FP}/ca/x`, {data: {}}), {code: 'BAO_PERMISSION_DENIED'}, 'cannot plant a CA')
   await t.rejects(bridge.read(`sys/namespaces/cloudtaser`), {code: /BAO_PERMISSION_DENIED|BAO_INVALID_TOKEN/}, 'nothing outside its namespace')
 
   const again = await registerCluster(root, cluster(), opts)
@@ -107,20 +116,22 @@ t.test('--rotate-ca: new CA and hashes, initialized reset; never without the fla
   const old = (await record())!.data
   const dry = await registerCluster(root, cluster(), {...opts, rotateCa: true, dryRun: true})
   t.same(lines(dry.actions).slice(3), [
-    `update ca cloudtaser/0ad50c05/cloudtaser/system/${FP}/ca`,
+    `create ca cloudtaser/0ad50c05/cloudtaser/system/${FP}/ca/<new>`,
+    `delete ca cloudtaser/0ad50c05/cloudtaser/system/${FP}/ca/${old.caCertSha256}`,
     'unchanged policy cloudtaser-bridge-0ad50c05',
     `update record cloudtaser/0ad50c05/cloudtaser/clusters/${FP}/registered`,
     `delete record cloudtaser/0ad50c05/cloudtaser/clusters/${FP}/initialized`,
   ])
   t.equal((await record())!.data.caCertSha256, old.caCertSha256, 'dry run kept the CA')
   const rotated = await registerCluster(root, cluster(), {...opts, rotateCa: true})
-  t.same(lines(rotated.actions), lines(dry.actions))
+  t.same(asPlanned(rotated.actions), lines(dry.actions))
   const now = (await record())!
   t.not(now.data.caCertSha256, old.caCertSha256)
   t.equal(now.metadata.version, 2)
   t.equal(rotated.infoHashes.operational, now.data.operationalInfoHash)
   t.equal(await root.read(`cloudtaser/0ad50c05/cloudtaser/metadata/clusters/${FP}/initialized`), undefined)
   t.ok(new X509Certificate(now.data.caCertificate).checkPrivateKey(createPrivateKey((await caRecord())!.data.private_key)))
+  t.same(await caEntries(), [now.data.caCertSha256], 'the old CA is gone')
   t.same((await registerCluster(root, cluster(), opts)).summary, {create: 0, update: 0, unchanged: 6, conflict: 0})
 })
 
@@ -143,12 +154,14 @@ t.test('deregister: dry run, records gone (all versions), CA kept; re-register m
   t.same(real.summary, {delete: 2, create: 0, update: 0, unchanged: 0, conflict: 0})
   t.equal(await root.read(`cloudtaser/0ad50c05/cloudtaser/metadata/clusters/${FP}/registered`), undefined, 'all versions gone')
   t.equal(await root.read(`cloudtaser/0ad50c05/cloudtaser/metadata/clusters/${FP}/initialized`), undefined)
-  t.ok(await caRecord(), 'the CA stays without --purge')
+  t.same(await caEntries(), [old], 'the CA stays without --purge')
   t.same((await deregisterCluster(root, cluster())).summary, {delete: 0, create: 0, update: 0, unchanged: 2, conflict: 0}, 'idempotent')
 
   const again = await registerCluster(root, cluster(), opts)
-  t.match(again.actions.find((a) => a.resource === 'ca'), {kind: 'update', reason: /fresh CA/})
+  t.same(lines(again.actions).filter((l) => l.includes(' ca ')).map((l) => l.split(' ')[0]), ['create', 'delete'])
+  t.match(again.actions.find((a) => a.resource === 'ca' && a.kind === 'delete'), {name: new RegExp(`${old}$`), reason: /no registration uses it/})
   t.not((await record())!.data.caCertSha256, old, 'a deregistered cluster never gets its old trust back')
+  t.same(await caEntries(), [(await record())!.data.caCertSha256])
 })
 
 t.test('deregister --purge: the namespace with everything in it; cloudtaser/ stays; register works again', async (t) => {
@@ -169,10 +182,10 @@ t.test('--no-namespace: a per-cluster mount; full cycle; the twin cluster fits t
   const o = {...opts, namespaces: false}
   const dry = await registerCluster(root, cluster(), {...o, dryRun: true})
   const real = await registerCluster(root, cluster(), o)
-  t.same(lines(real.actions), lines(dry.actions))
-  t.same(lines(real.actions), [
+  t.same(asPlanned(real.actions), lines(dry.actions))
+  t.same(lines(dry.actions), [
     'create kv-mount cloudtaser-0ad50c05',
-    `create ca cloudtaser-0ad50c05/system/${FP}/ca`,
+    `create ca cloudtaser-0ad50c05/system/${FP}/ca/<new>`,
     'create policy cloudtaser-bridge-0ad50c05',
     `create record cloudtaser-0ad50c05/clusters/${FP}/registered`,
   ])
@@ -184,7 +197,7 @@ t.test('--no-namespace: a per-cluster mount; full cycle; the twin cluster fits t
   t.same(lines(purge.actions), [
     `delete record cloudtaser-0ad50c05/clusters/${FP}/registered`,
     `unchanged record cloudtaser-0ad50c05/clusters/${FP}/initialized`,
-    `delete ca cloudtaser-0ad50c05/system/${FP}/ca`,
+    `delete ca cloudtaser-0ad50c05/system/${FP}/ca/${real.infoHashes.operational}`,
     'delete policy cloudtaser-bridge-0ad50c05',
     'delete kv-mount cloudtaser-0ad50c05',
   ])
@@ -203,4 +216,26 @@ t.test('a foreign policy of the bridge\'s name: conflict, nothing written', asyn
   t.equal(await state(), before)
   t.ok((await deregisterCluster(root, cluster(), {namespaces: false, purge: true})).refused, 'and purge will not delete it')
   await root.call('DELETE', 'sys/policies/acl/cloudtaser-bridge-0ad50c05')
+})
+
+t.test('two registers of one cluster at once: never two CAs; the loser stops with REGISTER_RACE (exit 6) or finds all done', async (t) => {
+  type R = Awaited<ReturnType<typeof registerCluster>>
+  for (let round = 0; round < 6; round++) {
+    const namespaces = round % 2 === 0
+    const fp = `cafe000${round}-1153-4508-9237-4cb2912e2c23`
+    const rs = await Promise.allSettled([registerCluster(root, cluster(fp), {...opts, namespaces}), registerCluster(root, cluster(fp), {...opts, namespaces})])
+    const won = rs.filter((r): r is PromiseFulfilledResult<R> => r.status === 'fulfilled').map((r) => r.value)
+    const lost = rs.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as {code?: string; exitCode?: number})
+    const wrote = won.filter((r) => !r.refused && r.summary.create > 0)
+    t.equal(wrote.length, 1, `round ${round}: exactly one run registered`, {diag: won.map((r) => r.actions.map((a) => `${a.kind} ${a.resource} ${a.name}`))})
+    // The other: a write refused by check-and-set, a conflict seen before writing (both exit 6), or all done.
+    for (const e of lost) t.match(e, {code: 'REGISTER_RACE', exitCode: 6})
+    for (const r of won.filter((r) => !wrote.includes(r))) t.ok(r.refused || r.summary.unchanged === r.actions.length, 'the other stopped or found it all done')
+    const again = await registerCluster(root, cluster(fp), {...opts, namespaces})
+    t.equal(again.summary.unchanged, again.actions.length, 'consistent afterwards: everything unchanged')
+    t.equal(again.infoHashes.operational, wrote[0]?.infoHashes.operational)
+    const prefix = namespaces ? `cloudtaser/${fp.slice(0, 8)}/cloudtaser` : `cloudtaser-${fp.slice(0, 8)}`
+    t.same(await caEntries(prefix, fp), [again.infoHashes.operational], 'one CA left, the registration\'s')
+    await deregisterCluster(root, cluster(fp), {namespaces, purge: true})
+  }
 })

@@ -48,7 +48,7 @@ t.test('register: dry run, real run, re-run; what was done, both hashes, the nex
   const real = await cli(['source', 'register', '--fingerprint', FP])
   t.comment(`register through the built CLI (process start included): ${Math.round(performance.now() - t0)} ms`)
   t.equal(real.code, 0, real.stderr)
-  t.match(real.stdout, /created +ca cloudtaser\/0ad50c05\/cloudtaser\/system\/0ad50c05-[-0-9a-f]+\/ca/)
+  t.match(real.stdout, /created +ca cloudtaser\/0ad50c05\/cloudtaser\/system\/0ad50c05-[-0-9a-f]+\/ca\/[0-9a-f]{64}\n/)
   t.match(real.stdout, /Created 6, updated 0, unchanged 0, conflicts 0/)
   t.match(real.stdout, /Init info hash: +5af11b82299622a908c5aa10383bfcfd84f6cd251c7094e2246c7daf419dc463/)
   t.match(real.stdout, /Operational info hash: +[0-9a-f]{64}\n/)
@@ -129,7 +129,8 @@ t.test('conflict: a twin cluster (same first 8 hex digits) is refused with exit 
 })
 
 t.test('the CA private key is in OpenBao only: not in any output, not in any file the runs wrote', async (t) => {
-  const ca = (await root.read<{data: {data: {private_key: string}}}>(`cloudtaser/0ad50c05/cloudtaser/data/system/${FP}/ca`))!.data.data.private_key
+  const sha = (await root.read<{data: {data: {caCertSha256: string}}}>(`cloudtaser/0ad50c05/cloudtaser/data/clusters/${FP}/registered`))!.data.data.caCertSha256
+  const ca = (await root.read<{data: {data: {private_key: string}}}>(`cloudtaser/0ad50c05/cloudtaser/data/system/${FP}/ca/${sha}`))!.data.data.private_key
   const body = ca.split('\n').filter((l) => l && !l.startsWith('-----'))
   t.ok(body.length >= 2, 'the key was read back from OpenBao')
   const der = Buffer.from(body.join(''), 'base64')
