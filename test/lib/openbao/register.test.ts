@@ -5,7 +5,8 @@ import t from 'tap'
 import {createPrivateKey, X509Certificate} from 'node:crypto'
 import {startOpenBao} from '../../../lib/lab/index.js'
 import type {Action} from '../../../lib/openbao/actions.js'
-import type {OpenBaoClient} from '../../../lib/openbao/client.js'
+import {OpenBaoClient} from '../../../lib/openbao/client.js'
+import {resolveConnection} from '../../../lib/openbao/config.js'
 import {deregisterCluster} from '../../../lib/openbao/deregister.js'
 import {registerCluster} from '../../../lib/openbao/register.js'
 import {initHashHex, type RegistrationRecord} from '../../../lib/openbao/registration.js'
@@ -238,4 +239,44 @@ t.test('two registers of one cluster at once: never two CAs; the loser stops wit
     t.same(await caEntries(prefix, fp), [again.infoHashes.operational], 'one CA left, the registration\'s')
     await deregisterCluster(root, cluster(fp), {namespaces, purge: true})
   }
+})
+
+/** docs/register.md, "A least-privilege token for register": kept in step with it. */
+const REGISTER_POLICY = `
+path "sys/namespaces/cloudtaser"                        { capabilities = ["read", "create", "update"] }
+path "cloudtaser/sys/namespaces/+"                      { capabilities = ["read", "create", "update", "delete"] }
+path "cloudtaser/+/sys/mounts/cloudtaser"               { capabilities = ["read", "create", "update"] }
+path "cloudtaser/+/sys/policies/acl/cloudtaser-bridge-*" { capabilities = ["read", "create", "update"] }
+path "cloudtaser/+/cloudtaser/data/clusters/*"          { capabilities = ["read", "create", "update"] }
+path "cloudtaser/+/cloudtaser/data/system/*"            { capabilities = ["create"] }
+path "cloudtaser/+/cloudtaser/metadata/*"               { capabilities = ["read", "list", "delete"] }
+`
+
+t.test('a least-privilege token registers, re-runs, deregisters and purges, and can never read a CA key', async (t) => {
+  await root.write('sys/policies/acl/cloudtaser-registrar', {policy: REGISTER_POLICY}, 'PUT')
+  const made = await root.call<{auth: {client_token: string}}>('POST', 'auth/token/create', {body: {policies: ['cloudtaser-registrar'], ttl: '5m'}})
+  const admin = clientFor(bao.addr, made.body!.auth.client_token)
+  t.teardown(() => admin.close())
+  const fp = 'beef0001-1153-4508-9237-4cb2912e2c23'
+  const r = await registerCluster(admin, cluster(fp), opts)
+  t.same(r.summary, {create: 5, update: 0, unchanged: 1, conflict: 0})
+  t.same((await registerCluster(admin, cluster(fp), opts)).summary.unchanged, 6)
+  const sha = r.infoHashes.operational!
+  await t.rejects(admin.read(`cloudtaser/beef0001/cloudtaser/data/system/${fp}/ca/${sha}`), {code: 'BAO_PERMISSION_DENIED'}, 'the registrar cannot read the key it wrote')
+  t.same((await registerCluster(admin, cluster(fp), {...opts, rotateCa: true})).summary, {create: 1, update: 1, unchanged: 4, conflict: 0, delete: 1})
+  t.same((await deregisterCluster(admin, cluster(fp))).summary.delete, 1)
+  t.same((await deregisterCluster(admin, cluster(fp), {purge: true})).summary.delete, 1)
+  await waitNamespaceGone('cloudtaser/sys/namespaces/beef0001')
+})
+
+t.test('inside the token\'s own namespace (BAO_NAMESPACE): cloudtaser/<id> is created below it', async (t) => {
+  await root.write('sys/namespaces/team-eu', {})
+  const inTeam = new OpenBaoClient(resolveConnection({'openbao-addr': bao.addr, token: bao.token, 'bao-namespace': 'team-eu'}, {}, '/nonexistent'))
+  t.teardown(() => inTeam.close())
+  const r = await registerCluster(inTeam, cluster(), opts)
+  t.same(r.summary, {create: 6, update: 0, unchanged: 0, conflict: 0})
+  t.ok(await root.read(`team-eu/cloudtaser/0ad50c05/cloudtaser/data/clusters/${FP}/registered`), 'the record is under team-eu/')
+  t.equal(await root.read('cloudtaser/sys/namespaces/0ad50c05'), undefined, 'nothing in the root namespace\'s cloudtaser/')
+  t.same((await registerCluster(inTeam, cluster(), opts)).summary.unchanged, 6)
+  await deregisterCluster(inTeam, cluster(), {purge: true})
 })
