@@ -1,5 +1,4 @@
 import {CloudtaserError, ExitCode} from '../errors.js'
-import {loadPlan} from '../plan/io.js'
 
 /**
  * Which cluster `source register`/`deregister` act on: the fingerprint (the kube-system
@@ -44,6 +43,8 @@ export async function resolveClusterIdentity(input: {fingerprint?: string; plan?
     }
     return {fingerprint: typed, from: 'flag'}
   }
+  // Loaded only for --plan: the YAML and schema modules cost ~100 ms of start-up.
+  const {loadPlan} = await import('../plan/io.js')
   const {plan} = await loadPlan(input.plan)
   const cluster = plan.metadata.cluster
   if (!cluster?.fingerprint) {
