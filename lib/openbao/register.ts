@@ -102,6 +102,9 @@ export function planRegister(l: RegistrationLayout, o: Observed, options: {rotat
   else if (options.rotateCa) add('record', where(l.paths.registered), 'update', 'new CA, initialized=false', ['caCertificate', 'caCertSha256', 'operationalInfoHash', 'initialized'])
   else add('record', where(l.paths.registered), 'unchanged')
   if (options.rotateCa && regIntact && o.initialized) add('record', where(l.paths.initialized), 'delete', 'the cluster bootstraps again with the new CA')
+  // Left by an earlier registration (an interrupted deregister, a hand-deleted record): it would
+  // make the bridge refuse the new registration's one bootstrap.
+  if (!reg && o.initialized) add('record', where(l.paths.initialized), 'delete', 'left from an earlier registration')
   return actions
 }
 

@@ -133,6 +133,7 @@ t.test('register never re-keys a live registration on its own', async (t) => {
 
   const orphan = {...registered(), registered: undefined, registeredVersion: 3}
   t.same(kinds(planRegister(ns, orphan)).slice(3, 5), ['ca:create', 'ca:delete'], 'a CA no registration points at was never handed out: a fresh one, the old one removed')
+  t.match(planRegister(ns, {...orphan, initialized: {version: 1}}).at(-1), {resource: 'record', kind: 'delete', name: /\/initialized$/, reason: /earlier registration/})
   const leftover = {...registered(), cas: [{sha256: CA_HASH, live: true}, {sha256: 'c'.repeat(64), live: true}]}
   const a = planRegister(ns, leftover)
   t.same(kinds(a).slice(3, 5), ['ca:unchanged', 'ca:delete'])

@@ -158,7 +158,9 @@ t.test('deregister: dry run, records gone (all versions), CA kept; re-register m
   t.same(await caEntries(), [old], 'the CA stays without --purge')
   t.same((await deregisterCluster(root, cluster())).summary, {delete: 0, create: 0, update: 0, unchanged: 2, conflict: 0}, 'idempotent')
 
+  await root.write(`cloudtaser/0ad50c05/cloudtaser/data/clusters/${FP}/initialized`, {data: {initializedAt: 'stale'}})
   const again = await registerCluster(root, cluster(), opts)
+  t.equal(await root.read(`cloudtaser/0ad50c05/cloudtaser/metadata/clusters/${FP}/initialized`), undefined, 'a stale initialized record does not block the new bootstrap')
   t.same(lines(again.actions).filter((l) => l.includes(' ca ')).map((l) => l.split(' ')[0]), ['create', 'delete'])
   t.match(again.actions.find((a) => a.resource === 'ca' && a.kind === 'delete'), {name: new RegExp(`${old}$`), reason: /no registration uses it/})
   t.not((await record())!.data.caCertSha256, old, 'a deregistered cluster never gets its old trust back')
