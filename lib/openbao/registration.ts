@@ -110,7 +110,13 @@ export interface Observed {
   initialized?: {version: number}
 }
 
-const unsupported = (errors: unknown) => Array.isArray(errors) && errors.some((e) => /unsupported path|no handler for route/.test(String(e)))
+/**
+ * How a server without namespaces answers GET sys/namespaces/<name>: 404 with "unsupported path"
+ * (Vault CE, OpenBao before namespaces) or "no handler for route". A missing namespace on a server
+ * that has them is a 404 with an empty error list.
+ */
+export const namespacesUnsupported = (status: number, errors: unknown): boolean =>
+  status === 404 && Array.isArray(errors) && errors.some((e) => /unsupported path|no handler for route/.test(String(e)))
 
 export const registerError = {
   namespacesUnsupported: (addr: string) =>
@@ -133,7 +139,7 @@ export async function observeRegistration(client: OpenBaoClient, l: Registration
   const o: Observed = {registeredVersion: 0, cas: []}
   if (l.namespace) {
     const parent = await client.call<NamespaceRead>('GET', `sys/namespaces/${PARENT_NAMESPACE}`, {accept: [404]})
-    if (parent.status === 404 && unsupported(parent.body?.errors)) throw registerError.namespacesUnsupported(client.addr)
+    if (namespacesUnsupported(parent.status, parent.body?.errors)) throw registerError.namespacesUnsupported(client.addr)
     o.parentNamespace = parent.status === 200
     if (!o.parentNamespace) return o
     const ns = await client.call<NamespaceRead>('GET', `${PARENT_NAMESPACE}/sys/namespaces/${l.id}`, {accept: [404]})

@@ -12,7 +12,7 @@ import {generateClusterCa, privateKeyPemBytes} from '../../../lib/openbao/cluste
 import {parseFingerprint, resolveClusterIdentity} from '../../../lib/openbao/cluster-identity.js'
 import {planDeregister} from '../../../lib/openbao/deregister.js'
 import {planRegister} from '../../../lib/openbao/register.js'
-import {bridgePolicy, initHashHex, registrationLayout, type Observed} from '../../../lib/openbao/registration.js'
+import {bridgePolicy, initHashHex, namespacesUnsupported, registrationLayout, type Observed} from '../../../lib/openbao/registration.js'
 import {renderPlan} from '../../../lib/plan/io.js'
 import {labPlan} from './fixtures.js'
 
@@ -164,4 +164,11 @@ t.test('deregister: records only, or --purge; absent objects unchanged; foreign 
   t.same(kinds(planDeregister(ns, {...registered(), clusterNamespace: {managed: false, tainted: false}}, {purge: true})), ['bao-namespace:conflict'])
   t.same(kinds(planDeregister(flat, {...registered(flat), policy: 'path "x" {}'}, {purge: true})), ['record:delete', 'record:unchanged', 'ca:delete', 'policy:conflict', 'kv-mount:delete'])
   t.same(kinds(planDeregister(flat, {...registered(flat), mount: {type: 'kv', version: '2'}}, {purge: true})).at(-1), 'kv-mount:conflict')
+})
+
+t.test('a server without namespaces is told apart from a missing namespace (not testable on the lab: OpenBao 2.7 has them)', async (t) => {
+  t.ok(namespacesUnsupported(404, ['1 error occurred:\n\t* unsupported path\n\n']), 'Vault CE')
+  t.ok(namespacesUnsupported(404, ['no handler for route "sys/namespaces/cloudtaser". route entry not found.']))
+  t.notOk(namespacesUnsupported(404, []), 'OpenBao 2.7: the namespace is just not there')
+  t.notOk(namespacesUnsupported(200, undefined))
 })
