@@ -38,6 +38,11 @@ export interface Run {
   stderr: string[]
   exit: Promise<number | null>
   waitFor(why: string, n?: number, timeoutMs?: number): Promise<Run['lines'][number]>
+  /**
+   * Teardown: SIGKILL the wrapper's whole process group. Killing only the wrapper would leave the
+   * app running with the stdout pipe open, and the test process would never exit.
+   */
+  killAll(): void
 }
 
 /**
@@ -47,12 +52,20 @@ export interface Run {
 export const expectNative = (): boolean => Boolean(process.env.CLOUDTASER_WRAPPER_BIN || process.env.CLOUDTASER_NATIVE_ADDON)
 
 /** nodeArgs: flags for node itself (source runs only); prefix: a command that execs the wrapper (setpriv). */
+/**
+ * The store the wrapper should report, from its own `hardening` line: memfd_secret where the
+ * kernel has it (secretmem, on by default since 6.x here), locked memory where it does not.
+ */
+export const expectedMemory = (stderr: string): RegExp =>
+  /"memfdSecret":"available"/.test(stderr) ? /"secretMemory":"memfd_secret"/ : /"secretMemory":"(mlock|mmap)"/
+
 export function runWrapper(env: Record<string, string>, options: {nodeArgs?: string[]; cwd?: string; prefix?: string[]} = {}): Run {
   const [cmd, baseArgs] = wrapperCommand()
   const args = options.nodeArgs && !process.env.CLOUDTASER_WRAPPER_BIN ? [...options.nodeArgs, ...baseArgs] : baseArgs
   const [file, ...argv] = [...(options.prefix ?? []), cmd, ...args]
   const addon = process.env.CLOUDTASER_NATIVE_ADDON
-  const proc = spawn(file!, argv, {env: {...(addon ? {CLOUDTASER_NATIVE_ADDON: addon} : {}), ...env}, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe']})
+  // detached: a process group of its own (the app inherits it), so killAll reaches both.
+  const proc = spawn(file!, argv, {env: {...(addon ? {CLOUDTASER_NATIVE_ADDON: addon} : {}), ...env}, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
   const run: Run = {
     proc,
     lines: [],
@@ -65,6 +78,13 @@ export function runWrapper(env: Record<string, string>, options: {nodeArgs?: str
         if (hits.length >= n) return hits[n - 1]!
         if (Date.now() > end) throw new Error(`no "${why}" #${n} from the child; wrapper stderr:\n${run.stderr.join('')}`)
         await sleep(50)
+      }
+    },
+    killAll() {
+      try {
+        process.kill(-proc.pid!, 'SIGKILL')
+      } catch {
+        // already gone
       }
     },
   }
