@@ -16,8 +16,8 @@ export interface TokenTtls {
 export const DEFAULT_TTLS: TokenTtls = {tokenTtl: 15 * 60, tokenMaxTtl: 60 * 60}
 
 /**
- * Pure: per tenant, a policy granting read on exactly the tenant's KV v2 data paths (sorted,
- * de-duplicated, no globs) and a role bound to its namespace and service accounts.
+ * Pure: per tenant, a policy granting read on exactly the tenant's KV v2 data paths and their
+ * metadata paths (sorted, de-duplicated, no globs) and a role bound to its namespace and service accounts.
  */
 export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_TTLS): ManagedSet {
   const owner = `plan=${plan.metadata.name}`
@@ -28,14 +28,19 @@ export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_T
     const accounts = new Set<string>()
     for (const w of workloads) {
       accounts.add(w.serviceAccount ?? 'default')
-      w.secrets.forEach((s, i) => paths.add(plannedSecret(plan, s, `tenant ${t.name}, ${w.kind}/${w.name}, secret ${i}`).vaultPath))
+      w.secrets.forEach((s, i) => {
+        const p = plannedSecret(plan, s, `tenant ${t.name}, ${w.kind}/${w.name}, secret ${i}`)
+        paths.add(p.vaultPath)
+        // Versions only (no values): the wrapper polls these to notice a changed secret.
+        paths.add(`${p.mount}/metadata/${p.path}`)
+      })
     }
     if (workloads.length === 0) continue
     const policy = policyNameOf(t)
     set.policies.push({
       name: policy,
       tenant: t.name,
-      text: renderPolicy(owner, [`tenant=${t.name} namespace=${t.namespace}`, 'Read on exactly the secrets this tenant\'s workloads use. Written by `cloudtaser source apply-plan`.'], [...paths].sort().map((path) => ({path, capabilities: ['read']}))),
+      text: renderPolicy(owner, [`tenant=${t.name} namespace=${t.namespace}`, 'Read on exactly the secrets this tenant\'s workloads use (data), and their KV metadata (versions, for change detection). Written by `cloudtaser source apply-plan`.'], [...paths].sort().map((path) => ({path, capabilities: ['read']}))),
     })
     set.roles.push({
       name: roleNameOf(t),

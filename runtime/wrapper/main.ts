@@ -7,6 +7,7 @@ import {nativeDelivery} from './native-delivery.js'
 import {fetchSecrets, type FetchedSecrets} from './secrets.js'
 import {isTransient, login, withDeadline, type Session} from './session.js'
 import {Supervisor} from './supervisor.js'
+import {readVersions, sameVersions} from './versions.js'
 import {disableCoreDumps} from './core-limit.js'
 import {isCloudtaserError} from '../../lib/errors.js'
 
@@ -70,6 +71,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
 
   let renewAt = session.leaseSeconds > 0 ? Date.now() + (session.leaseSeconds * 1000) / 2 : Infinity
   let busy = false
+  let byMetadata = true
   const tick = async () => {
     if (busy) return
     busy = true
@@ -92,8 +94,14 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
         }
       }
       if (config.onChange !== 'none') {
+        // Versions from KV metadata first: an unchanged secret is then never read again.
+        const current = byMetadata ? await readVersions(session.client, config.secretPaths) : undefined
+        if (byMetadata && !current) {
+          byMetadata = false
+          log('info', 'version_poll_by_read', {reason: 'the token cannot read KV metadata; changes are detected by reading the secrets'})
+        }
         // Unchanged versions: no value is copied anywhere, the response bytes are zeroed.
-        const next = await fetchSecrets(session.client, config.secretPaths, config.envMap, delivery, fetched.versions)
+        const next = current && sameVersions(current, fetched.versions) ? undefined : await fetchSecrets(session.client, config.secretPaths, config.envMap, delivery, fetched.versions)
         if (next) {
           log('info', 'secret_changed', {versions: next.versions.join(','), action: config.onChange})
           const prev = fetched

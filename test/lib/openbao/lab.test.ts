@@ -115,7 +115,11 @@ t.test('a workload token logs in through its tenant role, reads its secrets, get
     exitCode: 4,
     message: 'permission denied: GET secret/data/lab/beta/db needs the "read" capability on "secret/data/lab/beta/db"',
   })
-  await t.rejects(workload.call('GET', 'secret/metadata/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'}, 'data paths only')
+  const meta = await workload.call<{data: {current_version: number}}>('GET', 'secret/metadata/lab/alpha/db')
+  t.ok(meta.body!.data.current_version >= 1, 'its own metadata: the version, for change detection')
+  t.notOk(JSON.stringify(meta.body).includes(CANARY.alpha), 'metadata carries no value')
+  await t.rejects(workload.call('GET', 'secret/metadata/lab/beta/db'), {code: 'BAO_PERMISSION_DENIED'}, 'not the other tenant\'s metadata')
+  await t.rejects(workload.call('LIST', 'secret/metadata/lab/alpha'), {code: 'BAO_PERMISSION_DENIED'}, 'no listing')
   // The daemons' path: loginKubernetes gives a client holding the workload's token.
   const viaLogin = await loginKubernetes(resolveConnection({'openbao-addr': lab.baoAddr, token: 'unused'}, {}, '/nonexistent'), {mount: 'kubernetes', role: 'cloudtaser-lab-alpha', jwt})
   t.teardown(() => viaLogin.client.close())

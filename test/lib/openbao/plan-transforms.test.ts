@@ -7,7 +7,7 @@ import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
 
 const {plan: multi} = await loadPlan('examples/plans/multi-tenant.yaml')
 
-t.test('one policy per tenant: read on exactly its data paths, no globs', async (t) => {
+t.test('one policy per tenant: read on exactly its data paths and their metadata, no globs', async (t) => {
   const set = desiredFromPlan(multi)
   t.equal(set.authMount, 'kubernetes/prod-eu-1')
   t.equal(set.owner, 'plan=prod-eu-1')
@@ -15,7 +15,8 @@ t.test('one policy per tenant: read on exactly its data paths, no globs', async 
   t.equal(payments.name, 'cloudtaser-prod-eu-1-payments')
   t.match(payments.text, /^# managed-by: cloudtaser; plan=prod-eu-1\n/)
   const paths = [...payments.text.matchAll(/^path "([^"]+)"/gm)].map((m) => m[1])
-  t.same(paths, [...new Set(multi.tenants.find((x) => x.name === 'payments')!.workloads.flatMap((w) => w.secrets.map((s) => s.vaultPath)))].sort())
+  const data = [...new Set(multi.tenants.find((x) => x.name === 'payments')!.workloads.flatMap((w) => w.secrets.map((s) => s.vaultPath)))]
+  t.same(paths, [...data, ...data.map((p) => p.replace('/data/', '/metadata/'))].sort(), 'versions for change detection, never a list or a glob')
   t.notMatch(payments.text, /\*/, 'no wildcard')
   t.same([...payments.text.matchAll(/capabilities = \[(.*)\]/g)].map((m) => m[1]).filter((c) => c !== '"read"'), [], 'read only')
   for (const p of set.policies) t.notMatch(p.text, new RegExp(`/${multi.tenants.find((x) => x.name !== p.tenant)!.name}/`), `${p.tenant} has no path of another tenant`)
