@@ -12,18 +12,15 @@ const WORKLOAD_LEVEL = 4
  * all of it after the last page. A prepared workload must not change afterwards.
  */
 export class PreparedWorkloads {
-  readonly rendered: Prerendered = {items: new Map(), bytes: 0}
   private readonly valid = new Set<Workload>()
   private readonly renderer = new ItemRenderer()
+  readonly rendered: Prerendered = this.renderer.rendered
 
   add(workload: Workload): void {
     // An invalid one stays in what writeNewPlan validates, which reports it.
     if (!isValidWorkload(workload)) return
     this.valid.add(workload)
-    const bytes = this.renderer.render(workload, WORKLOAD_LEVEL)
-    if (!bytes) return
-    this.rendered.items.set(workload, {level: WORKLOAD_LEVEL, bytes})
-    this.rendered.bytes += bytes.length
+    this.renderer.add(workload, WORKLOAD_LEVEL)
   }
 
   /** The plan without the workloads found valid here: what is left to validate. */

@@ -28,20 +28,20 @@ const hasEntries = (map: Record<string, unknown>): boolean => {
 }
 
 /**
- * Parts of a document rendered ahead, by object: a sequence item found here at the same depth is
- * copied, not walked again. The object must not have changed since (see prepared.ts). `bytes`:
- * their total, to size the output at once.
+ * Parts of a document rendered ahead (ItemRenderer), by object: a sequence item found here at the
+ * same depth is copied, not walked again. The object must not have changed since (see prepared.ts).
  */
 export interface Prerendered {
-  items: Map<object, {level: number; bytes: Buffer}>
-  bytes: number
+  items: Map<object, {level: number; start: number; end: number}>
+  /** Where `start` and `end` point. */
+  bytes(): Buffer
 }
 
 /** The YAML as UTF-8 bytes, ready to write. */
 export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buffer {
   try {
     if (!isMap(value) && !Array.isArray(value)) throw new Unrenderable()
-    const writer = new YamlWriter(new ByteSink((prerendered?.bytes ?? 0) + (1 << 20)), prerendered)
+    const writer = new YamlWriter(new ByteSink((prerendered?.bytes().length ?? 0) + (1 << 20)), prerendered?.items, prerendered?.bytes())
     writer.item(value, 0)
     writer.out.put('\n')
     return writer.out.bytes()
@@ -53,21 +53,29 @@ export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buff
 
 export const renderYaml = (value: unknown): string => renderYamlBytes(value).toString('utf8')
 
-/** Renders sequence items one by one, for Prerendered (discover renders each workload as it is built). */
+/**
+ * Renders sequence items one by one into one buffer, for renderYamlBytes to copy (discover
+ * renders each workload as it is built): one allocation for all of them, not one each.
+ */
 export class ItemRenderer {
-  private readonly writer = new YamlWriter(new ByteSink(64 * 1024))
+  private readonly arena = new ByteSink(1 << 20)
+  private readonly writer = new YamlWriter(this.arena)
+  readonly rendered: Prerendered = {items: new Map(), bytes: () => this.arena.bytes()}
 
-  /** The bytes `value` takes as a sequence item `level` deep, after its "- "; undefined when only js-yaml can write it. */
-  render(value: unknown, level: number): Buffer | undefined {
-    this.writer.out.reset()
+  /** Renders `value` as a sequence item `level` deep (what follows its "- "); false when only js-yaml can write it. */
+  add(value: object, level: number): boolean {
+    const start = this.arena.length
     try {
       this.writer.item(value, level)
     } catch (err) {
-      if (err instanceof Unrenderable) return undefined
+      if (err instanceof Unrenderable) {
+        this.arena.truncate(start)
+        return false
+      }
       throw err
     }
-    // An exact-size copy: the item is kept, the writer's buffer is reused.
-    return Buffer.from(this.writer.out.bytes())
+    this.rendered.items.set(value, {level, start, end: this.arena.length})
+    return true
   }
 }
 
@@ -100,18 +108,22 @@ class ByteSink {
     this.pos = pos
   }
 
-  putBytes(b: Buffer): void {
-    if (this.pos + b.length > this.buf.length) this.grow(b.length)
-    b.copy(this.buf, this.pos)
-    this.pos += b.length
+  putRange(from: Buffer, start: number, end: number): void {
+    if (this.pos + end - start > this.buf.length) this.grow(end - start)
+    from.copy(this.buf, this.pos, start, end)
+    this.pos += end - start
+  }
+
+  get length(): number {
+    return this.pos
+  }
+
+  truncate(length: number): void {
+    this.pos = length
   }
 
   bytes(): Buffer {
     return this.buf.subarray(0, this.pos)
-  }
-
-  reset(): void {
-    this.pos = 0
   }
 
   private grow(need: number): void {
@@ -130,7 +142,8 @@ class YamlWriter {
 
   constructor(
     readonly out: ByteSink,
-    private readonly prerendered?: Prerendered,
+    private readonly prerendered?: Prerendered['items'],
+    private readonly prerenderedBytes?: Buffer,
   ) {}
 
   private nl(level: number): string {
@@ -203,8 +216,8 @@ class YamlWriter {
       if (value.length === 0) this.out.put('[]')
       else this.sequence(value, level, true)
     } else if (isMap(value)) {
-      const pre = this.prerendered?.items.get(value)
-      if (pre?.level === level) this.out.putBytes(pre.bytes)
+      const pre = this.prerendered?.get(value)
+      if (pre?.level === level) this.out.putRange(this.prerenderedBytes!, pre.start, pre.end)
       else if (hasEntries(value)) this.mapping(value, level, true)
       else this.out.put('{}')
     } else this.out.put(this.scalar(value === undefined ? null : value))
