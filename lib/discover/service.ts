@@ -44,10 +44,11 @@ export function defaultClusterName(kc: KubeConfig | KubeTarget): string {
 }
 
 export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<DiscoverResult> {
-  // The plan module (ajv, two YAML libraries) loads while the cluster is being listed.
-  const io = import('../plan/io.js')
+  // The plan modules load while the cluster is being listed; io.ts (the `yaml` library) only for --update.
+  const io = req.update ? import('../plan/io.js') : undefined
+  const newPlan = req.update ? undefined : import('../plan/new-plan.js')
   const git = gitProvenance(process.cwd())
-  const existing = req.update ? await (await io).loadPlan(req.update) : undefined
+  const existing = io ? await (await io).loadPlan(req.update!) : undefined
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
   const mount = req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret'
   const pathTemplate = req.pathTemplate ?? DEFAULT_PATH_TEMPLATE
@@ -76,9 +77,9 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     plan = merged.plan
     update = merged.summary
     file = req.output ?? existing.file
-    await (await io).savePlan(existing, plan, {file})
+    await (await io!).savePlan(existing, plan, {file})
   } else if (file) {
-    await (await io).writeNewPlan(file, plan, undefined, prepared)
+    await (await newPlan!).writeNewPlan(file, plan, undefined, prepared)
   }
   const workloads = plan.tenants.flatMap((t) => t.workloads)
   return {

@@ -12,7 +12,7 @@ const post = (m: unknown): void => parentPort!.postMessage(m)
 async function run(job: IsolatedJob): Promise<void> {
   try {
     const result = await discover(resolveKubeconfig(job.selection), {...job.request, onProgress: job.progress ? (progress) => post({progress}) : undefined})
-    const text = job.render ? (await import('../plan/io.js')).renderPlan(result.plan) : undefined
+    const text = job.render ? (await import('../plan/new-plan.js')).renderPlan(result.plan) : undefined
     if (job.withPlan) post({result, text})
     else {
       const {plan: _plan, ...rest} = result

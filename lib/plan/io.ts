@@ -7,15 +7,16 @@ import {writeFileAtomic, type AtomicWriteHooks} from './atomic-write.js'
 import {PlanInvalidError, type PlanIssue} from './issues.js'
 import {keepFormatting} from './keep-formatting.js'
 import {positionOf} from './locate.js'
-import type {PreparedWorkloads} from './prepared.js'
-import {renderYaml, renderYamlBytes} from './render.js'
 import {migrate} from './migrate.js'
 import {syncDocument} from './sync-document.js'
 import type {MigrationPlan} from './types.generated.js'
 import {validatePlan} from './validate.js'
 
+export {renderPlan, writeNewPlan} from './new-plan.js'
+
 /**
- * The only module that reads or writes plan YAML. Everything else works on typed plans.
+ * With new-plan.ts (a plan's first write, kept apart so that discover does not load the `yaml`
+ * library), the only module that reads or writes plan YAML. Everything else works on typed plans.
  *
  * Two parsers, on purpose: js-yaml (about ten times faster) reads values on the hot path of
  * every command; the `yaml` library, which keeps comments and source positions, is used only
@@ -120,15 +121,6 @@ export async function loadPlan(file: string): Promise<LoadedPlan> {
   return parsePlan(await readPlanText(file), file)
 }
 
-/**
- * Renders a plan that has no file yet (discover's first run). js-yaml's output (render.ts writes
- * the same bytes faster) is the text the `yaml` library writes for plans (2-space indent,
- * indented sequences, no folding); later saves go through `yaml`.
- */
-export function renderPlan(plan: MigrationPlan): string {
-  return renderYaml(plan)
-}
-
 export interface SaveOptions {
   hooks?: AtomicWriteHooks
   /** Write to another path instead of the loaded file (discover --update -o OTHER). */
@@ -173,34 +165,4 @@ export async function savePlan(loaded: LoadedPlan, next: MigrationPlan, options:
   }
   await writeFileAtomic(file, text, options.hooks)
   return {...reread.loaded, cache: {doc, rendered, format}}
-}
-
-/**
- * Writes a brand-new plan (no comments to keep). The object is validated; re-reading it would only
- * repeat that. With `prepared`, its workloads were validated and rendered already.
- */
-export async function writeNewPlan(file: string, plan: MigrationPlan, hooks?: AtomicWriteHooks, prepared?: PreparedWorkloads): Promise<LoadedPlan> {
-  let issues = validatePlan(prepared ? prepared.rest(plan) : plan)
-  // Report against the whole plan: its pointers are the ones the file has.
-  if (issues.length > 0 && prepared) issues = validatePlan(plan)
-  if (issues.length > 0) {
-    throw new CloudtaserError('PLAN_WOULD_BE_INVALID', `refusing to write ${file}: ${issues[0]!.pointer || '/'}: ${issues[0]!.message}`, {
-      exitCode: ExitCode.INTERNAL,
-      details: {issues},
-    })
-  }
-  const bytes = renderYamlBytes(plan, prepared?.rendered)
-  await writeFileAtomic(file, bytes, hooks)
-  // The text only if asked for: discover, on 10,000 workloads, would hold a 9 MB string for nothing.
-  let text: string | undefined
-  return {
-    file,
-    plan,
-    migratedFrom: plan.apiVersion,
-    sha256: sha256(bytes),
-    get source() {
-      return (text ??= bytes.toString('utf8'))
-    },
-    cache: {},
-  }
 }
