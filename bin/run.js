@@ -1,4 +1,10 @@
 #!/usr/bin/env node
+import {enableCompileCache} from 'node:module'
+
+// Node's on-disk compile cache (in the temp directory): from the second run on, the CLI and
+// @oclif/core start without compiling their code again (~40 ms of every command's start-up).
+enableCompileCache?.()
+
 // `target discover` works in a worker thread (lib/discover/isolated.ts): start it now, so that its
 // modules load while the CLI's own do. Hence the dynamic import of @oclif/core, after this.
 const [topic, command] = process.argv.slice(2)
