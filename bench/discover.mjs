@@ -44,10 +44,10 @@ try {
 
   const env = {...process.env, KUBECONFIG: cp.kubeconfigPath, CLOUDTASER_ACTOR: 'bench'}
   const measure = (args) => {
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...args], {env, encoding: 'utf8', maxBuffer: 1 << 28, cwd: dir})
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', process.execPath, ...args], {env, encoding: 'utf8', maxBuffer: 1 << 28, cwd: dir})
     if (r.status !== 0) throw new Error(r.stderr)
-    const [sec, kb] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number)
-    return {ms: sec * 1000, rssMb: kb / 1024}
+    const [sec, kb, user, sys] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number)
+    return {ms: sec * 1000, rssMb: kb / 1024, cpuMs: (user + sys) * 1000}
   }
   const {writeFileSync, symlinkSync} = await import('node:fs')
   symlinkSync(new URL('../node_modules', import.meta.url).pathname, join(dir, 'node_modules'))
@@ -84,7 +84,8 @@ try {
     for (const k of [...order.slice(r % 3), ...order.slice(0, r % 3)]) runs[k].push(measure(commands[k]))
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  const line = (label, k) => console.log(`${label.padEnd(48)} median ${median(runs[k].map((x) => x.ms)).toFixed(0)} ms, peak RSS max ${Math.max(...runs[k].map((x) => x.rssMb)).toFixed(0)} MB`)
+  // CPU time (user + system, all threads) is less sensitive than wall time to what else runs.
+  const line = (label, k) => console.log(`${label.padEnd(48)} median ${median(runs[k].map((x) => x.ms)).toFixed(0)} ms (CPU ${median(runs[k].map((x) => x.cpuMs)).toFixed(0)} ms), peak RSS max ${Math.max(...runs[k].map((x) => x.rssMb)).toFixed(0)} MB`)
   line('bare list calls (lean: the baseline):', 'lean')
   line('bare list calls, kubeconfig via client-node:', 'client')
   line('target discover -o plan.yaml:', 'discover')
