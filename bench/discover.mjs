@@ -58,7 +58,7 @@ try {
   // it. "client-node" loads the kubeconfig with @kubernetes/client-node, as a plain script would.
   const lists = `
     await http.get('/api/v1/namespaces/kube-system')
-    await eachListed(http, '/api/v1/secrets', () => {}, undefined, METADATA_ONLY)
+    await eachListed(http, '/api/v1/secrets', () => {}, {accept: METADATA_ONLY})
     for (const p of ['/apis/apps/v1/deployments', '/apis/apps/v1/statefulsets', '/apis/apps/v1/daemonsets', '/apis/batch/v1/cronjobs', '/apis/batch/v1/jobs', '/api/v1/pods']) await eachListed(http, p, () => {})`
   const bareClient = join(dir, 'bare-client-node.mjs')
   writeFileSync(bareClient, `

@@ -6,11 +6,13 @@ import {enableCompileCache} from 'node:module'
 enableCompileCache?.()
 
 // `target discover` works in a worker thread (lib/discover/isolated.ts): start it now, so that its
-// modules load while the CLI's own do. Hence the dynamic import of @oclif/core, after this.
+// modules load, and the listing may start, while the CLI's own load. Hence the dynamic import of
+// @oclif/core, after this.
 const [topic, command] = process.argv.slice(2)
-if ((topic === 'target' && command === 'discover') || topic === 'target:discover') {
+const discoverArgs = topic === 'target' && command === 'discover' ? process.argv.slice(4) : topic === 'target:discover' ? process.argv.slice(3) : undefined
+if (discoverArgs) {
   const {prestartDiscoverWorker} = await import('../dist/lib/discover/isolated.js')
-  prestartDiscoverWorker()
+  prestartDiscoverWorker(discoverArgs)
 }
 const {execute} = await import('@oclif/core')
 

@@ -11,6 +11,8 @@ export interface CollectOptions {
   excludeNamespaces?: string[]
   includeSystem?: boolean
   onProgress?: (message: string) => void
+  /** Stops listing (discover started early on a guess that turned out wrong: see early.ts). */
+  signal?: AbortSignal
 }
 
 const LISTS: Array<{kind: WorkloadKind; path: string}> = [
@@ -60,7 +62,7 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
     for (const p of prefixes) {
       const path = `/${template.replace('{ns}', p)}`
       const before = base
-      base += await eachListed<T>(http, path, each, (n) => progress(`listed ${before + n} ${label}`), accept)
+      base += await eachListed<T>(http, path, each, {onPage: (n) => progress(`listed ${before + n} ${label}`), accept, signal: options.signal})
     }
   }
   const see = (o: LiveWorkload): void => {

@@ -25,18 +25,19 @@ export type IsolatedResult = Omit<DiscoverResult, 'plan'> & {plan?: MigrationPla
  * kept, it costs no more RSS and a third less garbage collection (10,000 Deployments, loaded
  * machine: ~550 -> ~380 ms of GC; 64 MB would add ~30 MB of RSS).
  */
-const spawn = (): Worker => new Worker(new URL('./worker.js', import.meta.url), {resourceLimits: {maxYoungGenerationSizeMb: 32}})
+const spawn = (argv?: string[]): Worker => new Worker(new URL('./worker.js', import.meta.url), {workerData: {argv}, resourceLimits: {maxYoungGenerationSizeMb: 32}})
 
 let early: {worker: Worker; failed: boolean} | undefined
 
 /**
  * Starts the worker, and its module loading, while the CLI itself is still loading (bin/run.js
- * calls this for `target discover`); discoverIsolated then takes it. Until it has a job the
+ * calls this for `target discover`, with the arguments after it, from which the worker may guess
+ * the listing and start it: early.ts); discoverIsolated then takes it. Until it has a job the
  * worker does not keep the process alive, so --help or a flag error still exit at once.
  */
-export function prestartDiscoverWorker(): void {
+export function prestartDiscoverWorker(argv: string[] = []): void {
   if (early) return
-  const started = {worker: spawn(), failed: false}
+  const started = {worker: spawn(argv), failed: false}
   started.worker.unref()
   // Until discoverIsolated listens: a worker that failed to load is replaced, and reports again there.
   const fail = (): void => void (started.failed = true)

@@ -1,12 +1,13 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {currentActor} from '../actor.js'
-import type {MigrationPlan} from '../plan/types.generated.js'
+import type {LoadedPlan} from '../plan/io.js'
+import type {GitProvenance, MigrationPlan} from '../plan/types.generated.js'
 import {PreparedWorkloads} from '../plan/prepared.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
-import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, PlanBuilder, type DiscoverReport} from './transform.js'
+import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, PlanBuilder, type DiscoverReport, type ObservedCluster} from './transform.js'
 import {mergeDiscovery, type UpdateSummary} from './update.js'
 
 export interface DiscoverRequest extends CollectOptions {
@@ -44,6 +45,24 @@ export function defaultClusterName(kc: KubeConfig | KubeTarget): string {
 }
 
 export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<DiscoverResult> {
+  return finishDiscovery(await listCluster(kc, req), req)
+}
+
+/** Discover's first half: the cluster listed and turned into the parts of a plan; nothing written. */
+export interface ListedCluster {
+  clusterName: string
+  mount: string
+  pathTemplate: string
+  existing?: LoadedPlan
+  io?: Promise<typeof import('../plan/io.js')>
+  newPlan?: Promise<typeof import('../plan/new-plan.js')>
+  git: Promise<GitProvenance | undefined>
+  builder: PlanBuilder
+  prepared?: PreparedWorkloads
+  observed: ObservedCluster
+}
+
+export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<ListedCluster> {
   // The plan modules load while the cluster is being listed; io.ts (the `yaml` library) only for --update.
   const io = req.update ? import('../plan/io.js') : undefined
   const newPlan = req.update ? undefined : import('../plan/new-plan.js')
@@ -57,17 +76,21 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
   const prepared = !existing && req.output ? new PreparedWorkloads() : undefined
   const builder = new PlanBuilder({clusterName, mount, pathTemplate, onWorkload: prepared && ((w) => prepared.add(w))})
   const observed = await collect(kc, req, builder)
-  const fingerprint = observed.fingerprint
-  const provenance = await git
-  const report = builder.finish(observed, {
-    mount,
-    pathTemplate,
+  return {clusterName, mount, pathTemplate, existing, io, newPlan, git, builder, prepared, observed}
+}
+
+/** Discover's second half: the plan, written (new file, or --update), and what to report. */
+export async function finishDiscovery(listed: ListedCluster, req: DiscoverRequest): Promise<DiscoverResult> {
+  const {existing, observed, clusterName} = listed
+  const report = listed.builder.finish(observed, {
+    mount: listed.mount,
+    pathTemplate: listed.pathTemplate,
     authMount: req.authMount ?? existing?.plan.openbao?.authMount,
     vaultAddress: req.vaultAddress ?? existing?.plan.openbao?.address,
     createdAt: now(),
     createdBy: currentActor(),
     toolVersion: TOOL_VERSION,
-    git: provenance,
+    git: await listed.git,
   })
   let plan = report.plan
   let update: UpdateSummary | undefined
@@ -77,14 +100,14 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     plan = merged.plan
     update = merged.summary
     file = req.output ?? existing.file
-    await (await io!).savePlan(existing, plan, {file})
+    await (await listed.io!).savePlan(existing, plan, {file})
   } else if (file) {
-    await (await newPlan!).writeNewPlan(file, plan, undefined, prepared)
+    await (await listed.newPlan!).writeNewPlan(file, plan, undefined, listed.prepared)
   }
   const workloads = plan.tenants.flatMap((t) => t.workloads)
   return {
     file,
-    cluster: {name: clusterName, fingerprint},
+    cluster: {name: clusterName, fingerprint: observed.fingerprint},
     tenants: plan.tenants.length,
     workloads: workloads.length,
     secrets: new Set(plan.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size,

@@ -1,17 +1,55 @@
-import {parentPort} from 'node:worker_threads'
+import {parentPort, workerData} from 'node:worker_threads'
 import {isCloudtaserError} from '../errors.js'
 import {resolveKubeconfig} from '../kube/kubeconfig.js'
 import type {IsolatedJob} from './isolated.js'
-import {discover} from './service.js'
+import {guessRequest, sameListing} from './early.js'
+import {finishDiscovery, listCluster, type DiscoverRequest, type ListedCluster} from './service.js'
 
-// Entry point of the discover worker thread (see isolated.ts). It may start before the CLI has
-// parsed its flags: the job comes as the first message. Messages back: {progress} while listing,
-// then exactly one {result, text} or {error}.
+// Entry point of the discover worker thread (see isolated.ts). It starts before the CLI has
+// parsed its flags: the job comes as the first message, and meanwhile the listing starts on a
+// guess from the command line (early.ts). Messages back: {progress} while listing, then exactly
+// one {result, text} or {error}.
 const post = (m: unknown): void => parentPort!.postMessage(m)
+
+interface EarlyStart {
+  guess: DiscoverRequest
+  listing: Promise<ListedCluster>
+  abort: AbortController
+  /** Set once the job says whether progress is wanted. */
+  hooks: {progress?: (message: string) => void}
+}
+
+function startEarly(argv: string[] | undefined): EarlyStart | undefined {
+  const guess = argv && guessRequest(argv)
+  if (!guess) return undefined
+  let kc
+  try {
+    kc = resolveKubeconfig({})
+  } catch {
+    return undefined // no usable kubeconfig: the parsed flags will say which
+  }
+  const abort = new AbortController()
+  const hooks: EarlyStart['hooks'] = {}
+  const listing = listCluster(kc, {...guess, signal: abort.signal, onProgress: (m) => hooks.progress?.(m)})
+  // A dropped guess is never awaited; its failure (or abort) must not surface.
+  listing.catch(() => undefined)
+  return {guess, listing, abort, hooks}
+}
+
+const early = startEarly((workerData as {argv?: string[]} | undefined)?.argv)
 
 async function run(job: IsolatedJob): Promise<void> {
   try {
-    const result = await discover(resolveKubeconfig(job.selection), {...job.request, onProgress: job.progress ? (progress) => post({progress}) : undefined})
+    const request = {...job.request, onProgress: job.progress ? (progress: string) => post({progress}) : undefined}
+    let listed: ListedCluster
+    if (early && sameListing(early.guess, job.selection, job.request)) {
+      early.hooks.progress = request.onProgress
+      listed = await early.listing
+    } else {
+      early?.abort.abort()
+      listed = await listCluster(resolveKubeconfig(job.selection), request)
+    }
+    const result = await finishDiscovery(listed, request)
     const text = job.render ? (await import('../plan/new-plan.js')).renderPlan(result.plan) : undefined
     if (job.withPlan) post({result, text})
     else {

@@ -80,7 +80,17 @@ export const PAGE_SIZE = 500
  * Hands every item of a list to `each`, PAGE_SIZE per request, following `continue` tokens.
  * Nothing is kept: memory follows what `each` keeps, not what was listed. Returns the count.
  */
-export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T) => void, onPage?: (n: number) => void, accept?: string, limit = PAGE_SIZE): Promise<number> {
+export interface EachListedOptions {
+  onPage?: (n: number) => void
+  accept?: string
+  limit?: number
+  /** Stops before the next page is asked for. */
+  signal?: AbortSignal
+}
+
+export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T) => void, options: EachListedOptions = {}): Promise<number> {
+  const {onPage, accept, limit = PAGE_SIZE, signal} = options
+  signal?.throwIfAborted()
   let n = 0
   const sep = path.includes('?') ? '&' : '?'
   const fetchPage = (token?: string): Promise<ListPage<T>> => http.get<ListPage<T>>(`${path}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`, accept)
@@ -89,6 +99,7 @@ export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T
     const page: ListPage<T> = await pending
     // Ask for the next page before working on this one, so the apiserver and we work at once.
     const token = page.metadata?.continue || undefined
+    signal?.throwIfAborted()
     pending = token ? fetchPage(token) : undefined
     for (const item of page.items ?? []) each(item)
     n += page.items?.length ?? 0
@@ -100,7 +111,7 @@ export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T
 /** Every item of a list (as `keep` returns it), PAGE_SIZE per request, following `continue` tokens. */
 export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: number) => void, accept?: string, keep: (item: T) => T = (i) => i, limit = PAGE_SIZE): Promise<T[]> {
   const out: T[] = []
-  await eachListed<T>(http, path, (item) => out.push(keep(item)), onPage, accept, limit)
+  await eachListed<T>(http, path, (item) => out.push(keep(item)), {onPage, accept, limit})
   return out
 }
 
