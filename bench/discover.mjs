@@ -91,7 +91,7 @@ try {
   line('target discover -o plan.yaml:', 'discover')
   const ratio = (k) => median(runs.discover.map((d, i) => d.ms / runs[k][i].ms))
   const lean = ratio('lean')
-  console.log(`time discover / bare list calls (lean), median of ${ROUNDS} same-round ratios: ${lean.toFixed(2)}x (target <= 1.5x: ${lean <= 1.5 ? 'met' : 'NOT met'})`)
+  console.log(`time discover / bare list calls (lean), median of ${ROUNDS} same-round ratios: ${lean.toFixed(2)}x (target <= 1.5x: ${lean <= 1.5 ? 'met' : 'NOT met'}); rounds: ${runs.discover.map((d, i) => (d.ms / runs.lean[i].ms).toFixed(2)).join(' ')}`)
   console.log(`time discover / bare list calls with client-node, for reference: ${ratio('client').toFixed(2)}x`)
   const rss = Math.max(...runs.discover.map((x) => x.rssMb))
   console.log(`peak RSS discover: ${rss.toFixed(0)} MB (target < 300 MB: ${rss < 300 ? 'met' : 'NOT met'})`)

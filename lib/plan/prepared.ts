@@ -1,6 +1,7 @@
-import {ItemRenderer, type Prerendered} from './render.js'
+import {ItemRenderer, Unrenderable, type Prerendered} from './render.js'
 import type {MigrationPlan, Workload} from './types.generated.js'
 import {isValidWorkload} from './validate.js'
+import {workloadYaml} from './workload-yaml.js'
 
 /** Depth of a workload item in a plan's YAML: tenants (1), a tenant (2), its workloads (3), a workload (4). */
 const WORKLOAD_LEVEL = 4
@@ -9,7 +10,8 @@ const WORKLOAD_LEVEL = 4
  * Workloads of a new plan checked and rendered as soon as each is final, so that writeNewPlan
  * only checks and renders what is around them. Discover prepares each workload while it lists:
  * its worker would otherwise wait for the apiserver's next page with nothing to do, and then do
- * all of it after the last page. A prepared workload must not change afterwards.
+ * all of it after the last page. The workloads are PlanBuilder's (workload-yaml.ts writes their
+ * keys in its order), and a prepared workload must not change afterwards.
  */
 export class PreparedWorkloads {
   private readonly valid = new Set<Workload>()
@@ -20,7 +22,14 @@ export class PreparedWorkloads {
     // An invalid one stays in what writeNewPlan validates, which reports it.
     if (!isValidWorkload(workload)) return
     this.valid.add(workload)
-    this.renderer.add(workload, WORKLOAD_LEVEL)
+    let text: string | undefined
+    try {
+      text = workloadYaml(workload, WORKLOAD_LEVEL, this.renderer.scalars)
+    } catch (err) {
+      if (!(err instanceof Unrenderable)) throw err
+    }
+    if (text === undefined) this.renderer.add(workload, WORKLOAD_LEVEL)
+    else this.renderer.addText(workload, WORKLOAD_LEVEL, text)
   }
 
   /** The plan without the workloads found valid here: what is left to validate. */

@@ -5,7 +5,7 @@ import jsyaml from 'js-yaml'
  * times faster. On 10,000 workloads js-yaml spent ~300 ms, most of it choosing a style for each
  * scalar (testing it against every implicit type) and re-concatenating nested blocks. Here the
  * strings plans are made of (names, paths, images: one word of safe characters) are written
- * plain after one regular-expression test; any other scalar is written by js-yaml itself, which
+ * plain after one check; any other scalar is written by js-yaml itself, which
  * for a single-line scalar writes the same text at any depth. What cannot be written that way
  * (a multi-line string, whose block indentation depends on depth; a key over 1024 characters;
  * a value that is not JSON) sends the whole document to js-yaml, so the output is always
@@ -13,13 +13,64 @@ import jsyaml from 'js-yaml'
  */
 export const DUMP_OPTIONS: jsyaml.DumpOptions = {schema: jsyaml.CORE_SCHEMA, lineWidth: -1, noRefs: true, noCompatMode: true, indent: 2}
 
-/** Starts with a letter, then characters that are plain anywhere in a block; no trailing ':'. */
-const PLAIN_WORD = /^[A-Za-z](?:[A-Za-z0-9_./@:-]*[A-Za-z0-9_./@-])?$/
+/** The characters that are plain anywhere in a block (after a first letter), ASCII only. */
+const PLAIN = new Uint8Array(128)
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@:-') PLAIN[c.charCodeAt(0)] = 1
 /** The words of that shape the core schema reads as something other than a string. */
 const NOT_STRINGS = new Set(['null', 'Null', 'NULL', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE'])
 const MAX_IMPLICIT_KEY = 1024
 
-class Unrenderable extends Error {}
+/** One word: a letter, then PLAIN characters, not ending with ':' (a loop: cheaper than a regular expression on short strings). */
+function isPlainWord(s: string): boolean {
+  const n = s.length
+  if (n === 0) return false
+  let c = s.charCodeAt(0)
+  if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90))) return false
+  for (let i = 1; i < n; i++) {
+    c = s.charCodeAt(i)
+    if (c > 127 || PLAIN[c] === 0) return false
+  }
+  return c !== 58 && !((n === 4 || n === 5) && NOT_STRINGS.has(s))
+}
+
+/** What only js-yaml can write; the caller falls back to it. */
+export class Unrenderable extends Error {}
+
+/** js-yaml's text of scalars and keys, written in the same style at any depth. */
+export class Scalars {
+  private readonly quoted = new Map<string, string>()
+  // A plan repeats a few dozen keys hundreds of thousands of times: check each once.
+  private readonly keys = new Map<string, string>()
+
+  text(value: unknown): string {
+    if (typeof value === 'string') {
+      if (isPlainWord(value)) return value
+      let text = this.quoted.get(value)
+      if (text === undefined) {
+        text = jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
+        // A block scalar is indented for depth 0; js-yaml would indent it for this depth.
+        if (text.startsWith('|') || text.startsWith('>')) throw new Unrenderable()
+        this.quoted.set(value, text)
+      }
+      return text
+    }
+    if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return String(value)
+    if (typeof value === 'boolean') return value ? 'true' : 'false'
+    if (value === null || typeof value === 'number') return jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
+    throw new Unrenderable()
+  }
+
+  key(key: string): string {
+    let k = this.keys.get(key)
+    if (k === undefined) {
+      k = this.text(key)
+      // js-yaml writes longer keys as explicit "? " pairs.
+      if (k.length > MAX_IMPLICIT_KEY) throw new Unrenderable()
+      this.keys.set(key, k)
+    }
+    return k
+  }
+}
 const toTag = Object.prototype.toString
 const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && toTag.call(value) === '[object Object]'
 const hasEntries = (map: Record<string, unknown>): boolean => {
@@ -41,7 +92,7 @@ export interface Prerendered {
 export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buffer {
   try {
     if (!isMap(value) && !Array.isArray(value)) throw new Unrenderable()
-    const writer = new YamlWriter(new ByteSink((prerendered?.bytes().length ?? 0) + (1 << 20)), prerendered?.items, prerendered?.bytes())
+    const writer = new YamlWriter(new ByteSink((prerendered?.bytes().length ?? 0) + (1 << 20)), new Scalars(), prerendered?.items, prerendered?.bytes())
     writer.item(value, 0)
     writer.out.put('\n')
     return writer.out.bytes()
@@ -59,8 +110,16 @@ export const renderYaml = (value: unknown): string => renderYamlBytes(value).toS
  */
 export class ItemRenderer {
   private readonly arena = new ByteSink(1 << 20)
-  private readonly writer = new YamlWriter(this.arena)
+  readonly scalars = new Scalars()
+  private readonly writer = new YamlWriter(this.arena, this.scalars)
   readonly rendered: Prerendered = {items: new Map(), bytes: () => this.arena.bytes()}
+
+  /** Keeps `text` as what `value` renders to as a sequence item `level` deep (see workload-yaml.ts). */
+  addText(value: object, level: number, text: string): void {
+    const start = this.arena.length
+    this.arena.put(text)
+    this.rendered.items.set(value, {level, start, end: this.arena.length})
+  }
 
   /** Renders `value` as a sequence item `level` deep (what follows its "- "); false when only js-yaml can write it. */
   add(value: object, level: number): boolean {
@@ -95,6 +154,11 @@ class ByteSink {
   put(s: string): void {
     const n = s.length
     if (this.pos + 3 * n > this.buf.length) this.grow(3 * n)
+    // Long text in one native call; short pieces (most of them) cost less copied here.
+    if (n > 64) {
+      this.pos += this.buf.write(s, this.pos, 'utf8')
+      return
+    }
     const buf = this.buf
     let pos = this.pos
     for (let i = 0; i < n; i++) {
@@ -136,36 +200,16 @@ class ByteSink {
 /** js-yaml's block layout (writeBlockMapping / writeBlockSequence with indent 2), level by level. */
 class YamlWriter {
   private readonly newline: string[] = []
-  private readonly quoted = new Map<string, string>()
-  // A plan repeats a few dozen keys hundreds of thousands of times: test each once.
-  private readonly keys = new Map<string, string>()
 
   constructor(
     readonly out: ByteSink,
+    private readonly scalars = new Scalars(),
     private readonly prerendered?: Prerendered['items'],
     private readonly prerenderedBytes?: Buffer,
   ) {}
 
   private nl(level: number): string {
     return (this.newline[level] ??= `\n${' '.repeat(2 * level)}`)
-  }
-
-  private scalar(value: unknown): string {
-    if (typeof value === 'string') {
-      if (PLAIN_WORD.test(value) && !NOT_STRINGS.has(value)) return value
-      let text = this.quoted.get(value)
-      if (text === undefined) {
-        text = jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
-        // A block scalar is indented for depth 0; js-yaml would indent it for this depth.
-        if (text.startsWith('|') || text.startsWith('>')) throw new Unrenderable()
-        this.quoted.set(value, text)
-      }
-      return text
-    }
-    if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return String(value)
-    if (typeof value === 'boolean') return value ? 'true' : 'false'
-    if (value === null || typeof value === 'number') return jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
-    throw new Unrenderable()
   }
 
   /** `compact`: the first entry continues the current line (after "- " or at the top). */
@@ -177,13 +221,7 @@ class YamlWriter {
       if (value === undefined) continue
       if (!first) out.put(this.nl(level))
       first = false
-      let k = this.keys.get(key)
-      if (k === undefined) {
-        k = this.scalar(key)
-        if (k.length > MAX_IMPLICIT_KEY) throw new Unrenderable()
-        this.keys.set(key, k)
-      }
-      out.put(k)
+      out.put(this.scalars.key(key))
       if (Array.isArray(value)) {
         if (value.length === 0) out.put(': []')
         else {
@@ -197,7 +235,7 @@ class YamlWriter {
         } else out.put(': {}')
       } else {
         out.put(': ')
-        out.put(this.scalar(value))
+        out.put(this.scalars.text(value))
       }
     }
   }
@@ -220,6 +258,6 @@ class YamlWriter {
       if (pre?.level === level) this.out.putRange(this.prerenderedBytes!, pre.start, pre.end)
       else if (hasEntries(value)) this.mapping(value, level, true)
       else this.out.put('{}')
-    } else this.out.put(this.scalar(value === undefined ? null : value))
+    } else this.out.put(this.scalars.text(value === undefined ? null : value))
   }
 }

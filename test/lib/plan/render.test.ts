@@ -11,7 +11,8 @@ import {DEFAULT_PATH_TEMPLATE, PlanBuilder, type Observed} from '../../../lib/di
 import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
 import {parsePlan, renderPlan, writeNewPlan} from '../../../lib/plan/io.js'
 import {PreparedWorkloads} from '../../../lib/plan/prepared.js'
-import {DUMP_OPTIONS, renderYaml, renderYamlBytes} from '../../../lib/plan/render.js'
+import {DUMP_OPTIONS, ItemRenderer, renderYaml, renderYamlBytes, Scalars} from '../../../lib/plan/render.js'
+import {workloadYaml} from '../../../lib/plan/workload-yaml.js'
 import type {WorkloadKind} from '../../../lib/plan/types.generated.js'
 import {validatePlan} from '../../../lib/plan/validate.js'
 
@@ -142,7 +143,11 @@ function randomCluster(rnd: () => number): Observed {
       ...(rnd() < 0.5 ? {serviceAccountName: k8sName(rnd)} : {}),
       ...(rnd() < 0.2 ? {initContainers: [container('init')]} : {}),
       containers: [container('app'), ...(rnd() < 0.3 ? [container('side')] : [])],
-      ...(rnd() < 0.3 ? {volumes: [{name: 'v0', secret: {secretName: pick(secretNames), ...(rnd() < 0.5 ? {items: [{key: pick(KEYS), path: 'f.pem'}]} : {})}}]} : {}),
+      ...(rnd() < 0.4
+        ? {volumes: [rnd() < 0.5
+          ? {name: 'v0', secret: {secretName: pick(secretNames), ...(rnd() < 0.5 ? {items: [{key: pick(KEYS), path: 'f.pem'}]} : {}), ...(rnd() < 0.3 ? {optional: true} : {})}}
+          : {name: 'v0', projected: {sources: [{configMap: {name: 'c'}}, {secret: {name: pick(secretNames), ...(rnd() < 0.5 ? {items: [] as Array<{key: string; path: string}>} : {})}}, {secret: {name: pick(secretNames), optional: false}}]}}]}
+        : {}),
     }
     const metadata = {name: k8sName(rnd, true), namespace: pick(namespaces)}
     const object: LiveWorkload = kind === 'CronJob' ? {metadata, spec: {jobTemplate: {spec: {template: {spec}}}}} : {metadata, spec: {...(rnd() < 0.7 ? {replicas: Math.floor(rnd() * 5)} : {}), template: {spec}} as LiveWorkload['spec']}
@@ -173,6 +178,17 @@ t.test('random plans from the transform: js-yaml bytes, also with workloads rend
       toolVersion: '0.1.0',
       ...(rnd() < 0.3 ? {vaultAddress: 'https://openbao.example.eu:8200'} : {}),
     })
+    // The writer for PlanBuilder's workloads, against the general one.
+    const general = new ItemRenderer()
+    for (const w of plan.tenants.flatMap((x) => x.workloads)) {
+      const fast = workloadYaml(w, 4, new Scalars())
+      general.add(w, 4)
+      const {start, end} = general.rendered.items.get(w)!
+      if (fast !== general.rendered.bytes().subarray(start, end).toString('utf8')) {
+        t.fail(`seed ${seed}: workload-yaml.ts`, {found: fast, wanted: general.rendered.bytes().subarray(start, end).toString('utf8')})
+        return
+      }
+    }
     const text = dump(plan)
     if (renderPlan(plan) !== text || renderYamlBytes(plan, prepared.rendered).toString('utf8') !== text) {
       t.fail(`seed ${seed}`, {found: renderYamlBytes(plan, prepared.rendered).toString('utf8'), wanted: text})

@@ -1,0 +1,98 @@
+import type {Scalars} from './render.js'
+import type {ContainerRef, FileMount, SecretMapping, SecretReference, Workload} from './types.generated.js'
+
+/**
+ * The YAML of one workload as PlanBuilder makes it, as a sequence item `level` deep: the text
+ * render.ts (and js-yaml) writes for it, written by reading each known property directly. On
+ * 10,000 workloads the general writer's cost is mostly in handling any object generically.
+ *
+ * For a valid workload (the schema admits no other keys) whose keys are in PlanBuilder's order,
+ * which is the order below; undefined when it has a key this does not write (the general writer
+ * then renders it). Scalars that need quoting go through `scalars` (js-yaml's styles); one it
+ * cannot write throws Unrenderable. test/lib/plan/render.test.ts compares the output with
+ * js-yaml's on random plans built by PlanBuilder.
+ */
+export function workloadYaml(w: Workload, level: number, scalars: Scalars): string | undefined {
+  if (w.vanished !== undefined || w.note !== undefined) return undefined
+  const s = scalars
+  const nl = indent(level)
+  let out = `kind: ${s.text(w.kind)}${nl}name: ${s.text(w.name)}`
+  if (w.serviceAccount !== undefined) out += `${nl}serviceAccount: ${s.text(w.serviceAccount)}`
+  if (w.replicas !== undefined) out += `${nl}replicas: ${s.text(w.replicas)}`
+  if (w.containers !== undefined) out += `${nl}containers:${list(w.containers, level + 1, (c) => container(c, level + 2, s))}`
+  let secrets = ''
+  for (const m of w.secrets) {
+    const item = mapping(m, level + 2, s)
+    if (item === undefined) return undefined
+    secrets += `${indent(level + 1)}- ${item}`
+  }
+  out += `${nl}secrets:${secrets || ' []'}`
+  const status = w.status
+  if (Object.keys(status).length !== 1 || status.state === undefined) return undefined
+  return `${out}${nl}status:${indent(level + 1)}state: ${s.text(status.state)}`
+}
+
+const indents: string[] = []
+const indent = (level: number): string => (indents[level] ??= `\n${' '.repeat(2 * level)}`)
+
+/** A block sequence after its key (" []" when empty), items `level` deep. */
+function list<T>(items: T[], level: number, item: (x: T) => string): string {
+  if (items.length === 0) return ' []'
+  let out = ''
+  for (const x of items) out += `${indent(level)}- ${item(x)}`
+  return out
+}
+
+function container(c: ContainerRef, level: number, s: Scalars): string {
+  const nl = indent(level)
+  let out = `name: ${s.text(c.name)}`
+  if (c.init !== undefined) out += `${nl}init: ${s.text(c.init)}`
+  if (c.image !== undefined) out += `${nl}image: ${s.text(c.image)}`
+  return out
+}
+
+function mapping(m: SecretMapping, level: number, s: Scalars): string | undefined {
+  if (m.kvMount !== undefined || m.source.type !== undefined) return undefined
+  const nl = indent(level)
+  const inner = indent(level + 1)
+  let out = `source:${inner}name: ${s.text(m.source.name)}`
+  if (m.source.missing !== undefined) out += `${inner}missing: ${s.text(m.source.missing)}`
+  if (m.source.optional !== undefined) out += `${inner}optional: ${s.text(m.source.optional)}`
+  out += `${nl}vaultPath: ${s.text(m.vaultPath)}`
+  if (m.fields !== undefined) {
+    let fields = ''
+    for (const key in m.fields) {
+      const value = m.fields[key]
+      if (value !== undefined) fields += `${inner}${s.key(key)}: ${s.text(value)}`
+    }
+    out += `${nl}fields:${fields || ' {}'}`
+  }
+  if (m.envFrom !== undefined) out += m.envFrom.prefix === undefined ? `${nl}envFrom: {}` : `${nl}envFrom:${inner}prefix: ${s.text(m.envFrom.prefix)}`
+  if (m.files !== undefined) out += `${nl}files:${list(m.files, level + 1, (f) => file(f, level + 2, s))}`
+  if (m.references !== undefined) out += `${nl}references:${list(m.references, level + 1, (r) => reference(r, level + 2, s))}`
+  return out
+}
+
+function file(f: FileMount, level: number, s: Scalars): string {
+  const nl = indent(level)
+  let out = `container: ${s.text(f.container)}`
+  if (f.volume !== undefined) out += `${nl}volume: ${s.text(f.volume)}`
+  out += `${nl}mountPath: ${s.text(f.mountPath)}`
+  if (f.items !== undefined) out += `${nl}items:${list(f.items, level + 1, (i) => `key: ${s.text(i.key)}${indent(level + 2)}path: ${s.text(i.path)}`)}`
+  if (f.deliverable !== undefined) out += `${nl}deliverable: ${s.text(f.deliverable)}`
+  return out
+}
+
+function reference(r: SecretReference, level: number, s: Scalars): string {
+  const nl = indent(level)
+  let out = `container: ${s.text(r.container)}`
+  if (r.init !== undefined) out += `${nl}init: ${s.text(r.init)}`
+  out += `${nl}type: ${s.text(r.type)}`
+  if (r.env !== undefined) out += `${nl}env: ${s.text(r.env)}`
+  if (r.key !== undefined) out += `${nl}key: ${s.text(r.key)}`
+  if (r.prefix !== undefined) out += `${nl}prefix: ${s.text(r.prefix)}`
+  if (r.volume !== undefined) out += `${nl}volume: ${s.text(r.volume)}`
+  if (r.optional !== undefined) out += `${nl}optional: ${s.text(r.optional)}`
+  if (r.index !== undefined) out += `${nl}index: ${s.text(r.index)}`
+  return out
+}
