@@ -25,9 +25,13 @@ const SWITCHES = new Set(['--json', '--no-color'])
 
 export function guessRequest(argv: string[]): DiscoverRequest | undefined {
   const found: Partial<Record<Guessed, string>> = {}
+  let json = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
-    if (SWITCHES.has(arg)) continue
+    if (SWITCHES.has(arg)) {
+      json ||= arg === '--json'
+      continue
+    }
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1
     const name = eq > 0 ? arg.slice(0, eq) : arg
     const field = VALUED[name]
@@ -36,8 +40,8 @@ export function guessRequest(argv: string[]): DiscoverRequest | undefined {
     if (value === undefined || value === '' || value.startsWith('-')) return undefined
     found[field] = value
   }
-  // The flags' defaults, as the command declares them.
-  return {mount: 'secret', pathTemplate: DEFAULT_PATH_TEMPLATE, authMount: 'kubernetes', ...found}
+  // The flags' defaults, as the command declares them; the plan object is wanted for --json or to print it.
+  return {mount: 'secret', pathTemplate: DEFAULT_PATH_TEMPLATE, authMount: 'kubernetes', ...found, planNeeded: json || found.output === undefined}
 }
 
 const empty = (list: string[] | undefined): boolean => (list ?? []).length === 0
@@ -54,6 +58,7 @@ export function sameListing(guess: DiscoverRequest, selection: KubeconfigSelecti
     request.clusterName === guess.clusterName &&
     request.mount === guess.mount &&
     request.pathTemplate === guess.pathTemplate &&
-    request.output === guess.output
+    request.output === guess.output &&
+    request.planNeeded === guess.planNeeded
   )
 }

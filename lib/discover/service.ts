@@ -18,6 +18,11 @@ export interface DiscoverRequest extends CollectOptions {
   vaultAddress?: string
   output?: string
   update?: string
+  /**
+   * False when the caller wants the file and the counts, not the plan object back: discover then
+   * keeps no workload once its text is written (DiscoverResult.plan is absent).
+   */
+  planNeeded?: boolean
 }
 
 export interface DiscoverResult {
@@ -33,7 +38,8 @@ export interface DiscoverResult {
   imagePullSecretsIgnored: number
   filesNotDeliverable: number
   update?: UpdateSummary
-  plan: MigrationPlan
+  /** Absent when the request said planNeeded: false. */
+  plan?: MigrationPlan
 }
 
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
@@ -55,7 +61,6 @@ export interface ListedCluster {
   pathTemplate: string
   existing?: LoadedPlan
   io?: Promise<typeof import('../plan/io.js')>
-  newPlan?: Promise<typeof import('../plan/new-plan.js')>
   git: Promise<GitProvenance | undefined>
   builder: PlanBuilder
   prepared?: PreparedWorkloads
@@ -63,10 +68,9 @@ export interface ListedCluster {
 }
 
 export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<ListedCluster> {
-  // The plan modules load while the cluster is being listed; io.ts (the `yaml` library) only for --update.
+  // io.ts (the `yaml` library) only for --update; Git runs once the first request is on its way.
   const io = req.update ? import('../plan/io.js') : undefined
-  const newPlan = req.update ? undefined : import('../plan/new-plan.js')
-  const git = gitProvenance(process.cwd())
+  const git = new Promise<GitProvenance | undefined>((resolve) => setImmediate(() => resolve(gitProvenance(process.cwd()))))
   const existing = io ? await (await io).loadPlan(req.update!) : undefined
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
   const mount = req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret'
@@ -74,9 +78,10 @@ export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequ
   // Each listed object is turned into its part of the plan as its page arrives, then dropped;
   // for a new plan file, each workload is also validated and rendered then (see PreparedWorkloads).
   const prepared = !existing && req.output ? new PreparedWorkloads() : undefined
-  const builder = new PlanBuilder({clusterName, mount, pathTemplate, onWorkload: prepared && ((w) => prepared.add(w))})
+  const standIns = req.planNeeded === false
+  const builder = new PlanBuilder({clusterName, mount, pathTemplate, onWorkload: prepared && ((w) => prepared.add(w, standIns))})
   const observed = await collect(kc, req, builder)
-  return {clusterName, mount, pathTemplate, existing, io, newPlan, git, builder, prepared, observed}
+  return {clusterName, mount, pathTemplate, existing, io, git, builder, prepared, observed}
 }
 
 /** Discover's second half: the plan, written (new file, or --update), and what to report. */
@@ -102,15 +107,16 @@ export async function finishDiscovery(listed: ListedCluster, req: DiscoverReques
     file = req.output ?? existing.file
     await (await listed.io!).savePlan(existing, plan, {file})
   } else if (file) {
-    await (await listed.newPlan!).writeNewPlan(file, plan, undefined, listed.prepared)
+    await (await import('../plan/new-plan.js')).writeNewPlan(file, plan, undefined, listed.prepared, report.parts)
   }
-  const workloads = plan.tenants.flatMap((t) => t.workloads)
+  // The builder counted (some workloads may be stand-ins); an updated plan is counted afresh.
+  const secrets = (p: MigrationPlan): number => new Set(p.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size
   return {
     file,
     cluster: {name: clusterName, fingerprint: observed.fingerprint},
     tenants: plan.tenants.length,
-    workloads: workloads.length,
-    secrets: new Set(plan.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size,
+    workloads: existing ? plan.tenants.reduce((n, t) => n + t.workloads.length, 0) : report.workloads,
+    secrets: existing ? secrets(plan) : report.secrets,
     alreadyInjected: report.alreadyInjected,
     vaultInjected: plan.vaultInjected?.length ?? 0,
     notProtectable: plan.notProtectable?.length ?? 0,
@@ -118,6 +124,6 @@ export async function finishDiscovery(listed: ListedCluster, req: DiscoverReques
     imagePullSecretsIgnored: report.imagePullSecretsIgnored,
     filesNotDeliverable: report.filesNotDeliverable,
     update,
-    plan,
+    ...(report.parts ? {} : {plan}),
   }
 }

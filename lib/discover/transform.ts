@@ -52,6 +52,15 @@ export interface DiscoverReport {
   /** Secret references the wrapper cannot deliver yet (files). */
   filesNotDeliverable: number
   missingSecrets: string[]
+  /** Workloads in the plan, stand-ins (see PlanShape.onWorkload) included. */
+  workloads: number
+  /** Distinct Secrets (namespace and name) the plan's workloads read. */
+  secrets: number
+  /**
+   * Only when onWorkload returned stand-ins: each tenant's workloads in plan order, stand-ins in
+   * their places. The plan's own `workloads` arrays then hold only the workloads kept as objects.
+   */
+  parts?: Map<Tenant, object[]>
 }
 
 export function renderPath(template: string, vars: Record<string, string>): string {
@@ -185,7 +194,10 @@ function pathRenderer(template: string): (vars: Record<string, string>) => strin
 
 /** What the plan needs of one namespace, collected while its objects are listed. */
 interface NamespaceFindings {
-  workloads: Workload[]
+  /** In the order found; `part` is onWorkload's stand-in when it returned one. */
+  workloads: Array<{kind: string; name: string; workload?: Workload; part?: object}>
+  /** Names of the Secrets those workloads read. */
+  read: Set<string>
   alreadyInjected: DiscoverReport['alreadyInjected']
   vaultInjected: ObservedWorkload[]
   missing: Set<string>
@@ -195,8 +207,13 @@ interface NamespaceFindings {
 
 export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {
   clusterName: string
-  /** Called with each workload once it is final (it does not change afterwards). */
-  onWorkload?: (workload: Workload) => void
+  /**
+   * Called with each workload once it is final (it does not change afterwards). When it returns
+   * an object, the builder keeps that stand-in in the workload's place and drops the workload
+   * (PreparedWorkloads: its text is written and it was validated; not keeping 10,000 workloads
+   * saves a third of the worker's garbage collection). See DiscoverReport.parts.
+   */
+  onWorkload?: (workload: Workload) => object | undefined
 }
 export type ObservedCluster = Pick<Observed, 'fingerprint' | 'server' | 'namespaces' | 'secrets'>
 
@@ -223,7 +240,7 @@ export class PlanBuilder {
 
   private findings(namespace: string): NamespaceFindings {
     let f = this.found.get(namespace)
-    if (!f) this.found.set(namespace, (f = {workloads: [], alreadyInjected: [], vaultInjected: [], missing: new Set(), pullSecrets: 0, files: 0}))
+    if (!f) this.found.set(namespace, (f = {workloads: [], read: new Set(), alreadyInjected: [], vaultInjected: [], missing: new Set(), pullSecrets: 0, files: 0}))
     return f
   }
 
@@ -252,6 +269,7 @@ export class PlanBuilder {
     for (const secret of names) {
       const u = uses.get(secret)!
       found.files += u.files.length
+      found.read.add(secret)
       const exists = this.secrets.has(`${namespace}/${secret}`)
       if (!exists) found.missing.add(`${namespace}/${secret}`)
       const source: SecretMapping['source'] = {name: secret}
@@ -275,8 +293,8 @@ export class PlanBuilder {
     workload.containers = containers
     workload.secrets = secrets
     workload.status = {state: 'pending'}
-    found.workloads.push(workload)
-    this.shape.onWorkload?.(workload)
+    const part = this.shape.onWorkload?.(workload)
+    found.workloads.push(part ? {kind, name, part} : {kind, name, workload})
   }
 
   job(job: LiveWorkload): void {
@@ -306,6 +324,9 @@ export class PlanBuilder {
     const missing = new Set<string>()
     let pullSecrets = 0
     let files = 0
+    let workloads = 0
+    let secrets = 0
+    let parts: Map<Tenant, object[]> | undefined
     for (const [namespace, found] of this.found) {
       if (!inScope.has(namespace)) continue
       alreadyInjected.push(...found.alreadyInjected)
@@ -314,8 +335,13 @@ export class PlanBuilder {
       files += found.files
       for (const m of found.missing) missing.add(m)
       if (found.workloads.length === 0) continue
+      workloads += found.workloads.length
+      secrets += found.read.size
+      const entries = found.workloads.sort(byKindName)
       const id = tenantIdentity(cluster, namespace)
-      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: found.workloads.sort(byKindName)})
+      const tenant: Tenant = {name: namespace, namespace, policy: id, role: id, workloads: entries.flatMap((e) => (e.workload ? [e.workload] : []))}
+      if (entries.some((e) => e.part)) (parts ??= new Map()).set(tenant, entries.map((e) => e.workload ?? e.part!))
+      tenants.push(tenant)
     }
     const notProtectable = this.notProtectable.filter((n) => inScope.has(n.scope)).map((n) => n.entry)
     const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
@@ -342,6 +368,9 @@ export class PlanBuilder {
       imagePullSecretsIgnored: pullSecrets,
       filesNotDeliverable: files,
       missingSecrets: [...missing].sort(),
+      workloads,
+      secrets,
+      ...(parts ? {parts} : {}),
     }
   }
 }

@@ -40,9 +40,9 @@ const early = startEarly((workerData as {argv?: string[]} | undefined)?.argv)
 
 async function run(job: IsolatedJob): Promise<void> {
   try {
-    const request = {...job.request, onProgress: job.progress ? (progress: string) => post({progress}) : undefined}
+    const request = {...job.request, planNeeded: job.withPlan || job.render, onProgress: job.progress ? (progress: string) => post({progress}) : undefined}
     let listed: ListedCluster
-    if (early && sameListing(early.guess, job.selection, job.request)) {
+    if (early && sameListing(early.guess, job.selection, request)) {
       early.hooks.progress = request.onProgress
       listed = await early.listing
     } else {
@@ -50,7 +50,7 @@ async function run(job: IsolatedJob): Promise<void> {
       listed = await listCluster(resolveKubeconfig(job.selection), request)
     }
     const result = await finishDiscovery(listed, request)
-    const text = job.render ? (await import('../plan/new-plan.js')).renderPlan(result.plan) : undefined
+    const text = job.render ? (await import('../plan/new-plan.js')).renderPlan(result.plan!) : undefined
     if (job.withPlan) post({result, text})
     else {
       const {plan: _plan, ...rest} = result

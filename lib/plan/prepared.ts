@@ -14,22 +14,34 @@ const WORKLOAD_LEVEL = 4
  * keys in its order), and a prepared workload must not change afterwards.
  */
 export class PreparedWorkloads {
-  private readonly valid = new Set<Workload>()
+  private readonly valid = new Set<object>()
   private readonly renderer = new ItemRenderer()
   readonly rendered: Prerendered = this.renderer.rendered
 
-  add(workload: Workload): void {
+  /**
+   * Checks and renders `workload`. With `standIn`, a valid workload whose text is ready is not
+   * needed any more: the returned stand-in takes its place (PlanBuilder keeps that instead, and
+   * writeNewPlan gets the stand-ins through `parts`).
+   */
+  add(workload: Workload, standIn = false): object | undefined {
     // An invalid one stays in what writeNewPlan validates, which reports it.
-    if (!isValidWorkload(workload)) return
-    this.valid.add(workload)
+    if (!isValidWorkload(workload)) return undefined
     let text: string | undefined
     try {
       text = workloadYaml(workload, WORKLOAD_LEVEL, this.renderer.scalars)
     } catch (err) {
       if (!(err instanceof Unrenderable)) throw err
     }
-    if (text === undefined) this.renderer.add(workload, WORKLOAD_LEVEL)
-    else this.renderer.addText(workload, WORKLOAD_LEVEL, text)
+    if (text === undefined) {
+      // The general writer then; if it cannot either, writeNewPlan hands the whole plan to js-yaml.
+      this.renderer.add(workload, WORKLOAD_LEVEL)
+      this.valid.add(workload)
+      return undefined
+    }
+    const key = standIn ? {} : workload
+    this.renderer.addText(key, WORKLOAD_LEVEL, text)
+    this.valid.add(key)
+    return standIn ? key : undefined
   }
 
   /** The plan without the workloads found valid here: what is left to validate. */

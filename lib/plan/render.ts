@@ -5,11 +5,9 @@ import jsyaml from 'js-yaml'
  * times faster. On 10,000 workloads js-yaml spent ~300 ms, most of it choosing a style for each
  * scalar (testing it against every implicit type) and re-concatenating nested blocks. Here the
  * strings plans are made of (names, paths, images: one word of safe characters) are written
- * plain after one check; any other scalar is written by js-yaml itself, which
- * for a single-line scalar writes the same text at any depth. What cannot be written that way
- * (a multi-line string, whose block indentation depends on depth; a key over 1024 characters;
- * a value that is not JSON) sends the whole document to js-yaml, so the output is always
- * js-yaml's. test/lib/plan/render.test.ts compares the two on fixtures and random documents.
+ * plain after one check; any other scalar is written by js-yaml itself (see Scalars). What
+ * cannot be written that way (a multi-line or very long key; a value that is not JSON) sends
+ * the whole document to js-yaml, so the output is always js-yaml's. test/lib/plan/render.test.ts compares the two on fixtures and random documents.
  */
 export const DUMP_OPTIONS: jsyaml.DumpOptions = {schema: jsyaml.CORE_SCHEMA, lineWidth: -1, noRefs: true, noCompatMode: true, indent: 2}
 
@@ -36,23 +34,28 @@ function isPlainWord(s: string): boolean {
 /** What only js-yaml can write; the caller falls back to it. */
 export class Unrenderable extends Error {}
 
-/** js-yaml's text of scalars and keys, written in the same style at any depth. */
+/**
+ * js-yaml's text of scalars and keys. A single-line scalar is written alike at any depth, so js-yaml
+ * writes it once at the top level; a multi-line string is a literal block (`|`) whose lines
+ * js-yaml indents by depth: its top-level text is indented again here for the scalar's depth.
+ */
 export class Scalars {
   private readonly quoted = new Map<string, string>()
   // A plan repeats a few dozen keys hundreds of thousands of times: check each once.
   private readonly keys = new Map<string, string>()
 
-  text(value: unknown): string {
+  /** `level`: the scalar's depth as js-yaml counts it (a mapping's values are one deeper than its keys). */
+  text(value: unknown, level = 1): string {
     if (typeof value === 'string') {
       if (isPlainWord(value)) return value
       let text = this.quoted.get(value)
       if (text === undefined) {
         text = jsyaml.dump(value, DUMP_OPTIONS).slice(0, -1)
-        // A block scalar is indented for depth 0; js-yaml would indent it for this depth.
-        if (text.startsWith('|') || text.startsWith('>')) throw new Unrenderable()
+        // No folding with lineWidth -1: a block is always literal.
+        if (text.startsWith('>')) throw new Unrenderable()
         this.quoted.set(value, text)
       }
-      return text
+      return text.startsWith('|') ? indentBlock(text, level) : text
     }
     if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return String(value)
     if (typeof value === 'boolean') return value ? 'true' : 'false'
@@ -64,13 +67,25 @@ export class Scalars {
     let k = this.keys.get(key)
     if (k === undefined) {
       k = this.text(key)
-      // js-yaml writes longer keys as explicit "? " pairs.
-      if (k.length > MAX_IMPLICIT_KEY) throw new Unrenderable()
+      // js-yaml writes a multi-line key double-quoted, a longer one as an explicit "? " pair.
+      if (k.startsWith('|') || k.length > MAX_IMPLICIT_KEY) throw new Unrenderable()
       this.keys.set(key, k)
     }
     return k
   }
 }
+
+/**
+ * A literal block as js-yaml writes it at the top level (its lines indented by 2), indented for
+ * `level` instead: 2 spaces per level, at least 2. Empty lines stay empty, as js-yaml leaves them.
+ */
+function indentBlock(block: string, level: number): string {
+  const extra = 2 * Math.max(1, level) - 2
+  if (extra === 0) return block
+  const header = block.indexOf('\n')
+  return block.slice(0, header) + block.slice(header).replace(/\n(?=[^\n])/g, `\n${' '.repeat(extra)}`)
+}
+
 const toTag = Object.prototype.toString
 const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && toTag.call(value) === '[object Object]'
 const hasEntries = (map: Record<string, unknown>): boolean => {
@@ -86,13 +101,15 @@ export interface Prerendered {
   items: Map<object, {level: number; start: number; end: number}>
   /** Where `start` and `end` point. */
   bytes(): Buffer
+  /** Sequences to write in place of arrays found as mapping values (stand-ins for rendered items: see prepared.ts). */
+  sequences?: Map<unknown[], unknown[]>
 }
 
 /** The YAML as UTF-8 bytes, ready to write. */
 export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buffer {
   try {
     if (!isMap(value) && !Array.isArray(value)) throw new Unrenderable()
-    const writer = new YamlWriter(new ByteSink((prerendered?.bytes().length ?? 0) + (1 << 20)), new Scalars(), prerendered?.items, prerendered?.bytes())
+    const writer = new YamlWriter(new ByteSink((prerendered?.bytes().length ?? 0) + (1 << 20)), new Scalars(), prerendered)
     writer.item(value, 0)
     writer.out.put('\n')
     return writer.out.bytes()
@@ -201,12 +218,15 @@ class ByteSink {
 class YamlWriter {
   private readonly newline: string[] = []
 
+  private readonly prerenderedBytes?: Buffer
+
   constructor(
     readonly out: ByteSink,
     private readonly scalars = new Scalars(),
-    private readonly prerendered?: Prerendered['items'],
-    private readonly prerenderedBytes?: Buffer,
-  ) {}
+    private readonly prerendered?: Prerendered,
+  ) {
+    this.prerenderedBytes = prerendered?.bytes()
+  }
 
   private nl(level: number): string {
     return (this.newline[level] ??= `\n${' '.repeat(2 * level)}`)
@@ -223,10 +243,11 @@ class YamlWriter {
       first = false
       out.put(this.scalars.key(key))
       if (Array.isArray(value)) {
-        if (value.length === 0) out.put(': []')
+        const list = this.prerendered?.sequences?.get(value) ?? value
+        if (list.length === 0) out.put(': []')
         else {
           out.put(':')
-          this.sequence(value, level + 1, false)
+          this.sequence(list, level + 1, false)
         }
       } else if (isMap(value)) {
         if (hasEntries(value)) {
@@ -235,7 +256,7 @@ class YamlWriter {
         } else out.put(': {}')
       } else {
         out.put(': ')
-        out.put(this.scalars.text(value))
+        out.put(this.scalars.text(value, level + 1))
       }
     }
   }
@@ -254,10 +275,10 @@ class YamlWriter {
       if (value.length === 0) this.out.put('[]')
       else this.sequence(value, level, true)
     } else if (isMap(value)) {
-      const pre = this.prerendered?.get(value)
+      const pre = this.prerendered?.items.get(value)
       if (pre?.level === level) this.out.putRange(this.prerenderedBytes!, pre.start, pre.end)
       else if (hasEntries(value)) this.mapping(value, level, true)
       else this.out.put('{}')
-    } else this.out.put(this.scalars.text(value === undefined ? null : value))
+    } else this.out.put(this.scalars.text(value === undefined ? null : value, level))
   }
 }

@@ -15,15 +15,16 @@ import {startControlPlane} from '../../../lib/lab/index.js'
 const defaults = {mount: 'secret', pathTemplate: DEFAULT_PATH_TEMPLATE, authMount: 'kubernetes'}
 
 t.test('guesses the plain command lines, with the flags\' defaults', async (t) => {
-  t.same(guessRequest([]), defaults)
-  t.same(guessRequest(['-o', 'plan.yaml']), {...defaults, output: 'plan.yaml'})
-  t.same(guessRequest(['--output=plan.yaml', '--cluster-name', 'prod', '--json', '--no-color']), {...defaults, output: 'plan.yaml', clusterName: 'prod'})
+  t.same(guessRequest([]), {...defaults, planNeeded: true}, 'the plan is printed')
+  t.same(guessRequest(['-o', 'plan.yaml']), {...defaults, output: 'plan.yaml', planNeeded: false})
+  t.same(guessRequest(['--output=plan.yaml', '--cluster-name', 'prod', '--json', '--no-color']), {...defaults, output: 'plan.yaml', clusterName: 'prod', planNeeded: true}, '--json returns it')
   t.same(guessRequest(['--output-plan', 'p.yaml', '--mount=kv', '--path-template', '{mount}/data/{secret}', '--auth-mount', 'k8s', '--vault-address', 'https://bao:8200']), {
     mount: 'kv',
     pathTemplate: '{mount}/data/{secret}',
     authMount: 'k8s',
     output: 'p.yaml',
     vaultAddress: 'https://bao:8200',
+    planNeeded: false,
   })
 })
 
@@ -67,6 +68,7 @@ t.test('a guess is used only for the same listing', async (t) => {
     ['mount', {}, {mount: 'kv'}],
     ['path template', {}, {pathTemplate: '{mount}/data/{secret}'}],
     ['output', {}, {output: 'other.yaml'}],
+    ['plan object wanted', {}, {planNeeded: true}],
   ]
   for (const [what, selection, changed] of cases) {
     t.notOk(sameListing(guess, selection, {...request, ...changed}), what)
@@ -93,7 +95,7 @@ t.test('a wrong guess is dropped: the plan is the one the job asks for, and the 
     selection: {},
     request: {output, clusterName, mount: 'secret', pathTemplate: DEFAULT_PATH_TEMPLATE, authMount: 'kubernetes'},
     progress: false,
-    withPlan: true,
+    withPlan: false,
     render: false,
   })
 
