@@ -1,9 +1,9 @@
 import {CloudtaserError, ExitCode} from '../errors.js'
-import {OpenBaoClient} from './client.js'
+import type {BaoClient} from './bao-client.js'
 import type {ConnectionSettings} from './config.js'
 
 export interface KubernetesLogin {
-  client: OpenBaoClient
+  client: BaoClient
   /** Seconds the token lives (renewable up to the role's token_max_ttl). */
   leaseSeconds: number
   policies: string[]
@@ -12,12 +12,14 @@ export interface KubernetesLogin {
 /**
  * For daemons (wrapper, operator): exchange a ServiceAccount JWT for an OpenBao token through a
  * kubernetes-auth role, and return a client that uses it. Same TLS, namespace, retries, errors.
+ * `connect` makes the clients: the caller picks the transport (the wrapper must not load undici).
  */
 export async function loginKubernetes(
   settings: Omit<ConnectionSettings, 'token' | 'tokenSource'>,
   login: {mount: string; role: string; jwt: string},
+  connect: (settings: ConnectionSettings) => BaoClient,
 ): Promise<KubernetesLogin> {
-  const anonymous = new OpenBaoClient({...settings, token: '', tokenSource: 'flag'})
+  const anonymous = connect({...settings, token: '', tokenSource: 'flag'})
   try {
     const r = await anonymous.call<{auth?: {client_token?: string; lease_duration?: number; token_policies?: string[]}; errors?: string[]}>(
       'POST',
@@ -33,7 +35,7 @@ export async function loginKubernetes(
     const auth = r.body?.auth
     if (!auth?.client_token) throw new Error(`auth/${login.mount}/login returned no token`)
     return {
-      client: new OpenBaoClient({...settings, token: auth.client_token, tokenSource: 'flag'}),
+      client: connect({...settings, token: auth.client_token, tokenSource: 'flag'}),
       leaseSeconds: auth.lease_duration ?? 0,
       policies: auth.token_policies ?? [],
     }

@@ -1,4 +1,3 @@
-import {execFileSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 
 export interface CoreLimit {
@@ -28,6 +27,9 @@ export function coreLimitOf(pid: number | 'self' = 'self'): [string, string] | u
 export function disableCoreDumps(pid: number = process.pid): CoreLimit {
   const before = coreLimitOf(pid)
   if (before?.[0] === '0' && before[1] === '0') return {applied: true, how: 'already-zero'}
+  // Loaded here, not at the top: with the addon this is never reached, and node:child_process
+  // costs the wrapper's start a few milliseconds.
+  const {execFileSync} = process.getBuiltinModule('node:child_process')
   for (const bin of ['prlimit', '/usr/bin/prlimit', '/bin/prlimit']) {
     try {
       execFileSync(bin, ['--pid', String(pid), '--core=0:0'], {stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000})

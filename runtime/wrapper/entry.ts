@@ -1,12 +1,15 @@
 import {harden} from './hardening.js'
+import {writeLine} from './log.js'
 import {runWrapper} from './main.js'
 
 // The executable's entry: also what the single-executable build bundles.
 const {native, reason} = harden()
+// With the addon, _exit: Node's teardown is ~7 ms of the wrapper's start-to-exit cost for nothing.
+const exit = (code: number) => (native?.exitNow ? native.exitNow(code) : process.exit(code))
 runWrapper(process.env, {native, reason}).then(
-  (code) => process.exit(code),
+  (code) => exit(code),
   (err: Error) => {
-    process.stderr.write(`${JSON.stringify({level: 'error', component: 'wrapper', event: 'crash', error: err.message})}\n`)
-    process.exit(70)
+    writeLine(`${JSON.stringify({level: 'error', component: 'wrapper', event: 'crash', error: err.message})}\n`)
+    exit(70)
   },
 )

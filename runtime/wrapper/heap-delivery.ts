@@ -1,4 +1,3 @@
-import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
 import {log} from './log.js'
 import {type Child, type Delivery, type SecretSet} from './delivery.js'
@@ -32,6 +31,8 @@ export function heapDelivery(detail: string): Delivery {
     spawn: 'child_process',
     newSet: () => new HeapSecretSet(detail),
     launch(command, base, set) {
+      // Loaded on use: the native path never needs node:child_process (start-up time).
+      const {spawn} = process.getBuiltinModule('node:child_process')
       const [file, ...args] = command
       const child = spawn(file!, args, {env: {...base, ...(set as HeapSecretSet).env}, stdio: 'inherit'})
       const exited = new Promise<number>((resolve) => {

@@ -1,4 +1,4 @@
-import type {OpenBaoClient} from '../../lib/openbao/client.js'
+import type {BaoClient} from '../../lib/openbao/bao-client.js'
 import type {EnvMapGroup} from '../../lib/annotations.js'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 import type {Delivery, SecretSet} from './delivery.js'
@@ -31,7 +31,7 @@ interface Read {
  * unchanged set of versions returns undefined without copying any value.
  */
 export async function fetchSecrets(
-  client: OpenBaoClient,
+  client: BaoClient,
   paths: string[],
   groups: EnvMapGroup[],
   delivery: Delivery,

@@ -1,13 +1,14 @@
 import {readFileSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {OpenBaoClient} from '../../lib/openbao/client.js'
+import {BaoClient} from '../../lib/openbao/bao-client.js'
+import {Http1Transport} from '../../lib/openbao/http1-transport.js'
 import type {ConnectionSettings} from '../../lib/openbao/config.js'
 import {loginKubernetes} from '../../lib/openbao/login.js'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 import type {WrapperConfig} from './config.js'
 
 export interface Session {
-  client: OpenBaoClient
+  client: BaoClient
   /** Seconds the token lives; 0 for a non-expiring (root/dev) token. */
   leaseSeconds: number
 }
@@ -25,11 +26,14 @@ export function connectionOf(c: WrapperConfig): Omit<ConnectionSettings, 'token'
   return {addr: c.vaultAddr, ca, caFile: c.caFile, timeoutMs: 5000, attempts: 2}
 }
 
+/** The wrapper's clients: the small HTTP/1.1 transport, not undici (start-up time, see http1-transport.ts). */
+const connect = (s: ConnectionSettings): BaoClient => new BaoClient(s, new Http1Transport({ca: s.ca}))
+
 /** Log in once: kubernetes auth re-reads the projected token (the kubelet rotates it). */
 export async function login(c: WrapperConfig): Promise<Session> {
   const settings = connectionOf(c)
   if (c.authMethod === 'token') {
-    const client = new OpenBaoClient({...settings, token: c.token!, tokenSource: 'flag'})
+    const client = connect({...settings, token: c.token!, tokenSource: 'flag'})
     const r = await client.call<{data?: {ttl?: number}}>('GET', 'auth/token/lookup-self')
     return {client, leaseSeconds: r.body?.data?.ttl ?? 0}
   }
@@ -42,7 +46,7 @@ export async function login(c: WrapperConfig): Promise<Session> {
       hint: 'The pod needs a projected ServiceAccount token (automountServiceAccountToken must not be false).',
     })
   }
-  const l = await loginKubernetes(settings, {mount: c.authMount, role: c.role!, jwt})
+  const l = await loginKubernetes(settings, {mount: c.authMount, role: c.role!, jwt}, connect)
   return {client: l.client, leaseSeconds: l.leaseSeconds}
 }
 

@@ -1,4 +1,4 @@
-import type {OpenBaoClient} from '../../lib/openbao/client.js'
+import type {BaoClient} from '../../lib/openbao/bao-client.js'
 
 /** `<mount>/data/<path>` -> `<mount>/metadata/<path>` (the first `/data/` segment), or undefined. */
 export function metadataPathOf(dataPath: string): string | undefined {
@@ -12,7 +12,7 @@ export function metadataPathOf(dataPath: string): string | undefined {
  * `source apply-plan` granted it, or hand-written ones): the caller polls by reading the secrets.
  * A path without metadata counts as version 0, as a missing secret does in a full read.
  */
-export async function readVersions(client: OpenBaoClient, dataPaths: readonly string[]): Promise<number[] | undefined> {
+export async function readVersions(client: BaoClient, dataPaths: readonly string[]): Promise<number[] | undefined> {
   const metadataPaths = dataPaths.map(metadataPathOf)
   if (metadataPaths.some((p) => p === undefined)) return undefined
   const answers = await Promise.all(metadataPaths.map((p) => client.call<{data?: {current_version?: number}}>('GET', p!, {accept: [403, 404]})))

@@ -15,6 +15,8 @@ export interface Native {
   spawn(file: string, argv: string[], baseEnv: string[], store: number, onExit: (code: number, signal: number) => void): {slot: number; pid: number; pidfd: 0 | 1} | {errno: number}
   signal(slot: number, signo: number): number
   release(slot: number): void
+  /** Wipe every store and _exit(code), skipping Node's teardown. Absent in addons built before it. */
+  exitNow?(code: number): never
 }
 
 export type StoreKind = 'memfd_secret' | 'mlock' | 'mmap'

@@ -1,0 +1,36 @@
+/**
+ * How OpenBaoClient moves bytes. The CLI and the operator use undici (undici-transport.ts); the
+ * wrapper uses a small HTTP/1.1 client on node:net/node:tls (http1-transport.ts), because loading
+ * undici and node:http is most of its start-up and it makes a handful of requests to one server.
+ */
+export interface TransportRequest {
+  method: string
+  url: URL
+  headers: Record<string, string>
+  body?: string | Buffer
+  timeoutMs: number
+  /** Zero-fill every received chunk once copied into the returned body (secret-bearing reads). */
+  wipe?: boolean
+}
+
+export interface TransportResponse {
+  status: number
+  /** Retry-After as sent, if any. */
+  retryAfter?: string
+  /** The body in a buffer of its own (never a slice of a shared pool). */
+  body: Buffer
+}
+
+export interface Transport {
+  request(r: TransportRequest): Promise<TransportResponse>
+  close(): Promise<void>
+}
+
+/** Copy chunks into one buffer of its own; zero each chunk afterwards when asked. */
+export function joinChunks(chunks: Buffer[], total: number, wipe: boolean | undefined): Buffer {
+  const out = Buffer.allocUnsafeSlow(total)
+  let at = 0
+  for (const c of chunks) at += c.copy(out, at)
+  if (wipe) for (const c of chunks) c.fill(0)
+  return out
+}
