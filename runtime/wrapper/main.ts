@@ -5,7 +5,7 @@ import {log} from './log.js'
 import type {Native} from './native/index.js'
 import {nativeDelivery} from './native-delivery.js'
 import {fetchSecrets, type FetchedSecrets} from './secrets.js'
-import {isTransient, login, withDeadline, type Session} from './session.js'
+import {isTransient, login, tokenTtl, withDeadline, type Session} from './session.js'
 import {Supervisor} from './supervisor.js'
 import {readVersions, sameVersions} from './versions.js'
 import {disableCoreDumps} from './core-limit.js'
@@ -69,18 +69,25 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
   sup.start(launchWith(fetched))
   log('info', 'child_started', {pid: sup.pid, command: config.command[0], spawn: delivery.spawn, spawnMs: Number((performance.now() - ts).toFixed(2))})
 
-  let renewAt = session.leaseSeconds > 0 ? Date.now() + (session.leaseSeconds * 1000) / 2 : Infinity
+  const renewAtFor = (lease: number) => (lease > 0 ? Date.now() + (lease * 1000) / 2 : Infinity)
+  let renewAt = session.leaseSeconds === undefined ? Infinity : renewAtFor(session.leaseSeconds)
   let busy = false
   let byMetadata = true
-  const tick = async () => {
+  const tick = async (ttlOnly = false) => {
     if (busy) return
     busy = true
     try {
+      if (session.leaseSeconds === undefined) {
+        session.leaseSeconds = await tokenTtl(session.client)
+        renewAt = renewAtFor(session.leaseSeconds)
+        log('info', 'token_ttl', {leaseSeconds: session.leaseSeconds})
+      }
+      if (ttlOnly) return
       if (Date.now() >= renewAt) {
         try {
           const r = await session.client.call<{auth?: {lease_duration?: number}}>('POST', 'auth/token/renew-self', {body: {}})
           const lease = r.body?.auth?.lease_duration ?? 0
-          renewAt = lease > 0 ? Date.now() + (lease * 1000) / 2 : Infinity
+          renewAt = renewAtFor(lease)
           log('info', 'token_renewed', {leaseSeconds: lease})
         } catch (err) {
           // Past max TTL or revoked: a fresh login (kubernetes auth re-reads the rotated SA token).
@@ -88,7 +95,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
             const old = session
             session = await login(config)
             await old.client.close()
-            renewAt = session.leaseSeconds > 0 ? Date.now() + (session.leaseSeconds * 1000) / 2 : Infinity
+            renewAt = renewAtFor(session.leaseSeconds ?? 0)
             log('info', 'token_relogin', {leaseSeconds: session.leaseSeconds})
           } else throw err
         }
@@ -123,6 +130,8 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
     }
   }
   const timer = setInterval(() => void tick(), config.pollIntervalMs)
+  // A given token's TTL is looked up now that the app runs (a failure is retried by the next tick).
+  if (session.leaseSeconds === undefined) void tick(true)
   const code = await sup.done
   clearInterval(timer)
   fetched.set.wipe()

@@ -9,8 +9,11 @@ import type {WrapperConfig} from './config.js'
 
 export interface Session {
   client: BaoClient
-  /** Seconds the token lives; 0 for a non-expiring (root/dev) token. */
-  leaseSeconds: number
+  /**
+   * Seconds the token lives; 0 for a non-expiring (root/dev) token; undefined for a given token
+   * until tokenTtl looks it up (after the app has started: it only schedules renewal).
+   */
+  leaseSeconds: number | undefined
 }
 
 export function connectionOf(c: WrapperConfig): Omit<ConnectionSettings, 'token' | 'tokenSource'> {
@@ -33,9 +36,9 @@ const connect = (s: ConnectionSettings): BaoClient => new BaoClient(s, new Http1
 export async function login(c: WrapperConfig): Promise<Session> {
   const settings = connectionOf(c)
   if (c.authMethod === 'token') {
-    const client = connect({...settings, token: c.token!, tokenSource: 'flag'})
-    const r = await client.call<{data?: {ttl?: number}}>('GET', 'auth/token/lookup-self')
-    return {client, leaseSeconds: r.body?.data?.ttl ?? 0}
+    // No lookup-self here: a bad token fails the first read as BAO_INVALID_TOKEN all the same,
+    // and the app starts one cold round trip sooner.
+    return {client: connect({...settings, token: c.token!, tokenSource: 'flag'}), leaseSeconds: undefined}
   }
   let jwt: string
   try {
@@ -48,6 +51,12 @@ export async function login(c: WrapperConfig): Promise<Session> {
   }
   const l = await loginKubernetes(settings, {mount: c.authMount, role: c.role!, jwt}, connect)
   return {client: l.client, leaseSeconds: l.leaseSeconds}
+}
+
+/** A given token's remaining TTL (0: never expires), to schedule its renewal. */
+export async function tokenTtl(client: BaoClient): Promise<number> {
+  const r = await client.call<{data?: {ttl?: number}}>('GET', 'auth/token/lookup-self')
+  return r.body?.data?.ttl ?? 0
 }
 
 /** Retry only what a retry can fix (unreachable, 5xx, sealed); a refused login or a missing secret fails at once. */

@@ -43,8 +43,8 @@ t.teardown(() => {
   proxy.close()
 })
 
-const start = async (policy: string, path: string) => {
-  const token = (await root('POST', 'auth/token/create', {policies: [policy], ttl: '10m'})).body.auth.client_token as string
+const start = async (policy: string, path: string, token?: string) => {
+  token ??= (await root('POST', 'auth/token/create', {policies: [policy], ttl: '10m'})).body.auth.client_token as string
   const r = runWrapper({
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
@@ -68,9 +68,14 @@ t.test('metadata path: the first /data/ segment becomes /metadata/', async (t) =
 
 t.test('with read on metadata, an unchanged secret is read once; a change is read and restarts the app', async (t) => {
   await root('POST', 'secret/data/poll/a', {data: {password: 'a1'}})
+  const before = seen.length
   const r = await start('data-and-metadata', 'secret/data/poll/a')
   t.equal((await r.waitFor('start')).env!.PGPASSWORD, 'a1')
   await sleep(2000)
+  const mine = seen.slice(before)
+  t.equal(mine[0], 'GET secret/data/poll/a', 'the secret is the first request: the app does not wait for lookup-self')
+  t.equal(mine.filter((s) => s === 'GET auth/token/lookup-self').length, 1, 'the token TTL is looked up once, after the start')
+  t.match(r.stderr.join(''), /"event":"token_ttl","leaseSeconds":[1-9]/)
   t.equal(count('GET secret/data/poll/a'), 1, 'the value travelled once, at start')
   t.ok(count('GET secret/metadata/poll/a') >= 4, `versions polled (${count('GET secret/metadata/poll/a')} times)`)
   t.notMatch(r.stderr.join(''), /version_poll_by_read/)
@@ -92,4 +97,12 @@ t.test('without read on metadata: polling reads the secrets, said once in the lo
   t.equal((await r.waitFor('start', 2, 15_000)).env!.PGPASSWORD, 'b2')
   r.proc.kill('SIGTERM')
   t.equal(await r.exit, 42)
+})
+
+t.test('an invalid token still fails the start as BAO_INVALID_TOKEN (found by the first read)', async (t) => {
+  await root('POST', 'secret/data/poll/c', {data: {password: 'c1'}})
+  const r = await start('data-only', 'secret/data/poll/c', 'not-a-token')
+  t.equal(await r.exit, 4)
+  t.match(r.stderr.join(''), /"code":"BAO_INVALID_TOKEN"/)
+  t.notMatch(r.stderr.join(''), /child_started/)
 })
