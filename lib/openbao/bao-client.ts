@@ -56,8 +56,9 @@ const errorsOf = (body: unknown): string => {
 
 /**
  * The one OpenBao client of the project (CLI commands and daemons), over a Transport: undici for
- * the CLI and the operator (OpenBaoClient in client.ts), a small HTTP/1.1 client for the wrapper. TLS verification
- * is always on; extra CAs are added to Node's defaults, never replace them. Retries 429, 5xx
+ * the CLI and the operator (OpenBaoClient in client.ts), a small HTTP/1.1 client for the
+ * wrapper. TLS verification is always on; a given CA is the only one trusted (as BAO_CACERT /
+ * VAULT_CACERT for the bao CLI and Vault's agent), else Node's CAs. Retries 429, 5xx
  * (except a sealed server, which no retry fixes) and connection errors with capped exponential
  * backoff and jitter. Turns every failure into a CloudtaserError that names method, path and
  * capability.

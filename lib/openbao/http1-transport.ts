@@ -91,6 +91,8 @@ export class Http1Transport implements Transport {
 
 type Tls = typeof import('node:tls')
 let tls: Tls | undefined
+/** One secure context per CA for the process: building one parses every certificate in it. */
+const contexts = new Map<string, import('node:tls').SecureContext>()
 
 async function socketTo(url: URL, ca: string | undefined): Promise<Socket> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
@@ -98,15 +100,15 @@ async function socketTo(url: URL, ca: string | undefined): Promise<Socket> {
   const port = Number(url.port || (https ? 443 : 80))
   if (!https) return netConnect({host, port})
   tls ??= await import('node:tls')
-  return tls.connect({
-    host,
-    port,
-    servername: isIP(host) ? undefined : host,
-    // Extra CAs are added to Node's defaults, never replace them; verification is always on.
-    ca: ca ? [...tls.rootCertificates, ca] : undefined,
-    rejectUnauthorized: true,
-    ALPNProtocols: ['http/1.1'],
-  })
+  let secureContext: import('node:tls').SecureContext | undefined
+  if (ca) {
+    // A given CA is the only one trusted, as VAULT_CACERT / BAO_CACERT are for the bao CLI and
+    // Vault's agent: a publicly trusted certificate for OpenBao's name is not accepted. (Adding
+    // Node's ~140 roots would also cost ~10 ms of parsing at the wrapper's start.)
+    secureContext = contexts.get(ca)
+    if (!secureContext) contexts.set(ca, (secureContext = tls.createSecureContext({ca})))
+  }
+  return tls.connect({host, port, servername: isIP(host) ? undefined : host, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1']})
 }
 
 function httpError(code: string, message: string, answered = false): Error {

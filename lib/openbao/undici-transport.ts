@@ -1,4 +1,3 @@
-import {rootCertificates} from 'node:tls'
 import {Agent, request, type Dispatcher} from 'undici'
 import {joinChunks, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
 
@@ -9,8 +8,8 @@ export class UndiciTransport implements Transport {
   constructor(options: {ca?: string; connections?: number; timeoutMs: number}) {
     this.dispatcher = new Agent({
       connections: options.connections ?? 16,
-      // Extra CAs are added to Node's defaults, never replace them.
-      connect: options.ca ? {ca: [...rootCertificates, options.ca], rejectUnauthorized: true} : {rejectUnauthorized: true},
+      // A given CA is the only one trusted, as BAO_CACERT is for the bao CLI; else Node's CAs.
+      connect: options.ca ? {ca: options.ca, rejectUnauthorized: true} : {rejectUnauthorized: true},
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
     })

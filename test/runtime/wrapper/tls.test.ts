@@ -1,0 +1,72 @@
+// The wrapper against an OpenBao that speaks TLS (dev-tls, its own CA): with
+// CLOUDTASER_VAULT_CACERT the app starts with its secret; without it the start fails at once as
+// a TLS error (exit 3), not after retrying until the deadline: no retry makes a CA trusted.
+import t from 'tap'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {baoBinary} from '../../../lib/lab/index.js'
+import {freePort} from '../../../lib/lab/net.js'
+import {BaoClient} from '../../../lib/openbao/bao-client.js'
+import {Http1Transport} from '../../../lib/openbao/http1-transport.js'
+import {CHILD_SCRIPT, runWrapper, type Run} from './helpers.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'ct-wrapper-tls-'))
+const port = await freePort()
+const bao = spawn(baoBinary(), ['server', '-dev', '-dev-tls', `-dev-tls-cert-dir=${dir}`, '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`], {
+  env: {...process.env, HOME: dir, BAO_DEV_ROOT_TOKEN_ID: 'tls-root'},
+  stdio: 'ignore',
+})
+const runs: Run[] = []
+t.teardown(() => {
+  runs.forEach((r) => r.killAll())
+  bao.kill('SIGKILL')
+  rmSync(dir, {recursive: true, force: true})
+})
+const addr = `https://127.0.0.1:${port}`
+const caFile = join(dir, 'vault-ca.pem')
+for (let i = 0; ; i++) {
+  if (existsSync(caFile)) {
+    const ca = readFileSync(caFile, 'utf8')
+    const c = new BaoClient({addr, token: 'tls-root', tokenSource: 'flag', ca, timeoutMs: 2000, attempts: 1}, new Http1Transport({ca}))
+    const ok = await c.write('secret/data/app/db', {data: {password: 'tls-canary-7c1e'}}).then(() => true, () => false)
+    await c.close()
+    if (ok) break
+  }
+  if (i > 150) throw new Error('the dev-tls OpenBao did not come up')
+  await sleep(100)
+}
+
+const start = (extra: Record<string, string>) => {
+  const r = runWrapper({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
+    CLOUDTASER_VAULT_ADDR: addr,
+    CLOUDTASER_VAULT_AUTH_METHOD: 'token',
+    CLOUDTASER_VAULT_TOKEN: 'tls-root',
+    CLOUDTASER_SECRET_PATHS: 'secret/data/app/db',
+    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
+    CLOUDTASER_START_DEADLINE: '20s',
+    ...extra,
+  })
+  runs.push(r)
+  return r
+}
+
+t.test('with the CA: the app starts with its secret over TLS', async (t) => {
+  const r = start({CLOUDTASER_VAULT_CACERT: caFile})
+  t.equal((await r.waitFor('start')).env!.PGPASSWORD, 'tls-canary-7c1e')
+  r.proc.kill('SIGTERM')
+  t.equal(await r.exit, 42)
+})
+
+t.test('without it: exit 3 with BAO_TLS at once, the app never starts', async (t) => {
+  const t0 = Date.now()
+  const r = start({})
+  t.equal(await r.exit, 3)
+  t.ok(Date.now() - t0 < 15_000, 'not retried until the 20 s deadline')
+  t.match(r.stderr.join(''), /"code":"BAO_TLS"/)
+  t.equal(r.lines.length, 0)
+})
