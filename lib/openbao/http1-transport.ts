@@ -1,4 +1,4 @@
-import {connect as netConnect, isIP, type Socket} from 'node:net'
+import type {Socket} from 'node:net'
 import {joinChunks, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
 
 /**
@@ -22,11 +22,7 @@ export class Http1Transport implements Transport {
   constructor(private readonly options: {ca?: string; maxConnections?: number} = {}) {}
 
   async request(r: TransportRequest): Promise<TransportResponse> {
-    if (r.url.protocol !== 'http:' && r.url.protocol !== 'https:') throw httpError('ERR_INVALID_URL', `not an http(s) URL: ${r.url.protocol}`)
-    for (const [k, v] of Object.entries(r.headers)) {
-      // Header injection: a CR or LF would let a value start a header or a request of its own.
-      if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) throw httpError('ERR_INVALID_CHAR', `header ${k} holds a line break`)
-    }
+    checkRequest(r)
     let conn = await this.acquire(r.url)
     const reused = conn.exchanges > 0
     try {
@@ -98,6 +94,9 @@ async function socketTo(url: URL, ca: string | undefined): Promise<Socket> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
   const https = url.protocol === 'https:'
   const port = Number(url.port || (https ? 443 : 80))
+  // Loaded on first use, not at import: the wrapper's start (its addon's exchange) needs only
+  // the parser from this module, and node:net costs ~3 ms to load.
+  const {connect: netConnect, isIP} = process.getBuiltinModule('node:net')
   if (!https) return netConnect({host, port})
   tls ??= await import('node:tls')
   let secureContext: import('node:tls').SecureContext | undefined
@@ -111,7 +110,24 @@ async function socketTo(url: URL, ca: string | undefined): Promise<Socket> {
   return tls.connect({host, port, servername: isIP(host) ? undefined : host, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1']})
 }
 
-function httpError(code: string, message: string, answered = false): Error {
+/** An http(s) URL, and no header that could start a header or a request of its own. */
+export function checkRequest(r: TransportRequest): void {
+  if (r.url.protocol !== 'http:' && r.url.protocol !== 'https:') throw httpError('ERR_INVALID_URL', `not an http(s) URL: ${r.url.protocol}`)
+  for (const [k, v] of Object.entries(r.headers)) {
+    if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) throw httpError('ERR_INVALID_CHAR', `header ${k} holds a line break`)
+  }
+}
+
+/** Request line and headers up to the blank line (latin1); `close` asks the server to close after answering. */
+export function requestHead(r: TransportRequest, close = false): string {
+  let head = `${r.method} ${r.url.pathname}${r.url.search} HTTP/1.1\r\nhost: ${r.url.host}\r\n`
+  if (close) head += 'connection: close\r\n'
+  for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`
+  if (r.body !== undefined) head += `content-length: ${Buffer.byteLength(r.body)}\r\n`
+  return `${head}\r\n`
+}
+
+export function httpError(code: string, message: string, answered = false): Error {
   return Object.assign(new Error(message), {code, answered})
 }
 
@@ -213,10 +229,7 @@ class Conn {
       s.on('timeout', onTimeout)
       s.setTimeout(r.timeoutMs)
       if (this.destroyed) return onEnd()
-      let head = `${r.method} ${r.url.pathname}${r.url.search} HTTP/1.1\r\nhost: ${r.url.host}\r\n`
-      for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`
-      if (r.body !== undefined) head += `content-length: ${Buffer.byteLength(r.body)}\r\n`
-      s.write(`${head}\r\n`, 'latin1')
+      s.write(requestHead(r), 'latin1')
       if (r.body !== undefined) s.write(r.body)
     })
   }

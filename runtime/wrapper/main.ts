@@ -5,7 +5,7 @@ import {log} from './log.js'
 import type {Native} from './native/index.js'
 import {nativeDelivery} from './native-delivery.js'
 import {fetchSecrets, type FetchedSecrets} from './secrets.js'
-import {isTransient, login, tokenTtl, withDeadline, type Session} from './session.js'
+import {isTransient, login, onEventLoop, tokenTtl, withDeadline, type Session} from './session.js'
 import {Supervisor} from './supervisor.js'
 import {readVersions, sameVersions} from './versions.js'
 import {disableCoreDumps} from './core-limit.js'
@@ -41,7 +41,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
     ;({session, fetched} = await withDeadline(
       config.startDeadlineMs,
       async () => {
-        const s = await login(config)
+        const s = await login(config, options.native)
         try {
           return {session: s, fetched: (await fetchSecrets(s.client, config.secretPaths, config.envMap, delivery))!}
         } catch (err) {
@@ -68,6 +68,7 @@ export async function runWrapper(env: NodeJS.ProcessEnv = process.env, options: 
   const ts = performance.now()
   sup.start(launchWith(fetched))
   log('info', 'child_started', {pid: sup.pid, command: config.command[0], spawn: delivery.spawn, spawnMs: Number((performance.now() - ts).toFixed(2))})
+  session = await onEventLoop(session)
 
   const renewAtFor = (lease: number) => (lease > 0 ? Date.now() + (lease * 1000) / 2 : Infinity)
   let renewAt = session.leaseSeconds === undefined ? Infinity : renewAtFor(session.leaseSeconds)

@@ -6,6 +6,8 @@ import type {ConnectionSettings} from '../../lib/openbao/config.js'
 import {loginKubernetes} from '../../lib/openbao/login.js'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 import type {WrapperConfig} from './config.js'
+import type {Native} from './native/index.js'
+import {NativeTransport} from './native-transport.js'
 
 export interface Session {
   client: BaoClient
@@ -14,6 +16,8 @@ export interface Session {
    * until tokenTtl looks it up (after the app has started: it only schedules renewal).
    */
   leaseSeconds: number | undefined
+  /** How the client was made, token included: to make the event-loop client after the start. */
+  settings: ConnectionSettings
 }
 
 export function connectionOf(c: WrapperConfig): Omit<ConnectionSettings, 'token' | 'tokenSource'> {
@@ -29,16 +33,26 @@ export function connectionOf(c: WrapperConfig): Omit<ConnectionSettings, 'token'
   return {addr: c.vaultAddr, ca, caFile: c.caFile, timeoutMs: 5000, attempts: 2}
 }
 
-/** The wrapper's clients: the small HTTP/1.1 transport, not undici (start-up time, see http1-transport.ts). */
-const connect = (s: ConnectionSettings): BaoClient => new BaoClient(s, new Http1Transport({ca: s.ca}))
+/**
+ * The wrapper's clients. Before the app starts, the addon's blocking exchange where it can
+ * (NativeTransport); after, and without it, the small event-loop HTTP/1.1 client (never undici:
+ * start-up time, see http1-transport.ts).
+ */
+const connector = (native: Native | undefined) => (s: ConnectionSettings): BaoClient =>
+  new BaoClient(s, NativeTransport.usable(native, s.addr, s.ca) ? new NativeTransport(native, s.ca) : new Http1Transport({ca: s.ca}))
 
-/** Log in once: kubernetes auth re-reads the projected token (the kubelet rotates it). */
-export async function login(c: WrapperConfig): Promise<Session> {
+/**
+ * Log in once: kubernetes auth re-reads the projected token (the kubelet rotates it). With
+ * `native`, the session's client blocks on each request: call `onEventLoop` once the app runs.
+ */
+export async function login(c: WrapperConfig, native?: Native): Promise<Session> {
   const settings = connectionOf(c)
+  const connect = connector(native)
   if (c.authMethod === 'token') {
     // No lookup-self here: a bad token fails the first read as BAO_INVALID_TOKEN all the same,
     // and the app starts one cold round trip sooner.
-    return {client: connect({...settings, token: c.token!, tokenSource: 'flag'}), leaseSeconds: undefined}
+    const s = {...settings, token: c.token!, tokenSource: 'flag' as const}
+    return {client: connect(s), leaseSeconds: undefined, settings: s}
   }
   let jwt: string
   try {
@@ -49,8 +63,15 @@ export async function login(c: WrapperConfig): Promise<Session> {
       hint: 'The pod needs a projected ServiceAccount token (automountServiceAccountToken must not be false).',
     })
   }
-  const l = await loginKubernetes(settings, {mount: c.authMount, role: c.role!, jwt}, connect)
-  return {client: l.client, leaseSeconds: l.leaseSeconds}
+  let made: ConnectionSettings | undefined
+  const l = await loginKubernetes(settings, {mount: c.authMount, role: c.role!, jwt}, (s) => connect((made = s)))
+  return {client: l.client, leaseSeconds: l.leaseSeconds, settings: made!}
+}
+
+/** The same session with an event-loop client: renewal and polling must never block signals. */
+export async function onEventLoop(s: Session): Promise<Session> {
+  await s.client.close()
+  return {...s, client: connector(undefined)(s.settings)}
 }
 
 /** A given token's remaining TTL (0: never expires), to schedule its renewal. */

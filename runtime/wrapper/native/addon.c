@@ -40,73 +40,7 @@
 #define MADV_DONTFORK 10
 #endif
 
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef struct napi_threadsafe_function__ *napi_threadsafe_function;
-typedef int napi_status;
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
-typedef void (*napi_finalize)(napi_env env, void *data, void *hint);
-typedef void (*napi_threadsafe_function_call_js)(napi_env env, napi_value js_callback, void *context, void *data);
-enum { napi_tsfn_release = 0 };
-enum { napi_tsfn_blocking = 1 };
-extern napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
-extern napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
-extern napi_status napi_create_int32(napi_env, int32_t, napi_value *);
-extern napi_status napi_create_object(napi_env, napi_value *);
-extern napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
-extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
-extern napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
-extern napi_status napi_get_value_bool(napi_env, napi_value, _Bool *);
-extern napi_status napi_get_value_string_utf8(napi_env, napi_value, char *, size_t, size_t *);
-extern napi_status napi_get_buffer_info(napi_env, napi_value, void **, size_t *);
-extern napi_status napi_get_array_length(napi_env, napi_value, uint32_t *);
-extern napi_status napi_get_element(napi_env, napi_value, uint32_t, napi_value *);
-extern napi_status napi_get_undefined(napi_env, napi_value *);
-extern napi_status napi_call_function(napi_env, napi_value, napi_value, size_t, const napi_value *, napi_value *);
-extern napi_status napi_throw_error(napi_env, const char *, const char *);
-extern napi_status napi_create_threadsafe_function(napi_env, napi_value, napi_value, napi_value, size_t, size_t, void *, napi_finalize, void *,
-                                                   napi_threadsafe_function_call_js, napi_threadsafe_function *);
-extern napi_status napi_call_threadsafe_function(napi_threadsafe_function, void *, int);
-extern napi_status napi_release_threadsafe_function(napi_threadsafe_function, int);
-
-static napi_value int32(napi_env env, int32_t v) {
-  napi_value out;
-  napi_create_int32(env, v, &out);
-  return out;
-}
-
-static void set(napi_env env, napi_value obj, const char *k, int32_t v) { napi_set_named_property(env, obj, k, int32(env, v)); }
-
-static void set_str(napi_env env, napi_value obj, const char *k, const char *v) {
-  napi_value s;
-  napi_create_string_utf8(env, v, (size_t)-1, &s);
-  napi_set_named_property(env, obj, k, s);
-}
-
-static napi_value undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
-
-// The JS side (native/index.ts) passes well-typed arguments; a wrong one is a programming error.
-static napi_value usage(napi_env env, const char *what) {
-  napi_throw_error(env, "ERR_CLOUDTASER_NATIVE", what);
-  return NULL;
-}
-
-// A JS string (never a secret: names, paths, argv, the non-secret base env) as a malloc'd C string.
-static char *cstring(napi_env env, napi_value v) {
-  size_t n = 0;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != 0) return NULL;
-  char *s = malloc(n + 1);
-  if (s && napi_get_value_string_utf8(env, v, s, n + 1, &n) != 0) {
-    free(s);
-    return NULL;
-  }
-  return s;
-}
+#include "napi-min.h"
 
 // harden() -> {dumpable, coreLimit, subreaper}: 0 on success, else errno.
 static napi_value harden(napi_env env, napi_callback_info info) {
@@ -617,6 +551,8 @@ static napi_value exit_now(napi_env env, napi_callback_info info) {
   _exit(code & 0xff);
 }
 
+napi_value http_exchange(napi_env env, napi_callback_info info);  // http.c
+
 static void fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value f;
   napi_create_function(env, name, (size_t)-1, cb, NULL, &f);
@@ -636,5 +572,6 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
   fn(env, exports, "signal", signal_child);
   fn(env, exports, "release", release_child);
   fn(env, exports, "exitNow", exit_now);
+  fn(env, exports, "httpExchange", http_exchange);
   return exports;
 }

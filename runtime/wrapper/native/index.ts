@@ -17,6 +17,11 @@ export interface Native {
   release(slot: number): void
   /** Wipe every store and _exit(code), skipping Node's teardown. Absent in addons built before it. */
   exitNow?(code: number): never
+  /**
+   * One blocking HTTP/1.1 exchange (native/http.c): caPem '' for plain TCP, else TLS trusting
+   * exactly those certificates. The request must ask for `connection: close`. Absent in older addons.
+   */
+  httpExchange?(host: string, port: number, caPem: string, request: Buffer, timeoutMs: number): {bytes: Buffer} | {code: string; message: string}
 }
 
 export type StoreKind = 'memfd_secret' | 'mlock' | 'mmap'

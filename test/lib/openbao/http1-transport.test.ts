@@ -185,8 +185,8 @@ t.test('TLS, both transports: a given CA is the only one trusted (BAO_CACERT sem
   for (const kind of ['http1', 'undici']) {
     const run = async (...args: string[]) =>
       JSON.parse((await promisify(execFile)(process.execPath, [tsLoader, probe, kind, url, ...args], {env: {...process.env, NODE_EXTRA_CA_CERTS: serverCa}})).stdout) as {status?: number; code?: string}
-    t.same(await run(), {status: 200}, `${kind}: no CA given: Node's store decides`)
-    t.same(await run(serverCa), {status: 200}, `${kind}: the given CA signed the server`)
+    t.match(await run(), {status: 200}, `${kind}: no CA given: Node's store decides`)
+    t.match(await run(serverCa), {status: 200}, `${kind}: the given CA signed the server`)
     t.match(await run(otherCa), {code: /CERT|SIGNATURE|UNABLE/}, `${kind}: another CA given: refused, although Node's store would accept the server`)
   }
 })
