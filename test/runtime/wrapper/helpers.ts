@@ -1,7 +1,7 @@
 // Running the wrapper as the pod would: its settings from the mutated pod spec, a projected
 // token file, stdout/stderr captured so the test sees what the child printed.
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
-import {mkdtempSync} from 'node:fs'
+import {closeSync, mkdtempSync, openSync, readFileSync, readSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -98,4 +98,43 @@ export function runWrapper(env: Record<string, string>, options: {nodeArgs?: str
   })
   proc.stderr!.on('data', (c: Buffer) => run.stderr.push(c.toString()))
   return run
+}
+
+export const countIn = (haystack: Buffer, needle: Buffer) => {
+  let n = 0
+  for (let i = haystack.indexOf(needle); i >= 0; i = haystack.indexOf(needle, i + 1)) n++
+  return n
+}
+
+/**
+ * Every readable mapping of the process, read through /proc/<pid>/mem (root: CAP_SYS_PTRACE) in
+ * 1 MiB pieces overlapping by the needle's length; pieces the kernel refuses are counted.
+ */
+export const memoryHits = (pid: number, needle: Buffer) => {
+  let hits = 0
+  const unreadable = new Map<string, number>()
+  const piece = 1 << 20
+  const buf = Buffer.alloc(piece)
+  const fd = openSync(`/proc/${pid}/mem`, 'r')
+  try {
+    for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n')) {
+      const [range, perms, , , , name = ''] = line.split(/\s+/)
+      if (!perms!.startsWith('r') || name === '[vvar]' || name === '[vsyscall]') continue
+      const [from, to] = range!.split('-').map((h) => BigInt(`0x${h}`))
+      for (let at = from!; at < to!; at += BigInt(piece - needle.length)) {
+        const size = Number(to! - at < BigInt(piece) ? to! - at : BigInt(piece))
+        try {
+          const n = readSync(fd, buf, 0, size, at)
+          hits += countIn(buf.subarray(0, n), needle)
+        } catch (err) {
+          const key = `${name || 'anon'} ${(err as NodeJS.ErrnoException).code}`
+          unreadable.set(key, (unreadable.get(key) ?? 0) + 1)
+        }
+        if (at + BigInt(piece) >= to!) break
+      }
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return {hits, unreadable: [...unreadable].map(([k, n]) => `${k} x${n}`).join(', ') || 'none'}
 }

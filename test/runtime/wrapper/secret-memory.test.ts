@@ -7,11 +7,11 @@
 // but not reused memory, undici's parser memory) is measured with /proc/<pid>/mem and reported.
 import t from 'tap'
 import {randomBytes} from 'node:crypto'
-import {closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {startOpenBao} from '../../../lib/lab/index.js'
 import {bao as call} from '../../lib/lab/helpers.js'
-import {buildAddon, CHILD_SCRIPT, expectedMemory, runWrapper, type Run} from './helpers.js'
+import {buildAddon, CHILD_SCRIPT, countIn, expectedMemory, memoryHits, runWrapper, type Run} from './helpers.js'
 
 if (process.env.CLOUDTASER_WRAPPER_BIN) {
   t.plan(0, 'source runs only: the heap snapshot needs a node flag')
@@ -48,45 +48,6 @@ if (process.env.CLOUDTASER_WRAPPER_BIN) {
     )
     runs.push(r)
     return {r, cwd}
-  }
-
-  const countIn = (haystack: Buffer, needle: Buffer) => {
-    let n = 0
-    for (let i = haystack.indexOf(needle); i >= 0; i = haystack.indexOf(needle, i + 1)) n++
-    return n
-  }
-
-  /**
-   * Every readable mapping of the process, read through /proc/<pid>/mem (root: CAP_SYS_PTRACE) in
-   * 1 MiB pieces overlapping by the needle's length; pieces the kernel refuses are counted.
-   */
-  const memoryHits = (pid: number, needle: Buffer) => {
-    let hits = 0
-    const unreadable = new Map<string, number>()
-    const piece = 1 << 20
-    const buf = Buffer.alloc(piece)
-    const fd = openSync(`/proc/${pid}/mem`, 'r')
-    try {
-      for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n')) {
-        const [range, perms, , , , name = ''] = line.split(/\s+/)
-        if (!perms!.startsWith('r') || name === '[vvar]' || name === '[vsyscall]') continue
-        const [from, to] = range!.split('-').map((h) => BigInt(`0x${h}`))
-        for (let at = from!; at < to!; at += BigInt(piece - needle.length)) {
-          const size = Number(to! - at < BigInt(piece) ? to! - at : BigInt(piece))
-          try {
-            const n = readSync(fd, buf, 0, size, at)
-            hits += countIn(buf.subarray(0, n), needle)
-          } catch (err) {
-            const key = `${name || 'anon'} ${(err as NodeJS.ErrnoException).code}`
-            unreadable.set(key, (unreadable.get(key) ?? 0) + 1)
-          }
-          if (at + BigInt(piece) >= to!) break
-        }
-      }
-    } finally {
-      closeSync(fd)
-    }
-    return {hits, unreadable: [...unreadable].map(([k, n]) => `${k} x${n}`).join(', ') || 'none'}
   }
 
   const snapshot = async (r: Run, cwd: string) => {
