@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-import {enableCompileCache} from 'node:module'
+import * as nodeModule from 'node:module'
+
+// package.json asks for Node 22.12+ or 24; an older one is told so instead of failing somewhere.
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < 22 || (major === 22 && minor < 12) || major === 23) {
+  process.stderr.write(`cloudtaser needs Node.js 22.12+ or 24 (this is ${process.version}); \`npx cloudtaser\` from the repository uses the pinned one.\n`)
+  process.exit(2)
+}
 
 // Node's on-disk compile cache (in the temp directory): from the second run on, the CLI and
 // @oclif/core start without compiling their code again (~40 ms of every command's start-up).
-enableCompileCache?.()
+nodeModule.enableCompileCache?.()
 
 // `target discover` works in a worker thread (lib/discover/isolated.ts): start it now. When its
 // command line lets it guess the listing (lib/discover/early.ts), it starts listing before the
