@@ -38,7 +38,10 @@ try {
   await fetch(`${bao.addr}/v1/secret/data/bench/db`, {method: 'POST', headers: {'x-vault-token': bao.token}, body: JSON.stringify({data: {password: 'bench-only', username: 'app'}})})
   const tlsAddr = `https://127.0.0.1:${tlsPort}`
   const tlsCa = join(tlsDir, 'vault-ca.pem')
-  const tlsClient = () => new BaoClient({addr: tlsAddr, token: 'bench-tls-root', tokenSource: 'flag', ca: existsSync(tlsCa) ? readFileSync(tlsCa, 'utf8') : undefined, timeoutMs: 5000, attempts: 1}, new Http1Transport({ca: existsSync(tlsCa) ? readFileSync(tlsCa, 'utf8') : undefined}))
+  const tlsClient = () => {
+    const ca = existsSync(tlsCa) ? readFileSync(tlsCa, 'utf8') : undefined
+    return new BaoClient({addr: tlsAddr, token: 'bench-tls-root', tokenSource: 'flag', ca, timeoutMs: 5000, attempts: 1}, new Http1Transport({ca}))
+  }
   for (let i = 0; ; i++) {
     const c = tlsClient()
     const ok = await c.call('POST', 'secret/data/bench/db', {body: {data: {password: 'bench-only', username: 'app'}}}).then(() => true, () => false)

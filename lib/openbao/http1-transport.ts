@@ -91,9 +91,7 @@ let tls: Tls | undefined
 const contexts = new Map<string, import('node:tls').SecureContext>()
 
 async function socketTo(url: URL, ca: string | undefined): Promise<Socket> {
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-  const https = url.protocol === 'https:'
-  const port = Number(url.port || (https ? 443 : 80))
+  const {host, port, https} = endpointOf(url)
   // Loaded on first use, not at import: the wrapper's start (its addon's exchange) needs only
   // the parser from this module, and node:net costs ~3 ms to load.
   const {connect: netConnect, isIP} = process.getBuiltinModule('node:net')
@@ -108,6 +106,12 @@ async function socketTo(url: URL, ca: string | undefined): Promise<Socket> {
     if (!secureContext) contexts.set(ca, (secureContext = tls.createSecureContext({ca})))
   }
   return tls.connect({host, port, servername: isIP(host) ? undefined : host, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1']})
+}
+
+/** Where to connect for an http(s) URL: an IPv6 host without its brackets, the scheme's default port. */
+export function endpointOf(url: URL): {host: string; port: number; https: boolean} {
+  const https = url.protocol === 'https:'
+  return {host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || (https ? 443 : 80)), https}
 }
 
 /** An http(s) URL, and no header that could start a header or a request of its own. */

@@ -1,4 +1,4 @@
-import {checkRequest, httpError, requestHead, ResponseParser} from '../../lib/openbao/http1-transport.js'
+import {checkRequest, endpointOf, httpError, requestHead, ResponseParser} from '../../lib/openbao/http1-transport.js'
 import {joinChunks, type Transport, type TransportRequest, type TransportResponse} from '../../lib/openbao/transport.js'
 import type {Native} from './native/index.js'
 
@@ -24,10 +24,8 @@ export class NativeTransport implements Transport {
 
   async request(r: TransportRequest): Promise<TransportResponse> {
     checkRequest(r)
-    const https = r.url.protocol === 'https:'
+    const {host, port, https} = endpointOf(r.url)
     if (https && !this.ca) throw httpError('ERR_TLS_CA', 'the native transport needs the CA to trust')
-    const host = r.url.hostname.replace(/^\[(.*)\]$/, '$1')
-    const port = Number(r.url.port || (https ? 443 : 80))
     const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body
     const request = Buffer.concat([Buffer.from(requestHead(r, true), 'latin1'), ...(body ? [body] : [])])
     if (typeof r.body === 'string') body!.fill(0)

@@ -18,6 +18,8 @@ export interface Session {
   leaseSeconds: number | undefined
   /** How the client was made, token included: to make the event-loop client after the start. */
   settings: ConnectionSettings
+  /** The client blocks on each request (the addon's exchange): onEventLoop replaces it. */
+  blocking: boolean
 }
 
 export function connectionOf(c: WrapperConfig): Omit<ConnectionSettings, 'token' | 'tokenSource'> {
@@ -48,11 +50,12 @@ const connector = (native: Native | undefined) => (s: ConnectionSettings): BaoCl
 export async function login(c: WrapperConfig, native?: Native): Promise<Session> {
   const settings = connectionOf(c)
   const connect = connector(native)
+  const blocking = NativeTransport.usable(native, settings.addr, settings.ca)
   if (c.authMethod === 'token') {
     // No lookup-self here: a bad token fails the first read as BAO_INVALID_TOKEN all the same,
     // and the app starts one cold round trip sooner.
     const s = {...settings, token: c.token!, tokenSource: 'flag' as const}
-    return {client: connect(s), leaseSeconds: undefined, settings: s}
+    return {client: connect(s), leaseSeconds: undefined, settings: s, blocking}
   }
   let jwt: string
   try {
@@ -65,13 +68,14 @@ export async function login(c: WrapperConfig, native?: Native): Promise<Session>
   }
   let made: ConnectionSettings | undefined
   const l = await loginKubernetes(settings, {mount: c.authMount, role: c.role!, jwt}, (s) => connect((made = s)))
-  return {client: l.client, leaseSeconds: l.leaseSeconds, settings: made!}
+  return {client: l.client, leaseSeconds: l.leaseSeconds, settings: made!, blocking}
 }
 
 /** The same session with an event-loop client: renewal and polling must never block signals. */
 export async function onEventLoop(s: Session): Promise<Session> {
+  if (!s.blocking) return s
   await s.client.close()
-  return {...s, client: connector(undefined)(s.settings)}
+  return {...s, client: connector(undefined)(s.settings), blocking: false}
 }
 
 /** A given token's remaining TTL (0: never expires), to schedule its renewal. */
