@@ -13,17 +13,19 @@ if (major < 22 || (major === 22 && minor < 12) || major === 23) {
 nodeModule.enableCompileCache?.()
 
 // `target discover` works in a worker thread (lib/discover/isolated.ts): start it now. When its
-// command line lets it guess the listing (lib/discover/early.ts), it starts listing before the
-// CLI has parsed the flags, and the CLI loads once it has (the machine may have two cores for the
-// worker, the CLI and the apiserver); otherwise the two load side by side. Hence the dynamic
-// import of @oclif/core, after this.
+// command line lets it guess the listing (lib/discover/early.ts), it starts listing at once and
+// the command runs without oclif (cli/direct-discover.ts): on two cores shared with the
+// apiserver, oclif's start-up was a fifth of discover's CPU. Anything else loads oclif, then
+// hands the parsed flags to the worker. Hence the dynamic import of @oclif/core, after this.
 const [topic, command] = process.argv.slice(2)
 const discoverArgs = topic === 'target' && command === 'discover' ? process.argv.slice(4) : topic === 'target:discover' ? process.argv.slice(3) : undefined
+let handled = false
 if (discoverArgs) {
-  const [{prestartDiscoverWorker}, {guessRequest}] = await Promise.all([import('../dist/lib/discover/isolated.js'), import('../dist/lib/discover/early.js')])
-  const started = prestartDiscoverWorker(discoverArgs)
-  if (guessRequest(discoverArgs)) await started
+  const [{prestartDiscoverWorker}, {discoverDirect}] = await Promise.all([import('../dist/lib/discover/isolated.js'), import('../dist/cli/direct-discover.js')])
+  prestartDiscoverWorker(discoverArgs)
+  handled = await discoverDirect(discoverArgs)
 }
-const {execute} = await import('@oclif/core')
-
-await execute({dir: import.meta.url})
+if (!handled) {
+  const {execute} = await import('@oclif/core')
+  await execute({dir: import.meta.url})
+}

@@ -1,5 +1,6 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {CloudtaserError, ExitCode, isCloudtaserError} from '../lib/errors.js'
+import {internalError, writeError} from './render/error.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -38,15 +39,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
-    const error = toCloudtaserError(err)
-    if (this.jsonEnabled()) {
-      this.logJson({error: error.toJSON()})
-    } else {
-      process.stderr.write(`Error [${error.code}]: ${error.message}\n`)
-      if (error.hint) process.stderr.write(`Hint: ${error.hint}\n`)
-      if (error.exitCode === ExitCode.INTERNAL && err.stack) process.stderr.write(`${err.stack}\n`)
-    }
-    process.exitCode = error.exitCode
+    writeError(toCloudtaserError(err), this.jsonEnabled(), err.stack)
     return undefined
   }
 }
@@ -63,9 +56,5 @@ function toCloudtaserError(err: Error & {exitCode?: number; oclif?: {exit?: numb
   if (err.name === 'ExitPromptError' || (err as NodeJS.ErrnoException).code === 'ABORT_ERR') {
     return new CloudtaserError('INTERRUPTED', 'interrupted', {exitCode: ExitCode.INTERRUPTED})
   }
-  return new CloudtaserError('INTERNAL', err.message, {
-    exitCode: ExitCode.INTERNAL,
-    hint: 'This is a bug in cloudtaser; please report it with the command you ran.',
-    cause: err,
-  })
+  return internalError(err)
 }

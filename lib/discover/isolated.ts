@@ -30,29 +30,19 @@ const spawn = (argv?: string[]): Worker => new Worker(new URL('./worker.js', imp
 let early: {worker: Worker; failed: boolean} | undefined
 
 /**
- * Starts the worker, and its module loading, while the CLI itself is still loading (bin/run.js
- * calls this for `target discover`, with the arguments after it, from which the worker may guess
- * the listing and start it: early.ts); discoverIsolated then takes it. Until it has a job the
- * worker does not keep the process alive, so --help or a flag error still exit at once.
- * Resolves once the worker has loaded and sent its first request on a guess (or will not guess,
- * or failed): on two cores shared with the apiserver, the CLI had better load after that.
+ * Starts the worker, and its module loading, before the command line is parsed (bin/run.js calls
+ * this for `target discover`, with the arguments after it, from which the worker may guess the
+ * listing and start it: early.ts); discoverIsolated then takes it. Until it has a job the worker
+ * does not keep the process alive, so --help or a flag error still exit at once.
  */
-export function prestartDiscoverWorker(argv: string[] = []): Promise<void> {
-  if (early) return Promise.resolve()
+export function prestartDiscoverWorker(argv: string[] = []): void {
+  if (early) return
   const started = {worker: spawn(argv), failed: false}
   started.worker.unref()
   // Until discoverIsolated listens: a worker that failed to load is replaced, and reports again there.
   const fail = (): void => void (started.failed = true)
   started.worker.once('error', fail).once('exit', fail)
   early = started
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 1000).unref()
-    const done = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    started.worker.once('message', done).once('error', done).once('exit', done)
-  })
 }
 
 export function discoverIsolated(job: IsolatedJob, onProgress?: (message: string) => void): Promise<IsolatedResult> {
@@ -63,8 +53,7 @@ export function discoverIsolated(job: IsolatedJob, onProgress?: (message: string
   worker.ref()
   return new Promise<IsolatedResult>((resolve, reject) => {
     let settled = false
-    worker.on('message', (m: {started?: boolean; progress?: string; result?: IsolatedResult; text?: string; error?: ReturnType<CloudtaserError['toJSON']> & {stack?: string}}) => {
-      if (m.started !== undefined) return
+    worker.on('message', (m: {progress?: string; result?: IsolatedResult; text?: string; error?: ReturnType<CloudtaserError['toJSON']> & {stack?: string}}) => {
       if (m.progress !== undefined) return onProgress?.(m.progress)
       settled = true
       if (m.error) {

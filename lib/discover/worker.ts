@@ -7,7 +7,7 @@ import {finishDiscovery, listCluster, type DiscoverRequest, type ListedCluster} 
 
 // Entry point of the discover worker thread (see isolated.ts). It starts before the CLI has
 // parsed its flags: the job comes as the first message, and meanwhile the listing starts on a
-// guess from the command line (early.ts). Messages back: {started} once loaded, {progress} while
+// guess from the command line (early.ts). Messages back: {progress} while
 // listing, then exactly one {result, text} or {error}.
 const post = (m: unknown): void => parentPort!.postMessage(m)
 
@@ -37,8 +37,6 @@ function startEarly(argv: string[] | undefined): EarlyStart | undefined {
 }
 
 const early = startEarly((workerData as {argv?: string[]} | undefined)?.argv)
-// Loaded, and the first request sent if there was a guess: bin/run.js waits for this.
-post({started: early !== undefined})
 
 async function run(job: IsolatedJob): Promise<void> {
   try {

@@ -3,8 +3,7 @@ import {BaseCommand} from '../../base-command.js'
 import {kubeFlags, namespaceFlags} from '../../flags/kube.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
 import {discoverIsolated, type IsolatedResult} from '../../../lib/discover/isolated.js'
-
-const MAX_LISTED = 20
+import {discoverSummary, progressWriter} from '../../render/discover.js'
 
 export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
   static override summary = 'Read the cluster and write a migration plan: which workloads read which Secrets, and where each will live in OpenBao.'
@@ -28,7 +27,8 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
 
   async run(): Promise<IsolatedResult> {
     const f = this.flags
-    const tty = process.stderr.isTTY && !this.jsonEnabled()
+    const json = this.jsonEnabled()
+    const progress = progressWriter(json)
     const result = await discoverIsolated(
       {
         selection: {kubeconfig: f.kubeconfig, context: f.context},
@@ -43,27 +43,18 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
           output: f.output,
           update: f.update,
         },
-        progress: tty,
-        withPlan: this.jsonEnabled(),
-        render: !f.output && !f.update && !this.jsonEnabled(),
+        progress: progress !== undefined,
+        withPlan: json,
+        render: !f.output && !f.update && !json,
       },
-      tty ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
+      progress,
     )
-    if (tty) process.stderr.write('\r\x1b[K')
+    if (progress) process.stderr.write('\r\x1b[K')
     if (result.text !== undefined) this.log(result.text)
-    const log = (l: string): void => (result.file ? this.log(l) : this.logToStderr(l))
-    log(`Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`)
-    log(`${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`)
-    if (result.update) log(`update: ${result.update.added.length} added, ${result.update.vanished.length} vanished, ${result.update.secretsAdded.length} new secret reference(s)`)
-    for (const g of (result.update?.secretsGone ?? []).slice(0, MAX_LISTED)) log(`note: ${g} is no longer referenced by the workload; kept in the plan for review`)
-    // A large cluster can reference thousands of missing Secrets: show a few, count the rest.
-    for (const m of result.missingSecrets.slice(0, MAX_LISTED)) log(`warning: Secret ${m} is referenced but does not exist (flagged missing: true in the plan)`)
-    if (result.missingSecrets.length > MAX_LISTED) log(`warning: ... and ${result.missingSecrets.length - MAX_LISTED} more missing Secret(s) (see missing: true in the plan, or --json)`)
-    if (result.alreadyInjected.length) log(`${result.alreadyInjected.length} workload(s) already injected, skipped`)
-    if (result.vaultInjected) log(`${result.vaultInjected} workload(s) use the Vault injector: listed under vaultInjected for a decision`)
-    if (result.notProtectable) log(`${result.notProtectable} bare Pod(s)/Job(s) read Secrets but cannot be protected: listed under notProtectable`)
-    if (result.imagePullSecretsIgnored) log(`${result.imagePullSecretsIgnored} imagePullSecrets reference(s) left alone: they are for the kubelet, not the application`)
-    if (result.filesNotDeliverable) log(`${result.filesNotDeliverable} Secret file mount(s) recorded but not deliverable by the wrapper yet (deliverable: false)`)
+    for (const line of discoverSummary(result)) {
+      if (result.file) this.log(line)
+      else this.logToStderr(line)
+    }
     return result
   }
 }

@@ -143,3 +143,32 @@ t.test('clear errors: unknown namespace, unreachable cluster, expired credential
   t.match(JSON.parse(fp.stdout), {clusterId: fingerprint, next: `cloudtaser source register --fingerprint ${fingerprint}`})
   t.match(cli(['target', 'fingerprint']).stdout, `Cluster ID: ${fingerprint}`)
 })
+
+t.test('plain command lines run without oclif (cli/direct-discover.ts) and say exactly what the oclif path says', async (t) => {
+  // --kubeconfig is never guessed (lib/discover/early.ts): the same cluster, through oclif.
+  const viaOclif = (args: string[], kubeconfig = cp.kubeconfigPath) => cli([...args, '--kubeconfig', kubeconfig], kubeconfig)
+  const withoutDates = (stdout: string): string => normalize(stdout).replace(/"createdAt": "[^"]+"/, '"createdAt": CREATED')
+  const dead = join(work, 'dead-direct.kubeconfig')
+  writeFileSync(dead, readFileSync(cp.kubeconfigPath, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, 'server: https://127.0.0.1:1'))
+  const cases: Array<[string, string[], string?]> = [
+    ['plan printed', ['target', 'discover', '--cluster-name', 'lab']],
+    ['plan written', ['target', 'discover', '-o', join(work, 'direct.yaml'), '--cluster-name', 'lab', '--no-color']],
+    ['--json', ['target', 'discover', '--json', '--path-template', '{mount}/data/eu/{namespace}/{secret}']],
+    ['unreachable cluster', ['target', 'discover', '--cluster-name', 'lab'], dead],
+    ['unreachable cluster, --json', ['target:discover', '--json'], dead],
+  ]
+  for (const [name, args, kubeconfig] of cases) {
+    const direct = cli(args, kubeconfig)
+    const oclif = viaOclif(args, kubeconfig)
+    t.equal(direct.status, oclif.status, `${name}: exit code ${oclif.status}`)
+    t.equal(withoutDates(direct.stdout), withoutDates(oclif.stdout), `${name}: same stdout`)
+    t.equal(direct.stderr, oclif.stderr, `${name}: same stderr`)
+  }
+  // NODE_DEBUG=module logs every CommonJS resolution, @oclif/core's included.
+  const traced = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'discover', '--json'], {cwd: work, env: {...process.env, KUBECONFIG: cp.kubeconfigPath, NODE_DEBUG: 'module'}, encoding: 'utf8'})
+  t.equal(traced.status, 0)
+  t.notMatch(traced.stderr, /@oclif/, 'oclif was not loaded')
+  const viaHelp = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'discover', '--help'], {cwd: work, env: {...process.env, NODE_DEBUG: 'module'}, encoding: 'utf8'})
+  t.match(viaHelp.stderr, /@oclif/, 'while --help goes through oclif')
+  t.match(viaHelp.stdout, /--path-template/)
+})

@@ -1,0 +1,37 @@
+import {isCloudtaserError} from '../lib/errors.js'
+import {guessRequest} from '../lib/discover/early.js'
+import {discoverIsolated} from '../lib/discover/isolated.js'
+import {discoverSummary, progressWriter} from './render/discover.js'
+import {internalError, writeError} from './render/error.js'
+
+/**
+ * `target discover` without oclif, for the command lines early.ts can read on its own (output
+ * file, cluster name, path template, mounts, vault address, --json): loading @oclif/core and its
+ * command manifest costs ~0.3 s of CPU on a machine whose two cores the worker and the apiserver
+ * are using. Same job, same output, same errors and exit codes as cli/commands/target/discover.ts
+ * (test/lib/discover/discover.test.ts compares both); anything else (help, other flags, a typo) goes
+ * through oclif. Returns false when it did not handle the command line.
+ */
+export async function discoverDirect(argv: string[]): Promise<boolean> {
+  const guess = guessRequest(argv)
+  if (!guess) return false
+  const json = argv.includes('--json')
+  const {planNeeded: _planNeeded, ...request} = guess
+  const progress = progressWriter(json)
+  try {
+    const result = await discoverIsolated({selection: {}, request, progress: progress !== undefined, withPlan: json, render: !request.output && !json}, progress)
+    if (progress) process.stderr.write('\r\x1b[K')
+    if (json) return write(process.stdout, JSON.stringify(result, null, 2))
+    if (result.text !== undefined) write(process.stdout, result.text)
+    for (const line of discoverSummary(result)) write(result.file ? process.stdout : process.stderr, line)
+  } catch (err) {
+    const error = isCloudtaserError(err) ? err : internalError(err as Error)
+    writeError(error, json, (err as Error).stack)
+  }
+  return true
+}
+
+const write = (stream: NodeJS.WriteStream, line: string): true => {
+  stream.write(`${line}\n`)
+  return true
+}
