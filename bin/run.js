@@ -12,18 +12,15 @@ if (major < 22 || (major === 22 && minor < 12) || major === 23) {
 // @oclif/core start without compiling their code again (~40 ms of every command's start-up).
 nodeModule.enableCompileCache?.()
 
-// `target discover` works in a worker thread (lib/discover/isolated.ts): start it now. When its
-// command line lets it guess the listing (lib/discover/early.ts), it starts listing at once and
-// the command runs without oclif (cli/direct-discover.ts): on two cores shared with the
-// apiserver, oclif's start-up was a fifth of discover's CPU. Anything else loads oclif, then
-// hands the parsed flags to the worker. Hence the dynamic import of @oclif/core, after this.
+// `target discover`: the plain command lines run without oclif, in-process
+// (cli/direct-discover.ts); for the others, discover's worker thread (lib/discover/isolated.ts)
+// starts loading now, side by side with oclif. Hence the dynamic import of @oclif/core, after this.
 const [topic, command] = process.argv.slice(2)
 const discoverArgs = topic === 'target' && command === 'discover' ? process.argv.slice(4) : topic === 'target:discover' ? process.argv.slice(3) : undefined
 let handled = false
 if (discoverArgs) {
-  const [{prestartDiscoverWorker}, {discoverDirect}] = await Promise.all([import('../dist/lib/discover/isolated.js'), import('../dist/cli/direct-discover.js')])
-  prestartDiscoverWorker(discoverArgs)
-  handled = await discoverDirect(discoverArgs)
+  handled = await (await import('../dist/cli/direct-discover.js')).discoverDirect(discoverArgs)
+  if (!handled) (await import('../dist/lib/discover/isolated.js')).prestartDiscoverWorker()
 }
 if (!handled) {
   const {execute} = await import('@oclif/core')

@@ -1,16 +1,16 @@
 import {isCloudtaserError} from '../lib/errors.js'
 import {guessRequest} from '../lib/discover/early.js'
-import {discoverIsolated} from '../lib/discover/isolated.js'
 import {discoverSummary, progressWriter} from './render/discover.js'
 import {internalError, writeError} from './render/error.js'
 
 /**
- * `target discover` without oclif, for the command lines early.ts can read on its own (output
- * file, cluster name, path template, mounts, vault address, --json): loading @oclif/core and its
- * command manifest costs ~0.3 s of CPU on a machine whose two cores the worker and the apiserver
- * are using. Same job, same output, same errors and exit codes as cli/commands/target/discover.ts
- * (test/lib/discover/discover.test.ts compares both); anything else (help, other flags, a typo) goes
- * through oclif. Returns false when it did not handle the command line.
+ * `target discover` without oclif and in-process, for the command lines early.ts can read on its
+ * own (output file, cluster name, path template, mounts, vault address, --json): loading
+ * @oclif/core costs ~0.3 s of CPU, and a worker thread ~50 ms to start, on a machine whose two
+ * cores discover and the apiserver share. Same job, same output, same errors and exit codes as
+ * cli/commands/target/discover.ts (test/lib/discover/discover.test.ts compares both); anything
+ * else (help, other flags, a typo) goes through oclif. Returns false when it did not handle the
+ * command line.
  */
 export async function discoverDirect(argv: string[]): Promise<boolean> {
   const guess = guessRequest(argv)
@@ -18,8 +18,10 @@ export async function discoverDirect(argv: string[]): Promise<boolean> {
   const json = argv.includes('--json')
   const {planNeeded: _planNeeded, ...request} = guess
   const progress = progressWriter(json)
+  // Only now: the rest of discover, not needed when oclif takes the command line.
+  const {runDiscoverJob} = await import('../lib/discover/job.js')
   try {
-    const result = await discoverIsolated({selection: {}, request, progress: progress !== undefined, withPlan: json, render: !request.output && !json}, progress)
+    const result = await runDiscoverJob({selection: {}, request, progress: progress !== undefined, withPlan: json, render: !request.output && !json}, progress)
     if (progress) process.stderr.write('\r\x1b[K')
     if (json) return write(process.stdout, JSON.stringify(result, null, 2))
     if (result.text !== undefined) write(process.stdout, result.text)

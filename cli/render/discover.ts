@@ -1,4 +1,4 @@
-import type {IsolatedResult} from '../../lib/discover/isolated.js'
+import type {DiscoverJobResult} from '../../lib/discover/job.js'
 
 const MAX_LISTED = 20
 
@@ -6,7 +6,7 @@ const MAX_LISTED = 20
  * The human summary of a discover run, one line each. They go to stdout when the plan went to a
  * file, else to stderr so that stdout is the plan alone (`discover > plan.yaml` works).
  */
-export function discoverSummary(result: IsolatedResult): string[] {
+export function discoverSummary(result: DiscoverJobResult): string[] {
   const lines = [
     `Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`,
     `${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`,

@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {kubeFlags, namespaceFlags} from '../../flags/kube.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
-import {discoverIsolated, type IsolatedResult} from '../../../lib/discover/isolated.js'
+import {discoverIsolated} from '../../../lib/discover/isolated.js'
+import type {DiscoverJobResult} from '../../../lib/discover/job.js'
 import {discoverSummary, progressWriter} from '../../render/discover.js'
 
 export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
@@ -25,7 +26,7 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     'vault-address': Flags.string({description: 'OpenBao (or broker) URL the pods will use; recorded for protect.'}),
   }
 
-  async run(): Promise<IsolatedResult> {
+  async run(): Promise<DiscoverJobResult> {
     const f = this.flags
     const json = this.jsonEnabled()
     const progress = progressWriter(json)
