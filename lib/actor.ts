@@ -1,4 +1,4 @@
-import {execFileSync} from 'node:child_process'
+import {execFile, execFileSync} from 'node:child_process'
 import {hostname, userInfo} from 'node:os'
 
 /**
@@ -7,33 +7,41 @@ import {hostname, userInfo} from 'node:os'
  * overrides both, for CI runners whose OS user means nothing.
  */
 export function currentActor(cwd = process.cwd()): string {
-  const override = process.env.CLOUDTASER_ACTOR?.trim()
-  if (override) return override
-  const git = (key: string): string | undefined => {
+  const git = (...args: string[]): string | undefined => {
     try {
-      return execFileSync('git', ['config', '--get', key], {cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000}).trim() || undefined
+      return execFileSync('git', args, {cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000}).trim() || undefined
     } catch {
       return undefined
     }
   }
-  if (insideGitRepo(cwd)) {
-    const name = git('user.name')
-    const email = git('user.email')
-    if (name && email) return `${name} <${email}>`
-  }
-  let user = 'unknown'
+  return override() ?? fromGit(git('rev-parse', '--is-inside-work-tree'), () => [git('config', '--get', 'user.name'), git('config', '--get', 'user.email')]) ?? osActor()
+}
+
+/** currentActor without blocking: discover asks while it lists, and its three Git runs overlap the listing. */
+export async function currentActorAsync(cwd = process.cwd()): Promise<string> {
+  const git = (...args: string[]): Promise<string | undefined> =>
+    new Promise((resolve) => execFile('git', args, {cwd, encoding: 'utf8', timeout: 2000}, (err, out) => resolve(err ? undefined : out.trim() || undefined)))
+  const found = override()
+  if (found) return found
+  const inside = await git('rev-parse', '--is-inside-work-tree')
+  const identity = inside === 'true' ? await Promise.all([git('config', '--get', 'user.name'), git('config', '--get', 'user.email')]) : []
+  return fromGit(inside, () => identity) ?? osActor()
+}
+
+const override = (): string | undefined => process.env.CLOUDTASER_ACTOR?.trim() || undefined
+
+function fromGit(inside: string | undefined, identity: () => Array<string | undefined>): string | undefined {
+  if (inside !== 'true') return undefined
+  const [name, email] = identity()
+  return name && email ? `${name} <${email}>` : undefined
+}
+
+function osActor(): string {
+  let user: string
   try {
     user = userInfo().username
   } catch {
     user = process.env.USER ?? 'unknown'
   }
   return `${user}@${hostname()}`
-}
-
-function insideGitRepo(cwd: string): boolean {
-  try {
-    return execFileSync('git', ['rev-parse', '--is-inside-work-tree'], {cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000}).trim() === 'true'
-  } catch {
-    return false
-  }
 }

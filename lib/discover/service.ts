@@ -1,6 +1,6 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
-import {currentActor} from '../actor.js'
+import {currentActorAsync} from '../actor.js'
 import type {LoadedPlan} from '../plan/io.js'
 import type {GitProvenance, MigrationPlan} from '../plan/types.generated.js'
 import {PreparedWorkloads} from '../plan/prepared.js'
@@ -62,6 +62,7 @@ export interface ListedCluster {
   existing?: LoadedPlan
   io?: Promise<typeof import('../plan/io.js')>
   git: Promise<GitProvenance | undefined>
+  actor: Promise<string>
   builder: PlanBuilder
   prepared?: PreparedWorkloads
   observed: ObservedCluster
@@ -71,6 +72,7 @@ export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequ
   // io.ts (the `yaml` library) only for --update; Git runs once the first request is on its way.
   const io = req.update ? import('../plan/io.js') : undefined
   const git = new Promise<GitProvenance | undefined>((resolve) => setImmediate(() => resolve(gitProvenance(process.cwd()))))
+  const actor = new Promise<string>((resolve) => setImmediate(() => resolve(currentActorAsync())))
   const existing = io ? await (await io).loadPlan(req.update!) : undefined
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
   const mount = req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret'
@@ -81,7 +83,7 @@ export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequ
   const standIns = req.planNeeded === false
   const builder = new PlanBuilder({clusterName, mount, pathTemplate, onWorkload: prepared && ((w) => prepared.add(w, standIns))})
   const observed = await collect(kc, req, builder)
-  return {clusterName, mount, pathTemplate, existing, io, git, builder, prepared, observed}
+  return {clusterName, mount, pathTemplate, existing, io, git, actor, builder, prepared, observed}
 }
 
 /** Discover's second half: the plan, written (new file, or --update), and what to report. */
@@ -93,7 +95,7 @@ export async function finishDiscovery(listed: ListedCluster, req: DiscoverReques
     authMount: req.authMount ?? existing?.plan.openbao?.authMount,
     vaultAddress: req.vaultAddress ?? existing?.plan.openbao?.address,
     createdAt: now(),
-    createdBy: currentActor(),
+    createdBy: await listed.actor,
     toolVersion: TOOL_VERSION,
     git: await listed.git,
   })
