@@ -1,11 +1,13 @@
 import t from 'tap'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {resolveConnection} from '../../../lib/openbao/config.js'
 
 const home = mkdtempSync(join(tmpdir(), 'ct-bao-home-'))
+t.teardown(() => rmSync(home, {recursive: true, force: true}))
 const empty = mkdtempSync(join(tmpdir(), 'ct-bao-empty-'))
+t.teardown(() => rmSync(empty, {recursive: true, force: true}))
 
 t.test('flags beat BAO_* beat VAULT_*', async (t) => {
   const env = {BAO_ADDR: 'http://bao:8200/', VAULT_ADDR: 'http://vault:8200', BAO_TOKEN: 'b', VAULT_TOKEN: 'v', BAO_NAMESPACE: 'ns1'}

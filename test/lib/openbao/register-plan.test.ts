@@ -3,7 +3,7 @@
 import t from 'tap'
 import {execFileSync} from 'node:child_process'
 import {createHash, createPrivateKey, X509Certificate} from 'node:crypto'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {initInfoHash, operationalInfoHash} from '../../../runtime/beacon/protocol.js'
@@ -40,6 +40,7 @@ t.test('fingerprint: UUID checked, upper case folded, clear usage errors', async
   }
   await t.rejects(resolveClusterIdentity({}), {code: 'USAGE', exitCode: 2})
   const dir = mkdtempSync(join(tmpdir(), 'ct-register-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
   const withFp = join(dir, 'plan.yaml')
   const p = labPlan()
   p.metadata.cluster = {name: 'prod-eu-1', fingerprint: FP}
@@ -89,6 +90,7 @@ t.test('CA: a valid self-signed P-256 CA (node:crypto and openssl agree); the ke
   t.equal(new Date(new X509Certificate(late.certDer).validTo).toISOString(), '2050-01-19T00:00:00.000Z', 'GeneralizedTime from 2050')
 
   const dir = mkdtempSync(join(tmpdir(), 'ct-ca-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
   writeFileSync(join(dir, 'ca.pem'), ca.certPem)
   const text = execFileSync('openssl', ['x509', '-in', join(dir, 'ca.pem'), '-noout', '-text'], {encoding: 'utf8'})
   t.match(text, /CA:TRUE, pathlen:0/)

@@ -4,7 +4,7 @@
 // child's code. Then a leak hunt: no canary in etcd, in any file of the run, or in any log.
 import t from 'tap'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {CoreV1Api, RbacAuthorizationV1Api, type V1Pod} from '@kubernetes/client-node'
@@ -59,6 +59,7 @@ for (const [path, data] of [['secret/data/billing/db', db], ['secret/data/billin
 
 // The pod as the webhook leaves it; the wrapper's env is the container's env from that spec.
 const work = mkdtempSync(join(tmpdir(), 'cloudtaser-wrapper-test-'))
+t.teardown(() => rmSync(work, {recursive: true, force: true}))
 const tokenFile = join(work, 'token')
 writeFileSync(tokenFile, await tokenFor('billing', 'apps'), {mode: 0o600})
 const podEnv = (onChange: string): Record<string, string> => {

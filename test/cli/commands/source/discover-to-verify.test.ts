@@ -5,7 +5,7 @@
 // through its tenant's role, reads its own secrets and gets 403 on the other tenant's.
 import t from 'tap'
 import {runCli} from '../../../helpers/cli.js'
-import {mkdtempSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {AppsV1Api, CoreV1Api} from '@kubernetes/client-node'
@@ -20,6 +20,7 @@ t.teardown(() => root.close())
 const core = lab.kubeConfig.makeApiClient(CoreV1Api)
 const apps = lab.kubeConfig.makeApiClient(AppsV1Api)
 const dir = mkdtempSync(join(tmpdir(), 'ct-e2e-'))
+t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const planFile = join(dir, 'plan.yaml')
 
 const cli = (...args: string[]) => runCli(args, {env: {HOME: dir, KUBECONFIG: lab.kubeconfigPath, BAO_ADDR: lab.baoAddr, BAO_TOKEN: lab.baoToken}})

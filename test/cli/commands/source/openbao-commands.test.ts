@@ -2,7 +2,7 @@
 // bin/run.js, against a real OpenBao): exit codes, --json shapes, and values never printed.
 import t from 'tap'
 import {type CliRun, runCli} from '../../../helpers/cli.js'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {startOpenBao} from '../../../../lib/lab/index.js'
@@ -17,6 +17,7 @@ t.teardown(() => root.close())
 await root.write('sys/auth/kubernetes', {type: 'kubernetes'})
 
 const dir = mkdtempSync(join(tmpdir(), 'ct-openbao-cli-'))
+t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const planFile = join(dir, 'plan.yaml')
 writeFileSync(planFile, renderPlan(labPlan()))
 

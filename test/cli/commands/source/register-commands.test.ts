@@ -2,7 +2,7 @@
 // real OpenBao): output, --json, exit codes, clear errors, and the CA private key in no output
 // and in no file the runs wrote (HOME, working directory and TMPDIR are one fresh directory).
 import t from 'tap'
-import {mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {type CliRun, runCli} from '../../../helpers/cli.js'
@@ -19,6 +19,7 @@ t.teardown(() => root.close())
 const FP = '0ad50c05-1153-4508-9237-4cb2912e2c23'
 const TWIN = '0ad50c05-ffff-4fff-8fff-ffffffffffff'
 const dir = mkdtempSync(join(tmpdir(), 'ct-register-cli-'))
+t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const work = join(dir, 'work')
 mkdirSync(work)
 const withFp = join(work, 'plan.yaml')

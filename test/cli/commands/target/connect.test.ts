@@ -4,7 +4,7 @@
 // (target discover is being written in parallel: the plan is built with the plan types.)
 import t from 'tap'
 import {runCli} from '../../../helpers/cli.js'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {CoreV1Api} from '@kubernetes/client-node'
@@ -17,6 +17,7 @@ t.teardown(() => lab.stop())
 const root = clientFor(lab.baoAddr, lab.baoToken)
 t.teardown(() => root.close())
 const dir = mkdtempSync(join(tmpdir(), 'ct-connect-'))
+t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const planFile = join(dir, 'plan.yaml')
 writeFileSync(planFile, renderPlan(labPlan('kubernetes/lab')))
 
