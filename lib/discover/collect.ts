@@ -11,7 +11,7 @@ export interface CollectOptions {
   excludeNamespaces?: string[]
   includeSystem?: boolean
   onProgress?: (message: string) => void
-  /** Stops listing (discover started early on a guess that turned out wrong: see early.ts). */
+  /** Stops listing: no page is asked for once it is aborted. */
   signal?: AbortSignal
 }
 
