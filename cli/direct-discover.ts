@@ -23,17 +23,15 @@ export async function discoverDirect(argv: string[]): Promise<boolean> {
   try {
     const result = await runDiscoverJob({selection: {}, request, progress: progress !== undefined, withPlan: json, render: !request.output && !json}, progress)
     if (progress) process.stderr.write('\r\x1b[K')
-    if (json) return write(process.stdout, JSON.stringify(result, null, 2))
-    if (result.text !== undefined) write(process.stdout, result.text)
-    for (const line of discoverSummary(result)) write(result.file ? process.stdout : process.stderr, line)
+    if (json) {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+    } else {
+      if (result.text !== undefined) process.stdout.write(`${result.text}\n`)
+      for (const line of discoverSummary(result)) (result.file ? process.stdout : process.stderr).write(`${line}\n`)
+    }
   } catch (err) {
     const error = isCloudtaserError(err) ? err : internalError(err as Error)
     writeError(error, json, (err as Error).stack)
   }
-  return true
-}
-
-const write = (stream: NodeJS.WriteStream, line: string): true => {
-  stream.write(`${line}\n`)
   return true
 }

@@ -1,5 +1,6 @@
-import {execFile, execFileSync} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {hostname, userInfo} from 'node:os'
+import {gitOutput} from './git.js'
 
 /**
  * Who is running the command, as recorded in plans (createdBy, status.by): the Git identity
@@ -14,27 +15,24 @@ export function currentActor(cwd = process.cwd()): string {
       return undefined
     }
   }
-  return override() ?? fromGit(git('rev-parse', '--is-inside-work-tree'), () => [git('config', '--get', 'user.name'), git('config', '--get', 'user.email')]) ?? osActor()
-}
-
-/** currentActor without blocking: discover asks while it lists, and its three Git runs overlap the listing. */
-export async function currentActorAsync(cwd = process.cwd()): Promise<string> {
-  const git = (...args: string[]): Promise<string | undefined> =>
-    new Promise((resolve) => execFile('git', args, {cwd, encoding: 'utf8', timeout: 2000}, (err, out) => resolve(err ? undefined : out.trim() || undefined)))
   const found = override()
   if (found) return found
-  const inside = await git('rev-parse', '--is-inside-work-tree')
-  const identity = inside === 'true' ? await Promise.all([git('config', '--get', 'user.name'), git('config', '--get', 'user.email')]) : []
-  return fromGit(inside, () => identity) ?? osActor()
+  const inside = git('rev-parse', '--is-inside-work-tree') === 'true'
+  return (inside && identity(git('config', '--get', 'user.name'), git('config', '--get', 'user.email'))) || osActor()
+}
+
+/** currentActor without blocking: discover asks while it lists, so its Git runs overlap the listing. */
+export async function currentActorAsync(cwd = process.cwd()): Promise<string> {
+  const found = override()
+  if (found) return found
+  const inside = (await gitOutput(cwd, 'rev-parse', '--is-inside-work-tree')) === 'true'
+  const [name, email] = inside ? await Promise.all([gitOutput(cwd, 'config', '--get', 'user.name'), gitOutput(cwd, 'config', '--get', 'user.email')]) : []
+  return identity(name, email) ?? osActor()
 }
 
 const override = (): string | undefined => process.env.CLOUDTASER_ACTOR?.trim() || undefined
 
-function fromGit(inside: string | undefined, identity: () => Array<string | undefined>): string | undefined {
-  if (inside !== 'true') return undefined
-  const [name, email] = identity()
-  return name && email ? `${name} <${email}>` : undefined
-}
+const identity = (name: string | undefined, email: string | undefined): string | undefined => (name && email ? `${name} <${email}>` : undefined)
 
 function osActor(): string {
   let user: string

@@ -1,10 +1,5 @@
-import {execFile} from 'node:child_process'
+import {gitOutput as git} from '../git.js'
 import type {GitProvenance} from '../plan/types.generated.js'
-
-const git = (cwd: string, ...args: string[]): Promise<string | undefined> =>
-  new Promise((resolve) => {
-    execFile('git', args, {cwd, encoding: 'utf8', timeout: 2000}, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined))
-  })
 
 /** Where the plan was written, when that is a Git checkout; credentials never leave the URL. Runs while discover lists. */
 export async function gitProvenance(cwd: string): Promise<GitProvenance | undefined> {
