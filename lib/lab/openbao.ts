@@ -1,5 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {request as httpRequest} from 'node:http'
+import {request as httpsRequest} from 'node:https'
 import {join} from 'node:path'
 import {labError} from './errors.js'
 import {makeInstanceDir} from './instance-dir.js'
@@ -15,6 +17,10 @@ export interface OpenBaoOptions {
   dir?: string
   daemon?: boolean
   readyTimeoutMs?: number
+  /** Dev mode only: HTTPS with a CA and certificate the server makes at start (`-dev-tls`); see caPath. */
+  tls?: boolean
+  /** Dev mode only: more server configuration (HCL), e.g. an audit device, which OpenBao takes only from a config file. */
+  config?: string
 }
 
 export interface OpenBao {
@@ -27,6 +33,9 @@ export interface OpenBao {
   persistent: boolean
   /** The single unseal key of a persistent server. */
   unsealKey?: string
+  /** With `tls`: the CA that signed the server's certificate (PEM file, and its text). */
+  caPath?: string
+  caPem?: string
   process: ManagedProcess
   /** Milliseconds until the server answered as unsealed and active. */
   timings: {ready: number}
@@ -48,6 +57,12 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   const dir = options.dir ?? owned!.dir
   mkdirSync(dir, {recursive: true})
   const persistent = options.persistent ?? false
+  if (persistent && (options.tls || options.config)) throw labError('BAD_OPTIONS', 'tls and config are for a dev-mode OpenBao; a persistent one writes its own config')
+  const scheme = options.tls ? 'https' : 'http'
+  const tlsDir = join(dir, 'tls')
+  const caPath = options.tls ? join(tlsDir, 'vault-ca.pem') : undefined
+  if (options.tls) mkdirSync(tlsDir, {recursive: true})
+  const extraConfig = options.config === undefined ? [] : [`-config=${writeExtraConfig(dir, options.config)}`]
   let proc: ManagedProcess | undefined
 
   const launch = async (port: number, clusterPort: number, token: string) => {
@@ -55,7 +70,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       ...process.env,
       // bao writes a token helper file under $HOME; keep it in the instance dir.
       HOME: dir,
-      BAO_ADDR: `http://127.0.0.1:${port}`,
+      BAO_ADDR: `${scheme}://127.0.0.1:${port}`,
     }
     delete env.BAO_TOKEN
     delete env.VAULT_TOKEN
@@ -63,13 +78,14 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     if (!persistent) env.BAO_DEV_ROOT_TOKEN_ID = token
     const args = persistent
       ? ['server', `-config=${writeConfig(dir, port, clusterPort)}`]
-      : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`]
+      : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`, ...(options.tls ? ['-dev-tls', `-dev-tls-cert-dir=${tlsDir}`] : []), ...extraConfig]
     const p = spawnManaged({name: 'bao', command: bao, args, env, cwd: dir, logPath: join(dir, 'bao.log'), daemon: options.daemon})
     proc = p
     try {
-      await waitReady(p, 'an answer on /v1/sys/health', async () => (await health(port)) !== 0, timeoutMs)
+      const probe = () => health(`${scheme}://127.0.0.1:${port}`, caPath)
+      await waitReady(p, 'an answer on /v1/sys/health', async () => (await probe()) !== 0, timeoutMs)
       if (persistent) await initAndUnseal(port, dir)
-      await waitReady(p, 'active and unsealed', async () => (await health(port)) === 200, timeoutMs)
+      await waitReady(p, 'active and unsealed', async () => (await probe()) === 200, timeoutMs)
     } catch (err) {
       await p.stop(0)
       throw err
@@ -85,7 +101,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       return ports
     })
     if (persistent) token = readInit(dir).root_token
-    const addr = `http://127.0.0.1:${port}`
+    const addr = `${scheme}://127.0.0.1:${port}`
     let stopped: Promise<void> | undefined
     const instance: OpenBao = {
       addr,
@@ -94,6 +110,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       dir,
       persistent,
       unsealKey: persistent ? readInit(dir).keys_base64[0] : undefined,
+      ...(caPath ? {caPath, caPem: readFileSync(caPath, 'utf8')} : {}),
       process: proc!,
       timings: {ready: Date.now() - t0},
       restart: async () => {
@@ -113,15 +130,27 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   }
 }
 
-/** The status of /v1/sys/health (200 active, 501 not initialised, 503 sealed), 0 if no answer. */
-async function health(port: number): Promise<number> {
-  try {
-    const r = await fetch(`http://127.0.0.1:${port}/v1/sys/health`, {signal: AbortSignal.timeout(1000)})
-    await r.arrayBuffer()
-    return r.status
-  } catch {
-    return 0
-  }
+/**
+ * The status of /v1/sys/health (200 active, 501 not initialised, 503 sealed), 0 if no answer. Over
+ * HTTPS only the given CA is trusted, once the server has written it.
+ */
+function health(addr: string, caPath?: string): Promise<number> {
+  const ca = caPath && existsSync(caPath) ? readFileSync(caPath, 'utf8') : undefined
+  if (caPath && !ca) return Promise.resolve(0)
+  return new Promise((resolve) => {
+    const req = (ca ? httpsRequest : httpRequest)(`${addr}/v1/sys/health`, {ca, timeout: 1000}, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.on('timeout', () => req.destroy()).on('error', () => resolve(0))
+    req.end()
+  })
+}
+
+function writeExtraConfig(dir: string, hcl: string): string {
+  const path = join(dir, 'extra.hcl')
+  writeFileSync(path, hcl)
+  return path
 }
 
 /** OpenBao 2.x dropped the file backend: a single-node raft cluster, both ports on loopback. */

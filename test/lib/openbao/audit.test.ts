@@ -1,40 +1,25 @@
 // OpenBao's own audit log as the witness: apply-plan never sends a request under the KV mount,
 // and verify-plan reads metadata for envFrom-only secrets and data only where fields are mapped.
-// OpenBao 2.x only takes audit devices from the server config, so this test starts its own dev
-// server with an `audit "file"` stanza (the lab's OpenBao has none).
+// OpenBao 2.x only takes audit devices from the server config, so this test starts a dev server
+// of its own with an `audit "file"` stanza (startOpenBao's config option).
 import t from 'tap'
-import {spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
-import {baoBinary} from '../../../lib/lab/index.js'
-import {freePort} from '../../../lib/lab/net.js'
+import {startOpenBao} from '../../../lib/lab/index.js'
 import {applyPlan} from '../../../lib/openbao/apply-plan.js'
 import {verifyPlan} from '../../../lib/openbao/verify-plan.js'
 import {CANARY, clientFor, labPlan, writeValues} from './fixtures.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ct-bao-audit-'))
+t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const log = join(dir, 'audit.log')
-writeFileSync(join(dir, 'audit.hcl'), `audit "file" "to-file" {\n  options {\n    file_path = ${JSON.stringify(log)}\n  }\n}\n`)
-const port = await freePort()
-const proc = spawn(baoBinary(), ['server', '-dev', '-dev-no-store-token', `-config=${join(dir, 'audit.hcl')}`, `-dev-listen-address=127.0.0.1:${port}`], {
-  env: {...process.env, HOME: dir, BAO_DEV_ROOT_TOKEN_ID: 'audit-root'},
-  stdio: 'ignore',
-})
-t.teardown(() => {
-  proc.kill('SIGKILL')
-  rmSync(dir, {recursive: true, force: true})
-})
-const addr = `http://127.0.0.1:${port}`
-const client = clientFor(addr, 'audit-root')
+const bao = await startOpenBao({config: `audit "file" "to-file" {\n  options {\n    file_path = ${JSON.stringify(log)}\n  }\n}\n`})
+t.teardown(() => bao.stop())
+const client = clientFor(bao.addr, bao.token)
 t.teardown(() => client.close())
-for (let i = 0; i < 100; i++) {
-  if (existsSync(log) && (await client.call('GET', 'sys/health', {accept: [429, 472, 473, 501, 503]}).then((r) => r.status === 200, () => false))) break
-  await sleep(100)
-}
 await client.write('sys/auth/kubernetes', {type: 'kubernetes'})
-await writeValues(addr, 'audit-root')
+await writeValues(bao.addr, bao.token)
 
 interface Entry {
   type: string

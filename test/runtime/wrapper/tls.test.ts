@@ -2,41 +2,24 @@
 // CLOUDTASER_VAULT_CACERT the app starts with its secret; without it the start fails at once as
 // a TLS error (exit 3), not after retrying until the deadline: no retry makes a CA trusted.
 import t from 'tap'
-import {spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
-import {baoBinary} from '../../../lib/lab/index.js'
-import {freePort} from '../../../lib/lab/net.js'
+import {startOpenBao} from '../../../lib/lab/index.js'
 import {BaoClient} from '../../../lib/openbao/bao-client.js'
 import {Http1Transport} from '../../../lib/openbao/http1-transport.js'
 import {CHILD_SCRIPT, expectNative, memoryHits, runWrapper, type Run} from './helpers.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'ct-wrapper-tls-'))
-const port = await freePort()
-const bao = spawn(baoBinary(), ['server', '-dev', '-dev-tls', `-dev-tls-cert-dir=${dir}`, '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`], {
-  env: {...process.env, HOME: dir, BAO_DEV_ROOT_TOKEN_ID: 'tls-root'},
-  stdio: 'ignore',
-})
+const bao = await startOpenBao({tls: true})
 const runs: Run[] = []
-t.teardown(() => {
+t.teardown(async () => {
   runs.forEach((r) => r.killAll())
-  bao.kill('SIGKILL')
-  rmSync(dir, {recursive: true, force: true})
+  await bao.stop()
 })
-const addr = `https://127.0.0.1:${port}`
-const caFile = join(dir, 'vault-ca.pem')
-for (let i = 0; ; i++) {
-  if (existsSync(caFile)) {
-    const ca = readFileSync(caFile, 'utf8')
-    const c = new BaoClient({addr, token: 'tls-root', tokenSource: 'flag', ca, timeoutMs: 2000, attempts: 1}, new Http1Transport({ca}))
-    const ok = await c.write('secret/data/app/db', {data: {password: 'tls-canary-7c1e'}}).then(() => true, () => false)
-    await c.close()
-    if (ok) break
-  }
-  if (i > 150) throw new Error('the dev-tls OpenBao did not come up')
-  await sleep(100)
+const addr = bao.addr
+const caFile = bao.caPath!
+{
+  const ca = bao.caPem!
+  const c = new BaoClient({addr, token: bao.token, tokenSource: 'flag', ca, timeoutMs: 2000, attempts: 1}, new Http1Transport({ca}))
+  await c.write('secret/data/app/db', {data: {password: 'tls-canary-7c1e'}})
+  await c.close()
 }
 
 const start = (extra: Record<string, string>) => {
@@ -45,7 +28,7 @@ const start = (extra: Record<string, string>) => {
     CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
     CLOUDTASER_VAULT_ADDR: addr,
     CLOUDTASER_VAULT_AUTH_METHOD: 'token',
-    CLOUDTASER_VAULT_TOKEN: 'tls-root',
+    CLOUDTASER_VAULT_TOKEN: bao.token,
     CLOUDTASER_SECRET_PATHS: 'secret/data/app/db',
     CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
     CLOUDTASER_START_DEADLINE: '20s',
