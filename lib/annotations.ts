@@ -21,6 +21,11 @@ export const Annotations = {
    * of the CA that signed OpenBao's certificate. A CA is public, so a ConfigMap is the right home.
    */
   vaultCaConfigMap: 'cloudtaser.io/vault-ca-configmap',
+  /**
+   * Comma-separated init containers the webhook wraps (those whose Secret references protect
+   * moved to the wrapper); app containers are always wrapped.
+   */
+  initContainers: 'cloudtaser.io/init-containers',
   /** restart (default) or sighup: what the wrapper does when a secret's KV version changes. */
   onChange: 'cloudtaser.io/on-secret-change',
   /**
@@ -33,28 +38,41 @@ export const Annotations = {
 /** Pods carry this label too: the webhook's objectSelector matches labels, not annotations. */
 export const INJECT_LABEL = 'cloudtaser.io/inject'
 
-/** One secret path's mapping: field -> env name, or every field with a prefix (envFrom). */
+/** One secret path's mapping: field -> env names, or every field with a prefix (envFrom). */
 export interface EnvMapGroup {
-  fields: Record<string, string>
+  /** A field read under several names (two env entries with the same secretKeyRef) lists each. */
+  fields: Record<string, string[]>
   /** Set when every field of the secret is delivered, each as PREFIX + field. */
   allWithPrefix?: string
 }
 
 /**
  * `field=ENV,field=ENV;field=ENV` — groups separated by `;` follow the order of secret-paths.
+ * A field may appear more than once (`password=DB_PASSWORD,password=PGPASSWORD`): each name is set.
  * `*=PREFIX` in a group delivers every field of that secret as PREFIX+field (an empty prefix
- * is written `*=`).
+ * is written `*=`). Names are written as they are: see envMapNameProblem for what cannot be.
  */
 export function formatEnvMap(groups: EnvMapGroup[]): string {
   return groups
     .map((g) => {
-      const entries = Object.entries(g.fields)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([field, env]) => `${field}=${env}`)
+      const entries = Object.keys(g.fields)
+        .sort((a, b) => a.localeCompare(b))
+        .flatMap((field) => g.fields[field]!.map((env) => `${field}=${env}`))
       if (g.allWithPrefix !== undefined) entries.push(`*=${g.allWithPrefix}`)
       return entries.join(',')
     })
     .join(';')
+}
+
+/**
+ * Why a variable name (or envFrom prefix) cannot travel in the env-map, or undefined. Kubernetes
+ * 1.34 accepts any printable ASCII but `=` in a name; the env-map separates entries with `,` and
+ * groups with `;`, and trims spaces around entries, so names holding those cannot be written.
+ */
+export function envMapNameProblem(name: string): string | undefined {
+  if (/[,;]/.test(name)) return `the name ${JSON.stringify(name)} contains "," or ";", which separate entries in the cloudtaser.io/env-map annotation`
+  if (name !== name.trim()) return `the name ${JSON.stringify(name)} starts or ends with a space, which the cloudtaser.io/env-map annotation does not keep`
+  return undefined
 }
 
 export function parseEnvMap(text: string): EnvMapGroup[] {
@@ -70,7 +88,7 @@ export function parseEnvMap(text: string): EnvMapGroup[] {
       const env = e.slice(eq + 1).trim()
       if (field === '*') g.allWithPrefix = env
       else if (env === '') throw new Error(`env-map entry "${e}" has no variable name`)
-      else g.fields[field] = env
+      else (g.fields[field] ??= []).push(env)
     }
     return g
   })

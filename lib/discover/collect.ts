@@ -1,7 +1,8 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
+import {mapBounded} from '../bounded.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
-import {eachListed, kubeHttp, METADATA_ONLY} from '../kube/http.js'
+import {eachListed, kubeHttp, secretNames} from '../kube/http.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 import type {WorkloadKind} from '../plan/types.generated.js'
 import {SYSTEM_NAMESPACES, type ObservedCluster} from './transform.js'
@@ -24,7 +25,7 @@ const LISTS: Array<{kind: WorkloadKind; path: string}> = [
 
 /** Receives the Secret names, then each listed object as its page arrives (see PlanBuilder); objects are not kept. */
 export interface CollectSink {
-  secretsListed(secrets: Set<string>): void
+  secretsListed(secrets: Map<string, string>): void
   workload(kind: WorkloadKind, object: LiveWorkload): void
   job(object: LiveWorkload): void
   pod(object: LiveWorkload): void
@@ -32,8 +33,9 @@ export interface CollectSink {
 
 /**
  * Reads what discover needs, read-only and never a Secret value: workloads, Jobs and Pods by
- * list calls, handed to `sink` one by one, and Secrets (listed first) as PartialObjectMetadata (names only:
- * needs `list` on secrets, and the response carries no data). `get` on Secrets is never used.
+ * list calls, handed to `sink` one by one, and Secrets (listed first, per namespace in scope) as
+ * Tables without objects: name and type only (needs `list` on secrets; neither data nor
+ * annotations, which can hold every value, cross the wire). `get` on Secrets is never used.
  */
 export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptions, sink: CollectSink): Promise<ObservedCluster> {
   const http = await kubeHttp(kc)
@@ -70,8 +72,14 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
   }
 
   // Secret names first: a workload is final (missing Secrets flagged) as soon as it is built.
-  const secrets = new Set<string>()
-  await list<{metadata: {namespace: string; name: string}}>('api/v1/{ns}secrets', 'Secret names', (s) => secrets.add(`${s.metadata.namespace}/${s.metadata.name}`), METADATA_ONLY)
+  const namespacesWithSecrets = all
+    ? (await listNames(http, '/api/v1/namespaces')).filter((ns) => !excluded.has(ns))
+    : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
+  const secrets = new Map<string, string>()
+  await mapBounded(namespacesWithSecrets, SECRET_LISTS_IN_FLIGHT, async (ns) => {
+    for (const [name, type] of await secretNames(http, ns)) secrets.set(`${ns}/${name}`, type)
+    progress(`listed ${secrets.size} Secret names`)
+  })
   sink.secretsListed(secrets)
   for (const {kind, path} of LISTS) {
     await list<LiveWorkload>(path, `${kind}s`, (o) => {
@@ -90,6 +98,15 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
 
   const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
   return {fingerprint: ks.metadata.uid, server: http.server, namespaces, secrets}
+}
+
+/** One Table list per namespace: enough in flight to hide round trips, few enough for a busy apiserver. */
+const SECRET_LISTS_IN_FLIGHT = 8
+
+async function listNames(http: Awaited<ReturnType<typeof kubeHttp>>, path: string): Promise<string[]> {
+  const names: string[] = []
+  await eachListed<{metadata: {name: string}}>(http, path, (o) => names.push(o.metadata.name))
+  return names
 }
 
 export async function fingerprint(kc: KubeConfig | KubeTarget): Promise<{uid: string; server: string}> {

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import type {V1Container, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../annotations.js'
 import {containersOf, podTemplateOf, type ContainerSlot, type LiveWorkload} from '../kube/pod-template.js'
+import {composedNames, envFromRemains, envRemains, expandedSecretNames, FILES_REMAIN} from '../protect/deliverable.js'
 import type {
   ContainerRef,
   FileMount,
@@ -30,8 +31,8 @@ export interface Observed {
   workloads: Array<{kind: WorkloadKind; object: LiveWorkload}>
   jobs: LiveWorkload[]
   pods: LiveWorkload[]
-  /** namespace/name of every Secret, from a metadata-only list. */
-  secrets: Set<string>
+  /** namespace/name -> type of every Secret in scope, from Table lists (no value, no annotation). */
+  secrets: Map<string, string>
 }
 
 export interface DiscoverOptions {
@@ -89,7 +90,8 @@ const KIND_RANK: Record<string, number> = {Deployment: 0, StatefulSet: 1, Daemon
 export const byKindName = (a: {kind: string; name: string}, b: {kind: string; name: string}): number => (KIND_RANK[a.kind] ?? 9) - (KIND_RANK[b.kind] ?? 9) || compareText(a.name, b.name)
 
 interface SecretUse {
-  fields: Record<string, string>
+  /** field -> every name it is read under, in the order found. */
+  fields: Record<string, string[]>
   envFrom?: {prefix?: string}
   files: FileMount[]
   references: SecretReference[]
@@ -126,20 +128,26 @@ function reference(container: string, init: boolean, type: SecretReference['type
 
 function containerUses(uses: Map<string, SecretUse>, container: V1Container, init: boolean): void {
   const env = container.env
+  const composed = env || container.envFrom ? composedNames(container) : undefined
   if (env) {
     for (let index = 0; index < env.length; index++) {
       const e = env[index]!
       const ref = e.valueFrom?.secretKeyRef
       if (!ref?.name) continue
       const u = use(uses, ref.name)
-      // One field read under two names keeps the first; the second stays a Secret reference.
-      u.fields[ref.key] ??= e.name
+      const remains = envRemains(container, e.name, composed)
+      // Every name a field is read under is delivered (two env entries may read one key).
+      if (!remains) {
+        const names = (u.fields[ref.key] ??= [])
+        if (!names.includes(e.name)) names.push(e.name)
+      }
       u.optionalAll &&= ref.optional === true
       const r = reference(container.name, init, 'env')
       r.env = e.name
       r.key = ref.key
       if (ref.optional !== undefined) r.optional = ref.optional
       r.index = index
+      if (remains) r.remains = remains
       u.references.push(r)
     }
   }
@@ -150,33 +158,42 @@ function containerUses(uses: Map<string, SecretUse>, container: V1Container, ini
       const name = from.secretRef?.name
       if (!name) continue
       const u = use(uses, name)
-      u.envFrom = from.prefix ? {prefix: from.prefix} : {}
+      const remains = envFromRemains(container, from.prefix, composed)
+      if (!remains) u.envFrom = from.prefix ? {prefix: from.prefix} : {}
       u.optionalAll &&= from.secretRef?.optional === true
       const optional = from.secretRef?.optional
       const r = reference(container.name, init, 'envFrom')
       if (from.prefix !== undefined) r.prefix = from.prefix
       if (optional !== undefined) r.optional = optional
       r.index = index
+      if (remains) r.remains = remains
       u.references.push(r)
     }
   }
 }
 
 function volumeUses(uses: Map<string, SecretUse>, slots: ContainerSlot[], volume: V1Volume, index: number): void {
-  const sources: Array<{name?: string; items?: Array<{key: string; path: string}>; optional?: boolean; type: 'volume' | 'projected'}> = []
-  if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume'})
-  for (const s of volume.projected?.sources ?? []) {
-    if (s.secret) sources.push({name: s.secret.name, items: s.secret.items, optional: s.secret.optional, type: 'projected'})
-  }
+  // `index`: the volume's position for a secret volume, the source's position in `sources` for a projected one.
+  const sources: Array<{name?: string; items?: Array<{key: string; path: string}>; optional?: boolean; type: 'volume' | 'projected'; index: number}> = []
+  if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume', index})
+  volume.projected?.sources?.forEach((s, i) => {
+    if (s.secret) sources.push({name: s.secret.name, items: s.secret.items, optional: s.secret.optional, type: 'projected', index: i})
+  })
   for (const s of sources) {
     if (!s.name) continue
     const u = use(uses, s.name)
     u.optionalAll &&= s.optional === true
-    const mounts = slots.flatMap(({container}) => (container.volumeMounts ?? []).filter((m) => m.name === volume.name).map((m) => ({container: container.name, mountPath: m.mountPath})))
+    const mounts = slots.flatMap(({container, init}) => (container.volumeMounts ?? []).filter((m) => m.name === volume.name).map((m) => ({container: container.name, init, mountPath: m.mountPath})))
     for (const m of mounts) {
       u.files.push({container: m.container, volume: volume.name, mountPath: m.mountPath, ...(s.items ? {items: s.items.map((i) => ({key: i.key, path: i.path}))} : {}), deliverable: false})
     }
-    u.references.push({container: mounts[0]?.container ?? slots[0]?.container.name ?? 'unknown', type: s.type, volume: volume.name, ...(s.optional === undefined ? {} : {optional: s.optional}), index})
+    const first = mounts[0] ?? {container: slots[0]?.container.name ?? 'unknown', init: slots[0]?.init ?? false}
+    const r = reference(first.container, first.init, s.type)
+    r.volume = volume.name
+    if (s.optional !== undefined) r.optional = s.optional
+    r.index = s.index
+    r.remains = FILES_REMAIN
+    u.references.push(r)
   }
 }
 
@@ -227,14 +244,14 @@ export class PlanBuilder {
   private readonly found = new Map<string, NamespaceFindings>()
   private readonly notProtectable: Array<{scope: string; entry: ObservedWorkload}> = []
   private readonly vaultPath: (vars: Record<string, string>) => string
-  private secrets: Set<string> | undefined
+  private secrets: Map<string, string> | undefined
 
   constructor(private readonly shape: PlanShape) {
     this.vaultPath = pathRenderer(shape.pathTemplate)
   }
 
   /** namespace/name of every Secret: needed before the first workload, to flag missing ones. */
-  secretsListed(secrets: Set<string>): void {
+  secretsListed(secrets: Map<string, string>): void {
     this.secrets = secrets
   }
 
@@ -270,23 +287,34 @@ export class PlanBuilder {
       const u = uses.get(secret)!
       found.files += u.files.length
       found.read.add(secret)
-      const exists = this.secrets.has(`${namespace}/${secret}`)
-      if (!exists) found.missing.add(`${namespace}/${secret}`)
+      const type = this.secrets.get(`${namespace}/${secret}`)
+      if (type === undefined) found.missing.add(`${namespace}/${secret}`)
       const source: SecretMapping['source'] = {name: secret}
-      if (!exists) source.missing = true
+      if (type === undefined) source.missing = true
       if (u.optionalAll) source.optional = true
+      if (type) source.type = type
       const mapping: SecretMapping = {source, vaultPath: this.vaultPath({mount: this.shape.mount, cluster: this.shape.clusterName, namespace, secret})}
       const keys = Object.keys(u.fields)
-      if (keys.length === 1) mapping.fields = u.fields
-      else if (keys.length > 1) mapping.fields = Object.fromEntries(keys.sort(compareText).map((k) => [k, u.fields[k]!]))
+      if (keys.length > 1) keys.sort(compareText)
+      if (keys.length > 0) {
+        const fields: Record<string, string | string[]> = {}
+        for (const k of keys) fields[k] = u.fields[k]!.length === 1 ? u.fields[k]![0]! : u.fields[k]!
+        mapping.fields = fields
+      }
       if (u.envFrom) mapping.envFrom = u.envFrom
       if (u.files.length > 0) mapping.files = u.files
       mapping.references = u.references
       secrets.push(mapping)
     }
     const containers: ContainerRef[] = []
-    for (const c of template.spec?.initContainers ?? []) containers.push(c.image ? {name: c.name, init: true, image: c.image} : {name: c.name, init: true})
-    for (const c of template.spec?.containers ?? []) containers.push(c.image ? {name: c.name, image: c.image} : {name: c.name})
+    for (const {container: c, init} of containersOf(template)) {
+      const ref: ContainerRef = {name: c.name}
+      if (init) ref.init = true
+      if (c.image) ref.image = c.image
+      const expands = expandedSecretNames(c)
+      if (expands.length > 0) ref.expands = expands
+      containers.push(ref)
+    }
     const spec = object.spec as {replicas?: number} | undefined
     const workload = {kind, name, serviceAccount: template.spec?.serviceAccountName ?? 'default'} as Workload
     if (kind === 'Deployment' || kind === 'StatefulSet') workload.replicas = spec?.replicas ?? 1

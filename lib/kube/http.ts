@@ -83,7 +83,9 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
 }
 
 export interface ListPage<T> {
-  items: T[]
+  items?: T[]
+  /** A Table list (`as=Table`) has rows instead of items. */
+  rows?: T[]
   metadata?: {continue?: string; resourceVersion?: string}
 }
 
@@ -163,8 +165,9 @@ export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T
     signal?.throwIfAborted()
     const token = page.metadata?.continue || undefined
     const next: Pending<T> | undefined = token === undefined ? undefined : current.next && current.early === token ? current.next : request(token)
-    for (const item of page.items ?? []) each(item)
-    n += page.items?.length ?? 0
+    const items = page.items ?? page.rows ?? []
+    for (const item of items) each(item)
+    n += items.length
     onPage?.(n)
     current = next
   }
@@ -178,5 +181,31 @@ export async function listAll<T>(http: KubeHttp, path: string, onPage?: (n: numb
   return out
 }
 
-/** Asks the apiserver for metadata only: names and labels cross the wire, values never do. */
+/**
+ * Asks the apiserver for metadata only. Not for Secrets: metadata includes annotations, and a
+ * Secret created by client-side `kubectl apply` carries all its values in
+ * `kubectl.kubernetes.io/last-applied-configuration`. Secrets are listed with secretNames().
+ */
 export const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'
+
+/** A server-side Table with no object in its rows (`includeObject=None`): only the printed columns cross the wire. */
+export const TABLE = 'application/json;as=Table;g=meta.k8s.io;v=v1'
+
+interface TableRow {
+  cells: unknown[]
+}
+
+/**
+ * Name -> type of every Secret in one namespace, as a Table without objects: name, type, key
+ * count and age are all that cross the wire (kubectl get secrets prints the same). A Table row
+ * without its object names no namespace, hence one namespace per call.
+ */
+export async function secretNames(http: KubeHttp, namespace: string, onPage?: (n: number) => void): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  // The apiserver's Secret columns: Name, Type, Data (key count), Age (test/lib/kube/http.test.ts checks).
+  const each = (row: TableRow): void => {
+    out.set(String(row.cells[0]), String(row.cells[1] ?? ''))
+  }
+  await eachListed<TableRow>(http, `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets?includeObject=None`, each, {accept: TABLE, onPage})
+  return out
+}

@@ -1,4 +1,5 @@
-import {mapBounded, type Action} from './actions.js'
+import {mapBounded} from '../bounded.js'
+import type {Action} from './actions.js'
 import type {OpenBaoClient} from './client.js'
 import {baoError} from './errors.js'
 import {ownershipOf, samePolicyText} from './policy.js'

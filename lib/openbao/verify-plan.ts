@@ -1,5 +1,5 @@
 import type {MigrationPlan} from '../plan/types.generated.js'
-import {mapBounded} from './actions.js'
+import {mapBounded} from '../bounded.js'
 import type {ClientStats, OpenBaoClient} from './client.js'
 import {detectKvMount, inspectSecret, type KvMountInfo, type SecretInspection, type SecretState} from './kv.js'
 import {activeWorkloads, plannedSecret, requiredFieldsOf, type PlannedSecret} from './plan-paths.js'

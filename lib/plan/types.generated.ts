@@ -9,7 +9,7 @@
  */
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob'
 /**
- * An environment variable name as the application reads it.
+ * An environment variable name as the application reads it. Any name Kubernetes 1.34 accepts: printable ASCII except `=` (relaxed environment variable validation).
  *
  * This interface was referenced by `MigrationPlan`'s JSON-Schema
  * via the `definition` "EnvName".
@@ -296,6 +296,10 @@ export interface ContainerRef {
    * The image reference as written in the pod template.
    */
   image?: string
+  /**
+   * Secret-backed variables this container's `command` or `args` read through Kubernetes' `$(NAME)` expansion. Once protected, the kubelet no longer sees these variables, so the wrapper performs the expansion with the same rules; listed so reviewers see which command lines carry secrets.
+   */
+  expands?: EnvName[]
 }
 /**
  * One Kubernetes Secret read by the workload, and the OpenBao KV v2 secret that replaces it.
@@ -314,10 +318,10 @@ export interface SecretMapping {
    */
   vaultPath: string
   /**
-   * Secret field -> environment variable name, as the workload reads them today. Becomes the `cloudtaser.io/env-map` annotation.
+   * Secret field -> environment variable name, as the workload reads them today; a list when the workload reads one field under several names (each is delivered). Becomes the `cloudtaser.io/env-map` annotation.
    */
   fields?: {
-    [k: string]: EnvName
+    [k: string]: EnvName | EnvName[]
   }
   /**
    * Set when the workload imports every key of the Secret as environment variables (`envFrom.secretRef`). The keys are not known without reading the Secret, so every field of the OpenBao secret is delivered, with this prefix.
@@ -417,7 +421,7 @@ export interface SecretReference {
    */
   type: 'env' | 'envFrom' | 'volume' | 'projected'
   /**
-   * An environment variable name as the application reads it.
+   * An environment variable name as the application reads it. Any name Kubernetes 1.34 accepts: printable ASCII except `=` (relaxed environment variable validation).
    */
   env?: string
   /**
@@ -440,6 +444,10 @@ export interface SecretReference {
    * Position of the entry in its list (env, envFrom, volumes, or projected sources) when discovered, so unprotect restores the original order.
    */
   index?: number
+  /**
+   * Set when `target protect` leaves this reference on the Kubernetes Secret, with the reason (for example a Secret read only as files while the wrapper cannot deliver files). The Secret must then stay in Kubernetes for this workload.
+   */
+  remains?: string
 }
 /**
  * A workload listed for information only.

@@ -14,6 +14,8 @@ import type {ContainerRef, FileMount, SecretMapping, SecretReference, Workload} 
  */
 export function workloadYaml(w: Workload, level: number, scalars: Scalars): string | undefined {
   if (w.vanished !== undefined || w.note !== undefined) return undefined
+  // Shapes this writer does not know go to the general writer.
+  if (w.containers?.some((c) => c.expands !== undefined)) return undefined
   const s = scalars
   const nl = indent(level)
   const v = level + 1
@@ -55,6 +57,7 @@ function container(c: ContainerRef, level: number, s: Scalars): string {
 
 function mapping(m: SecretMapping, level: number, s: Scalars): string | undefined {
   if (m.kvMount !== undefined || m.source.type !== undefined) return undefined
+  if (m.references?.some((r) => r.remains !== undefined) || Object.values(m.fields ?? {}).some((f) => typeof f !== 'string')) return undefined
   const nl = indent(level)
   const inner = indent(level + 1)
   const v = level + 1

@@ -4,6 +4,7 @@ import type {Preview, ProtectEvent, WorkloadOutcome} from './run.js'
 export function renderPreview(p: Preview): string[] {
   const c = p.change
   const lines = [`${p.kind} ${p.namespace}/${p.name} (tenant ${p.tenant})`]
+  if (c.action === 'skip') return [...lines, `  skipped: ${c.skipReason}`, ...c.kept.map((k) => `    ${k.type} ${k.secret} (${k.container}): ${k.why}`)]
   lines.push('  annotations added to the pod template:')
   for (const [k, v] of Object.entries(c.annotations)) lines.push(`    ${k}: ${v}`)
   lines.push(`  Secret references removed (${c.removed.length}):`)
@@ -13,7 +14,7 @@ export function renderPreview(p: Preview): string[] {
   }
   if (c.kept.length > 0) {
     lines.push('  left in place:')
-    for (const k of c.kept) lines.push(`    ${k.type} ${k.secret} (${k.container}): ${k.why}`)
+    for (const k of c.kept) lines.push(`    ${k.type} ${k.secret} (${k.init ? 'init container' : 'container'} ${k.container}): ${k.why}`)
   }
   lines.push(`  the wrapper delivers: ${c.delivered.join(', ') || '(nothing)'}`)
   return lines
@@ -26,6 +27,7 @@ const symbol: Record<WorkloadOutcome['outcome'], string> = {
   unchanged: 'migrated (already in place)',
   'would-protect': 'would protect',
   'would-record': 'would record as migrated (already in place)',
+  'would-skip': 'would skip',
   'not-started': 'not started',
 }
 

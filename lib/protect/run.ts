@@ -22,7 +22,7 @@ export interface Preview extends WorkloadRef {
   change: Omit<WorkloadChange, 'next'>
 }
 
-export type Outcome = 'migrated' | 'skipped' | 'failed' | 'unchanged' | 'would-protect' | 'would-record' | 'not-started'
+export type Outcome = 'migrated' | 'skipped' | 'failed' | 'unchanged' | 'would-protect' | 'would-record' | 'would-skip' | 'not-started'
 
 export interface WorkloadOutcome extends WorkloadRef {
   outcome: Outcome
@@ -150,7 +150,7 @@ export async function protect(options: ProtectOptions): Promise<ProtectResult> {
       observed.set(item, live ? {live, change: computeProtect(plan, item.tenantObj, item.workload, live, settings)} : undefined)
     })
     for (const [item, o] of observed) {
-      if (!o || o.change.removed.length === 0) continue
+      if (!o || (o.change.removed.length === 0 && o.change.kept.length === 0)) continue
       writer.update(item.namespace, item.kind, item.name, (w) => {
         for (const s of w.secrets) {
           const refs = o.change.references[s.source.name] ?? []
@@ -164,7 +164,8 @@ export async function protect(options: ProtectOptions): Promise<ProtectResult> {
         if (!o) finish({...ref(item), outcome: 'failed', reason: 'not found in the cluster'})
         else {
           emit({type: 'preview', preview: {...ref(item), change: withoutNext(o.change)}})
-          finish({...ref(item), outcome: o.change.action === 'protect' ? 'would-protect' : 'would-record', annotations: o.change.annotations, removed: o.change.removed.length, delivered: o.change.delivered})
+          if (o.change.action === 'skip') finish({...ref(item), outcome: 'would-skip', reason: o.change.skipReason})
+          else finish({...ref(item), outcome: o.change.action === 'protect' ? 'would-protect' : 'would-record', annotations: o.change.annotations, removed: o.change.removed.length, delivered: o.change.delivered})
         }
       }
       return {plan: loaded.file, dryRun: true, processed, alreadyDone, planWrites: 0}
@@ -178,6 +179,10 @@ export async function protect(options: ProtectOptions): Promise<ProtectResult> {
       if (!o) {
         setStatus(item, {state: 'failed', at: now(), by: options.actor, reason: `${item.kind} ${item.namespace}/${item.name} not found in the cluster`})
         return finish({...ref(item), outcome: 'failed', reason: 'not found in the cluster'})
+      }
+      if (o.change.action === 'skip') {
+        setStatus(item, {state: 'skipped', at: now(), by: options.actor, reason: o.change.skipReason!})
+        return finish({...ref(item), outcome: 'skipped', reason: o.change.skipReason})
       }
       if (o.change.action === 'unchanged') {
         // Protected by an earlier run that died before recording it.
@@ -239,7 +244,7 @@ async function replaceWithRetry(
   let change = first.change
   let live = first.live
   for (let attempt = 0; ; attempt++) {
-    if (change.action === 'unchanged') return live
+    if (change.action !== 'protect') return live
     try {
       return await api.replace(item.kind, change.next)
     } catch (err) {

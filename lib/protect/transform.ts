@@ -2,6 +2,7 @@ import type {V1EnvFromSource, V1EnvVar, V1PodTemplateSpec} from '@kubernetes/cli
 import {Annotations, formatEnvMap, formatSecretPaths, INJECT_LABEL, type EnvMapGroup} from '../annotations.js'
 import type {MigrationPlan, SecretMapping, SecretReference, Tenant, Workload} from '../plan/types.generated.js'
 import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
+import {composedNames, envFromRemains, envRemains, FILES_REMAIN} from './deliverable.js'
 
 /**
  * Pure: from a plan workload and the live object, what protect would change. No I/O, so the
@@ -17,16 +18,19 @@ export interface RemovedReference extends SecretReference {
   secret: string
 }
 
-export interface KeptReference {
-  secret: string
-  container: string
-  type: SecretReference['type']
+/** A reference left on the Kubernetes Secret; `why` is recorded in the plan as `remains`. */
+export interface KeptReference extends RemovedReference {
   why: string
 }
 
 export interface WorkloadChange {
-  /** `protect`: a patch is needed; `unchanged`: the live object already is as desired. */
-  action: 'protect' | 'unchanged'
+  /**
+   * `protect`: a patch is needed; `unchanged`: the live object already is as desired; `skip`:
+   * the wrapper could deliver nothing to this workload (see skipReason), so it is left as it is:
+   * marking it for injection would only give the webhook a Pod with nothing to inject.
+   */
+  action: 'protect' | 'unchanged' | 'skip'
+  skipReason?: string
   annotations: Record<string, string>
   removed: RemovedReference[]
   kept: KeptReference[]
@@ -40,10 +44,25 @@ export interface WorkloadChange {
 
 const managedAnnotationKeys = Object.values(Annotations) as string[]
 
+/** The plan's `fields` value (one name, or a list when one key is read under several names) as a list. */
+export const namesOf = (value: string | string[]): string[] => (typeof value === 'string' ? [value] : value)
+
+/** Secrets the wrapper fetches: those with mapped fields or an envFrom (files-only ones stay on Kubernetes). */
+const deliveredSecrets = (workload: Workload): SecretMapping[] => workload.secrets.filter((s) => Object.keys(s.fields ?? {}).length > 0 || s.envFrom !== undefined)
+
+/**
+ * Init containers whose Secret references protect moves to the wrapper: the webhook wraps exactly
+ * these (app containers are always wrapped). Init containers that read no secret run untouched.
+ */
+export const wrappedInitContainers = (workload: Workload): string[] =>
+  [...new Set(workload.secrets.flatMap((s) => (s.references ?? []).filter((r) => r.init && !r.remains && (r.type === 'env' || r.type === 'envFrom')).map((r) => r.container)))].sort()
+
 export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload: Workload, settings: ProtectSettings): Record<string, string> {
-  // Secrets only mounted as files are not fetched: the wrapper cannot deliver files yet.
-  const delivered = workload.secrets.filter((s) => Object.keys(s.fields ?? {}).length > 0 || s.envFrom !== undefined)
-  const groups: EnvMapGroup[] = delivered.map((s) => ({fields: s.fields ?? {}, allWithPrefix: s.envFrom ? (s.envFrom.prefix ?? '') : undefined}))
+  const delivered = deliveredSecrets(workload)
+  const groups: EnvMapGroup[] = delivered.map((s) => ({
+    fields: Object.fromEntries(Object.entries(s.fields ?? {}).map(([k, v]) => [k, namesOf(v)])),
+    allWithPrefix: s.envFrom ? (s.envFrom.prefix ?? '') : undefined,
+  }))
   const out: Record<string, string> = {
     [Annotations.inject]: 'true',
     [Annotations.vaultAddress]: settings.vaultAddress,
@@ -52,20 +71,23 @@ export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload
     [Annotations.envMap]: formatEnvMap(groups),
     [Annotations.ebpf]: settings.ebpf ? 'true' : 'false',
   }
+  const init = wrappedInitContainers(workload)
+  if (init.length > 0) out[Annotations.initContainers] = init.join(',')
   const authMount = plan.openbao?.authMount
   if (authMount && authMount !== 'kubernetes') out[Annotations.vaultAuthPath] = `auth/${authMount}`
   return out
 }
 
 const deliveredNames = (workload: Workload): string[] =>
-  workload.secrets.flatMap((s) => [...Object.values(s.fields ?? {}), ...(s.envFrom ? [`${s.envFrom.prefix ?? ''}*`] : [])]).sort()
+  workload.secrets.flatMap((s) => [...Object.values(s.fields ?? {}).flatMap(namesOf), ...(s.envFrom ? [`${s.envFrom.prefix ?? ''}*`] : [])]).sort()
 
-/** Which env entry the wrapper replaces: the plan maps exactly this key to exactly this name. */
+/** Which env entry the wrapper replaces: the plan maps exactly this key to this name. */
 function replacesEnv(secrets: Map<string, SecretMapping>, env: V1EnvVar): SecretMapping | undefined {
   const ref = env.valueFrom?.secretKeyRef
   if (!ref?.name) return undefined
   const mapping = secrets.get(ref.name)
-  return mapping?.fields?.[ref.key] === env.name ? mapping : undefined
+  const names = mapping?.fields?.[ref.key]
+  return names !== undefined && namesOf(names).includes(env.name) ? mapping : undefined
 }
 
 function replacesEnvFrom(secrets: Map<string, SecretMapping>, from: V1EnvFromSource): SecretMapping | undefined {
@@ -88,52 +110,68 @@ export function computeProtect(
   const removed: RemovedReference[] = []
   const kept: KeptReference[] = []
 
+  const wrappedInit = new Set(wrappedInitContainers(workload))
   for (const {container, init} of containersOf(template)) {
     const base = {container: container.name, ...(init ? {init: true} : {})}
+    const composed = composedNames(container)
+    // An init container the plan does not have the webhook wrap keeps all its references.
+    const notWrapped = init && !wrappedInit.has(container.name) ? 'the plan does not have this init container wrapped' : undefined
     container.env = container.env?.filter((env, index) => {
       const ref = env.valueFrom?.secretKeyRef
       if (!ref?.name || !secrets.has(ref.name)) return true
-      if (!replacesEnv(secrets, env)) {
-        kept.push({secret: ref.name, container: container.name, type: 'env', why: `${env.name} (key ${ref.key}) is not mapped in the plan`})
+      const entry: RemovedReference = {secret: ref.name, ...base, type: 'env', env: env.name, key: ref.key, ...(ref.optional === undefined ? {} : {optional: ref.optional}), index}
+      const why = notWrapped ?? envRemains(container, env.name, composed) ?? (replacesEnv(secrets, env) ? undefined : `${env.name} (key ${ref.key}) is not mapped in the plan`)
+      if (why) {
+        kept.push({...entry, why})
         return true
       }
-      removed.push({secret: ref.name, ...base, type: 'env', env: env.name, key: ref.key, ...(ref.optional === undefined ? {} : {optional: ref.optional}), index})
+      removed.push(entry)
       return false
     })
     container.envFrom = container.envFrom?.filter((from, index) => {
       const name = from.secretRef?.name
       if (!name || !secrets.has(name)) return true
-      if (!replacesEnvFrom(secrets, from)) {
-        kept.push({secret: name, container: container.name, type: 'envFrom', why: 'the plan does not deliver this envFrom'})
+      const optional = from.secretRef?.optional
+      const entry: RemovedReference = {secret: name, ...base, type: 'envFrom', ...(from.prefix === undefined ? {} : {prefix: from.prefix}), ...(optional === undefined ? {} : {optional}), index}
+      const why = notWrapped ?? envFromRemains(container, from.prefix, composed) ?? (replacesEnvFrom(secrets, from) ? undefined : 'the plan does not deliver this envFrom')
+      if (why) {
+        kept.push({...entry, why})
         return true
       }
-      const optional = from.secretRef?.optional
-      removed.push({secret: name, ...base, type: 'envFrom', ...(from.prefix === undefined ? {} : {prefix: from.prefix}), ...(optional === undefined ? {} : {optional}), index})
+      removed.push(entry)
       return false
     })
     if (container.env?.length === 0) delete container.env
     if (container.envFrom?.length === 0) delete container.envFrom
   }
-  for (const volume of template.spec?.volumes ?? []) {
-    const names = [volume.secret?.secretName, ...(volume.projected?.sources ?? []).map((s) => s.secret?.name)]
-    for (const name of names) {
-      if (name && secrets.has(name)) {
-        kept.push({secret: name, container: volume.name, type: volume.secret ? 'volume' : 'projected', why: 'the wrapper cannot deliver files yet; the Secret volume stays'})
-      }
+  const slots = containersOf(template)
+  template.spec?.volumes?.forEach((volume, index) => {
+    const consumer = slots.find((s) => (s.container.volumeMounts ?? []).some((m) => m.name === volume.name))
+    const base = {container: consumer?.container.name ?? slots[0]?.container.name ?? 'unknown', ...(consumer?.init ? {init: true} : {})}
+    const optional = (o: boolean | undefined) => (o === undefined ? {} : {optional: o})
+    if (volume.secret?.secretName && secrets.has(volume.secret.secretName)) {
+      kept.push({secret: volume.secret.secretName, ...base, type: 'volume', volume: volume.name, ...optional(volume.secret.optional), index, why: FILES_REMAIN})
     }
-  }
+    volume.projected?.sources?.forEach((s, i) => {
+      if (s.secret?.name && secrets.has(s.secret.name)) kept.push({secret: s.secret.name, ...base, type: 'projected', volume: volume.name, ...optional(s.secret.optional), index: i, why: FILES_REMAIN})
+    })
+  })
+
+  const references: Record<string, SecretReference[]> = {}
+  for (const s of workload.secrets) references[s.source.name] = []
+  for (const {secret, ...ref} of removed) references[secret]!.push(ref)
+  for (const {secret, why, ...ref} of kept) references[secret]!.push({...ref, remains: why})
 
   const annotations = desiredAnnotations(plan, tenant, workload, settings)
+  if (removed.length === 0 && deliveredSecrets(workload).length === 0) {
+    return {action: 'skip', skipReason: 'nothing the wrapper can deliver: every reference stays on the Kubernetes Secret (see references[].remains)', annotations, removed, kept, delivered: [], next: live, references}
+  }
   const meta = (template.metadata ??= {})
   const current = meta.annotations ?? {}
   const annotationsChanged = Object.entries(annotations).some(([k, v]) => current[k] !== v)
   meta.annotations = {...current, ...annotations}
   const labelChanged = meta.labels?.[INJECT_LABEL] !== 'true'
   meta.labels = {...meta.labels, [INJECT_LABEL]: 'true'}
-
-  const references: Record<string, SecretReference[]> = {}
-  for (const s of workload.secrets) references[s.source.name] = []
-  for (const {secret, ...ref} of removed) references[secret]!.push(ref)
 
   return {
     action: removed.length > 0 || annotationsChanged || labelChanged ? 'protect' : 'unchanged',
@@ -167,7 +205,7 @@ export function computeUnprotect(workload: Workload, live: LiveWorkload): {actio
   const slots = containersOf(template)
   const refs = workload.secrets
     .flatMap((s) => (s.references ?? []).map((r) => ({...r, secret: s.source.name})))
-    .filter((r) => r.type === 'env' || r.type === 'envFrom')
+    .filter((r) => (r.type === 'env' || r.type === 'envFrom') && r.remains === undefined)
     .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
   let restored = 0
   for (const r of refs) {

@@ -62,7 +62,7 @@ export const DEFAULT_WRAPPER_SOURCE = '/cloudtaser-wrapper'
 export type JsonPatchOp = {op: 'add' | 'replace'; path: string; value: unknown} | {op: 'remove'; path: string}
 
 export type MutationResult =
-  | {allowed: true; patch: JsonPatchOp[]; reason: 'mutated' | 'already-mutated' | 'not-selected'}
+  | {allowed: true; patch: JsonPatchOp[]; reason: 'mutated' | 'already-mutated' | 'not-selected' | 'nothing-to-inject'; warnings?: string[]}
   | {allowed: false; message: string}
 
 const annotationToEnv: [string, string][] = [
@@ -84,11 +84,26 @@ export interface ResolvedEntrypoint {
   cmd: string[]
 }
 
+/** Init containers the Pod asks to have wrapped (`cloudtaser.io/init-containers`, written by protect). */
+export const wrappedInitNames = (pod: V1Pod): Set<string> =>
+  new Set(
+    (pod.metadata?.annotations?.[Annotations.initContainers] ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
+  )
+
+/** The containers the wrapper starts in: every app container and the init containers named by the annotation. */
+const wrappedContainers = (pod: V1Pod): V1Container[] => {
+  const init = wrappedInitNames(pod)
+  return [...(pod.spec?.initContainers ?? []).filter((c) => init.has(c.name)), ...(pod.spec?.containers ?? [])]
+}
+
 /** Containers whose original command must come from the image (selected, not yet wrapped pods only). */
 export const containersNeedingEntrypoint = (pod: V1Pod): V1Container[] => {
-  if (!isSelected(pod) || isMutated(pod)) return []
+  if (!isSelected(pod) || isMutated(pod) || !pod.metadata?.annotations?.[Annotations.secretPaths]) return []
   const recorded = recordedEntrypoints(pod)
-  return (pod.spec?.containers ?? []).filter((c) => (!c.command || c.command.length === 0) && !recorded[c.name])
+  return wrappedContainers(pod).filter((c) => (!c.command || c.command.length === 0) && !recorded[c.name])
 }
 
 /** Entrypoints recorded in `cloudtaser.io/entrypoint.<container>` annotations; malformed ones are ignored (the registry decides). */
@@ -128,14 +143,17 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   if (!vaultAddress) {
     return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.vaultAddress} annotation and the operator has no default address`}
   }
-  if (!annotations[Annotations.secretPaths]) {
-    return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.secretPaths} annotation`}
+  // Nothing to fetch: the Pod runs as it is. Denying would turn a workload that protect (or a
+  // person) marked with nothing deliverable into Pods that can never be created.
+  if (!annotations[Annotations.secretPaths]?.trim()) {
+    return {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [`cloudtaser: the Pod is marked for injection but ${Annotations.secretPaths} names no secret; it starts without the wrapper`]}
   }
   const caSource = annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
   const ca = caSource ? parseCaConfigMap(caSource) : undefined
   if (ca && 'error' in ca) return {allowed: false, message: `cloudtaser: ${Annotations.vaultCaConfigMap}: ${ca.error}`}
   resolved = {...resolved, ...recordedEntrypoints(pod)}
-  const noCommand = spec.containers.filter((c) => (!c.command || c.command.length === 0) && !resolved[c.name]).map((c) => c.name)
+  const wrapped = wrappedContainers(pod)
+  const noCommand = wrapped.filter((c) => (!c.command || c.command.length === 0) && !resolved[c.name]).map((c) => c.name)
   if (noCommand.length > 0) {
     const why = noCommand.map((n) => unresolved[n]).filter(Boolean)
     return {
@@ -165,19 +183,24 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
     extraMounts.push({name: CA_VOLUME, mountPath: CA_DIR, readOnly: true})
   }
 
-  const containers = spec.containers.map((c): V1Container => {
+  const wrap = (c: V1Container, runsOnce: boolean): V1Container => {
     // Kubernetes semantics: no command -> ENTRYPOINT, then args if set, else CMD.
     const image = c.command && c.command.length > 0 ? undefined : resolved[c.name]
     const original = image ? [...image.entrypoint, ...(c.args ?? image.cmd)] : [...(c.command ?? []), ...(c.args ?? [])]
     const {args: _args, ...rest} = c
     const env = (c.env ?? []).filter((e) => !e.name.startsWith('CLOUDTASER_'))
+    // A run-to-completion init container is never restarted half-way on a secret change.
+    const own = runsOnce ? [...settingsEnv.filter((e) => e.name !== WrapperEnv.onChange), {name: WrapperEnv.onChange, value: 'none'}] : settingsEnv
     return {
       ...rest,
       command: [WRAPPER_PATH],
-      env: [...env, {name: WrapperEnv.originalCmd, value: JSON.stringify(original)}, ...settingsEnv],
+      env: [...env, {name: WrapperEnv.originalCmd, value: JSON.stringify(original)}, ...own],
       volumeMounts: [...(c.volumeMounts ?? []), {name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}, ...extraMounts],
     }
-  })
+  }
+  const initNames = wrappedInitNames(pod)
+  const containers = spec.containers.map((c) => wrap(c, false))
+  const initContainers = (spec.initContainers ?? []).map((c) => (initNames.has(c.name) ? wrap(c, c.restartPolicy !== 'Always') : c))
   const init: V1Container = {
     name: INIT_CONTAINER,
     image: settings.wrapperImage,
@@ -200,7 +223,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
       ],
     },
     // First, so the wrapper is in place before any other init container could need it.
-    {op: 'add', path: '/spec/initContainers', value: [init, ...(spec.initContainers ?? [])]},
+    {op: 'add', path: '/spec/initContainers', value: [init, ...initContainers]},
     {op: 'add', path: '/spec/containers', value: containers},
   ]
   return {allowed: true, patch, reason: 'mutated'}

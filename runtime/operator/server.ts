@@ -90,7 +90,7 @@ export function review(
   if (!result.allowed) {
     return {response: {uid: req.uid, allowed: false, status: {code: 403, reason: 'Forbidden', message: result.message}}, outcome: 'denied', pod: name}
   }
-  if (result.patch.length === 0) return {response: {uid: req.uid, allowed: true}, outcome: 'skipped', pod: name}
+  if (result.patch.length === 0) return {response: {uid: req.uid, allowed: true, ...(result.warnings ? {warnings: result.warnings} : {})}, outcome: 'skipped', pod: name}
   return {
     response: {uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(result.patch)).toString('base64')},
     outcome: 'mutated',

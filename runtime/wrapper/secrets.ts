@@ -117,15 +117,15 @@ function mapFields(reads: Read[], groups: EnvMapGroup[]): Map<string, {read: Rea
     const explicit = Object.keys(group.fields).length > 0 || group.allWithPrefix !== undefined
     if (!explicit) for (const [f, span] of fields) add(f.toUpperCase().replace(/[^A-Z0-9_]/g, '_'), read, f, span)
     if (group.allWithPrefix !== undefined) for (const [f, span] of fields) add(`${group.allWithPrefix}${f}`, read, f, span)
-    for (const [field, name] of Object.entries(group.fields)) {
+    for (const [field, names] of Object.entries(group.fields)) {
       const span = fields.get(field)
       if (!span) {
-        throw new CloudtaserError('WRAPPER_FIELD_MISSING', `secret ${read.path} has no field "${field}" (mapped to ${name})`, {
+        throw new CloudtaserError('WRAPPER_FIELD_MISSING', `secret ${read.path} has no field "${field}" (mapped to ${names.join(', ')})`, {
           exitCode: ExitCode.CONFIG,
           hint: 'Add the field in OpenBao or fix cloudtaser.io/env-map.',
         })
       }
-      add(name, read, field, span)
+      for (const name of names) add(name, read, field, span)
     }
   }
   return out

@@ -3,6 +3,7 @@ import t from 'tap'
 import type {V1PodSpec} from '@kubernetes/client-node'
 import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
 import {buildPlan, clusterNameFrom, renderPath, secretUses, tenantIdentity, DEFAULT_PATH_TEMPLATE, type DiscoverOptions, type Observed} from '../../../lib/discover/transform.js'
+import {FILES_REMAIN} from '../../../lib/protect/deliverable.js'
 import {validatePlan} from '../../../lib/plan/validate.js'
 import type {WorkloadKind} from '../../../lib/plan/types.generated.js'
 
@@ -17,7 +18,7 @@ const cronJob = (namespace: string, name: string, spec: V1PodSpec): LiveWorkload
 const envRef = (env: string, secret: string, key: string, optional?: boolean) => ({name: env, valueFrom: {secretKeyRef: {name: secret, key, ...(optional === undefined ? {} : {optional})}}})
 
 function observed(workloads: Array<{kind: WorkloadKind; object: LiveWorkload}>, more: Partial<Observed> = {}): Observed {
-  return {clusterName: 'prod-eu-1', fingerprint: FP, namespaces: ['shop', 'billing'], workloads, jobs: [], pods: [], secrets: new Set(['shop/db', 'shop/psp', 'shop/tls', 'billing/ledger']), ...more}
+  return {clusterName: 'prod-eu-1', fingerprint: FP, namespaces: ['shop', 'billing'], workloads, jobs: [], pods: [], secrets: new Map(['shop/db', 'shop/psp', 'shop/tls', 'billing/ledger'].map((s) => [s, ''])), ...more}
 }
 
 t.test('env secretKeyRef: fields as used today, references with index and optional', async (t) => {
@@ -51,7 +52,7 @@ t.test('envFrom keeps its prefix; init containers are marked; no value is ever l
   t.equal(uses.size, 2, 'the ConfigMap is not a Secret')
 })
 
-t.test('secret and projected volumes: every mount, items, not deliverable yet', async (t) => {
+t.test('secret and projected volumes: every mount, items, not deliverable yet (index: the volume\'s, or the source\'s in a projected volume)', async (t) => {
   const r = buildPlan(observed([{kind: 'StatefulSet', object: workload('shop', 'edge', {
     containers: [
       {name: 'nginx', volumeMounts: [{name: 'tls', mountPath: '/etc/tls'}, {name: 'creds', mountPath: '/creds'}]},
@@ -72,13 +73,13 @@ t.test('secret and projected volumes: every mount, items, not deliverable yet', 
       {container: 'nginx', volume: 'tls', mountPath: '/etc/tls', items: [{key: 'tls.crt', path: 'cert.pem'}], deliverable: false},
       {container: 'reloader', volume: 'tls', mountPath: '/watch', items: [{key: 'tls.crt', path: 'cert.pem'}], deliverable: false},
     ],
-    references: [{container: 'nginx', type: 'volume', volume: 'tls', index: 1}],
+    references: [{container: 'nginx', type: 'volume', volume: 'tls', index: 1, remains: FILES_REMAIN}],
   })
   t.same(db, {
     source: {name: 'db', optional: true},
     vaultPath: 'secret/data/prod-eu-1/shop/db',
     files: [{container: 'nginx', volume: 'creds', mountPath: '/creds', deliverable: false}],
-    references: [{container: 'nginx', type: 'projected', volume: 'creds', optional: true, index: 2}],
+    references: [{container: 'nginx', type: 'projected', volume: 'creds', optional: true, index: 1, remains: FILES_REMAIN}],
   })
   t.equal(r.filesNotDeliverable, 3)
   t.equal(r.plan.tenants[0]!.workloads[0]!.replicas, 1, 'a StatefulSet without replicas means 1')
@@ -101,11 +102,12 @@ t.test('missing Secrets are flagged; optional only when every reference is optio
   t.same(r.missingSecrets, ['shop/flags'])
 })
 
-t.test('one field read under two names keeps the first name and both references', async (t) => {
+t.test('one field read under two names: every name is mapped, in the order found, and both references kept', async (t) => {
   const r = buildPlan(observed([{kind: 'Deployment', object: workload('shop', 'web', {containers: [{name: 'a', env: [envRef('PGPASSWORD', 'db', 'password'), envRef('DB_PASSWORD', 'db', 'password')]}]})}]), options)
   const db = r.plan.tenants[0]!.workloads[0]!.secrets[0]!
-  t.same(db.fields, {password: 'PGPASSWORD'})
+  t.same(db.fields, {password: ['PGPASSWORD', 'DB_PASSWORD']})
   t.equal(db.references!.length, 2)
+  t.same(validatePlan(r.plan), [])
 })
 
 t.test('skips injected workloads, lists Vault-injected ones, workloads without Secrets and out-of-scope namespaces', async (t) => {

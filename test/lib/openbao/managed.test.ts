@@ -57,7 +57,7 @@ t.test('two tenants sharing one policy or role name conflict', async (t) => {
 })
 
 t.test('mapBounded: never more than the limit in flight, results in order, first error wins', async (t) => {
-  const {mapBounded} = await import('../../../lib/openbao/actions.js')
+  const {mapBounded} = await import('../../../lib/bounded.js')
   let inFlight = 0
   let peak = 0
   const out = await mapBounded([...Array(50).keys()], 8, async (i) => {

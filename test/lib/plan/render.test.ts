@@ -153,7 +153,7 @@ function randomCluster(rnd: () => number): Observed {
     const object: LiveWorkload = kind === 'CronJob' ? {metadata, spec: {jobTemplate: {spec: {template: {spec}}}}} : {metadata, spec: {...(rnd() < 0.7 ? {replicas: Math.floor(rnd() * 5)} : {}), template: {spec}} as LiveWorkload['spec']}
     workloads.push({kind, object})
   }
-  const secrets = new Set(namespaces.flatMap((ns) => secretNames.filter(() => rnd() < 0.6).map((s) => `${ns}/${s}`)))
+  const secrets = new Map(namespaces.flatMap((ns) => secretNames.filter(() => rnd() < 0.6).map((s): [string, string] => [`${ns}/${s}`, ''])))
   return {clusterName: k8sName(rnd), fingerprint: '0f6a4a36-4cf3-4d93-9f0b-5e2d8f6e1c2a', server: 'https://127.0.0.1:6443', namespaces, workloads, jobs: [], pods: [], secrets}
 }
 

@@ -38,7 +38,8 @@ const workload = (): Workload => ({
   name: 'api',
   serviceAccount: 'api',
   secrets: [
-    {source: {name: 'db'}, vaultPath: 'secret/data/c/payments/db', fields: {password: 'PGPASSWORD', username: 'PGUSER'}},
+    // As discover records it: the init container's reference is what has the webhook wrap `migrate`.
+    {source: {name: 'db'}, vaultPath: 'secret/data/c/payments/db', fields: {password: 'PGPASSWORD', username: 'PGUSER'}, references: [{container: 'migrate', init: true, type: 'env', env: 'PGPASSWORD', key: 'password', index: 0}]},
     {source: {name: 'psp'}, vaultPath: 'secret/data/c/payments/psp', envFrom: {prefix: 'PSP_'}},
     {source: {name: 'tls'}, vaultPath: 'secret/data/c/payments/tls', files: [{container: 'api', mountPath: '/tls', deliverable: false}]},
   ],
@@ -67,6 +68,7 @@ t.test('protect: annotations, label, mapped references removed, the rest kept', 
     'cloudtaser.io/secret-paths': 'secret/data/c/payments/db,secret/data/c/payments/psp',
     'cloudtaser.io/env-map': 'password=PGPASSWORD,username=PGUSER;*=PSP_',
     'cloudtaser.io/ebpf': 'true',
+    'cloudtaser.io/init-containers': 'migrate',
     'cloudtaser.io/vault-auth-path': 'auth/kubernetes/c',
   })
   const tpl = c.next.spec!.template!
@@ -79,6 +81,7 @@ t.test('protect: annotations, label, mapped references removed, the rest kept', 
     {container: 'migrate', init: true, type: 'env', env: 'PGPASSWORD', key: 'password', index: 0},
     {container: 'api', type: 'env', env: 'PGPASSWORD', key: 'password', index: 1},
     {container: 'api', type: 'env', env: 'PGUSER', key: 'username', optional: false, index: 2},
+    {container: 'api', type: 'env', env: 'DB_HOST', key: 'host', index: 4, remains: 'DB_HOST (key host) is not mapped in the plan'},
   ])
   t.same(c.references.psp, [{container: 'api', type: 'envFrom', prefix: 'PSP_', index: 1}])
   t.match(c.kept, [{secret: 'db', why: /DB_HOST/}, {secret: 'tls', type: 'volume'}])

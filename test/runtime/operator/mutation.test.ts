@@ -85,12 +85,13 @@ t.test('a command-less container runs ENTRYPOINT + (args, else CMD) from the ima
   t.equal(cmdOf(job), JSON.stringify(['/docker-entrypoint.sh', '--once']), 'args replace CMD')
 })
 
-t.test('missing settings are denied; an operator default address fills in', async (t) => {
+t.test('missing settings are denied (nothing to inject is allowed); an operator default address fills in', async (t) => {
   const {[Annotations.vaultAddress]: _a, ...noAddr} = annotations
   t.match(mutatePod(pod({}, {annotations: noAddr}), settings), {allowed: false, message: /vault-address/})
   t.match(mutatePod(pod({}, {annotations: noAddr}), {...settings, defaultVaultAddress: 'https://bao:8200'}), {allowed: true, reason: 'mutated'})
   const {[Annotations.secretPaths]: _p, ...noPaths} = annotations
-  t.match(mutatePod(pod({}, {annotations: noPaths}), settings), {allowed: false, message: /secret-paths/})
+  t.match(mutatePod(pod({}, {annotations: noPaths}), settings), {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [/secret-paths names no secret/]}, 'nothing to inject: created as it is, never denied')
+  t.match(mutatePod(pod({}, {annotations: {...noPaths, [Annotations.secretPaths]: ' '}}), settings), {allowed: true, reason: 'nothing-to-inject'})
 })
 
 t.test('stale CLOUDTASER_* env on the container is replaced, never duplicated', async (t) => {

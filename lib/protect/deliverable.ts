@@ -1,0 +1,80 @@
+import type {V1Container} from '@kubernetes/client-node'
+import {envMapNameProblem} from '../annotations.js'
+import {expand} from '../expansion.js'
+
+/**
+ * Pure: which Secret references of a container the wrapper can take over, and which must stay on
+ * the Kubernetes Secret (and why). Discover writes the reasons into the plan for reviewers
+ * (`references[].remains`); protect applies the same rules to the live object, so a plan and a
+ * protect run never disagree about what is left behind.
+ */
+export const FILES_REMAIN = 'read as files: the wrapper does not deliver Secret files yet, so the Secret volume stays'
+
+/** The names Kubernetes' `$(NAME)` expansion would look up in `text`, in order. */
+export function expansionRefs(text: string): string[] {
+  const names: string[] = []
+  expand(text, (name) => {
+    names.push(name)
+    return undefined
+  })
+  return names
+}
+
+/** Whether `name` may come from one of the container's secret envFrom entries (keys unknown without reading the Secret). */
+const fromSecretEnvFrom = (container: V1Container, name: string): boolean =>
+  (container.envFrom ?? []).some((f) => f.secretRef?.name && name.startsWith(f.prefix ?? ''))
+
+/**
+ * Variables whose value another variable composes with `$(NAME)`: the kubelet expands env values
+ * with the variables defined before them, so once protect moves NAME to the wrapper the composed
+ * value would keep the literal `$(NAME)`. The wrapper expands command and args only; these
+ * references stay. name -> the variable that composes it.
+ */
+export function composedNames(container: V1Container): Map<string, string> {
+  const out = new Map<string, string>()
+  const secretEnv = new Set<string>()
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.secretKeyRef) secretEnv.add(e.name)
+    for (const ref of expansionRefs(e.value ?? '')) {
+      if (secretEnv.has(ref) || fromSecretEnvFrom(container, ref)) out.set(ref, e.name)
+    }
+  }
+  return out
+}
+
+/** Why this container's `env` entry reading a Secret stays on the Secret, or undefined. */
+export function envRemains(container: V1Container, name: string, composed = composedNames(container)): string | undefined {
+  const problem = envMapNameProblem(name)
+  if (problem) return problem
+  const by = composed.get(name)
+  return by === undefined ? undefined : `${by} composes it with $(${name}); the wrapper expands command and args, not other variables' values`
+}
+
+/** Why this container's `envFrom` of a Secret stays on the Secret, or undefined. */
+export function envFromRemains(container: V1Container, prefix: string | undefined, composed = composedNames(container)): string | undefined {
+  if (prefix) {
+    const problem = envMapNameProblem(prefix)
+    if (problem) return problem.replace('the name', 'the prefix')
+  }
+  const plainEnv = new Set((container.env ?? []).filter((e) => !e.valueFrom?.secretKeyRef).map((e) => e.name))
+  for (const [name, by] of composed) {
+    if (name.startsWith(prefix ?? '') && !plainEnv.has(name)) return `${by} composes $(${name}), which this envFrom may define; the wrapper expands command and args, not other variables' values`
+  }
+  return undefined
+}
+
+/**
+ * Secret-backed names this container's command and args read through `$(NAME)`: the wrapper
+ * expands them once protected (the webhook hands it the command unexpanded).
+ */
+export function expandedSecretNames(container: V1Container): string[] {
+  const secretEnv = new Set((container.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name))
+  const plainEnv = new Set((container.env ?? []).filter((e) => !e.valueFrom?.secretKeyRef).map((e) => e.name))
+  const names = new Set<string>()
+  for (const text of [...(container.command ?? []), ...(container.args ?? [])]) {
+    for (const ref of expansionRefs(text)) {
+      if (secretEnv.has(ref) || (!plainEnv.has(ref) && fromSecretEnvFrom(container, ref))) names.add(ref)
+    }
+  }
+  return [...names]
+}
