@@ -12,17 +12,6 @@ if (major < 22 || (major === 22 && minor < 12) || major === 23) {
 // @oclif/core start without compiling their code again (~40 ms of every command's start-up).
 nodeModule.enableCompileCache?.()
 
-// `target discover`: the plain command lines run without oclif, in-process
-// (cli/direct-discover.ts); for the others, discover's worker thread (lib/discover/isolated.ts)
-// starts loading now, side by side with oclif. Hence the dynamic import of @oclif/core, after this.
-const [topic, command] = process.argv.slice(2)
-const discoverArgs = topic === 'target' && command === 'discover' ? process.argv.slice(4) : topic === 'target:discover' ? process.argv.slice(3) : undefined
-let handled = false
-if (discoverArgs) {
-  handled = await (await import('../dist/cli/direct-discover.js')).discoverDirect(discoverArgs)
-  if (!handled) (await import('../dist/lib/discover/isolated.js')).prestartDiscoverWorker()
-}
-if (!handled) {
-  const {execute} = await import('@oclif/core')
-  await execute({dir: import.meta.url})
-}
+// Dynamic, so that the version check and the compile cache come before oclif loads.
+const {execute} = await import('@oclif/core')
+await execute({dir: import.meta.url})

@@ -12,8 +12,6 @@ export interface CollectOptions {
   excludeNamespaces?: string[]
   includeSystem?: boolean
   onProgress?: (message: string) => void
-  /** Stops listing: no page is asked for once it is aborted. */
-  signal?: AbortSignal
 }
 
 const LISTS: Array<{kind: WorkloadKind; path: string}> = [
@@ -64,7 +62,7 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
     for (const p of prefixes) {
       const path = `/${template.replace('{ns}', p)}`
       const before = base
-      base += await eachListed<T>(http, path, each, {onPage: (n) => progress(`listed ${before + n} ${label}`), accept, signal: options.signal})
+      base += await eachListed<T>(http, path, each, {onPage: (n) => progress(`listed ${before + n} ${label}`), accept})
     }
   }
   const see = (o: LiveWorkload): void => {

@@ -1,13 +1,11 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {currentActorAsync} from '../actor.js'
-import type {LoadedPlan} from '../plan/io.js'
 import type {GitProvenance, MigrationPlan} from '../plan/types.generated.js'
-import {PreparedWorkloads} from '../plan/prepared.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
-import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, PlanBuilder, type DiscoverReport, type ObservedCluster} from './transform.js'
+import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, PlanBuilder, type DiscoverReport} from './transform.js'
 import {mergeDiscovery, type UpdateSummary} from './update.js'
 
 export interface DiscoverRequest extends CollectOptions {
@@ -18,11 +16,6 @@ export interface DiscoverRequest extends CollectOptions {
   vaultAddress?: string
   output?: string
   update?: string
-  /**
-   * False when the caller wants the file and the counts, not the plan object back: discover then
-   * keeps no workload once its text is written (DiscoverResult.plan is absent).
-   */
-  planNeeded?: boolean
 }
 
 export interface DiscoverResult {
@@ -38,8 +31,7 @@ export interface DiscoverResult {
   imagePullSecretsIgnored: number
   filesNotDeliverable: number
   update?: UpdateSummary
-  /** Absent when the request said planNeeded: false. */
-  plan?: MigrationPlan
+  plan: MigrationPlan
 }
 
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
@@ -50,25 +42,11 @@ export function defaultClusterName(kc: KubeConfig | KubeTarget): string {
   return clusterNameFrom(ctx?.cluster ?? kc.getCurrentCluster()?.name ?? 'cluster')
 }
 
+/**
+ * Lists the cluster (each listed object becomes its part of the plan as its page arrives and is
+ * dropped), then writes the plan: a new file, or --update into a reviewed one.
+ */
 export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<DiscoverResult> {
-  return finishDiscovery(await listCluster(kc, req), req)
-}
-
-/** Discover's first half: the cluster listed and turned into the parts of a plan; nothing written. */
-export interface ListedCluster {
-  clusterName: string
-  mount: string
-  pathTemplate: string
-  existing?: LoadedPlan
-  io?: Promise<typeof import('../plan/io.js')>
-  git: Promise<GitProvenance | undefined>
-  actor: Promise<string>
-  builder: PlanBuilder
-  prepared?: PreparedWorkloads
-  observed: ObservedCluster
-}
-
-export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequest): Promise<ListedCluster> {
   // io.ts (the `yaml` library) only for --update; Git runs once the first request is on its way.
   const io = req.update ? import('../plan/io.js') : undefined
   const git = new Promise<GitProvenance | undefined>((resolve) => setImmediate(() => resolve(gitProvenance(process.cwd()))))
@@ -77,27 +55,18 @@ export async function listCluster(kc: KubeConfig | KubeTarget, req: DiscoverRequ
   const clusterName = req.clusterName ? clusterNameFrom(req.clusterName) : (existing?.plan.metadata.cluster?.name ?? defaultClusterName(kc))
   const mount = req.mount ?? existing?.plan.openbao?.kvMount ?? 'secret'
   const pathTemplate = req.pathTemplate ?? DEFAULT_PATH_TEMPLATE
-  // Each listed object is turned into its part of the plan as its page arrives, then dropped;
-  // for a new plan file, each workload is also validated and rendered then (see PreparedWorkloads).
-  const prepared = !existing && req.output ? new PreparedWorkloads() : undefined
-  const standIns = req.planNeeded === false
-  const builder = new PlanBuilder({clusterName, mount, pathTemplate, onWorkload: prepared && ((w) => prepared.add(w, standIns))})
+  const builder = new PlanBuilder({clusterName, mount, pathTemplate})
   const observed = await collect(kc, req, builder)
-  return {clusterName, mount, pathTemplate, existing, io, git, actor, builder, prepared, observed}
-}
 
-/** Discover's second half: the plan, written (new file, or --update), and what to report. */
-export async function finishDiscovery(listed: ListedCluster, req: DiscoverRequest): Promise<DiscoverResult> {
-  const {existing, observed, clusterName} = listed
-  const report = listed.builder.finish(observed, {
-    mount: listed.mount,
-    pathTemplate: listed.pathTemplate,
+  const report = builder.finish(observed, {
+    mount,
+    pathTemplate,
     authMount: req.authMount ?? existing?.plan.openbao?.authMount,
     vaultAddress: req.vaultAddress ?? existing?.plan.openbao?.address,
     createdAt: now(),
-    createdBy: await listed.actor,
+    createdBy: await actor,
     toolVersion: TOOL_VERSION,
-    git: await listed.git,
+    git: await git,
   })
   let plan = report.plan
   let update: UpdateSummary | undefined
@@ -107,11 +76,11 @@ export async function finishDiscovery(listed: ListedCluster, req: DiscoverReques
     plan = merged.plan
     update = merged.summary
     file = req.output ?? existing.file
-    await (await listed.io!).savePlan(existing, plan, {file})
+    await (await io!).savePlan(existing, plan, {file})
   } else if (file) {
-    await (await import('../plan/new-plan.js')).writeNewPlan(file, plan, undefined, listed.prepared, report.parts)
+    await (await import('../plan/new-plan.js')).writeNewPlan(file, plan)
   }
-  // The builder counted (some workloads may be stand-ins); an updated plan is counted afresh.
+  // An updated plan is counted afresh; a new one as the builder counted it.
   const secrets = (p: MigrationPlan): number => new Set(p.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size
   return {
     file,
@@ -126,6 +95,6 @@ export async function finishDiscovery(listed: ListedCluster, req: DiscoverReques
     imagePullSecretsIgnored: report.imagePullSecretsIgnored,
     filesNotDeliverable: report.filesNotDeliverable,
     update,
-    ...(report.parts ? {} : {plan}),
+    plan,
   }
 }

@@ -53,15 +53,10 @@ export interface DiscoverReport {
   /** Secret references the wrapper cannot deliver yet (files). */
   filesNotDeliverable: number
   missingSecrets: string[]
-  /** Workloads in the plan, stand-ins (see PlanShape.onWorkload) included. */
+  /** Workloads in the plan. */
   workloads: number
   /** Distinct Secrets (namespace and name) the plan's workloads read. */
   secrets: number
-  /**
-   * Only when onWorkload returned stand-ins: each tenant's workloads in plan order, stand-ins in
-   * their places. The plan's own `workloads` arrays then hold only the workloads kept as objects.
-   */
-  parts?: Map<Tenant, object[]>
 }
 
 export function renderPath(template: string, vars: Record<string, string>): string {
@@ -211,8 +206,8 @@ function pathRenderer(template: string): (vars: Record<string, string>) => strin
 
 /** What the plan needs of one namespace, collected while its objects are listed. */
 interface NamespaceFindings {
-  /** In the order found; `part` is onWorkload's stand-in when it returned one. */
-  workloads: Array<{kind: string; name: string; workload?: Workload; part?: object}>
+  /** In the order found. */
+  workloads: Workload[]
   /** Names of the Secrets those workloads read. */
   read: Set<string>
   alreadyInjected: DiscoverReport['alreadyInjected']
@@ -222,16 +217,7 @@ interface NamespaceFindings {
   files: number
 }
 
-export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {
-  clusterName: string
-  /**
-   * Called with each workload once it is final (it does not change afterwards). When it returns
-   * an object, the builder keeps that stand-in in the workload's place and drops the workload
-   * (PreparedWorkloads: its text is written and it was validated; not keeping 10,000 workloads
-   * saves a third of the worker's garbage collection). See DiscoverReport.parts.
-   */
-  onWorkload?: (workload: Workload) => object | undefined
-}
+export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {clusterName: string}
 export type ObservedCluster = Pick<Observed, 'fingerprint' | 'server' | 'namespaces' | 'secrets'>
 
 /**
@@ -321,8 +307,7 @@ export class PlanBuilder {
     workload.containers = containers
     workload.secrets = secrets
     workload.status = {state: 'pending'}
-    const part = this.shape.onWorkload?.(workload)
-    found.workloads.push(part ? {kind, name, part} : {kind, name, workload})
+    found.workloads.push(workload)
   }
 
   job(job: LiveWorkload): void {
@@ -354,7 +339,6 @@ export class PlanBuilder {
     let files = 0
     let workloads = 0
     let secrets = 0
-    let parts: Map<Tenant, object[]> | undefined
     for (const [namespace, found] of this.found) {
       if (!inScope.has(namespace)) continue
       alreadyInjected.push(...found.alreadyInjected)
@@ -365,11 +349,8 @@ export class PlanBuilder {
       if (found.workloads.length === 0) continue
       workloads += found.workloads.length
       secrets += found.read.size
-      const entries = found.workloads.sort(byKindName)
       const id = tenantIdentity(cluster, namespace)
-      const tenant: Tenant = {name: namespace, namespace, policy: id, role: id, workloads: entries.flatMap((e) => (e.workload ? [e.workload] : []))}
-      if (entries.some((e) => e.part)) (parts ??= new Map()).set(tenant, entries.map((e) => e.workload ?? e.part!))
-      tenants.push(tenant)
+      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: found.workloads.sort(byKindName)})
     }
     const notProtectable = this.notProtectable.filter((n) => inScope.has(n.scope)).map((n) => n.entry)
     const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
@@ -398,7 +379,6 @@ export class PlanBuilder {
       missingSecrets: [...missing].sort(),
       workloads,
       secrets,
-      ...(parts ? {parts} : {}),
     }
   }
 }

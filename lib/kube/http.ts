@@ -100,8 +100,6 @@ export interface EachListedOptions {
   onPage?: (n: number) => void
   accept?: string
   limit?: number
-  /** Stops before the next page is asked for. */
-  signal?: AbortSignal
 }
 
 /**
@@ -135,13 +133,12 @@ interface Pending<T> {
  * whole parsed page decides: a request made on an early token that differs is dropped.
  */
 export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T) => void, options: EachListedOptions = {}): Promise<number> {
-  const {onPage, accept, limit = PAGE_SIZE, signal} = options
-  signal?.throwIfAborted()
+  const {onPage, accept, limit = PAGE_SIZE} = options
   let n = 0
   const sep = path.includes('?') ? '&' : '?'
   let current: Pending<T> | undefined
   const askNext = (p: Pending<T>): void => {
-    if (p.early && !p.next && !signal?.aborted) p.next = request(p.early)
+    if (p.early && !p.next) p.next = request(p.early)
   }
   const request = (token?: string): Pending<T> => {
     const p: Pending<T> = {page: undefined as unknown as Promise<ListPage<T>>}
@@ -162,7 +159,6 @@ export async function eachListed<T>(http: KubeHttp, path: string, each: (item: T
   while (current) {
     askNext(current)
     const page: ListPage<T> = await current.page
-    signal?.throwIfAborted()
     const token = page.metadata?.continue || undefined
     const next: Pending<T> | undefined = token === undefined ? undefined : current.next && current.early === token ? current.next : request(token)
     const items = page.items ?? page.rows ?? []

@@ -7,7 +7,9 @@ import jsyaml from 'js-yaml'
  * strings plans are made of (names, paths, images: one word of safe characters) are written
  * plain after one check; any other scalar is written by js-yaml itself (see Scalars). What
  * cannot be written that way (a multi-line or very long key; a value that is not JSON) sends
- * the whole document to js-yaml, so the output is always js-yaml's. test/lib/plan/render.test.ts compares the two on fixtures and random documents.
+ * the whole document to js-yaml, so the output is always js-yaml's. Every key of every object
+ * is written (a value of undefined is skipped, as JSON skips it): nothing is dropped for not
+ * being known. test/lib/plan/render.test.ts compares the two on fixtures and random documents.
  */
 export const DUMP_OPTIONS: jsyaml.DumpOptions = {schema: jsyaml.CORE_SCHEMA, lineWidth: -1, noRefs: true, noCompatMode: true, indent: 2}
 
@@ -32,7 +34,7 @@ function isPlainWord(s: string): boolean {
 }
 
 /** What only js-yaml can write; the caller falls back to it. */
-export class Unrenderable extends Error {}
+class Unrenderable extends Error {}
 
 /**
  * js-yaml's text of scalars and keys. A single-line scalar is written alike at any depth, so js-yaml
@@ -93,23 +95,11 @@ const hasEntries = (map: Record<string, unknown>): boolean => {
   return false
 }
 
-/**
- * Parts of a document rendered ahead (ItemRenderer), by object: a sequence item found here at the
- * same depth is copied, not walked again. The object must not have changed since (see prepared.ts).
- */
-export interface Prerendered {
-  items: Map<object, {level: number; start: number; end: number}>
-  /** Where `start` and `end` point. */
-  bytes(): Buffer
-  /** Sequences to write in place of arrays found as mapping values (stand-ins for rendered items: see prepared.ts). */
-  sequences?: Map<unknown[], unknown[]>
-}
-
 /** The YAML as UTF-8 bytes, ready to write. */
-export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buffer {
+export function renderYamlBytes(value: unknown): Buffer {
   try {
     if (!isMap(value) && !Array.isArray(value)) throw new Unrenderable()
-    const writer = new YamlWriter(new ByteSink((prerendered?.bytes().length ?? 0) + (1 << 20)), new Scalars(), prerendered)
+    const writer = new YamlWriter(new ByteSink(1 << 20), new Scalars())
     writer.item(value, 0)
     writer.out.put('\n')
     return writer.out.bytes()
@@ -122,43 +112,9 @@ export function renderYamlBytes(value: unknown, prerendered?: Prerendered): Buff
 export const renderYaml = (value: unknown): string => renderYamlBytes(value).toString('utf8')
 
 /**
- * Renders sequence items one by one into one buffer, for renderYamlBytes to copy (discover
- * renders each workload as it is built): one allocation for all of them, not one each.
- */
-export class ItemRenderer {
-  private readonly arena = new ByteSink(1 << 20)
-  readonly scalars = new Scalars()
-  private readonly writer = new YamlWriter(this.arena, this.scalars)
-  readonly rendered: Prerendered = {items: new Map(), bytes: () => this.arena.bytes()}
-
-  /** Keeps `text` as what `value` renders to as a sequence item `level` deep (see workload-yaml.ts). */
-  addText(value: object, level: number, text: string): void {
-    const start = this.arena.length
-    this.arena.put(text)
-    this.rendered.items.set(value, {level, start, end: this.arena.length})
-  }
-
-  /** Renders `value` as a sequence item `level` deep (what follows its "- "); false when only js-yaml can write it. */
-  add(value: object, level: number): boolean {
-    const start = this.arena.length
-    try {
-      this.writer.item(value, level)
-    } catch (err) {
-      if (err instanceof Unrenderable) {
-        this.arena.truncate(start)
-        return false
-      }
-      throw err
-    }
-    this.rendered.items.set(value, {level, start, end: this.arena.length})
-    return true
-  }
-}
-
-/**
  * Bytes are written straight into a growing buffer. Appending to a string instead builds a tree
  * of millions of small pieces that stays alive until the end, and every young-generation
- * collection in discover's worker copies it again (~200 ms of GC on 10,000 workloads).
+ * collection copies it again (~200 ms of GC on 10,000 workloads).
  */
 class ByteSink {
   private buf: Buffer
@@ -189,20 +145,6 @@ class ByteSink {
     this.pos = pos
   }
 
-  putRange(from: Buffer, start: number, end: number): void {
-    if (this.pos + end - start > this.buf.length) this.grow(end - start)
-    from.copy(this.buf, this.pos, start, end)
-    this.pos += end - start
-  }
-
-  get length(): number {
-    return this.pos
-  }
-
-  truncate(length: number): void {
-    this.pos = length
-  }
-
   bytes(): Buffer {
     return this.buf.subarray(0, this.pos)
   }
@@ -218,15 +160,10 @@ class ByteSink {
 class YamlWriter {
   private readonly newline: string[] = []
 
-  private readonly prerenderedBytes?: Buffer
-
   constructor(
     readonly out: ByteSink,
     private readonly scalars = new Scalars(),
-    private readonly prerendered?: Prerendered,
-  ) {
-    this.prerenderedBytes = prerendered?.bytes()
-  }
+  ) {}
 
   private nl(level: number): string {
     return (this.newline[level] ??= `\n${' '.repeat(2 * level)}`)
@@ -243,11 +180,10 @@ class YamlWriter {
       first = false
       out.put(this.scalars.key(key))
       if (Array.isArray(value)) {
-        const list = this.prerendered?.sequences?.get(value) ?? value
-        if (list.length === 0) out.put(': []')
+        if (value.length === 0) out.put(': []')
         else {
           out.put(':')
-          this.sequence(list, level + 1, false)
+          this.sequence(value, level + 1, false)
         }
       } else if (isMap(value)) {
         if (hasEntries(value)) {
@@ -275,9 +211,7 @@ class YamlWriter {
       if (value.length === 0) this.out.put('[]')
       else this.sequence(value, level, true)
     } else if (isMap(value)) {
-      const pre = this.prerendered?.items.get(value)
-      if (pre?.level === level) this.out.putRange(this.prerenderedBytes!, pre.start, pre.end)
-      else if (hasEntries(value)) this.mapping(value, level, true)
+      if (hasEntries(value)) this.mapping(value, level, true)
       else this.out.put('{}')
     } else this.out.put(this.scalars.text(value === undefined ? null : value, level))
   }

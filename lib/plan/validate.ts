@@ -147,10 +147,3 @@ export function validatePlan(plan: unknown): PointerIssue[] {
 }
 
 export const isPlan = (plan: unknown): plan is MigrationPlan => validatePlan(plan).length === 0
-
-/**
- * One workload on its own, without messages: the checks validatePlan makes on the plan's
- * `tenants[].workloads[]` items. A plan is valid exactly when it is valid with those items taken
- * out and each of them passes this (the schema puts nothing else on them: test/lib/plan/plan-ajv.test.ts).
- */
-export const isValidWorkload = (workload: unknown): boolean => !suspicious(workload, false) && quickValidators().workload(workload)

@@ -2,9 +2,9 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {kubeFlags, namespaceFlags} from '../../flags/kube.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
-import {discoverIsolated} from '../../../lib/discover/isolated.js'
-import type {DiscoverJobResult} from '../../../lib/discover/job.js'
-import {discoverSummary, progressWriter} from '../../render/discover.js'
+import {discover, type DiscoverResult} from '../../../lib/discover/service.js'
+import {resolveKubeconfig} from '../../../lib/kube/kubeconfig.js'
+import {renderPlan} from '../../../lib/plan/new-plan.js'
 
 export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
   static override summary = 'Read the cluster and write a migration plan: which workloads read which Secrets, and where each will live in OpenBao.'
@@ -26,32 +26,25 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     'vault-address': Flags.string({description: 'OpenBao (or broker) URL the pods will use; recorded for protect.'}),
   }
 
-  async run(): Promise<DiscoverJobResult> {
+  async run(): Promise<DiscoverResult> {
     const f = this.flags
     const json = this.jsonEnabled()
     const progress = progressWriter(json)
-    const result = await discoverIsolated(
-      {
-        selection: {kubeconfig: f.kubeconfig, context: f.context},
-        request: {
-          namespaces: f.namespace,
-          excludeNamespaces: f['exclude-namespace'],
-          clusterName: f['cluster-name'],
-          mount: f.mount,
-          pathTemplate: f['path-template'],
-          authMount: f['auth-mount'],
-          vaultAddress: f['vault-address'],
-          output: f.output,
-          update: f.update,
-        },
-        progress: progress !== undefined,
-        withPlan: json,
-        render: !f.output && !f.update && !json,
-      },
-      progress,
-    )
+    const result = await discover(resolveKubeconfig({kubeconfig: f.kubeconfig, context: f.context}), {
+      namespaces: f.namespace,
+      excludeNamespaces: f['exclude-namespace'],
+      clusterName: f['cluster-name'],
+      mount: f.mount,
+      pathTemplate: f['path-template'],
+      authMount: f['auth-mount'],
+      vaultAddress: f['vault-address'],
+      output: f.output,
+      update: f.update,
+      onProgress: progress,
+    })
     if (progress) process.stderr.write('\r\x1b[K')
-    if (result.text !== undefined) this.log(result.text)
+    // The plan alone on stdout, as it would be written (`discover > plan.yaml` works).
+    if (!result.file && !json) process.stdout.write(renderPlan(result.plan))
     for (const line of discoverSummary(result)) {
       if (result.file) this.log(line)
       else this.logToStderr(line)
@@ -59,3 +52,32 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     return result
   }
 }
+
+const MAX_LISTED = 20
+
+/**
+ * The human summary of a discover run, one line each. They go to stdout when the plan went to a
+ * file, else to stderr so that stdout is the plan alone (`discover > plan.yaml` works).
+ */
+export function discoverSummary(result: DiscoverResult): string[] {
+  const lines = [
+    `Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`,
+    `${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`,
+  ]
+  const u = result.update
+  if (u) lines.push(`update: ${u.added.length} added, ${u.vanished.length} vanished, ${u.secretsAdded.length} new secret reference(s)`)
+  for (const g of (u?.secretsGone ?? []).slice(0, MAX_LISTED)) lines.push(`note: ${g} is no longer referenced by the workload; kept in the plan for review`)
+  // A large cluster can reference thousands of missing Secrets: show a few, count the rest.
+  for (const m of result.missingSecrets.slice(0, MAX_LISTED)) lines.push(`warning: Secret ${m} is referenced but does not exist (flagged missing: true in the plan)`)
+  if (result.missingSecrets.length > MAX_LISTED) lines.push(`warning: ... and ${result.missingSecrets.length - MAX_LISTED} more missing Secret(s) (see missing: true in the plan, or --json)`)
+  if (result.alreadyInjected.length) lines.push(`${result.alreadyInjected.length} workload(s) already injected, skipped`)
+  if (result.vaultInjected) lines.push(`${result.vaultInjected} workload(s) use the Vault injector: listed under vaultInjected for a decision`)
+  if (result.notProtectable) lines.push(`${result.notProtectable} bare Pod(s)/Job(s) read Secrets but cannot be protected: listed under notProtectable`)
+  if (result.imagePullSecretsIgnored) lines.push(`${result.imagePullSecretsIgnored} imagePullSecrets reference(s) left alone: they are for the kubelet, not the application`)
+  if (result.filesNotDeliverable) lines.push(`${result.filesNotDeliverable} Secret file mount(s) recorded but not deliverable by the wrapper yet (deliverable: false)`)
+  return lines
+}
+
+/** Progress on a terminal only, redrawn in place; never under --json. */
+export const progressWriter = (json: boolean): ((message: string) => void) | undefined =>
+  process.stderr.isTTY && !json ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined

@@ -28,6 +28,9 @@ const fingerprint = (await kc.makeApiClient(CoreV1Api).readNamespace({name: 'kub
 const cli = (args: string[], kubeconfig = cp.kubeconfigPath) =>
   spawnSync(process.execPath, [join(root, 'bin/run.js'), ...args], {cwd: work, env: {...process.env, KUBECONFIG: kubeconfig, CLOUDTASER_ACTOR: 'reviewer@ci'}, encoding: 'utf8'})
 
+// The golden plan's counts, as the summary line states them.
+const SUMMARY = '13 workload\\(s\\) in 4 namespace\\(s\\) read 12 Secret\\(s\\)'
+
 const normalize = (text: string): string =>
   text.replaceAll(fingerprint, 'FINGERPRINT').replace(/createdAt: \S+/, 'createdAt: CREATED').replace(/server: \S+/, 'server: SERVER')
 
@@ -40,7 +43,7 @@ t.test('discover writes the reviewed golden plan, with no Secret value anywhere'
   t.equal(normalize(text), readFileSync(goldenFile, 'utf8'), 'matches test/fixtures/discover/golden-plan.yaml')
   t.equal(cli(['plan', 'validate', file]).status, 0, 'the plan validates')
   for (const c of canaries) t.notOk(text.includes(c) || r.stdout.includes(c) || r.stderr.includes(c), `no trace of ${c}`)
-  t.match(r.stdout, /18|workload/)
+  t.match(r.stdout, new RegExp(`^Cluster lab \\(fingerprint ${fingerprint}\\)\n${SUMMARY}; plan written to ${file.replaceAll('.', '\\.')}\n`), 'the summary counts the golden plan\'s workloads, namespaces and Secrets')
   t.match(r.stdout, /Secret shop\/feature-flags is referenced but does not exist/)
   t.match(r.stdout, /imagePullSecrets reference\(s\) left alone/)
   t.match(r.stdout, /already injected/)
@@ -144,31 +147,35 @@ t.test('clear errors: unknown namespace, unreachable cluster, expired credential
   t.match(cli(['target', 'fingerprint']).stdout, `Cluster ID: ${fingerprint}`)
 })
 
-t.test('plain command lines run without oclif (cli/direct-discover.ts) and say exactly what the oclif path says', async (t) => {
-  // --kubeconfig is never guessed (lib/discover/early.ts): the same cluster, through oclif.
-  const viaOclif = (args: string[], kubeconfig = cp.kubeconfigPath) => cli([...args, '--kubeconfig', kubeconfig], kubeconfig)
+t.test('one path: the command lines users type give the same output, with or without --context and --kubeconfig', async (t) => {
   const withoutDates = (stdout: string): string => normalize(stdout).replace(/"createdAt": "[^"]+"/, '"createdAt": CREATED')
-  const dead = join(work, 'dead-direct.kubeconfig')
+  const dead = join(work, 'dead-spellings.kubeconfig')
   writeFileSync(dead, readFileSync(cp.kubeconfigPath, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, 'server: https://127.0.0.1:1'))
-  const cases: Array<[string, string[], string?]> = [
-    ['plan printed', ['target', 'discover', '--cluster-name', 'lab']],
-    ['plan written', ['target', 'discover', '-o', join(work, 'direct.yaml'), '--cluster-name', 'lab', '--no-color']],
-    ['--json', ['target', 'discover', '--json', '--path-template', '{mount}/data/eu/{namespace}/{secret}']],
-    ['unreachable cluster', ['target', 'discover', '--cluster-name', 'lab'], dead],
-    ['unreachable cluster, --json', ['target:discover', '--json'], dead],
+  const context = (jsyaml.load(readFileSync(cp.kubeconfigPath, 'utf8')) as {'current-context': string})['current-context']
+  const plan = (name: string): string => join(work, name)
+  // Each group: spellings of one request, which must print the same bytes and exit alike.
+  const groups: Array<[string, string[][], string?]> = [
+    ['plan printed', [['target', 'discover', '--cluster-name', 'lab'], ['target:discover', '--cluster-name=lab', '--context', context], ['target', 'discover', '--cluster-name', 'lab', '--kubeconfig', cp.kubeconfigPath, '--no-color']]],
+    ['--json', [['target', 'discover', '--json', '--path-template', '{mount}/data/eu/{namespace}/{secret}'], ['target', 'discover', '--path-template={mount}/data/eu/{namespace}/{secret}', '--json', '--context', context]]],
+    ['unreachable cluster', [['target', 'discover', '--cluster-name', 'lab'], ['target:discover', '--cluster-name', 'lab', '--kubeconfig', dead]], dead],
+    ['unreachable cluster, --json', [['target:discover', '--json'], ['target', 'discover', '--json', '--context', context]], dead],
   ]
-  for (const [name, args, kubeconfig] of cases) {
-    const direct = cli(args, kubeconfig)
-    const oclif = viaOclif(args, kubeconfig)
-    t.equal(direct.status, oclif.status, `${name}: exit code ${oclif.status}`)
-    t.equal(withoutDates(direct.stdout), withoutDates(oclif.stdout), `${name}: same stdout`)
-    t.equal(direct.stderr, oclif.stderr, `${name}: same stderr`)
+  for (const [name, spellings, kubeconfig] of groups) {
+    const [first, ...rest] = spellings.map((args) => ({args, r: cli(args, kubeconfig)}))
+    for (const {args, r} of rest) {
+      t.equal(r.status, first!.r.status, `${name}: exit code ${first!.r.status} (${args.join(' ')})`)
+      t.equal(withoutDates(r.stdout), withoutDates(first!.r.stdout), `${name}: same stdout`)
+      t.equal(r.stderr, first!.r.stderr, `${name}: same stderr`)
+    }
   }
-  // NODE_DEBUG=module logs every CommonJS resolution, @oclif/core's included.
-  const traced = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'discover', '--json'], {cwd: work, env: {...process.env, KUBECONFIG: cp.kubeconfigPath, NODE_DEBUG: 'module'}, encoding: 'utf8'})
-  t.equal(traced.status, 0)
-  t.notMatch(traced.stderr, /@oclif/, 'oclif was not loaded')
-  const viaHelp = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'discover', '--help'], {cwd: work, env: {...process.env, NODE_DEBUG: 'module'}, encoding: 'utf8'})
-  t.match(viaHelp.stderr, /@oclif/, 'while --help goes through oclif')
-  t.match(viaHelp.stdout, /--path-template/)
+  // Writing the plan: -o, --output= and --output-plan write the same file and print the same summary.
+  const written = [['-o', plan('a.yaml')], [`--output=${plan('b.yaml')}`], ['--output-plan', plan('c.yaml'), '--context', context]].map((flags) => cli(['target', 'discover', '--cluster-name', 'lab', ...flags]))
+  for (const r of written) t.equal(r.status, 0, r.stderr)
+  const files = ['a.yaml', 'b.yaml', 'c.yaml'].map((f) => normalize(readFileSync(plan(f), 'utf8')))
+  t.equal(files[1], files[0], '--output= writes what -o writes')
+  t.equal(files[2], files[0], '--output-plan with --context writes what -o writes')
+  t.equal(written[2]!.stdout.replace('c.yaml', 'a.yaml'), written[0]!.stdout, 'the same summary')
+  t.match(written[0]!.stdout, new RegExp(SUMMARY))
+  const printed = cli(['target', 'discover', '--cluster-name', 'lab', '--context', context])
+  t.equal(normalize(printed.stdout), files[0], 'the printed plan is the written plan')
 })
