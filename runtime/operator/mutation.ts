@@ -181,7 +181,8 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   const init: V1Container = {
     name: INIT_CONTAINER,
     image: settings.wrapperImage,
-    command: ['cp', settings.wrapperSource, WRAPPER_PATH],
+    // The wrapper copies itself (to WRAPPER_PATH): the image needs no shell or cp, so it can be FROM scratch.
+    command: [settings.wrapperSource, 'install', WRAPPER_DIR],
     volumeMounts: [{name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR}],
     securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}},
   }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, parseCaConfigMap, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, parseCaConfigMap, isMutated, mutatePod, WRAPPER_DIR, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -32,7 +32,7 @@ t.test('a selected pod is wrapped: volume, init container, command, settings env
   const out = applyPatch(pod(), r.patch)
   t.same(out.spec!.volumes, [{name: 'data', emptyDir: {}}, {name: 'cloudtaser-bin', emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}}])
   t.same(out.spec!.initContainers!.map((c) => c.name), ['cloudtaser-init', 'migrate'], 'wrapper copied before other init containers')
-  t.same(out.spec!.initContainers![0]!.command, ['cp', '/cloudtaser-wrapper', WRAPPER_PATH])
+  t.same(out.spec!.initContainers![0]!.command, ['/cloudtaser-wrapper', 'install', WRAPPER_DIR])
   t.equal(out.spec!.initContainers![0]!.image, settings.wrapperImage)
   t.same(out.spec!.initContainers![1], {name: 'migrate', image: 'app:1', command: ['migrate']}, 'init containers are not wrapped')
   const [app, side] = out.spec!.containers
