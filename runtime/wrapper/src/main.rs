@@ -8,6 +8,8 @@ mod config;
 mod ebpf;
 mod error;
 mod expand;
+#[cfg(test)]
+mod fuzz;
 mod files;
 mod harden;
 mod http;

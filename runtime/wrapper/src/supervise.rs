@@ -46,10 +46,8 @@ pub fn sleep_or_signal(d: Duration) -> Option<i32> {
         }
         let ts = libc::timespec { tv_sec: left.as_secs() as _, tv_nsec: left.subsec_nanos() as _ };
         let s = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
-        if s > 0 && s != libc::SIGCHLD && s != libc::SIGWINCH && s != libc::SIGURG {
-            if [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&s) {
-                return Some(s);
-            }
+        if [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&s) {
+            return Some(s);
         }
         if s == libc::SIGCHLD {
             reap_orphans();
