@@ -128,10 +128,12 @@ fn run() -> i32 {
     let t0 = Instant::now();
     let end = t0 + Duration::from_millis(cfg.start_deadline_ms);
     let mut wait = 200u64;
-    let (session, fetched) = loop {
+    let (session, fetched, file_versions) = loop {
         let attempt = login(&cfg, &bao).and_then(|s| {
             let f = secrets::fetch(&bao, &s, &cfg.secret_paths, &cfg.env_map, None)?.expect("no versions to compare");
-            Ok((s, f))
+            // Files before the app starts: it may read them at once.
+            let fv = files::deliver(&bao, &s, &cfg.files)?;
+            Ok((s, f, fv))
         });
         match attempt {
             Ok(v) => break v,
@@ -183,8 +185,9 @@ fn run() -> i32 {
     let spawn_ms = ts.elapsed().as_secs_f64() * 1000.0;
     supervise::set_child(pid);
     // The values now live in the app's image; ours are wiped at once (a restart reads afresh).
-    let secrets::Fetched { store, versions } = fetched;
+    let secrets::Fetched { store, mut versions } = fetched;
     drop(store);
+    versions.extend(file_versions);
     drop(launch);
     log("info", "child_started", &[("pid", F::N(pid as i64)), ("command", F::S(&String::from_utf8_lossy(&cfg.command[0]))), ("spawn", F::S("posix_spawn")), ("spawnMs", F::D(spawn_ms))]);
     poll::start(cfg, bao, session, versions, env);

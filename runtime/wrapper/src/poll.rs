@@ -76,26 +76,44 @@ impl Poll {
         if self.cfg.on_change == OnChange::None {
             return Ok(());
         }
-        let current = if self.by_metadata { self.bao.versions(&self.session, &self.cfg.secret_paths)? } else { None };
+        // Versions of the env secrets, then of the file secrets, in that order.
+        let n = self.cfg.secret_paths.len();
+        let all: Vec<String> = self.cfg.secret_paths.iter().cloned().chain(self.cfg.files.iter().map(|f| f.path.clone())).collect();
+        let current = if self.by_metadata { self.bao.versions(&self.session, &all)? } else { None };
         if self.by_metadata && current.is_none() {
             self.by_metadata = false;
             log("info", "version_poll_by_read", &[("reason", F::S("the token cannot read KV metadata; changes are detected by reading the secrets"))]);
         }
-        if current.as_ref() == Some(&self.versions) {
-            return Ok(());
-        }
-        let Some(next) = crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, Some(&self.versions))? else {
-            return Ok(());
+        let (env_now, files_now, mut env_next) = match current {
+            Some(c) if c == self.versions => return Ok(()),
+            Some(c) => (c[..n].to_vec(), c[n..].to_vec(), None),
+            None => {
+                // Unchanged versions: no value is copied anywhere, the response bytes are zeroed.
+                let next = crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, Some(&self.versions[..n]))?;
+                let fv = crate::files::versions_by_read(&self.bao, &self.session, &self.cfg.files)?;
+                if next.is_none() && fv[..] == self.versions[n..] {
+                    return Ok(());
+                }
+                let ev = next.as_ref().map_or_else(|| self.versions[..n].to_vec(), |x| x.versions.clone());
+                (ev, fv, next)
+            }
         };
-        let joined = next.versions.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let joined = env_now.iter().chain(&files_now).map(i64::to_string).collect::<Vec<_>>().join(",");
         let action = if self.cfg.on_change == OnChange::Sighup { "sighup" } else { "restart" };
         log("info", "secret_changed", &[("versions", F::S(&joined)), ("action", F::S(action))]);
-        self.versions = next.versions.clone();
+        // Files first, swapped atomically, so the restarted (or signalled) app reads the new ones.
+        let files_now = if files_now[..] != self.versions[n..] { crate::files::deliver(&self.bao, &self.session, &self.cfg.files)? } else { files_now };
         if self.cfg.on_change == OnChange::Sighup {
-            // The process keeps its environment: the new values have nowhere to go.
-            drop(next);
+            // The process keeps its environment: new env values have nowhere to go.
+            drop(env_next.take());
+            self.versions = env_now.into_iter().chain(files_now).collect();
             crate::supervise::signal(libc::SIGHUP);
         } else {
+            let next = match env_next.take() {
+                Some(x) => x,
+                None => crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, None)?.expect("no versions to compare"),
+            };
+            self.versions = next.versions.iter().copied().chain(files_now).collect();
             let launch = crate::launch_for(&self.env, &self.cfg, &next.store)?;
             crate::supervise::restart(Duration::from_secs(10), || crate::supervise::spawn(&launch, Some(&next.store)));
             drop(launch);

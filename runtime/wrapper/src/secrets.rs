@@ -99,11 +99,16 @@ pub fn map_fields<'r>(reads: &'r [Read], groups: &[EnvMapGroup]) -> Result<Vec<(
 /// Copy one value into the open store entry: a JSON string unescaped, any other JSON value as
 /// the text OpenBao sent.
 pub fn put_value(store: &mut Store, body: &[u8], node: &Node) {
+    put_value_with(body, node, &mut |piece| store.value(piece));
+}
+
+/// The same, to any sink (files.rs writes the pieces straight into a file).
+pub fn put_value_with(body: &[u8], node: &Node, sink: &mut dyn FnMut(&[u8])) {
     match node {
-        Node::Str(s, e) => json::unescape(&body[*s..*e], &mut |piece| store.value(piece)),
+        Node::Str(s, e) => json::unescape(&body[*s..*e], sink),
         other => {
             let (s, e) = other.span();
-            store.value(&body[s..e]);
+            sink(&body[s..e]);
         }
     }
 }
