@@ -17,6 +17,12 @@ export const Annotations = {
   secretPaths: 'cloudtaser.io/secret-paths',
   envMap: 'cloudtaser.io/env-map',
   /**
+   * JSON list of Secrets delivered as files: `[{path, mountPath, items?: [{field, file?, mode?}],
+   * defaultMode?, uid?, gid?}]` (KV v2 API path; modes decimal as in Kubernetes JSON). The webhook
+   * mounts a memory-backed emptyDir at each mountPath; the wrapper writes the files (docs/wrapper.md).
+   */
+  fileMap: 'cloudtaser.io/file-map',
+  /**
    * `name` or `name/key` (default key `ca.crt`): a ConfigMap in the Pod's namespace holding the PEM
    * of the CA that signed OpenBao's certificate. A CA is public, so a ConfigMap is the right home.
    */

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Operator: openssl makes the webhook's CA and serving certificate at every start (tests too).
-# Wrapper: util-linux's prlimit sets RLIMIT_CORE 0 (node has no setrlimit); binutils' strip runs
-# before the single-executable injection; gcc + libc6-dev build its N-API addon (runtime/wrapper/native).
+# Wrapper tests: util-linux (unshare, setpriv, prlimit), binutils (readelf: no PT_INTERP, no
+# NEEDED), gcc + libc6-dev (the glibc test app); the Rust toolchain is 55-wrapper-rust.sh.
 # Registry tests: a real OCI registry on loopback with htpasswd auth (docker-registry,
 # apache2-utils), and the tools the test builds and pushes its image with (umoci, skopeo).
-# debootstrap: the Node-less Debian minbase rootfs the single executable is proven in.
+# debootstrap: the Debian minbase rootfs the wrapper is proven in as PID 1.
 set -euo pipefail
 missing=()
 for p in openssl util-linux binutils gcc libc6-dev docker-registry apache2-utils umoci skopeo debootstrap; do

@@ -2,6 +2,8 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {currentActorAsync} from '../actor.js'
 import type {GitProvenance, MigrationPlan} from '../plan/types.generated.js'
+import {CloudtaserError, ExitCode} from '../errors.js'
+import {validatePlan, type PointerIssue} from '../plan/validate.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
@@ -78,7 +80,12 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     file = req.output ?? existing.file
     await (await io!).savePlan(existing, plan, {file})
   } else if (file) {
-    await (await import('../plan/new-plan.js')).writeNewPlan(file, plan)
+    await (await import('../plan/new-plan.js')).writeNewPlan(file, plan).catch((err: unknown) => {
+      throw err instanceof CloudtaserError && err.code === 'PLAN_WOULD_BE_INVALID' ? unrepresentable(plan, (err.details as {issues: PointerIssue[]}).issues) : err
+    })
+  } else {
+    const issues = validatePlan(plan)
+    if (issues.length > 0) throw unrepresentable(plan, issues)
   }
   // An updated plan is counted afresh; a new one as the builder counted it.
   const secrets = (p: MigrationPlan): number => new Set(p.tenants.flatMap((t) => t.workloads.flatMap((w) => w.secrets.map((s) => `${t.namespace}/${s.source.name}`)))).size
@@ -97,4 +104,21 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     update,
     plan,
   }
+}
+
+/**
+ * The cluster holds something the plan schema cannot express (the plan, not the cluster, is the
+ * limit): a user-facing error naming the workload and the field, never an internal one.
+ */
+function unrepresentable(plan: MigrationPlan, issues: PointerIssue[]): CloudtaserError {
+  const first = issues[0]!
+  const at = /^\/tenants\/(\d+)\/workloads\/(\d+)(.*)$/.exec(first.pointer)
+  const tenant = at ? plan.tenants[Number(at[1])] : undefined
+  const workload = at ? tenant?.workloads[Number(at[2])] : undefined
+  const where = workload ? `${workload.kind} ${tenant!.namespace}/${workload.name} (${at?.[3] || '/'})` : first.pointer || '/'
+  return new CloudtaserError('DISCOVER_UNREPRESENTABLE', `the cluster holds something a plan cannot express: ${where}: ${first.message}`, {
+    exitCode: ExitCode.CONFIG,
+    hint: 'Leave that namespace out (--exclude-namespace, or -n for the namespaces to migrate), or change the option that produced the value (e.g. --path-template, --mount). If neither explains it, report it with this message.',
+    details: {issues},
+  })
 }

@@ -1,7 +1,6 @@
 /**
- * How OpenBaoClient moves bytes. The CLI and the operator use undici (undici-transport.ts); the
- * wrapper uses a small HTTP/1.1 client on node:net/node:tls (http1-transport.ts), because loading
- * undici and node:http is most of its start-up and it makes a handful of requests to one server.
+ * How OpenBaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator. (The
+ * wrapper is a Rust executable with its own client: runtime/wrapper/src/http.rs.)
  */
 export interface TransportRequest {
   method: string

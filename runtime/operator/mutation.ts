@@ -33,7 +33,26 @@ export const WrapperEnv = {
   tokenFile: 'CLOUDTASER_SA_TOKEN_FILE',
   startDeadline: 'CLOUDTASER_START_DEADLINE',
   pollInterval: 'CLOUDTASER_POLL_INTERVAL',
+  fileMap: 'CLOUDTASER_FILE_MAP',
 } as const
+
+/** One memory-backed emptyDir per file-map entry, where the wrapper writes that Secret's files. */
+export const FILES_VOLUME_PREFIX = 'cloudtaser-files-'
+
+/** The mount paths of a file-map annotation, or why it is not one (the wrapper checks the rest). */
+export function fileMapMounts(value: string): string[] | {error: string} {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value)
+  } catch {
+    return {error: 'is not JSON'}
+  }
+  if (!Array.isArray(parsed)) return {error: 'must be a JSON array'}
+  const mounts = parsed.map((e: {mountPath?: unknown}) => e?.mountPath)
+  if (!mounts.every((m): m is string => typeof m === 'string' && m.startsWith('/'))) return {error: 'every entry needs an absolute mountPath'}
+  if (new Set(mounts).size !== mounts.length) return {error: 'a mountPath appears twice'}
+  return mounts
+}
 
 export interface MutationSettings {
   /** Image holding the wrapper executable at `wrapperSource`. */
@@ -72,6 +91,7 @@ const annotationToEnv: [string, string][] = [
   [Annotations.secretPaths, WrapperEnv.secretPaths],
   [Annotations.envMap, WrapperEnv.envMap],
   [Annotations.onChange, WrapperEnv.onChange],
+  [Annotations.fileMap, WrapperEnv.fileMap],
 ]
 
 /** Reinvocation (IfNeeded) and repeated CREATE attempts must not wrap the wrapper. */
@@ -145,9 +165,16 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   }
   // Nothing to fetch: the Pod runs as it is. Denying would turn a workload that protect (or a
   // person) marked with nothing deliverable into Pods that can never be created.
-  if (!annotations[Annotations.secretPaths]?.trim()) {
-    return {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [`cloudtaser: the Pod is marked for injection but ${Annotations.secretPaths} names no secret; it starts without the wrapper`]}
+  if (!annotations[Annotations.secretPaths]?.trim() && !annotations[Annotations.fileMap]?.trim()) {
+    return {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [`cloudtaser: the Pod is marked for injection but neither ${Annotations.secretPaths} nor ${Annotations.fileMap} names a secret; it starts without the wrapper`]}
   }
+  const fileMounts = annotations[Annotations.fileMap] ? fileMapMounts(annotations[Annotations.fileMap]!) : []
+  if ('error' in fileMounts) return {allowed: false, message: `cloudtaser: ${Annotations.fileMap} ${fileMounts.error}`}
+  const taken = wrappedContainers(pod).flatMap((c) => (c.volumeMounts ?? []).filter((m) => fileMounts.includes(m.mountPath)).map((m) => `${c.name}:${m.mountPath}`))
+  if (taken.length > 0) {
+    return {allowed: false, message: `cloudtaser: ${Annotations.fileMap} delivers files at ${taken.join(', ')}, where the container already mounts a volume; remove that volume (target protect does)`}
+  }
+  const filesMounts: V1VolumeMount[] = fileMounts.map((mountPath, i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, mountPath}))
   const caSource = annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
   const ca = caSource ? parseCaConfigMap(caSource) : undefined
   if (ca && 'error' in ca) return {allowed: false, message: `cloudtaser: ${Annotations.vaultCaConfigMap}: ${ca.error}`}
@@ -194,8 +221,10 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
     return {
       ...rest,
       command: [WRAPPER_PATH],
-      env: [...env, {name: WrapperEnv.originalCmd, value: JSON.stringify(original)}, ...own],
-      volumeMounts: [...(c.volumeMounts ?? []), {name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}, ...extraMounts],
+      // Every `$` doubled: the kubelet's expansion pass then hands the wrapper the original text,
+      // and the wrapper expands it with the secrets (the kubelet no longer sees those variables).
+      env: [...env, {name: WrapperEnv.originalCmd, value: JSON.stringify(original).replaceAll('$', '$$$$')}, ...own],
+      volumeMounts: [...(c.volumeMounts ?? []), {name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}, ...extraMounts, ...filesMounts],
     }
   }
   const initNames = wrappedInitNames(pod)
@@ -204,7 +233,8 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   const init: V1Container = {
     name: INIT_CONTAINER,
     image: settings.wrapperImage,
-    command: ['cp', settings.wrapperSource, WRAPPER_PATH],
+    // The wrapper copies itself (to WRAPPER_PATH): the image needs no shell or cp, so it can be FROM scratch.
+    command: [settings.wrapperSource, 'install', WRAPPER_DIR],
     volumeMounts: [{name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR}],
     securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}},
   }
@@ -220,6 +250,8 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
         {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}},
         ...(needsToken ? [{name: TOKEN_VOLUME, projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600}}]}}] : []),
         ...(ca ? [{name: CA_VOLUME, configMap: {name: ca.name, items: [{key: ca.key, path: 'ca.crt'}]}}] : []),
+        // Node RAM only, never disk or etcd; room for two generations during a rotation swap.
+        ...fileMounts.map((_, i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, emptyDir: {medium: 'Memory', sizeLimit: '4Mi'}})),
       ],
     },
     // First, so the wrapper is in place before any other init container could need it.

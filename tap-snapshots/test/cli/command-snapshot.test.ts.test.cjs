@@ -1356,18 +1356,5 @@ Array [
     ],
     "id": "version",
   },
-  Object {
-    "args": Array [],
-    "flags": Array [
-      Object {
-        "aliases": undefined,
-        "char": undefined,
-        "multiple": undefined,
-        "name": "no-color",
-        "type": "boolean",
-      },
-    ],
-    "id": "wrapper:run",
-  },
 ]
 `

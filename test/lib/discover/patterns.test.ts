@@ -64,6 +64,12 @@ t.test('discover: a plan, exit 0, on names Kubernetes 1.34 accepts', async (t) =
   t.notOk(secret('relaxed-names', 'api').fields, 'and is not mapped')
 })
 
+t.test('what a plan cannot express is a user-facing error naming the workload, not an internal one', async (t) => {
+  const bad = cli(['target', 'discover', '-n', 'patterns', '--path-template', '{mount}/data/with space/{secret}', '--json'])
+  t.equal(bad.status, 3, bad.stderr)
+  t.match(JSON.parse(bad.stdout), {error: {exitCode: 3, code: 'DISCOVER_UNREPRESENTABLE', message: /Deployment patterns\/\S+ \(\/secrets\/0\/vaultPath\)/, hint: /--path-template/}})
+})
+
 t.test('discover received no Secret value, though every Secret carries its values in an annotation', async (t) => {
   const stored = await kubectl('get', 'secret', 'db', '-n', 'patterns', '-o', 'json')
   t.ok(stored.includes('last-applied-configuration') && stored.includes('canary-pattern-password-91c2'), 'the trap is set: values in last-applied-configuration')

@@ -1,5 +1,4 @@
-// The client against real OpenBao servers, once per transport (undici for the CLI and operator,
-// the small HTTP/1.1 client for the wrapper): auth and permission errors, a sealed server, an
+// The client against real OpenBao servers over undici (the CLI's and the operator's transport): auth and permission errors, a sealed server, an
 // unreachable one, retries (a fault-injecting proxy in front of the real server), TLS on by
 // default with BAO_CACERT, namespaces, KV mount detection.
 import t from 'tap'
@@ -9,7 +8,6 @@ import {freePort} from '../../../lib/lab/net.js'
 import {BaoClient} from '../../../lib/openbao/bao-client.js'
 import {OpenBaoClient} from '../../../lib/openbao/client.js'
 import type {ConnectionSettings} from '../../../lib/openbao/config.js'
-import {Http1Transport} from '../../../lib/openbao/http1-transport.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
 import {detectKvMount} from '../../../lib/openbao/kv.js'
 
@@ -17,7 +15,6 @@ type NewClient = (settings: ConnectionSettings, options?: {backoffMs?: number}) 
 
 const transports: Record<string, NewClient> = {
   undici: (s, o) => new OpenBaoClient(s, o),
-  http1: (s, o) => new BaoClient(s, new Http1Transport({ca: s.ca}), o),
 }
 
 for (const [name, newClient] of Object.entries(transports)) {

@@ -10,9 +10,7 @@ import {clusterEndpoint, CONNECT_DEFAULTS, connectCluster} from '../../../lib/op
 import {verifyPlan} from '../../../lib/openbao/verify-plan.js'
 import {loginKubernetes} from '../../../lib/openbao/login.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
-import {BaoClient} from '../../../lib/openbao/bao-client.js'
 import {OpenBaoClient} from '../../../lib/openbao/client.js'
-import {Http1Transport} from '../../../lib/openbao/http1-transport.js'
 import {baoCli, CANARY, clientFor, labPlan, writeValues} from './fixtures.js'
 
 const lab = await startLab()
@@ -124,7 +122,7 @@ t.test('a workload token logs in through its tenant role, reads its secrets, get
   await t.rejects(workload.call('GET', 'secret/metadata/lab/beta/db'), {code: 'BAO_PERMISSION_DENIED'}, 'not the other tenant\'s metadata')
   await t.rejects(workload.call('LIST', 'secret/metadata/lab/alpha'), {code: 'BAO_PERMISSION_DENIED'}, 'no listing')
   // The daemons' path: loginKubernetes gives a client holding the workload's token.
-  const viaLogin = await loginKubernetes(resolveConnection({'openbao-addr': lab.baoAddr, token: 'unused'}, {}, '/nonexistent'), {mount: 'kubernetes', role: 'cloudtaser-lab-alpha', jwt}, (s) => new BaoClient(s, new Http1Transport()))
+  const viaLogin = await loginKubernetes(resolveConnection({'openbao-addr': lab.baoAddr, token: 'unused'}, {}, '/nonexistent'), {mount: 'kubernetes', role: 'cloudtaser-lab-alpha', jwt}, (s) => new OpenBaoClient(s))
   t.teardown(() => viaLogin.client.close())
   t.equal(viaLogin.leaseSeconds, 900)
   t.equal((await viaLogin.client.call('GET', 'secret/data/lab/alpha/env')).status, 200)

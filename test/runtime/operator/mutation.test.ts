@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, parseCaConfigMap, isMutated, mutatePod, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, FILES_VOLUME_PREFIX, parseCaConfigMap, isMutated, mutatePod, WRAPPER_DIR, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -32,7 +32,7 @@ t.test('a selected pod is wrapped: volume, init container, command, settings env
   const out = applyPatch(pod(), r.patch)
   t.same(out.spec!.volumes, [{name: 'data', emptyDir: {}}, {name: 'cloudtaser-bin', emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}}])
   t.same(out.spec!.initContainers!.map((c) => c.name), ['cloudtaser-init', 'migrate'], 'wrapper copied before other init containers')
-  t.same(out.spec!.initContainers![0]!.command, ['cp', '/cloudtaser-wrapper', WRAPPER_PATH])
+  t.same(out.spec!.initContainers![0]!.command, ['/cloudtaser-wrapper', 'install', WRAPPER_DIR])
   t.equal(out.spec!.initContainers![0]!.image, settings.wrapperImage)
   t.same(out.spec!.initContainers![1], {name: 'migrate', image: 'app:1', command: ['migrate']}, 'init containers are not wrapped')
   const [app, side] = out.spec!.containers
@@ -167,4 +167,35 @@ t.test("OpenBao's CA from a ConfigMap: annotation over operator default, fail-cl
     t.match(r, {allowed: false, message: /cloudtaser\.io\/vault-ca-configmap: .*(not a ConfigMap name|not a valid ConfigMap key)/}, bad)
   }
   t.same(parseCaConfigMap('a.b-c/k_1.pem'), {name: 'a.b-c', key: 'k_1.pem'})
+})
+
+t.test('file-map: a memory emptyDir per mountPath in every container, the map passed on; bad maps and taken paths denied', async (t) => {
+  const fileMap = JSON.stringify([
+    {path: 'secret/data/billing/tls', mountPath: '/etc/tls', items: [{field: 'tls.crt', mode: 256}]},
+    {path: 'secret/data/billing/conf', mountPath: '/etc/conf'},
+  ])
+  const r = mutatePod(pod({}, {annotations: {...annotations, [Annotations.fileMap]: fileMap}, labels: {[INJECT_LABEL]: 'true'}}), settings)
+  if (!r.allowed) throw new Error(r.message)
+  const out = applyPatch(pod(), r.patch)
+  t.same(
+    out.spec!.volumes!.filter((v) => v.name.startsWith(FILES_VOLUME_PREFIX)),
+    [0, 1].map((i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, emptyDir: {medium: 'Memory', sizeLimit: '4Mi'}})),
+  )
+  for (const c of out.spec!.containers) {
+    t.same(c.volumeMounts!.filter((m) => m.name.startsWith(FILES_VOLUME_PREFIX)), [{name: `${FILES_VOLUME_PREFIX}0`, mountPath: '/etc/tls'}, {name: `${FILES_VOLUME_PREFIX}1`, mountPath: '/etc/conf'}], `${c.name}: writable mounts`)
+    t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_FILE_MAP')!.value, fileMap, `${c.name}: the map as written`)
+  }
+  const onlyFiles = Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== Annotations.secretPaths && k !== Annotations.envMap))
+  t.ok(mutatePod(pod({}, {annotations: {...onlyFiles, [Annotations.fileMap]: fileMap}, labels: {[INJECT_LABEL]: 'true'}}), settings).allowed, 'files alone are enough')
+  for (const [bad, why] of [
+    ['{', /file-map is not JSON/],
+    ['{}', /must be a JSON array/],
+    ['[{"path":"p","mountPath":"etc"}]', /absolute mountPath/],
+    ['[{"path":"p","mountPath":"/a"},{"path":"q","mountPath":"/a"}]', /appears twice/],
+  ] as const) {
+    const d = mutatePod(pod({}, {annotations: {...annotations, [Annotations.fileMap]: bad}, labels: {[INJECT_LABEL]: 'true'}}), settings)
+    t.match(d, {allowed: false, message: why}, bad)
+  }
+  const mounted = pod({containers: [{name: 'app', image: 'app:1', command: ['/bin/app'], volumeMounts: [{name: 'tls', mountPath: '/etc/tls'}]}]}, {annotations: {...annotations, [Annotations.fileMap]: fileMap}, labels: {[INJECT_LABEL]: 'true'}})
+  t.match(mutatePod(mounted, settings), {allowed: false, message: /app:\/etc\/tls, where the container already mounts a volume/})
 })

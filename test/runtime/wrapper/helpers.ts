@@ -1,30 +1,21 @@
 // Running the wrapper as the pod would: its settings from the mutated pod spec, a projected
 // token file, stdout/stderr captured so the test sees what the child printed.
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
-import {closeSync, mkdtempSync, openSync, readFileSync, readSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {closeSync, openSync, readFileSync, readSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-const entry = fileURLToPath(new URL('../../../runtime/wrapper/entry.ts', import.meta.url))
-const tsLoader = process.execArgv.find((a) => a.includes('@tapjs/typescript'))
-
-/** The N-API addon built by gcc as build-sea.sh builds it, into a temp dir (the caller removes `dir`). */
-export function buildAddon(): {path: string; dir: string} {
-  const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-addon-'))
-  const path = join(dir, 'cloudtaser-native.node')
-  execFileSync(fileURLToPath(new URL('../../../runtime/wrapper/native/build.sh', import.meta.url)), [path], {stdio: ['ignore', 'ignore', 'inherit']})
-  return {path, dir}
+const buildScript = fileURLToPath(new URL('../../../runtime/wrapper/build.sh', import.meta.url))
+let built: string | undefined
+/** The static wrapper, built by runtime/wrapper/build.sh (cargo caches: instant when unchanged). */
+export function wrapperBinary(): string {
+  built ??= execFileSync(buildScript, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim()
+  return built
 }
-
-/** The wrapper command: the single executable when CLOUDTASER_WRAPPER_BIN names one, else the TS source. */
-export const wrapperCommand = (): [string, string[]] =>
-  process.env.CLOUDTASER_WRAPPER_BIN ? [process.env.CLOUDTASER_WRAPPER_BIN, []] : [process.execPath, [...(tsLoader ? [tsLoader] : []), entry]]
 
 /** The child used by the tests: prints its env as one JSON line at start and on SIGHUP, reports signals. */
 export const CHILD_SCRIPT = `
-const dump = (why) => process.stdout.write(JSON.stringify({why, pid: process.pid, env: process.env}) + '\\n');
+const dump = (why) => process.stdout.write(JSON.stringify({why, pid: process.pid, env: process.env, argv: process.argv.slice(1)}) + '\\n');
 dump('start');
 process.on('SIGHUP', () => dump('hup'));
 process.on('SIGUSR1', () => process.stdout.write(JSON.stringify({why: 'usr1'}) + '\\n'));
@@ -34,7 +25,7 @@ setInterval(() => {}, 1000);
 
 export interface Run {
   proc: ChildProcess
-  lines: {why: string; pid?: number; env?: Record<string, string>}[]
+  lines: {why: string; pid?: number; env?: Record<string, string>; argv?: string[]}[]
   stderr: string[]
   exit: Promise<number | null>
   waitFor(why: string, n?: number, timeoutMs?: number): Promise<Run['lines'][number]>
@@ -46,26 +37,17 @@ export interface Run {
 }
 
 /**
- * Which delivery path the wrapper under test takes: the single executable embeds the addon, the
- * TypeScript source loads one only from CLOUDTASER_NATIVE_ADDON (set by native.test.ts).
- */
-export const expectNative = (): boolean => Boolean(process.env.CLOUDTASER_WRAPPER_BIN || process.env.CLOUDTASER_NATIVE_ADDON)
-
-/** nodeArgs: flags for node itself (source runs only); prefix: a command that execs the wrapper (setpriv). */
-/**
  * The store the wrapper should report, from its own `hardening` line: memfd_secret where the
  * kernel has it (secretmem, on by default since 6.x here), locked memory where it does not.
  */
 export const expectedMemory = (stderr: string): RegExp =>
   /"memfdSecret":"available"/.test(stderr) ? /"secretMemory":"memfd_secret"/ : /"secretMemory":"(mlock|mmap)"/
 
-export function runWrapper(env: Record<string, string>, options: {nodeArgs?: string[]; cwd?: string; prefix?: string[]} = {}): Run {
-  const [cmd, baseArgs] = wrapperCommand()
-  const args = options.nodeArgs && !process.env.CLOUDTASER_WRAPPER_BIN ? [...options.nodeArgs, ...baseArgs] : baseArgs
-  const [file, ...argv] = [...(options.prefix ?? []), cmd, ...args]
-  const addon = process.env.CLOUDTASER_NATIVE_ADDON
+/** prefix: a command that execs the wrapper (setpriv, prlimit). */
+export function runWrapper(env: Record<string, string>, options: {cwd?: string; prefix?: string[]} = {}): Run {
+  const [file, ...argv] = [...(options.prefix ?? []), wrapperBinary()]
   // detached: a process group of its own (the app inherits it), so killAll reaches both.
-  const proc = spawn(file!, argv, {env: {...(addon ? {CLOUDTASER_NATIVE_ADDON: addon} : {}), ...env}, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
+  const proc = spawn(file!, argv, {env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
   const run: Run = {
     proc,
     lines: [],

@@ -3,9 +3,8 @@
 // a TLS error (exit 3), not after retrying until the deadline: no retry makes a CA trusted.
 import t from 'tap'
 import {startOpenBao} from '../../../lib/lab/index.js'
-import {BaoClient} from '../../../lib/openbao/bao-client.js'
-import {Http1Transport} from '../../../lib/openbao/http1-transport.js'
-import {CHILD_SCRIPT, expectNative, memoryHits, runWrapper, type Run} from './helpers.js'
+import {OpenBaoClient} from '../../../lib/openbao/client.js'
+import {CHILD_SCRIPT, memoryHits, runWrapper, type Run} from './helpers.js'
 
 const bao = await startOpenBao({tls: true})
 const runs: Run[] = []
@@ -17,7 +16,7 @@ const addr = bao.addr
 const caFile = bao.caPath!
 {
   const ca = bao.caPem!
-  const c = new BaoClient({addr, token: bao.token, tokenSource: 'flag', ca, timeoutMs: 2000, attempts: 1}, new Http1Transport({ca}))
+  const c = new OpenBaoClient({addr, token: bao.token, tokenSource: 'flag', ca, timeoutMs: 2000, attempts: 1})
   await c.write('secret/data/app/db', {data: {password: 'tls-canary-7c1e'}})
   await c.close()
 }
@@ -41,15 +40,19 @@ const start = (extra: Record<string, string>) => {
 t.test('with the CA: the app starts with its secret over TLS', async (t) => {
   const r = start({CLOUDTASER_VAULT_CACERT: caFile})
   t.equal((await r.waitFor('start')).env!.PGPASSWORD, 'tls-canary-7c1e')
-  if (expectNative()) {
-    // The value was read over TLS by the addon (its buffers zeroed, its SSL objects freed): no copy
-    // left in the wrapper's readable memory. (With or without SSL_OP_CLEANSE_PLAINTEXT on the node
-    // binary's OpenSSL 3.5: the option stays as defence in depth.)
-    const mem = memoryHits(r.proc.pid!, Buffer.from('tls-canary-7c1e'))
-    t.equal(mem.hits, 0, `no copy of the value in the wrapper's memory (unreadable: ${mem.unreadable})`)
-  }
+  // rustls' record and plaintext buffers are heap blocks, zeroed when freed (alloc.rs), and the
+  // connection is closed after each request: no copy is left in the wrapper's readable memory.
+  const mem = memoryHits(r.proc.pid!, Buffer.from('tls-canary-7c1e'))
+  t.equal(mem.hits, 0, `no copy of the value in the wrapper's memory (unreadable: ${mem.unreadable})`)
+  t.match(r.stderr.join(''), /"secretMemory":"memfd_secret"|"secretMemory":"mlock"/)
   r.proc.kill('SIGTERM')
   t.equal(await r.exit, 42)
+})
+
+t.test('a CA file that is not PEM: exit 3 before any request', async (t) => {
+  const r = start({CLOUDTASER_VAULT_CACERT: '/dev/null'})
+  t.equal(await r.exit, 3)
+  t.match(r.stderr.join(''), /"code":"WRAPPER_CACERT".*holds no PEM certificate/)
 })
 
 t.test('without it: exit 3 with BAO_TLS at once, the app never starts', async (t) => {

@@ -8,7 +8,6 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {startOpenBao} from '../../../lib/lab/index.js'
 import {bao as call} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, runWrapper, type Run} from './helpers.js'
-import {metadataPathOf} from '../../../runtime/wrapper/versions.js'
 
 const bao = await startOpenBao()
 t.teardown(() => bao.stop())
@@ -59,12 +58,6 @@ const start = async (policy: string, path: string, token?: string) => {
   return r
 }
 const count = (request: string) => seen.filter((s) => s === request).length
-
-t.test('metadata path: the first /data/ segment becomes /metadata/', async (t) => {
-  t.equal(metadataPathOf('secret/data/app/db'), 'secret/metadata/app/db')
-  t.equal(metadataPathOf('kv/team/data/app/data/x'), 'kv/team/metadata/app/data/x')
-  t.equal(metadataPathOf('secret/app/db'), undefined)
-})
 
 t.test('with read on metadata, an unchanged secret is read once; a change is read and restarts the app', async (t) => {
   await root('POST', 'secret/data/poll/a', {data: {password: 'a1'}})
