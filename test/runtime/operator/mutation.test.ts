@@ -90,7 +90,7 @@ t.test('missing settings are denied (nothing to inject is allowed); an operator 
   t.match(mutatePod(pod({}, {annotations: noAddr}), settings), {allowed: false, message: /vault-address/})
   t.match(mutatePod(pod({}, {annotations: noAddr}), {...settings, defaultVaultAddress: 'https://bao:8200'}), {allowed: true, reason: 'mutated'})
   const {[Annotations.secretPaths]: _p, ...noPaths} = annotations
-  t.match(mutatePod(pod({}, {annotations: noPaths}), settings), {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [/secret-paths names no secret/]}, 'nothing to inject: created as it is, never denied')
+  t.match(mutatePod(pod({}, {annotations: noPaths}), settings), {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [/starts without the wrapper/]}, 'nothing to inject: created as it is, never denied')
   t.match(mutatePod(pod({}, {annotations: {...noPaths, [Annotations.secretPaths]: ' '}}), settings), {allowed: true, reason: 'nothing-to-inject'})
 })
 
