@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import type {V1Container, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../annotations.js'
 import {containersOf, podTemplateOf, type ContainerSlot, type LiveWorkload} from '../kube/pod-template.js'
-import {composedNames, envFromRemains, envRemains, expandedSecretNames, FILES_REMAIN} from '../protect/deliverable.js'
+import {composedNames, envFromRemains, envRemains, expandedSecretNames, volumeRemains} from '../protect/deliverable.js'
 import type {
   ContainerRef,
   FileMount,
@@ -104,7 +104,7 @@ export function secretUses(template: V1PodTemplateSpec): {uses: Map<string, Secr
   for (const container of spec?.initContainers ?? []) containerUses(uses, container, true)
   for (const container of spec?.containers ?? []) containerUses(uses, container, false)
   const volumes = spec?.volumes
-  if (volumes) volumes.forEach((volume, index) => volumeUses(uses, containersOf(template), volume, index))
+  if (volumes) volumes.forEach((volume, index) => volumeUses(uses, template, volume, index))
   return {uses, pullSecrets: (spec?.imagePullSecrets ?? []).length}
 }
 
@@ -167,27 +167,40 @@ function containerUses(uses: Map<string, SecretUse>, container: V1Container, ini
   }
 }
 
-function volumeUses(uses: Map<string, SecretUse>, slots: ContainerSlot[], volume: V1Volume, index: number): void {
+function volumeUses(uses: Map<string, SecretUse>, template: V1PodTemplateSpec, volume: V1Volume, index: number): void {
   // `index`: the volume's position for a secret volume, the source's position in `sources` for a projected one.
-  const sources: Array<{name?: string; items?: Array<{key: string; path: string}>; optional?: boolean; type: 'volume' | 'projected'; index: number}> = []
-  if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume', index})
+  const sources: Array<{name?: string; items?: Array<{key: string; path: string; mode?: number}>; optional?: boolean; type: 'volume' | 'projected'; index: number; defaultMode?: number}> = []
+  if (volume.secret) sources.push({name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional, type: 'volume', index, defaultMode: volume.secret.defaultMode})
   volume.projected?.sources?.forEach((s, i) => {
     if (s.secret) sources.push({name: s.secret.name, items: s.secret.items, optional: s.secret.optional, type: 'projected', index: i})
   })
+  const slots = containersOf(template)
   for (const s of sources) {
     if (!s.name) continue
     const u = use(uses, s.name)
     u.optionalAll &&= s.optional === true
-    const mounts = slots.flatMap(({container, init}) => (container.volumeMounts ?? []).filter((m) => m.name === volume.name).map((m) => ({container: container.name, init, mountPath: m.mountPath})))
+    const remains = volumeRemains(template, volume.name, s.type)
+    const mounts = slots.flatMap(({container, init}) =>
+      (container.volumeMounts ?? []).flatMap((m, mountIndex) => (m.name === volume.name ? [{container: container.name, init, mountPath: m.mountPath, readOnly: m.readOnly, mountIndex}] : [])),
+    )
     for (const m of mounts) {
-      u.files.push({container: m.container, volume: volume.name, mountPath: m.mountPath, ...(s.items ? {items: s.items.map((i) => ({key: i.key, path: i.path}))} : {}), deliverable: false})
+      const f = {container: m.container} as FileMount
+      if (m.init) f.init = true
+      f.volume = volume.name
+      f.mountPath = m.mountPath
+      if (m.readOnly !== undefined) f.readOnly = m.readOnly
+      f.mountIndex = m.mountIndex
+      if (s.defaultMode !== undefined) f.defaultMode = s.defaultMode
+      if (s.items) f.items = s.items.map((i) => (i.mode === undefined ? {key: i.key, path: i.path} : {key: i.key, path: i.path, mode: i.mode}))
+      f.deliverable = remains === undefined
+      u.files.push(f)
     }
     const first = mounts[0] ?? {container: slots[0]?.container.name ?? 'unknown', init: slots[0]?.init ?? false}
     const r = reference(first.container, first.init, s.type)
     r.volume = volume.name
     if (s.optional !== undefined) r.optional = s.optional
     r.index = s.index
-    r.remains = FILES_REMAIN
+    if (remains) r.remains = remains
     u.references.push(r)
   }
 }
@@ -271,7 +284,7 @@ export class PlanBuilder {
     if (names.length > 1) names.sort(compareText)
     for (const secret of names) {
       const u = uses.get(secret)!
-      found.files += u.files.length
+      found.files += u.files.filter((f) => !f.deliverable).length
       found.read.add(secret)
       const type = this.secrets.get(`${namespace}/${secret}`)
       if (type === undefined) found.missing.add(`${namespace}/${secret}`)

@@ -377,6 +377,10 @@ export interface FileMount {
    */
   container: string
   /**
+   * True when that container is an init container.
+   */
+  init?: boolean
+  /**
    * The pod volume's name.
    */
   volume?: string
@@ -384,6 +388,18 @@ export interface FileMount {
    * The directory the files appear in.
    */
   mountPath: string
+  /**
+   * The mount's `readOnly`, as written (restored by unprotect).
+   */
+  readOnly?: boolean
+  /**
+   * Position of the mount in the container's `volumeMounts`, so unprotect restores the order.
+   */
+  mountIndex?: number
+  /**
+   * The Secret volume's `defaultMode` (decimal, as in Kubernetes JSON): the mode of every file without its own.
+   */
+  defaultMode?: number
   /**
    * Selected keys and their file names; absent means every key becomes a file named after it.
    *
@@ -395,9 +411,13 @@ export interface FileMount {
      * File path relative to the mount.
      */
     path: string
+    /**
+     * This file's mode (decimal), when the volume sets one.
+     */
+    mode?: number
   }[]
   /**
-   * False while the wrapper cannot deliver this Secret as files; protect then keeps the volume and reports it.
+   * True when the wrapper delivers these files (protect replaces the Secret volume with files the wrapper writes into memory at the same path); false when the volume stays, with the reason in the reference's `remains`.
    */
   deliverable?: boolean
 }

@@ -1,4 +1,4 @@
-import type {V1Container} from '@kubernetes/client-node'
+import type {V1Container, V1PodTemplateSpec} from '@kubernetes/client-node'
 import {envMapNameProblem} from '../annotations.js'
 import {expand} from '../expansion.js'
 
@@ -8,7 +8,20 @@ import {expand} from '../expansion.js'
  * (`references[].remains`); protect applies the same rules to the live object, so a plan and a
  * protect run never disagree about what is left behind.
  */
-export const FILES_REMAIN = 'read as files: the wrapper does not deliver Secret files yet, so the Secret volume stays'
+export const PROJECTED_REMAINS = 'a projected volume: the wrapper writes one Secret per directory, so a volume that merges sources stays'
+
+/**
+ * Why a Secret volume stays on the Kubernetes Secret, or undefined when the wrapper can write its
+ * files instead (a memory-backed directory at the same mount path, see docs/wrapper.md).
+ */
+export function volumeRemains(template: V1PodTemplateSpec, volume: string, type: 'volume' | 'projected'): string | undefined {
+  if (type === 'projected') return PROJECTED_REMAINS
+  for (const c of [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])]) {
+    const m = (c.volumeMounts ?? []).find((v) => v.name === volume && (v.subPath || v.subPathExpr))
+    if (m) return `mounted with subPath in ${c.name}: a single file inside another directory, which the wrapper's directory would hide`
+  }
+  return undefined
+}
 
 /** The names Kubernetes' `$(NAME)` expansion would look up in `text`, in order. */
 export function expansionRefs(text: string): string[] {

@@ -1,8 +1,8 @@
-import type {V1EnvFromSource, V1EnvVar, V1PodTemplateSpec} from '@kubernetes/client-node'
+import type {V1EnvFromSource, V1EnvVar, V1PodTemplateSpec, V1Volume, V1VolumeMount} from '@kubernetes/client-node'
 import {Annotations, formatEnvMap, formatSecretPaths, INJECT_LABEL, type EnvMapGroup} from '../annotations.js'
-import type {MigrationPlan, SecretMapping, SecretReference, Tenant, Workload} from '../plan/types.generated.js'
+import type {FileMount, MigrationPlan, SecretMapping, SecretReference, Tenant, Workload} from '../plan/types.generated.js'
 import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
-import {composedNames, envFromRemains, envRemains, FILES_REMAIN} from './deliverable.js'
+import {composedNames, envFromRemains, envRemains, volumeRemains} from './deliverable.js'
 
 /**
  * Pure: from a plan workload and the live object, what protect would change. No I/O, so the
@@ -47,15 +47,40 @@ const managedAnnotationKeys = Object.values(Annotations) as string[]
 /** The plan's `fields` value (one name, or a list when one key is read under several names) as a list. */
 export const namesOf = (value: string | string[]): string[] => (typeof value === 'string' ? [value] : value)
 
-/** Secrets the wrapper fetches: those with mapped fields or an envFrom (files-only ones stay on Kubernetes). */
+/** Secrets the wrapper fetches for the environment: those with mapped fields or an envFrom. */
 const deliveredSecrets = (workload: Workload): SecretMapping[] => workload.secrets.filter((s) => Object.keys(s.fields ?? {}).length > 0 || s.envFrom !== undefined)
+
+/** The file mounts the wrapper writes instead of a Secret volume, one per mount path. */
+const deliveredFiles = (workload: Workload): Array<{secret: SecretMapping; mount: FileMount}> => {
+  const seen = new Set<string>()
+  return workload.secrets.flatMap((secret) =>
+    (secret.files ?? []).filter((f) => f.deliverable && !seen.has(f.mountPath) && seen.add(f.mountPath)).map((mount) => ({secret, mount})),
+  )
+}
+
+/** The `cloudtaser.io/file-map` annotation (docs/wrapper.md, Files): KV path, mount path, items and modes. */
+export function fileMap(workload: Workload): string | undefined {
+  const entries = deliveredFiles(workload).map(({secret, mount}) => ({
+    path: secret.vaultPath,
+    mountPath: mount.mountPath,
+    ...(mount.items ? {items: mount.items.map((i) => ({field: i.key, file: i.path, ...(i.mode === undefined ? {} : {mode: i.mode})}))} : {}),
+    ...(mount.defaultMode === undefined ? {} : {defaultMode: mount.defaultMode}),
+  }))
+  return entries.length > 0 ? JSON.stringify(entries) : undefined
+}
 
 /**
  * Init containers whose Secret references protect moves to the wrapper: the webhook wraps exactly
  * these (app containers are always wrapped). Init containers that read no secret run untouched.
  */
 export const wrappedInitContainers = (workload: Workload): string[] =>
-  [...new Set(workload.secrets.flatMap((s) => (s.references ?? []).filter((r) => r.init && !r.remains && (r.type === 'env' || r.type === 'envFrom')).map((r) => r.container)))].sort()
+  [
+    ...new Set([
+      ...workload.secrets.flatMap((s) => (s.references ?? []).filter((r) => r.init && !r.remains && (r.type === 'env' || r.type === 'envFrom')).map((r) => r.container)),
+      // An init container mounting a Secret volume the wrapper replaces needs the wrapper to write it.
+      ...workload.secrets.flatMap((s) => (s.files ?? []).filter((f) => f.init && f.deliverable).map((f) => f.container)),
+    ]),
+  ].sort()
 
 export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload: Workload, settings: ProtectSettings): Record<string, string> {
   const delivered = deliveredSecrets(workload)
@@ -67,10 +92,11 @@ export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload
     [Annotations.inject]: 'true',
     [Annotations.vaultAddress]: settings.vaultAddress,
     [Annotations.vaultRole]: tenant.role ?? tenant.name,
-    [Annotations.secretPaths]: formatSecretPaths(delivered.map((s) => s.vaultPath)),
-    [Annotations.envMap]: formatEnvMap(groups),
+    ...(delivered.length > 0 ? {[Annotations.secretPaths]: formatSecretPaths(delivered.map((s) => s.vaultPath)), [Annotations.envMap]: formatEnvMap(groups)} : {}),
     [Annotations.ebpf]: settings.ebpf ? 'true' : 'false',
   }
+  const files = fileMap(workload)
+  if (files) out[Annotations.fileMap] = files
   const init = wrappedInitContainers(workload)
   if (init.length > 0) out[Annotations.initContainers] = init.join(',')
   const authMount = plan.openbao?.authMount
@@ -145,17 +171,35 @@ export function computeProtect(
     if (container.envFrom?.length === 0) delete container.envFrom
   }
   const slots = containersOf(template)
+  const deliverableVolumes = new Set(workload.secrets.flatMap((s) => (s.files ?? []).filter((f) => f.deliverable).map((f) => f.volume)))
+  const removedVolumes = new Set<string>()
   template.spec?.volumes?.forEach((volume, index) => {
     const consumer = slots.find((s) => (s.container.volumeMounts ?? []).some((m) => m.name === volume.name))
     const base = {container: consumer?.container.name ?? slots[0]?.container.name ?? 'unknown', ...(consumer?.init ? {init: true} : {})}
     const optional = (o: boolean | undefined) => (o === undefined ? {} : {optional: o})
-    if (volume.secret?.secretName && secrets.has(volume.secret.secretName)) {
-      kept.push({secret: volume.secret.secretName, ...base, type: 'volume', volume: volume.name, ...optional(volume.secret.optional), index, why: FILES_REMAIN})
+    const name = volume.secret?.secretName
+    if (name && secrets.has(name)) {
+      const entry: RemovedReference = {secret: name, ...base, type: 'volume', volume: volume.name, ...optional(volume.secret!.optional), index}
+      const why = volumeRemains(template, volume.name, 'volume') ?? (deliverableVolumes.has(volume.name) ? undefined : 'the plan does not deliver this volume as files')
+      if (why) kept.push({...entry, why})
+      else {
+        removed.push(entry)
+        removedVolumes.add(volume.name)
+      }
     }
     volume.projected?.sources?.forEach((s, i) => {
-      if (s.secret?.name && secrets.has(s.secret.name)) kept.push({secret: s.secret.name, ...base, type: 'projected', volume: volume.name, ...optional(s.secret.optional), index: i, why: FILES_REMAIN})
+      if (s.secret?.name && secrets.has(s.secret.name)) kept.push({secret: s.secret.name, ...base, type: 'projected', volume: volume.name, ...optional(s.secret.optional), index: i, why: volumeRemains(template, volume.name, 'projected')!})
     })
   })
+  // The wrapper writes these files into a memory-backed directory at the same mount path.
+  if (removedVolumes.size > 0) {
+    template.spec!.volumes = template.spec!.volumes!.filter((v) => !removedVolumes.has(v.name))
+    if (template.spec!.volumes.length === 0) delete template.spec!.volumes
+    for (const {container} of slots) {
+      container.volumeMounts = container.volumeMounts?.filter((m) => !removedVolumes.has(m.name))
+      if (container.volumeMounts?.length === 0) delete container.volumeMounts
+    }
+  }
 
   const references: Record<string, SecretReference[]> = {}
   for (const s of workload.secrets) references[s.source.name] = []
@@ -163,7 +207,7 @@ export function computeProtect(
   for (const {secret, why, ...ref} of kept) references[secret]!.push({...ref, remains: why})
 
   const annotations = desiredAnnotations(plan, tenant, workload, settings)
-  if (removed.length === 0 && deliveredSecrets(workload).length === 0) {
+  if (removed.length === 0 && deliveredSecrets(workload).length === 0 && deliveredFiles(workload).length === 0) {
     return {action: 'skip', skipReason: 'nothing the wrapper can deliver: every reference stays on the Kubernetes Secret (see references[].remains)', annotations, removed, kept, delivered: [], next: live, references}
   }
   const meta = (template.metadata ??= {})
@@ -190,6 +234,7 @@ export function computeUnprotect(workload: Workload, live: LiveWorkload): {actio
   const template = podTemplateOf(workload.kind, next) as V1PodTemplateSpec
   const meta = (template.metadata ??= {})
   let changed = false
+  let restored = 0
   for (const key of Object.keys(meta.annotations ?? {})) {
     if (managedAnnotationKeys.includes(key)) {
       delete meta.annotations![key]
@@ -203,11 +248,12 @@ export function computeUnprotect(workload: Workload, live: LiveWorkload): {actio
   }
 
   const slots = containersOf(template)
+  restored += restoreVolumes(workload, template, slots)
+  if (restored > 0) changed = true
   const refs = workload.secrets
     .flatMap((s) => (s.references ?? []).map((r) => ({...r, secret: s.source.name})))
     .filter((r) => (r.type === 'env' || r.type === 'envFrom') && r.remains === undefined)
     .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
-  let restored = 0
   for (const r of refs) {
     const slot = slots.find((s) => s.container.name === r.container && s.init === (r.init ?? false))
     if (!slot) continue
@@ -227,6 +273,36 @@ export function computeUnprotect(workload: Workload, live: LiveWorkload): {actio
     changed = true
   }
   return {action: changed ? 'unprotect' : 'unchanged', next, restored}
+}
+
+/** Secret volumes protect replaced with files, and their mounts, back at their recorded positions. */
+function restoreVolumes(workload: Workload, template: V1PodTemplateSpec, slots: ReturnType<typeof containersOf>): number {
+  const spec = template.spec!
+  let restored = 0
+  const refs = workload.secrets.flatMap((s) => (s.references ?? []).filter((r) => r.type === 'volume' && !r.remains).map((r) => ({r, s}))).sort((a, b) => (a.r.index ?? 0) - (b.r.index ?? 0))
+  for (const {r, s} of refs) {
+    if ((spec.volumes ?? []).some((v) => v.name === r.volume)) continue
+    const mounts = (s.files ?? []).filter((f) => f.volume === r.volume)
+    const first = mounts[0]
+    const volume: V1Volume = {
+      name: r.volume!,
+      secret: {
+        secretName: s.source.name,
+        ...(first?.items ? {items: first.items.map((i) => ({key: i.key, path: i.path, ...(i.mode === undefined ? {} : {mode: i.mode})}))} : {}),
+        ...(first?.defaultMode === undefined ? {} : {defaultMode: first.defaultMode}),
+        ...(r.optional === undefined ? {} : {optional: r.optional}),
+      },
+    }
+    spec.volumes = insertAt(spec.volumes ?? [], r.index, volume)
+    for (const f of [...mounts].sort((a, b) => (a.mountIndex ?? 0) - (b.mountIndex ?? 0))) {
+      const slot = slots.find((x) => x.container.name === f.container && x.init === (f.init ?? false))
+      if (!slot) continue
+      const mount: V1VolumeMount = {name: r.volume!, mountPath: f.mountPath, ...(f.readOnly === undefined ? {} : {readOnly: f.readOnly})}
+      slot.container.volumeMounts = insertAt(slot.container.volumeMounts ?? [], f.mountIndex, mount)
+    }
+    restored++
+  }
+  return restored
 }
 
 function insertAt<T>(list: T[], index: number | undefined, item: T): T[] {

@@ -74,7 +74,7 @@ export function discoverSummary(result: DiscoverResult): string[] {
   if (result.vaultInjected) lines.push(`${result.vaultInjected} workload(s) use the Vault injector: listed under vaultInjected for a decision`)
   if (result.notProtectable) lines.push(`${result.notProtectable} bare Pod(s)/Job(s) read Secrets but cannot be protected: listed under notProtectable`)
   if (result.imagePullSecretsIgnored) lines.push(`${result.imagePullSecretsIgnored} imagePullSecrets reference(s) left alone: they are for the kubelet, not the application`)
-  if (result.filesNotDeliverable) lines.push(`${result.filesNotDeliverable} Secret file mount(s) recorded but not deliverable by the wrapper yet (deliverable: false)`)
+  if (result.filesNotDeliverable) lines.push(`${result.filesNotDeliverable} Secret file mount(s) the wrapper cannot deliver stay on the Secret (deliverable: false, see remains)`)
   return lines
 }
 

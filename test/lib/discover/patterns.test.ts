@@ -109,8 +109,10 @@ t.test('$(VAR) in command and args: the plan lists the secret variables the wrap
 const apps = cp.kubeConfig.makeApiClient(AppsV1Api)
 const live = (name: string): Promise<V1Deployment> => apps.readNamespacedDeployment({name, namespace: 'patterns'})
 
+const beforeFiles = live('files-only')
+
 t.test('protect, then the webhook on the protected Pods', async (t) => {
-  const before = await live('files-only')
+  const before = await live('subpath-only')
   const p = await cli(['target', 'protect', '--plan', planFile, '--yes', '--json'])
   t.equal(p.status, 0, p.stderr)
   const after = (await loadPlan(planFile)).plan.tenants.find((x) => x.namespace === 'patterns')!.workloads
@@ -119,15 +121,23 @@ t.test('protect, then the webhook on the protected Pods', async (t) => {
   t.same(twoNames.spec!.containers[0]!.env ?? [], [], 'both names removed')
   t.equal(twoNames.metadata!.annotations![Annotations.envMap], 'password=DB_PASSWORD,password=PGPASSWORD,username=DB_USER')
 
-  const filesOnly = after.find((w) => w.name === 'files-only')!
-  t.match(filesOnly.status, {state: 'skipped', reason: /nothing the wrapper can deliver/})
-  t.match(filesOnly.secrets[0]!.references![0]!.remains, /does not deliver Secret files/)
-  t.equal((await live('files-only')).metadata!.generation, before.metadata!.generation, 'a files-only workload is not touched')
+  const subpath = after.find((w) => w.name === 'subpath-only')!
+  t.match(subpath.status, {state: 'skipped', reason: /nothing the wrapper can deliver/})
+  t.match(subpath.secrets[0]!.references![0]!.remains, /subPath/)
+  t.equal((await live('subpath-only')).metadata!.generation, before.metadata!.generation, 'a workload with nothing deliverable is not touched')
+
+  const files = (await live('files-only')).spec!.template
+  t.notOk(files.spec!.volumes, 'the Secret volume is gone from a files-only workload')
+  t.same(JSON.parse(files.metadata!.annotations![Annotations.fileMap]!), [{path: 'secret/data/lab/patterns/tls', mountPath: '/etc/tls', defaultMode: 256}])
+  const filesPod: V1Pod = {metadata: {name: 'files-only-x', namespace: 'patterns', ...files.metadata}, spec: files.spec}
+  const fm = mutatePod(filesPod, {wrapperImage: 'w', wrapperSource: '/cloudtaser-wrapper'})
+  const filesMutated = applyPatch(filesPod, fm.allowed ? fm.patch : [])
+  t.match(filesMutated.spec!.containers[0]!.volumeMounts, [{name: 'cloudtaser-bin'}, {name: 'cloudtaser-files-0', mountPath: '/etc/tls'}], 'the webhook mounts the wrapper\'s memory directory where the Secret was')
 
   const init = (await live('init-reader')).spec!.template
   t.equal(init.metadata!.annotations![Annotations.initContainers], 'migrate')
   t.notOk(init.spec!.initContainers![1]!.env, 'the init container\'s env reference moved to the wrapper')
-  t.same(init.spec!.volumes, [{name: 'tls', secret: {secretName: 'tls', defaultMode: 420}}], 'the Secret volume stays')
+  t.notOk(init.spec!.volumes, 'the Secret volume both the init container and the app mounted is delivered as files')
   const pod: V1Pod = {metadata: {name: 'init-reader-x', namespace: 'patterns', ...init.metadata}, spec: init.spec}
   const m = mutatePod(pod, {wrapperImage: 'registry.example.eu/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'})
   t.equal(m.allowed, true)
@@ -144,4 +154,5 @@ t.test('protect, then the webhook on the protected Pods', async (t) => {
   const restored = (await live('two-names')).spec!.template.spec!.containers[0]!.env
   t.same(restored?.map((e) => e.name), ['DB_PASSWORD', 'PGPASSWORD', 'DB_USER'], 'unprotect puts both back in order')
   t.same((await live('init-reader')).spec!.template.spec!.initContainers![1]!.env?.map((e) => e.name), ['MIGRATE_PASSWORD'])
+  t.same((await live('files-only')).spec!.template.spec, (await beforeFiles).spec!.template.spec, 'the files-only workload is back exactly: volume, defaultMode, mount')
 })

@@ -3,7 +3,7 @@ import t from 'tap'
 import type {V1PodSpec} from '@kubernetes/client-node'
 import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
 import {buildPlan, clusterNameFrom, renderPath, secretUses, tenantIdentity, DEFAULT_PATH_TEMPLATE, type DiscoverOptions, type Observed} from '../../../lib/discover/transform.js'
-import {FILES_REMAIN} from '../../../lib/protect/deliverable.js'
+import {PROJECTED_REMAINS} from '../../../lib/protect/deliverable.js'
 import {validatePlan} from '../../../lib/plan/validate.js'
 import type {WorkloadKind} from '../../../lib/plan/types.generated.js'
 
@@ -52,15 +52,15 @@ t.test('envFrom keeps its prefix; init containers are marked; no value is ever l
   t.equal(uses.size, 2, 'the ConfigMap is not a Secret')
 })
 
-t.test('secret and projected volumes: every mount, items, not deliverable yet (index: the volume\'s, or the source\'s in a projected volume)', async (t) => {
+t.test('secret and projected volumes: every mount with what unprotect needs, deliverable unless projected (index: the volume\'s, or the source\'s in a projected volume)', async (t) => {
   const r = buildPlan(observed([{kind: 'StatefulSet', object: workload('shop', 'edge', {
     containers: [
       {name: 'nginx', volumeMounts: [{name: 'tls', mountPath: '/etc/tls'}, {name: 'creds', mountPath: '/creds'}]},
-      {name: 'reloader', volumeMounts: [{name: 'tls', mountPath: '/watch'}]},
+      {name: 'reloader', volumeMounts: [{name: 'tls', mountPath: '/watch', readOnly: true}]},
     ],
     volumes: [
       {name: 'cache', emptyDir: {}},
-      {name: 'tls', secret: {secretName: 'tls', items: [{key: 'tls.crt', path: 'cert.pem'}]}},
+      {name: 'tls', secret: {secretName: 'tls', items: [{key: 'tls.crt', path: 'cert.pem', mode: 256}]}},
       {name: 'creds', projected: {sources: [{configMap: {name: 'x'}}, {secret: {name: 'db', optional: true}}, {serviceAccountToken: {path: 't'}}]}},
     ],
   })}]), options)
@@ -70,18 +70,18 @@ t.test('secret and projected volumes: every mount, items, not deliverable yet (i
     source: {name: 'tls'},
     vaultPath: 'secret/data/prod-eu-1/shop/tls',
     files: [
-      {container: 'nginx', volume: 'tls', mountPath: '/etc/tls', items: [{key: 'tls.crt', path: 'cert.pem'}], deliverable: false},
-      {container: 'reloader', volume: 'tls', mountPath: '/watch', items: [{key: 'tls.crt', path: 'cert.pem'}], deliverable: false},
+      {container: 'nginx', volume: 'tls', mountPath: '/etc/tls', mountIndex: 0, items: [{key: 'tls.crt', path: 'cert.pem', mode: 256}], deliverable: true},
+      {container: 'reloader', volume: 'tls', mountPath: '/watch', readOnly: true, mountIndex: 0, items: [{key: 'tls.crt', path: 'cert.pem', mode: 256}], deliverable: true},
     ],
-    references: [{container: 'nginx', type: 'volume', volume: 'tls', index: 1, remains: FILES_REMAIN}],
+    references: [{container: 'nginx', type: 'volume', volume: 'tls', index: 1}],
   })
   t.same(db, {
     source: {name: 'db', optional: true},
     vaultPath: 'secret/data/prod-eu-1/shop/db',
-    files: [{container: 'nginx', volume: 'creds', mountPath: '/creds', deliverable: false}],
-    references: [{container: 'nginx', type: 'projected', volume: 'creds', optional: true, index: 1, remains: FILES_REMAIN}],
+    files: [{container: 'nginx', volume: 'creds', mountPath: '/creds', mountIndex: 1, deliverable: false}],
+    references: [{container: 'nginx', type: 'projected', volume: 'creds', optional: true, index: 1, remains: PROJECTED_REMAINS}],
   })
-  t.equal(r.filesNotDeliverable, 3)
+  t.equal(r.filesNotDeliverable, 1, 'only the projected mount stays')
   t.equal(r.plan.tenants[0]!.workloads[0]!.replicas, 1, 'a StatefulSet without replicas means 1')
 })
 

@@ -122,3 +122,48 @@ t.test('CronJob templates are one level deeper', async (t) => {
   t.equal(c.next.spec!.jobTemplate!.spec!.template!.spec!.containers[0]!.env, undefined)
   t.equal(c.annotations['cloudtaser.io/ebpf'], 'false')
 })
+
+t.test('files: a deliverable Secret volume becomes the wrapper\'s files (file-map), mounts and volume go; unprotect puts them back exactly', async (t) => {
+  const w = workload()
+  w.secrets[2] = {
+    source: {name: 'tls'},
+    vaultPath: 'secret/data/c/payments/tls',
+    files: [{container: 'api', volume: 'tls', mountPath: '/tls', mountIndex: 0, defaultMode: 256, items: [{key: 'tls.crt', path: 'cert.pem', mode: 292}], deliverable: true}],
+    references: [{container: 'api', type: 'volume', volume: 'tls', index: 0}],
+  }
+  const p = plan(w)
+  const original = live()
+  const tpl0 = original.spec!.template!
+  tpl0.spec!.volumes = [{name: 'tls', secret: {secretName: 'tls', defaultMode: 256, items: [{key: 'tls.crt', path: 'cert.pem', mode: 292}]}}]
+  const c = computeProtect(p, p.tenants[0]!, w, original, settings)
+  const tpl = c.next.spec!.template!
+  t.equal(tpl.spec!.volumes, undefined, 'the Secret volume is gone')
+  t.equal(tpl.spec!.containers[0]!.volumeMounts, undefined, 'and its mount')
+  t.same(JSON.parse(c.annotations['cloudtaser.io/file-map']!), [{path: 'secret/data/c/payments/tls', mountPath: '/tls', items: [{field: 'tls.crt', file: 'cert.pem', mode: 292}], defaultMode: 256}])
+  t.same(c.references.tls, [{container: 'api', type: 'volume', volume: 'tls', index: 0}])
+  t.equal(computeProtect(p, p.tenants[0]!, w, c.next, settings).action, 'unchanged', 'idempotent')
+  for (const s of w.secrets) s.references = c.references[s.source.name]
+  const back = computeUnprotect(w, c.next)
+  t.same(back.next, original, 'volume, items, modes and mount restored in place')
+
+  const sub = live()
+  sub.spec!.template!.spec!.containers[0]!.volumeMounts = [{name: 'tls', mountPath: '/etc/app/cert.pem', subPath: 'cert.pem'}]
+  const kept = computeProtect(p, p.tenants[0]!, w, sub, settings)
+  t.match(kept.kept.find((k) => k.secret === 'tls'), {why: /subPath/}, 'a subPath mount of it keeps the volume')
+})
+
+t.test('files only: nothing else to deliver is not "nothing to deliver"; a plan with no deliverable files skips the workload', async (t) => {
+  const files: Workload = {
+    kind: 'Deployment',
+    name: 'api',
+    secrets: [{source: {name: 'tls'}, vaultPath: 'secret/data/c/payments/tls', files: [{container: 'api', volume: 'tls', mountPath: '/tls', mountIndex: 0, deliverable: true}]}],
+    status: {state: 'pending'},
+  }
+  const p = plan(files)
+  const c = computeProtect(p, p.tenants[0]!, files, live(), settings)
+  t.equal(c.action, 'protect')
+  t.notOk(c.annotations['cloudtaser.io/secret-paths'], 'no env secrets: no secret-paths')
+  t.ok(c.annotations['cloudtaser.io/file-map'])
+  files.secrets[0]!.files![0]!.deliverable = false
+  t.match(computeProtect(p, p.tenants[0]!, files, live(), settings), {action: 'skip', skipReason: /nothing the wrapper can deliver/})
+})
