@@ -1,6 +1,7 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
+import {readFingerprint} from '../kube/fingerprint.js'
 import {eachListed, kubeHttp, METADATA_ONLY} from '../kube/http.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 import type {WorkloadKind} from '../plan/types.generated.js'
@@ -36,7 +37,7 @@ export interface CollectSink {
 export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptions, sink: CollectSink): Promise<ObservedCluster> {
   const http = await kubeHttp(kc)
   const progress = options.onProgress ?? (() => undefined)
-  const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
+  const fingerprint = await readFingerprint(http)
   const excluded = new Set([...(options.includeSystem ? [] : SYSTEM_NAMESPACES), ...(options.excludeNamespaces ?? [])])
 
   let scopes: string[]
@@ -87,11 +88,5 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
   })
 
   const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
-  return {fingerprint: ks.metadata.uid, server: http.server, namespaces, secrets}
-}
-
-export async function fingerprint(kc: KubeConfig | KubeTarget): Promise<{uid: string; server: string}> {
-  const http = await kubeHttp(kc)
-  const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
-  return {uid: ks.metadata.uid, server: http.server}
+  return {fingerprint, server: http.server, namespaces, secrets}
 }

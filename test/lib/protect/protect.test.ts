@@ -8,13 +8,13 @@ import {AppsV1Api} from '@kubernetes/client-node'
 import {startControlPlane} from '../../../lib/lab/index.js'
 import {renderPlan, loadPlan} from '../../../lib/plan/io.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
-import {clusterFingerprint} from '../../../lib/protect/run.js'
+import {clusterFingerprint} from '../../../lib/kube/fingerprint.js'
 import {createFixture, templates, type Fixture} from './fixtures.js'
 
 const cp = await startControlPlane()
 t.teardown(() => cp.stop())
 const kc = cp.kubeConfig
-const fingerprint = await clusterFingerprint(kc)
+const {uid: fingerprint} = await clusterFingerprint(kc)
 const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-protect-'))
 t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const env = {...process.env, KUBECONFIG: cp.kubeconfigPath, CLOUDTASER_ACTOR: 'tester@ci'}
