@@ -1,4 +1,5 @@
-// RLIMIT_CORE through util-linux prlimit on a real process, read back from the kernel's /proc.
+// RLIMIT_CORE through util-linux prlimit on a real process (disableCoreDumps), read back from the
+// kernel's /proc; then what that process starts inherits it and cannot raise it.
 import t from 'tap'
 import {spawn, execFileSync} from 'node:child_process'
 import {coreLimitOf, disableCoreDumps} from '../../../runtime/wrapper/core-limit.js'
@@ -24,6 +25,13 @@ t.test('soft and hard core limits drop to 0 and a child inherits them', {skip: h
 })
 
 t.test('inherited across fork+exec, and the child cannot raise the hard limit', {skip: hasPrlimit ? false : 'prlimit not installed'}, async (t) => {
-  const out = execFileSync('sh', ['-c', 'prlimit --pid $$ --core=0:0 && sh -c "ulimit -c 1024 2>&1 || true; grep \'Max core file size\' /proc/self/limits"'], {encoding: 'utf8'})
-  t.match(out, /Max core file size\s+0\s+0/)
+  // The parent waits for a line, so its children start only after disableCoreDumps ran on it.
+  const parent = spawn('sh', ['-c', 'read go; sh -c "ulimit -c 1024 2>&1 || true; grep \'Max core file size\' /proc/self/limits"'], {stdio: ['pipe', 'pipe', 'ignore']})
+  t.teardown(() => parent.kill('SIGKILL'))
+  let out = ''
+  parent.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  t.same(disableCoreDumps(parent.pid!), {applied: true, how: 'prlimit'})
+  parent.stdin.end('go\n')
+  await new Promise((r) => parent.on('exit', r))
+  t.match(out, /Max core file size\s+0\s+0/, 'the grandchild has 0:0')
 })

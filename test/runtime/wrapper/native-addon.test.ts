@@ -5,6 +5,7 @@
 import t from 'tap'
 import {closeSync, openSync, readFileSync, readSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
+import {constants} from 'node:os'
 import {scanKvV2} from '../../../runtime/wrapper/kv-scan.js'
 import {HeapSecretSet} from '../../../runtime/wrapper/heap-delivery.js'
 import {nativeDelivery} from '../../../runtime/wrapper/native-delivery.js'
@@ -83,8 +84,18 @@ t.test('exit codes, signals through the pidfd, exec failure', async (t) => {
   t.ok(sleeper.pid! > 0)
   sleeper.kill('SIGUSR2')
   t.equal(await sleeper.exited, 128 + 12, 'killed by SIGUSR2: 128 + 12')
-  sleeper.kill('SIGTERM')
-  t.pass('a signal after the exit goes nowhere (the pidfd knows the process is gone)')
+  // Reaped but its slot not yet released: the signal goes through the pidfd, which knows the
+  // process is gone, so a new process that took its pid is never hit.
+  const afterExit = await new Promise<number>((resolve) => {
+    const r = native!.spawn('sleep', ['sleep', '30'], [], -1, () => {
+      resolve(native!.signal(slot, constants.signals.SIGTERM))
+      native!.release(slot)
+    })
+    if ('errno' in r) throw new Error(`spawn failed: ${r.errno}`)
+    const slot = r.slot
+    native!.signal(slot, constants.signals.SIGKILL)
+  })
+  t.equal(afterExit, constants.errno.ESRCH, 'a signal after the exit goes nowhere: ESRCH')
   const trapper = d.launch(['sh', '-c', 'trap "exit 9" HUP; kill -HUP $$; sleep 5 & wait'], {}, d.newSet(0))
   t.equal(await trapper.exited, 9, 'the child starts with default dispositions and may install its own')
   const missing = d.launch(['/nonexistent/app'], {}, d.newSet(0))
