@@ -1,4 +1,4 @@
-import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import {Command, Errors, type Interfaces} from '@oclif/core'
 import {CloudtaserError, ExitCode, isCloudtaserError} from '../lib/errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -12,9 +12,9 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true
 
-  static override baseFlags = {
-    'no-color': Flags.boolean({description: 'Plain output without colours.', helpGroup: 'GLOBAL'}),
-  }
+  // No --no-color: cloudtaser writes no colour of its own, and what colours there are (oclif's
+  // help, the protect prompts) follow NO_COLOR / FORCE_COLOR and the terminal, as Node decides.
+  static override baseFlags = {}
 
   protected flags!: BaseFlags<T>
   protected args!: BaseArgs<T>

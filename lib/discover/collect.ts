@@ -2,6 +2,7 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {mapBounded} from '../bounded.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
+import {readFingerprint} from '../kube/fingerprint.js'
 import {eachListed, kubeHttp, secretNames} from '../kube/http.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 import type {WorkloadKind} from '../plan/types.generated.js'
@@ -38,7 +39,7 @@ export interface CollectSink {
 export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptions, sink: CollectSink): Promise<ObservedCluster> {
   const http = await kubeHttp(kc)
   const progress = options.onProgress ?? (() => undefined)
-  const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
+  const fingerprint = await readFingerprint(http)
   const excluded = new Set([...(options.includeSystem ? [] : SYSTEM_NAMESPACES), ...(options.excludeNamespaces ?? [])])
 
   let scopes: string[]
@@ -95,7 +96,7 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
   })
 
   const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
-  return {fingerprint: ks.metadata.uid, server: http.server, namespaces, secrets}
+  return {fingerprint, server: http.server, namespaces, secrets}
 }
 
 /** One Table list per namespace: enough in flight to hide round trips, few enough for a busy apiserver. */
@@ -105,10 +106,4 @@ async function listNames(http: Awaited<ReturnType<typeof kubeHttp>>, path: strin
   const names: string[] = []
   await eachListed<{metadata: {name: string}}>(http, path, (o) => names.push(o.metadata.name))
   return names
-}
-
-export async function fingerprint(kc: KubeConfig | KubeTarget): Promise<{uid: string; server: string}> {
-  const http = await kubeHttp(kc)
-  const ks = await http.get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
-  return {uid: ks.metadata.uid, server: http.server}
 }

@@ -48,3 +48,21 @@ export function kubeError(f: KubeFailure): CloudtaserError {
   }
   return new CloudtaserError('KUBE_API_ERROR', `the Kubernetes API answered ${f.statusCode} for ${f.path}: ${message}`, {exitCode: ExitCode.UNAVAILABLE})
 }
+
+/** The HTTP status of a failed call through @kubernetes/client-node (its ApiException), if it has one. */
+export const statusCode = (err: unknown): number | undefined => {
+  const e = err as {code?: unknown; statusCode?: unknown; response?: {statusCode?: unknown}}
+  const c = e.code ?? e.statusCode ?? e.response?.statusCode
+  return typeof c === 'number' ? c : undefined
+}
+
+/** A failed client-node call (an ApiException, or a fetch failure) through the same mapping as lib/kube's own calls. */
+export function kubeApiError(err: unknown, path: string): CloudtaserError {
+  if (err instanceof CloudtaserError) return err
+  const code = statusCode(err)
+  if (code !== undefined) {
+    const body = (err as {body?: unknown}).body
+    return kubeError({statusCode: code, body: typeof body === 'string' ? body : JSON.stringify(body ?? {}), path})
+  }
+  return kubeError({cause: (err as {cause?: unknown}).cause ?? err, path})
+}

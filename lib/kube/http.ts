@@ -1,22 +1,7 @@
 import {Agent, request, type RequestOptions} from 'node:https'
 import type {KubeConfig} from '@kubernetes/client-node'
-import {CloudtaserError, ExitCode} from '../errors.js'
 import {kubeError} from './errors.js'
-import type {KubeTarget} from './kubeconfig.js'
-
-/** Exec plugins, auth providers and proxies: client-node runs them, loaded only when needed. */
-async function clientFor(target: KubeTarget): Promise<KubeConfig> {
-  const {KubeConfig} = await import('@kubernetes/client-node')
-  const kc = new KubeConfig()
-  try {
-    if (target.needsClient!.files.length === 1) kc.loadFromFile(target.needsClient!.files[0]!)
-    else kc.loadFromDefault()
-    kc.setCurrentContext(target.context)
-  } catch (err) {
-    throw new CloudtaserError('KUBECONFIG_INVALID', `cannot use kubeconfig context ${target.context} (${target.needsClient!.reason}): ${(err as Error).message}`, {exitCode: ExitCode.CONFIG, cause: err})
-  }
-  return kc
-}
+import {kubeClient, type KubeTarget} from './kubeconfig.js'
 
 /**
  * Raw GETs for list calls. Discover lists every workload of a cluster: going through the typed
@@ -38,7 +23,7 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
   let base: RequestOptions
   let server: string
   if ('applyToHTTPSOptions' in source || source.needsClient) {
-    const kc = 'applyToHTTPSOptions' in source ? source : await clientFor(source)
+    const kc = 'applyToHTTPSOptions' in source ? source : kubeClient(source)
     const cluster = kc.getCurrentCluster()
     if (!cluster) throw new Error('the kubeconfig has no current cluster')
     base = {headers: {}}

@@ -1,6 +1,8 @@
 import {readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {delimiter, dirname, isAbsolute, join} from 'node:path'
+import type {KubeConfig} from '@kubernetes/client-node'
 import jsyaml from 'js-yaml'
 import {CloudtaserError, ExitCode} from '../errors.js'
 
@@ -121,4 +123,38 @@ export function resolveKubeconfig(sel: KubeconfigSelection, env: NodeJS.ProcessE
   const token = typeof u.token === 'string' && u.token ? u.token : material(undefined, u.tokenFile, user.dir)?.toString('utf8').trim()
   if (token) target.headers = {Authorization: `Bearer ${token}`}
   return target
+}
+
+// Loaded on first use: commands that only list (discover, fingerprint) never load client-node.
+const requireHere = createRequire(import.meta.url)
+
+/**
+ * The typed client's configuration for a resolved target, for the services that use
+ * @kubernetes/client-node's APIs (protect, connect, the operator). Which file, context, cluster
+ * and user was decided by resolveKubeconfig alone; static credentials are handed over as data.
+ * Exec plugins, auth providers and proxies (needsClient) must run in client-node, so it loads the
+ * same files and takes the same context.
+ */
+export function kubeClient(target: KubeTarget): KubeConfig {
+  const {KubeConfig: Config} = requireHere('@kubernetes/client-node') as typeof import('@kubernetes/client-node')
+  const kc = new Config()
+  if (target.needsClient) {
+    try {
+      if (target.needsClient.files.length === 1) kc.loadFromFile(target.needsClient.files[0]!)
+      else kc.loadFromDefault()
+      kc.setCurrentContext(target.context)
+    } catch (err) {
+      throw new CloudtaserError('KUBECONFIG_INVALID', `cannot use kubeconfig context ${target.context} (${target.needsClient.reason}): ${(err as Error).message}`, {exitCode: ExitCode.CONFIG, cause: err})
+    }
+    return kc
+  }
+  const tls = target.tls
+  const token = target.headers?.Authorization?.replace(/^Bearer /, '')
+  kc.loadFromOptions({
+    clusters: [{name: target.cluster, server: target.server, caData: tls?.ca?.toString('base64'), skipTLSVerify: tls?.rejectUnauthorized === false, ...(tls?.servername ? {tlsServerName: tls.servername} : {})}],
+    users: [{name: 'user', certData: tls?.cert?.toString('base64'), keyData: tls?.key?.toString('base64'), ...(token ? {token} : {})}],
+    contexts: [{name: target.context, cluster: target.cluster, user: 'user'}],
+    currentContext: target.context,
+  })
+  return kc
 }

@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1ClusterRoleBinding} from '@kubernetes/client-node'
 import {CloudtaserError, ExitCode} from '../errors.js'
-import {kubeError as kubeFailure} from '../kube/errors.js'
+import {kubeApiError, statusCode} from '../kube/errors.js'
 import {summarize, type Action, type ActionSummary} from './actions.js'
 import type {ClientStats, OpenBaoClient} from './client.js'
 
@@ -81,7 +81,7 @@ export function planConnect(t: ConnectTarget, o: ConnectObserved, options: {forc
   return actions
 }
 
-const is404 = (err: unknown) => (err as {code?: number}).code === 404
+const is404 = (err: unknown) => statusCode(err) === 404
 
 export async function observeConnect(client: OpenBaoClient, kc: KubeConfig, t: ConnectTarget): Promise<ConnectObserved> {
   const core = kc.makeApiClient(CoreV1Api)
@@ -189,16 +189,7 @@ export function clusterEndpoint(kc: KubeConfig, override: {host?: string; caFile
   return {kubernetesHost: override.host ?? cluster.server, caPem}
 }
 
-/** client-node's ApiException (or a fetch failure) -> the project's one Kubernetes error mapping (lib/kube). */
-function kubeError(err: unknown): CloudtaserError {
-  if (err instanceof CloudtaserError) return err
-  const code = (err as {code?: unknown}).code
-  if (typeof code === 'number') {
-    const body = (err as {body?: unknown}).body
-    return kubeFailure({statusCode: code, body: typeof body === 'string' ? body : JSON.stringify(body ?? {}), path: 'target connect'})
-  }
-  return kubeFailure({cause: (err as {cause?: unknown}).cause ?? err})
-}
+const kubeError = (err: unknown): CloudtaserError => kubeApiError(err, 'target connect')
 
 export interface ConnectResult {
   dryRun: boolean

@@ -1,4 +1,4 @@
-import {initInfoHash} from '../../runtime/beacon/protocol.js'
+import {initInfoHash} from '../infohash.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import type {OpenBaoClient} from './client.js'
 import {shortId} from './cluster-identity.js'

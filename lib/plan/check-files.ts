@@ -1,3 +1,4 @@
+import {isCloudtaserError} from '../errors.js'
 import {checkPlanText, readPlanText} from './io.js'
 import type {PlanIssue} from './issues.js'
 
@@ -20,8 +21,7 @@ export async function checkPlanFiles(files: string[]): Promise<ValidateResult> {
       const r = checkPlanText(await readPlanText(file), file)
       results.push({file, valid: r.ok, issues: r.ok ? [] : r.issues})
     } catch (err) {
-      const e = err as {code?: string; message: string}
-      results.push({file, valid: false, issues: [{file, line: 0, col: 0, code: e.code ?? 'PLAN_UNREADABLE', message: e.message}]})
+      results.push({file, valid: false, issues: [{file, line: 0, col: 0, code: isCloudtaserError(err) ? err.code : 'PLAN_UNREADABLE', message: (err as Error).message}]})
     }
   }
   return {valid: results.every((r) => r.valid), files: results}

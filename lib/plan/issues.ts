@@ -1,4 +1,4 @@
-import {CloudtaserError, ExitCode} from '../errors.js'
+import {CloudtaserError, ExitCode, type ErrorCode} from '../errors.js'
 
 /** One problem in a plan file, located so an editor can jump to it. */
 export interface PlanIssue {
@@ -6,7 +6,7 @@ export interface PlanIssue {
   line: number
   col: number
   /** Stable code: PLAN_YAML_SYNTAX, PLAN_SCHEMA, PLAN_SECRET_VALUE, PLAN_VERSION, ... */
-  code: string
+  code: ErrorCode
   message: string
   /** JSON pointer into the plan, when the problem is a value. */
   pointer?: string

@@ -2,6 +2,7 @@ import type {ErrorObject, ValidateFunction} from 'ajv/dist/2020.js'
 import {createRequire} from 'node:module'
 import {BUILT_VALIDATOR, compileQuickValidators, freeTextShape, planAjv, planSchemaSha256, planSchemaText, type BuiltValidatorModule, type QuickValidators} from './plan-ajv.js'
 import {FORBIDDEN_KEYS, secretShape} from './secret-shapes.js'
+import type {PlanIssueCode} from '../errors.js'
 import type {MigrationPlan} from './types.generated.js'
 
 export {SCHEMA_URL} from './plan-ajv.js'
@@ -13,7 +14,7 @@ export interface PointerIssue {
   key?: string
   /** Text inside the value to point at (a secret-shaped string in a multi-line scalar). */
   needle?: string
-  code: string
+  code: PlanIssueCode
   message: string
 }
 

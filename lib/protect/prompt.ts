@@ -1,14 +1,18 @@
 import {select} from '@inquirer/prompts'
-import type {Decision, Preview} from './run.js'
+import type {Decision, Preview, WorkloadRef} from './run.js'
 
-/** Asks per workload; only ever used when stdin is a terminal (the command checks). */
-export async function askDecision(p: Preview): Promise<Decision> {
-  return select<Decision>({
-    message: `Protect ${p.kind} ${p.namespace}/${p.name}?`,
+/** One question per workload; only ever asked when stdin is a terminal (cli/flags/approval.ts checks). */
+const ask = (message: string, approve: string, skip: string): Promise<Decision> =>
+  select<Decision>({
+    message,
     choices: [
-      {name: 'approve: annotate and roll it', value: 'approve'},
-      {name: 'skip: record it as skipped', value: 'skip'},
-      {name: 'quit: stop here, the rest stays pending', value: 'quit'},
+      {name: `approve: ${approve}`, value: 'approve'},
+      {name: `skip: ${skip}`, value: 'skip'},
+      {name: 'quit: stop here, the rest stays as it is', value: 'quit'},
     ],
   })
-}
+
+export const askDecision = (p: Preview): Promise<Decision> => ask(`Protect ${p.kind} ${p.namespace}/${p.name}?`, 'annotate and roll it', 'record it as skipped')
+
+export const askUnprotect = (p: WorkloadRef & {restored: number}): Promise<Decision> =>
+  ask(`Unprotect ${p.kind} ${p.namespace}/${p.name} (${p.restored} Secret reference(s) back)?`, 'restore and roll it', 'leave it protected')

@@ -1,4 +1,4 @@
-import {CoreV1Api, type KubeConfig} from '@kubernetes/client-node'
+import type {KubeConfig} from '@kubernetes/client-node'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import type {LoadedPlan} from '../plan/io.js'
 import type {MigrationPlan, SecretReference, Tenant, Workload} from '../plan/types.generated.js'
@@ -7,6 +7,7 @@ import {PlanWriter} from './plan-writer.js'
 import {waitForRollout} from './rollout.js'
 import {computeProtect, type WorkloadChange} from './transform.js'
 import {statusCode, workloadApi, type WorkloadApi} from './workload-api.js'
+import {clusterFingerprint} from '../kube/fingerprint.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 
 export type Decision = 'approve' | 'skip' | 'quit'
@@ -64,11 +65,6 @@ export interface ProtectOptions {
 
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
 
-export async function clusterFingerprint(kc: KubeConfig): Promise<string> {
-  const ns = await kc.makeApiClient(CoreV1Api).readNamespace({name: 'kube-system'})
-  return ns.metadata!.uid!
-}
-
 export async function checkFingerprint(kc: KubeConfig, plan: MigrationPlan): Promise<void> {
   const expected = plan.metadata.cluster?.fingerprint
   if (!expected) {
@@ -77,7 +73,7 @@ export async function checkFingerprint(kc: KubeConfig, plan: MigrationPlan): Pro
       hint: 'Plans written by `cloudtaser target discover` carry metadata.cluster.fingerprint; add it from `cloudtaser target fingerprint`.',
     })
   }
-  const actual = await clusterFingerprint(kc)
+  const actual = (await clusterFingerprint(kc)).uid
   if (actual !== expected) {
     throw new CloudtaserError('PROTECT_WRONG_CLUSTER', `the plan is for cluster ${plan.metadata.cluster?.name} (${expected}) but the current context points at ${actual}`, {
       exitCode: ExitCode.CONFLICT,

@@ -1,5 +1,6 @@
 import {AppsV1Api, BatchV1Api, type KubeConfig} from '@kubernetes/client-node'
 import type {WorkloadKind} from '../plan/types.generated.js'
+import {statusCode} from '../kube/errors.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 
 /** Read and replace the four kinds protect patches; replace carries resourceVersion (optimistic lock). */
@@ -8,11 +9,8 @@ export interface WorkloadApi {
   replace(kind: WorkloadKind, obj: LiveWorkload): Promise<LiveWorkload>
 }
 
-export const statusCode = (err: unknown): number | undefined => {
-  const e = err as {code?: unknown; statusCode?: unknown; response?: {statusCode?: unknown}}
-  const c = e.code ?? e.statusCode ?? e.response?.statusCode
-  return typeof c === 'number' ? c : undefined
-}
+// Re-exported: the status of a failed call is read in lib/kube, the one place that maps Kubernetes errors.
+export {statusCode}
 
 export function workloadApi(kc: KubeConfig): WorkloadApi {
   const apps = kc.makeApiClient(AppsV1Api)

@@ -4,13 +4,13 @@
 import dns from 'node:dns'
 import net from 'node:net'
 import tls from 'node:tls'
-import {CloudtaserError, ExitCode} from '../../lib/errors.js'
+import {CloudtaserError, ExitCode, type ErrorCode} from '../../lib/errors.js'
 import {encodeHello, Status, statusName, STATUS_BYTES, type RoleName} from './protocol.js'
 
 export class BeaconError extends CloudtaserError {
   /** The beacon's status code when it refused us. */
   readonly status?: number
-  constructor(code: string, message: string, opts: {status?: number; hint?: string; cause?: unknown} = {}) {
+  constructor(code: ErrorCode, message: string, opts: {status?: number; hint?: string; cause?: unknown} = {}) {
     super(code, message, {exitCode: ExitCode.UNAVAILABLE, hint: opts.hint, cause: opts.cause, details: opts.status === undefined ? undefined : {status: statusName(opts.status)}})
     this.status = opts.status
   }

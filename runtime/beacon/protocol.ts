@@ -1,6 +1,5 @@
 // Beacon wire protocol v1 (docs/beacon-protocol.md is the normative text; keep them in step).
 // Client -> beacon: one hello. Beacon -> client: 2-byte status frames, then relayed bytes after PAIRED.
-import {createHash} from 'node:crypto'
 
 export const MAGIC = Buffer.from('CTBN', 'latin1')
 export const PROTOCOL_VERSION = 1
@@ -90,7 +89,3 @@ export function parseHello(buf: Buffer, maxHelloBytes: number): HelloResult {
   }
 }
 
-/** Rendezvous hash for the one-time bootstrap: SHA-256("cloudtaser-init:" + cluster fingerprint). */
-export const initInfoHash = (fingerprint: string): Buffer => createHash('sha256').update(`cloudtaser-init:${fingerprint}`).digest()
-/** Rendezvous hash for operation: SHA-256 of the tenant CA certificate's DER bytes. */
-export const operationalInfoHash = (caDer: Buffer): Buffer => createHash('sha256').update(caDer).digest()

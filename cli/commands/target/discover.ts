@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
-import {kubeFlags, namespaceFlags} from '../../flags/kube.js'
+import {kubeFlags, kubeTargetFromFlags, namespaceFlags} from '../../flags/kube.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
 import {discover, type DiscoverResult} from '../../../lib/discover/service.js'
-import {resolveKubeconfig} from '../../../lib/kube/kubeconfig.js'
 import {renderPlan} from '../../../lib/plan/new-plan.js'
 
 export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
@@ -30,7 +29,7 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     const f = this.flags
     const json = this.jsonEnabled()
     const progress = progressWriter(json)
-    const result = await discover(resolveKubeconfig({kubeconfig: f.kubeconfig, context: f.context}), {
+    const result = await discover(kubeTargetFromFlags(f), {
       namespaces: f.namespace,
       excludeNamespaces: f['exclude-namespace'],
       clusterName: f['cluster-name'],

@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../base-command.js'
 import {kubeFlags, kubeTargetFromFlags} from '../../flags/kube.js'
-import {fingerprint} from '../../../lib/discover/collect.js'
+import {clusterFingerprint} from '../../../lib/kube/fingerprint.js'
 
 export interface FingerprintResult {
   clusterId: string
@@ -14,7 +14,7 @@ export default class TargetFingerprint extends BaseCommand<typeof TargetFingerpr
   static override flags = {...kubeFlags}
 
   async run(): Promise<FingerprintResult> {
-    const {uid, server} = await fingerprint(kubeTargetFromFlags(this.flags))
+    const {uid, server} = await clusterFingerprint(kubeTargetFromFlags(this.flags))
     // The token from the environment, not a flag: flags show in ps. --openbao-addr/--token (and the
     // original product's --secretstore-address/--secretstore-token) work too.
     const next = `cloudtaser source register --fingerprint ${uid}`

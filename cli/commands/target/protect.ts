@@ -1,8 +1,9 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
+import {approvalFlags, checkApproval} from '../../flags/approval.js'
 import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
 import {currentActor} from '../../../lib/actor.js'
-import {CloudtaserError, ExitCode} from '../../../lib/errors.js'
+import {ExitCode} from '../../../lib/errors.js'
 import {loadPlan} from '../../../lib/plan/io.js'
 import {parseDuration} from '../../../lib/duration.js'
 import {askDecision} from '../../../lib/protect/prompt.js'
@@ -20,9 +21,7 @@ export default class TargetProtect extends BaseCommand<typeof TargetProtect> {
   static override flags = {
     ...kubeFlags,
     plan: Flags.string({char: 'p', description: 'The reviewed plan file; updated in place.', required: true}),
-    interactive: Flags.boolean({char: 'i', description: 'Ask per workload: approve, skip or quit.', exclusive: ['yes']}),
-    yes: Flags.boolean({char: 'y', description: 'Approve every pending workload (for CI).', exclusive: ['interactive']}),
-    'dry-run': Flags.boolean({description: 'Show what would change; change nothing, write nothing.'}),
+    ...approvalFlags,
     wait: Flags.boolean({description: 'Follow each rollout until the controller has created the new revision.'}),
     timeout: Flags.string({description: 'How long --wait waits per workload (e.g. 90s, 5m).', default: '5m'}),
     'vault-address': Flags.string({description: 'OpenBao or broker URL for the pods (default: the plan\'s openbao.address).'}),
@@ -32,12 +31,7 @@ export default class TargetProtect extends BaseCommand<typeof TargetProtect> {
 
   async run(): Promise<ProtectResult> {
     const f = this.flags
-    if (!f['dry-run'] && !f.yes && !f.interactive) {
-      throw new CloudtaserError('USAGE', 'choose --interactive (ask per workload), --yes (approve all) or --dry-run', {exitCode: ExitCode.USAGE})
-    }
-    if (f.interactive && !process.stdin.isTTY) {
-      throw new CloudtaserError('USAGE', '--interactive needs a terminal; use --yes in scripts and CI', {exitCode: ExitCode.USAGE})
-    }
+    checkApproval(f)
     const loaded = await loadPlan(f.plan)
     const abort = new AbortController()
     const onSignal = (): void => {

@@ -155,7 +155,7 @@ t.test('one path: the command lines users type give the same output, with or wit
   const plan = (name: string): string => join(work, name)
   // Each group: spellings of one request, which must print the same bytes and exit alike.
   const groups: Array<[string, string[][], string?]> = [
-    ['plan printed', [['target', 'discover', '--cluster-name', 'lab'], ['target:discover', '--cluster-name=lab', '--context', context], ['target', 'discover', '--cluster-name', 'lab', '--kubeconfig', cp.kubeconfigPath, '--no-color']]],
+    ['plan printed', [['target', 'discover', '--cluster-name', 'lab'], ['target:discover', '--cluster-name=lab', '--context', context], ['target', 'discover', '--cluster-name', 'lab', '--kubeconfig', cp.kubeconfigPath]]],
     ['--json', [['target', 'discover', '--json', '--path-template', '{mount}/data/eu/{namespace}/{secret}'], ['target', 'discover', '--path-template={mount}/data/eu/{namespace}/{secret}', '--json', '--context', context]]],
     ['unreachable cluster', [['target', 'discover', '--cluster-name', 'lab'], ['target:discover', '--cluster-name', 'lab', '--kubeconfig', dead]], dead],
     ['unreachable cluster, --json', [['target:discover', '--json'], ['target', 'discover', '--json', '--context', context]], dead],

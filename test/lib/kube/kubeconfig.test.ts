@@ -6,7 +6,8 @@ import {delimiter, join} from 'node:path'
 import jsyaml from 'js-yaml'
 import {startControlPlane} from '../../../lib/lab/index.js'
 import {kubeHttp} from '../../../lib/kube/http.js'
-import {kubeconfigFiles, resolveKubeconfig} from '../../../lib/kube/kubeconfig.js'
+import {CoreV1Api} from '@kubernetes/client-node'
+import {kubeClient, kubeconfigFiles, resolveKubeconfig} from '../../../lib/kube/kubeconfig.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-kubeconfig-'))
 t.teardown(() => rmSync(dir, {recursive: true, force: true}))
@@ -73,4 +74,18 @@ t.test('talks to the real apiserver with client certificates, and through client
   t.match(viaClient.needsClient, {reason: 'exec'})
   const again = await (await kubeHttp(viaClient)).get<{metadata: {uid: string}}>('/api/v1/namespaces/kube-system')
   t.equal(again.metadata.uid, ns.metadata.uid)
+
+  // The typed client (protect, connect, the operator) from the same resolution, static and exec.
+  for (const [what, target] of [['client certificate', direct], ['exec plugin', viaClient]] as const) {
+    const typed = await kubeClient(target).makeApiClient(CoreV1Api).readNamespace({name: 'kube-system'})
+    t.equal(typed.metadata!.uid, ns.metadata.uid, `typed client, ${what}`)
+  }
+})
+
+t.test('the typed client takes the resolved context, CA and token as data', async (t) => {
+  const file = write('token.yaml', cfg('tok', 'https://k8s.example.eu:6443/', {token: 'abc'}, {'certificate-authority-data': Buffer.from('CA').toString('base64'), 'tls-server-name': 'k8s'}))
+  const kc = kubeClient(resolveKubeconfig({kubeconfig: file}))
+  t.equal(kc.getCurrentContext(), 'tok')
+  t.match(kc.getCurrentCluster(), {server: 'https://k8s.example.eu:6443', caData: Buffer.from('CA').toString('base64'), skipTLSVerify: false, tlsServerName: 'k8s'})
+  t.match(kc.getCurrentUser(), {token: 'abc'})
 })

@@ -60,18 +60,18 @@ t.test('root CA publisher, namespace deletion and garbage collection run', async
     body: {metadata: {name: 'dependent', ownerReferences: [{apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata!.uid!}]}},
   })
   await core.deleteNamespacedConfigMap({name: 'owner', namespace})
-  await eventually('the dependent to be collected', async () => {
+  const collected = await eventually('the dependent to be collected', async () => {
     const list = await core.listNamespacedConfigMap({namespace})
     return list.items.some((c) => c.metadata?.name === 'dependent') ? undefined : true
   })
-  t.pass('garbage collector removed the dependent')
+  t.ok(collected, 'garbage collector removed the dependent')
 
   await core.deleteNamespace({name: namespace})
-  await eventually('the namespace to be finalised', async () => {
+  const finalised = await eventually('the namespace to be finalised', async () => {
     const list = await core.listNamespace()
     return list.items.some((n) => n.metadata?.name === namespace) ? undefined : true
   })
-  t.pass('namespace controller emptied and removed the namespace')
+  t.ok(finalised, 'namespace controller emptied and removed the namespace')
 })
 
 t.test('RBAC is on and TokenRequest/TokenReview work', async (t) => {

@@ -8,13 +8,13 @@ import {AppsV1Api} from '@kubernetes/client-node'
 import {startControlPlane} from '../../../lib/lab/index.js'
 import {renderPlan, loadPlan} from '../../../lib/plan/io.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
-import {clusterFingerprint} from '../../../lib/protect/run.js'
+import {clusterFingerprint} from '../../../lib/kube/fingerprint.js'
 import {createFixture, templates, type Fixture} from './fixtures.js'
 
 const cp = await startControlPlane()
 t.teardown(() => cp.stop())
 const kc = cp.kubeConfig
-const fingerprint = await clusterFingerprint(kc)
+const {uid: fingerprint} = await clusterFingerprint(kc)
 const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-protect-'))
 t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const env = {...process.env, KUBECONFIG: cp.kubeconfigPath, CLOUDTASER_ACTOR: 'tester@ci'}
@@ -74,7 +74,16 @@ t.test('protect --yes: annotations, references removed, new ReplicaSets, statuse
   t.match(JSON.parse(again.stdout), {processed: [], alreadyDone: 12}, 'a re-run skips migrated workloads')
   t.same(await templates(kc, fx), after, 'and changes nothing')
 
-  const un = cli(['target', 'unprotect', '--plan', file])
+  // unprotect rolls production workloads: without a terminal it needs --yes (or --dry-run).
+  const refused = cli(['target', 'unprotect', '--plan', file])
+  t.equal(refused.status, 2, 'unprotect without --yes, --interactive or --dry-run is refused')
+  t.match(refused.stderr, /Error \[USAGE\]: choose --interactive.*\nHint: .*--yes in scripts and CI/)
+  const noTerminal = cli(['target', 'unprotect', '--plan', file, '--interactive', '--json'])
+  t.match({status: noTerminal.status, out: JSON.parse(noTerminal.stdout)}, {status: 2, out: {error: {code: 'USAGE', message: /needs a terminal/, hint: /--yes/}}}, '--interactive without a terminal is refused')
+  t.same(await templates(kc, fx), after, 'refusals change nothing')
+  const dryUn = cli(['target', 'unprotect', '--plan', file, '--dry-run', '--json'])
+  t.equal(JSON.parse(dryUn.stdout).processed.filter((o: {outcome: string}) => o.outcome === 'would-restore').length, 12, 'unprotect --dry-run')
+  const un = cli(['target', 'unprotect', '--plan', file, '--yes'])
   t.equal(un.status, 0, un.stderr)
   const restored = await templates(kc, fx)
   for (const key of Object.keys(before)) t.same(restored[key]!.template, before[key]!.template, `${key} restored exactly`)
@@ -132,27 +141,36 @@ t.test('kill -9 at 20 random points, re-run until done: same result as an uninte
   t.equal(normalize(JSON.stringify(b), 'f-'), normalize(JSON.stringify(a), 'u-'), 'same cluster state, each workload patched exactly once')
 })
 
-t.test('interactive through a pseudo-terminal: skip one, approve the rest', async (t) => {
-  const fx = await createFixture(kc, ['i-shop'], 3, fingerprint)
-  const file = writePlan('interactive.yaml', fx.plan)
-  // `script` gives the command a real terminal; keystrokes go in through its stdin.
-  const child = spawn('script', ['-qfec', `${process.execPath} bin/run.js target protect --plan ${file} --interactive`, '/dev/null'], {env: {...env, TERM: 'xterm'}})
+/** Runs a command on a real terminal (`script`), answering each distinct prompt matched by `asked` in turn. */
+async function onTerminal(command: string, asked: RegExp, answers: string[]): Promise<{code: number | null; out: string}> {
+  const child = spawn('script', ['-qfec', `${process.execPath} bin/run.js ${command}`, '/dev/null'], {env: {...env, TERM: 'xterm'}})
   let out = ''
-  const answers = ['\r', '\x1b[B\r', '\r'] // approve svc-0, skip svc-1, approve svc-2
   let prompts = 0
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString()
     // Prompts are redrawn on every key press: count distinct workloads asked about.
-    const seen = new Set([...out.matchAll(/Protect (?:Deployment|StatefulSet|CronJob) (\S+)\?/g)].map((m) => m[1])).size
+    const seen = new Set([...out.matchAll(asked)].map((m) => m[1])).size
     while (prompts < seen && prompts < answers.length) child.stdin.write(answers[prompts++]!)
   })
   const guard = setTimeout(() => child.kill('SIGKILL'), 90_000)
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   clearTimeout(guard)
-  t.equal(code, 0, out)
-  const plan = (await loadPlan(file)).plan
-  t.same(
-    plan.tenants[0]!.workloads.map((w) => [w.name, w.status.state]),
-    [['svc-0', 'migrated'], ['svc-1', 'skipped'], ['svc-2', 'migrated']],
-  )
+  return {code, out}
+}
+
+t.test('interactive through a pseudo-terminal: skip one, approve the rest; unprotect asks the same way', async (t) => {
+  const fx = await createFixture(kc, ['i-shop'], 3, fingerprint)
+  const file = writePlan('interactive.yaml', fx.plan)
+  const APPROVE = '\r'
+  const SKIP = '\x1b[B\r'
+  const states = async () => (await loadPlan(file)).plan.tenants[0]!.workloads.map((w) => [w.name, w.status.state])
+  const protectRun = await onTerminal(`target protect --plan ${file} --interactive`, /Protect (?:Deployment|StatefulSet|CronJob) (\S+)\?/g, [APPROVE, SKIP, APPROVE])
+  t.equal(protectRun.code, 0, protectRun.out)
+  t.same(await states(), [['svc-0', 'migrated'], ['svc-1', 'skipped'], ['svc-2', 'migrated']])
+
+  // Asked only about the two migrated ones: keep svc-0 protected, restore svc-2.
+  const unprotectRun = await onTerminal(`target unprotect --plan ${file} --interactive`, /Unprotect (?:Deployment|StatefulSet|CronJob) (\S+) /g, [SKIP, APPROVE])
+  t.equal(unprotectRun.code, 0, unprotectRun.out)
+  t.match(unprotectRun.out, /skipped: \S+ \S+\/svc-0[\s\S]*restored: \S+ \S+\/svc-2/)
+  t.same(await states(), [['svc-0', 'migrated'], ['svc-1', 'skipped'], ['svc-2', 'pending']])
 })

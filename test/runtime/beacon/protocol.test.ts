@@ -1,12 +1,11 @@
 import t from 'tap'
 import {createHash} from 'node:crypto'
+import {initInfoHash, operationalInfoHash} from '../../../lib/infohash.js'
 import {
   encodeHello,
   encodeStatus,
   HELLO_FIXED_BYTES,
-  initInfoHash,
   MAGIC,
-  operationalInfoHash,
   parseHello,
   Status,
   statusName,
