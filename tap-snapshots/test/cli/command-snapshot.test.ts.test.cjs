@@ -1548,11 +1548,6 @@ Array [
     ],
     "id": "version",
   },
-  Object {
-    "args": Array [],
-    "flags": Array [],
-    "id": "wrapper:run",
-  },
 ]
 `
 
@@ -1731,6 +1726,7 @@ Object {
                   ],
                   "source": Object {
                     "name": "string",
+                    "type": "string",
                   },
                   "vaultPath": "string",
                 },

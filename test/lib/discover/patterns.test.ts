@@ -149,7 +149,7 @@ t.test('protect, then the webhook on the protected Pods', async (t) => {
   const marked: V1Pod = {metadata: {name: 'x', annotations: {[Annotations.inject]: 'true', [Annotations.vaultAddress]: 'https://o:8200'}}, spec: {containers: [{name: 'a', image: 'i', command: ['/a']}]}}
   t.match(mutatePod(marked, {wrapperImage: 'w', wrapperSource: '/w'}), {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [/names a secret; it starts without the wrapper/]}, 'a marked Pod with nothing to inject is created as it is, with a warning')
 
-  const unprotect = await cli(['target', 'unprotect', '--plan', planFile])
+  const unprotect = await cli(['target', 'unprotect', '--plan', planFile, '--yes'])
   t.equal(unprotect.status, 0, unprotect.stderr)
   const restored = (await live('two-names')).spec!.template.spec!.containers[0]!.env
   t.same(restored?.map((e) => e.name), ['DB_PASSWORD', 'PGPASSWORD', 'DB_USER'], 'unprotect puts both back in order')
