@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import type {V1Container, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../annotations.js'
-import {containersOf, podTemplateOf, type ContainerSlot, type LiveWorkload} from '../kube/pod-template.js'
+import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
 import {composedNames, envFromRemains, envRemains, expandedSecretNames, volumeRemains} from '../protect/deliverable.js'
 import type {
   ContainerRef,
