@@ -275,6 +275,47 @@ Array [
       Object {
         "aliases": undefined,
         "char": undefined,
+        "multiple": undefined,
+        "name": "push",
+        "type": "boolean",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
+        "multiple": false,
+        "name": "state-dir",
+        "type": "option",
+      },
+    ],
+    "id": "lab:images",
+  },
+  Object {
+    "args": Array [],
+    "flags": Array [
+      Object {
+        "aliases": undefined,
+        "char": undefined,
+        "multiple": undefined,
+        "name": "json",
+        "type": "boolean",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
+        "multiple": undefined,
+        "name": "no-color",
+        "type": "boolean",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
+        "multiple": undefined,
+        "name": "node",
+        "type": "boolean",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
         "multiple": false,
         "name": "state-dir",
         "type": "option",
