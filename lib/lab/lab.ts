@@ -3,7 +3,7 @@ import {ensureBinary} from './binary.js'
 import {startControlPlane, type ControlPlane, type ControlPlaneOptions} from './controlplane.js'
 import {makeInstanceDir} from './instance-dir.js'
 import {NODE_NAME, startNodeAgents, startRuntime, stopNode, type NodeRuntime} from './node.js'
-import {createNodeNetwork, teardownNode, type NodeRecord} from './node-net.js'
+import {createNodeNetwork, sweepStaleNodes, teardownNode, type NodeRecord} from './node-net.js'
 import {startOpenBao, type OpenBao, type OpenBaoOptions} from './openbao.js'
 import type {ManagedProcess} from './process.js'
 
@@ -48,9 +48,10 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   let removeNodeDir = () => {}
   if (nodeOptions) {
     const bin = await ensureBinary()
+    await sweepStaleNodes() // before makeInstanceDir sweeps directories: a dead node's holds mounts
     const owned = nodeOptions.dir ? undefined : makeInstanceDir('node')
     removeNodeDir = () => owned?.remove()
-    record = await createNodeNetwork(nodeOptions.dir ?? owned!.dir, bin).catch((err: unknown) => {
+    record = await createNodeNetwork(nodeOptions.dir ?? owned!.dir, bin, {daemon: nodeOptions.daemon}).catch((err: unknown) => {
       removeNodeDir()
       throw err
     })

@@ -3,6 +3,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSyn
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
+import {alive} from './binary.js'
 import {sleep} from './process.js'
 
 const run = promisify(execFile)
@@ -34,6 +35,8 @@ export interface NodeRecord {
   criEndpoint: string
   /** The control-plane binary, which holds the CRI teardown (`cri-down`). */
   bin: string
+  /** The process whose node this is, unless it is a daemon (`lab up`): dead owner, stale node. */
+  owner?: number
 }
 
 export const RECORD_DIR = '/run/cloudtaser-lab'
@@ -82,9 +85,8 @@ async function inNetns(netns: string, command: string, args: string[]): Promise<
  * Claims a free slot, creates its namespace and veth, and writes the record. Nodes whose
  * directory no longer exists (an owner killed with SIGKILL) are torn down first.
  */
-export async function createNodeNetwork(dir: string, bin: string): Promise<NodeRecord> {
-  mkdirSync(RECORD_DIR, {recursive: true, mode: 0o700})
-  for (const stale of readRecords()) if (!existsSync(stale.dir)) await teardownNode(stale)
+export async function createNodeNetwork(dir: string, bin: string, options: {daemon?: boolean} = {}): Promise<NodeRecord> {
+  await sweepStaleNodes()
   for (let slot = 0; slot < SLOTS; slot++) {
     const netns = `ctlab${slot}`
     if (existsSync(recordPath(netns)) || existsSync(`/run/netns/${netns}`)) continue
@@ -109,6 +111,7 @@ export async function createNodeNetwork(dir: string, bin: string): Promise<NodeR
       dir,
       criEndpoint: `unix://${join(dir, 'containerd', 'containerd.sock')}`,
       bin,
+      ...(options.daemon ? {} : {owner: process.pid}),
     }
     writeFileSync(recordPath(netns), JSON.stringify(record, null, 2))
     const absent = HOST_PATHS.filter((p) => !existsSync(p))
@@ -161,6 +164,17 @@ interface HostState {
 }
 
 /** Written by the first node; `created` was measured before it touched anything. */
+/**
+ * Tears down nodes whose owner died without stopping them (SIGKILL skips every hook) or whose
+ * directory is gone; run before a new node is made, and before temp directories are swept
+ * (a node's directory holds mounts that must go first).
+ */
+export async function sweepStaleNodes(): Promise<void> {
+  for (const r of readRecords()) {
+    if (!existsSync(r.dir) || (r.owner !== undefined && !alive(r.owner))) await teardownNode(r)
+  }
+}
+
 function saveHostState(created: string[]): void {
   if (existsSync(hostRecord)) return
   const state: HostState = {sysctls: Object.fromEntries(KUBELET_SYSCTLS.map((k) => [k, readFileSync(`/proc/sys/${k}`, 'utf8').trim()])), created}
@@ -238,6 +252,20 @@ export function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length)
 }
 
+function cgroupProcs(root: string): number[] {
+  const pids = new Set<number>()
+  const walk = (path: string) => {
+    try {
+      for (const line of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.add(Number(line))
+      for (const e of readdirSync(path, {withFileTypes: true})) if (e.isDirectory()) walk(join(path, e.name))
+    } catch {
+      // not there in this hierarchy
+    }
+  }
+  for (const ctrl of readdirSync('/sys/fs/cgroup')) walk(join('/sys/fs/cgroup', ctrl, root))
+  return [...pids]
+}
+
 function rmdirTree(path: string): void {
   if (!existsSync(path)) return
   for (const e of readdirSync(path, {withFileTypes: true})) if (e.isDirectory()) rmdirTree(join(path, e.name))
@@ -267,6 +295,9 @@ export async function teardownNode(record: NodeRecord): Promise<string[]> {
     }
   }
   await killAll(processesIn(record.netns).map((p) => p.pid))
+  // Last resort for a node whose containerd was already dead (owner killed): Pod processes
+  // are still listed in the node's cgroups of the hierarchies they did not leave.
+  if (record.cgroupRoot) await killAll(cgroupProcs(record.cgroupRoot), 1000)
   if (record.dir) {
     for (const m of mountsUnder(record.dir)) {
       try {

@@ -133,6 +133,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # Root here lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj, every sandbox fails otherwise.
   restrict_oom_score_adj = true
   disable_apparmor = true
+  # Pod network namespaces under the state directory, not /run/netns: a teardown finds its own.
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_cdi = false

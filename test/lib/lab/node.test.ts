@@ -88,6 +88,21 @@ t.test('a Deployment from a lab-built image runs and logs; exec and a NodePort S
   t.match(body, /served-by-lab-node/, 'NodePort from the host')
 })
 
+t.test('a StatefulSet and a DaemonSet roll out', async (t) => {
+  const pod = {containers: [{name: 'c', image: baseImage, command: ['sleep', '3600']}], terminationGracePeriodSeconds: 1}
+  await kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: {name: 'sts'}, spec: {serviceName: 'sts', replicas: 2, selector: {matchLabels: {app: 'sts'}}, template: {metadata: {labels: {app: 'sts'}}, spec: pod}}},
+      {apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: {name: 'ds'}, spec: {selector: {matchLabels: {app: 'ds'}}, template: {metadata: {labels: {app: 'ds'}}, spec: pod}}},
+    ],
+  }))
+  await kubectl(['rollout', 'status', 'statefulset/sts', '--timeout=60s'])
+  await kubectl(['rollout', 'status', 'daemonset/ds', '--timeout=60s'])
+  t.equal((await kubectl(['get', 'pod', 'sts-1', '-o', 'jsonpath={.status.phase}'])).trim(), 'Running')
+})
+
 t.test('a Pod reaches a Service by its DNS name, and names outside the cluster do not resolve', async (t) => {
   await kubectl(['run', 'dns-client', '--image', baseImage, '--restart=Never', '--command', '--', 'sh', '-c',
     'wget -qO- http://web.default.svc.cluster.local/ && nslookup kubernetes.default.svc.cluster.local; if nslookup example.com; then echo OUTSIDE-RESOLVED; fi; echo done'])
