@@ -1,7 +1,7 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, realpathSync, statSync} from 'node:fs'
-import {join} from 'node:path'
+import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync} from 'node:fs'
+import {join, relative} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
 import {writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
@@ -137,6 +137,58 @@ fi
 exec redis-server /etc/redis/redis.conf "$@"
 `
 
+/** Every file, directory and symlink under hostDir, placed under imageDir; `skip` prunes by name and host path. */
+function tree(hostDir: string, imageDir: string, skip: (name: string, host: string) => boolean = () => false): LayerEntry[] {
+  const out: LayerEntry[] = []
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const host = join(dir, name)
+      if (skip(name, host)) continue
+      const path = join(imageDir, relative(hostDir, host))
+      const st = lstatSync(host)
+      if (st.isSymbolicLink()) out.push({type: 'symlink', path, target: readlinkSync(host)})
+      else if (st.isDirectory()) {
+        out.push({type: 'dir', path, mode: st.mode & 0o777})
+        walk(host)
+      } else if (st.isFile()) out.push({type: 'file', path, mode: st.mode & 0o777, content: readFileSync(host)})
+    }
+  }
+  walk(hostDir)
+  return out
+}
+
+/** The packages `npm ls --omit=dev` names: what the CLI needs at run time. */
+async function productionModules(root: string): Promise<LayerEntry[]> {
+  const {stdout} = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], {cwd: root, maxBuffer: 16 << 20}).catch((err: {stdout?: string}) => ({stdout: err.stdout ?? ''}))
+  const dirs = stdout.split('\n').filter((d) => d.startsWith(join(root, 'node_modules')) && !d.includes('/@types/'))
+  return dirs.flatMap((d) => tree(d, join('app', relative(root, d)), (name) => name === 'node_modules' || name === '.bin'))
+}
+
+/**
+ * One image for the CLI, the operator, the beacon and the bridge (`cloudtaser operator run`,
+ * `cloudtaser beacon run`, ...): the pinned Node with its libraries, dist/ and the production
+ * packages. Needs `npm run build` first (npm run build:images does it).
+ */
+export const CLOUDTASER: ImageDef = {
+  name: 'cloudtaser',
+  tag: async () => (JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as {version: string}).version,
+  missing: () => (existsSync(join(repoRoot(), 'dist', 'cli')) ? undefined : 'dist/ not built (npm run build)'),
+  layers: async () => {
+    const root = repoRoot()
+    const node = realpathSync(join(root, 'node_modules', '.bin', 'node'))
+    const app: LayerEntry[] = [
+      ...['package.json', 'oclif.manifest.json'].filter((f) => existsSync(join(root, f))).map((f) => file(join(root, f), join('app', f))),
+      ...tree(join(root, 'bin'), 'app/bin'),
+      // Not the wrapper's single executable (dist/wrapper): it has an image of its own.
+      ...tree(join(root, 'dist'), 'app/dist', (_name, host) => host === join(root, 'dist', 'wrapper')),
+      ...tree(join(root, 'schema'), 'app/schema'),
+      ...(await productionModules(root)),
+    ]
+    return [[...(await withLibraries(node)).map((e) => (e.path === node ? {...e, path: 'usr/local/bin/node'} : e)), ...skeleton], app]
+  },
+  config: {entrypoint: ['/usr/local/bin/node', '/app/bin/run.js'], workingDir: '/app', user: '65534:65534', env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production']},
+}
+
 /** The eBPF agent (static, built by runtime/ebpf's Makefile) alone in an empty root. */
 export const EBPF_AGENT: ImageDef = {
   name: 'ebpf-agent',
@@ -159,7 +211,7 @@ export const WRAPPER: ImageDef = {
   config: {entrypoint: ['/cloudtaser-wrapper']},
 }
 
-export const LAB_IMAGES: ImageDef[] = [PAUSE, BASE, REDIS, EBPF_AGENT, WRAPPER]
+export const LAB_IMAGES: ImageDef[] = [PAUSE, BASE, REDIS, CLOUDTASER, EBPF_AGENT, WRAPPER]
 
 export function imagesDir(): string {
   return join(repoRoot(), '.cache', 'images')
