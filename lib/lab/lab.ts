@@ -24,7 +24,8 @@ export interface LabNode {
   /** Addresses and ranges: the host's and node's ends of the veth, pod and Service ranges. */
   network: NodeRecord
   processes: ManagedProcess[]
-  timings: {runtime: number; ready: number}
+  /** Milliseconds from startLab: registry answering, pause image pushed, containerd up, control plane + OpenBao + runtime all up (servers), node Ready. */
+  timings: {registry: number; pause: number; containerd: number; servers: number; ready: number}
 }
 
 export interface Lab {
@@ -60,7 +61,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const [cp, bao, runtime] = await Promise.allSettled([
     startControlPlane({...options.controlPlane, ...(record ? {node: record} : {})}),
     startOpenBao({...options.openBao, ...(record ? {host: record.hostIp} : {})}),
-    record ? startRuntime({record, bin: record.bin, daemon}) : Promise.resolve(undefined as NodeRuntime | undefined),
+    record ? startRuntime({record, bin: record.bin, daemon, t0}) : Promise.resolve(undefined as NodeRuntime | undefined),
   ])
   const cleanup = async () => {
     if (record) await teardownNode(record).catch(() => {})
@@ -75,10 +76,10 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const openBao = bao.value
   let node: LabNode | undefined
   if (record && runtime.value) {
-    const tRuntime = Date.now() - t0
+    const tServers = Date.now() - t0
     try {
       const agents = await startNodeAgents({record, bin: record.bin, daemon, kubeconfigPath: controlPlane.kubeconfigPath, caPath: controlPlane.caPath, kubeConfig: controlPlane.kubeConfig})
-      node = {name: NODE_NAME, registry: runtime.value.registry, network: record, processes: [...runtime.value.processes, ...agents], timings: {runtime: tRuntime, ready: Date.now() - t0}}
+      node = {name: NODE_NAME, registry: runtime.value.registry, network: record, processes: [...runtime.value.processes, ...agents], timings: {...runtime.value.timings, servers: tServers, ready: Date.now() - t0}}
     } catch (err) {
       await cleanup()
       throw err

@@ -285,7 +285,9 @@ function rmdirTree(path: string): void {
 export async function teardownNode(record: NodeRecord): Promise<string[]> {
   const problems: string[] = []
   const procs = processesIn(record.netns)
-  await killAll(procs.filter((p) => p.argv[1] === 'kubelet').map((p) => p.pid))
+  // Nothing of the node outlives this: short graces (a kubelet or containerd killed mid-write
+  // loses only state that is removed next).
+  await killAll(procs.filter((p) => p.argv[1] === 'kubelet').map((p) => p.pid), 500)
   const socket = record.criEndpoint?.replace(/^unix:\/\//, '')
   if (socket && existsSync(socket) && processesIn(record.netns).some((p) => p.argv[0]?.endsWith('containerd'))) {
     try {
@@ -294,7 +296,7 @@ export async function teardownNode(record: NodeRecord): Promise<string[]> {
       problems.push(`cri-down: ${(err as {stderr?: string}).stderr?.trim() || (err as Error).message}`)
     }
   }
-  await killAll(processesIn(record.netns).map((p) => p.pid))
+  await killAll(processesIn(record.netns).map((p) => p.pid), 1000)
   // Last resort for a node whose containerd was already dead (owner killed): Pod processes
   // are still listed in the node's cgroups of the hierarchies they did not leave.
   if (record.cgroupRoot) await killAll(cgroupProcs(record.cgroupRoot), 1000)

@@ -2,7 +2,6 @@ import {copyFileSync, existsSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {CoreV1Api, type KubeConfig} from '@kubernetes/client-node'
 import {dump} from 'js-yaml'
-import {labError} from './errors.js'
 import {buildImage, PAUSE, pushImage} from './images.js'
 import {teardownNode, type NodeRecord} from './node-net.js'
 import {spawnManaged, type ManagedProcess} from './process.js'
@@ -28,6 +27,8 @@ export interface NodeStartOptions {
   bin: string
   daemon?: boolean
   timeoutMs?: number
+  /** Start of the lab, for timings. */
+  t0?: number
 }
 
 export interface NodeRuntime {
@@ -35,16 +36,6 @@ export interface NodeRuntime {
   pauseImage: string
   processes: ManagedProcess[]
   timings: {registry: number; containerd: number; pause: number}
-}
-
-export interface Node {
-  name: string
-  record: NodeRecord
-  /** host:port of the lab's registry, reachable from the host and from containerd. */
-  registry: string
-  processes: ManagedProcess[]
-  timings: {runtime: number; ready: number}
-  stop(): Promise<string[]>
 }
 
 function spawnInNode(record: NodeRecord, daemon: boolean | undefined, name: string, command: string, args: string[], env?: NodeJS.ProcessEnv): ManagedProcess {
@@ -66,7 +57,7 @@ function spawnInNode(record: NodeRecord, daemon: boolean | undefined, name: stri
 export async function startRuntime(options: NodeStartOptions): Promise<NodeRuntime> {
   const {record, daemon} = options
   const timeoutMs = options.timeoutMs ?? 60_000
-  const t0 = Date.now()
+  const t0 = options.t0 ?? Date.now()
   const processes: ManagedProcess[] = []
   const registry = `${record.nodeIp}:${REGISTRY_PORT}`
   try {
@@ -286,8 +277,4 @@ export async function stopNode(record: NodeRecord, processes: ManagedProcess[]):
   // Everything ran in the namespace and is gone; this reaps our children.
   await Promise.all(processes.map((p) => p.stop(0).catch(() => {})))
   return problems
-}
-
-export function nodeError(message: string, cause?: unknown): Error {
-  return labError('NODE_START', message, 'The node logs are in the lab directory (kubelet.log, containerd.log, ...).', cause)
 }

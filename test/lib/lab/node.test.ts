@@ -21,7 +21,7 @@ const bin = await ensureBinary()
 const lab = await startLab({node: true})
 t.teardown(() => lab.stop())
 const node = lab.node!
-t.comment(`lab with node ready in ${lab.readyMs} ms (runtime ${node.timings.runtime} ms, node Ready ${node.timings.ready} ms)`)
+t.comment(`lab with node ready in ${lab.readyMs} ms (${JSON.stringify(node.timings)})`)
 
 /** kubectl from the lab's binary; resolves with stdout, rejects with stderr. */
 const kubectl = (args: string[], input?: string) =>
