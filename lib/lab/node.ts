@@ -245,8 +245,8 @@ export async function startNodeAgents(options: NodeStartOptions & {kubeconfigPat
     // No `forward`: names outside the cluster are never resolved, so no query leaves the machine.
     const corefile = `.:53 {
     errors
-    health 127.0.0.1:8080
-    ready 127.0.0.1:8181
+    health ${record.nodeIp}:8080
+    ready ${record.nodeIp}:8181
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig ${kubeconfig} cloudtaser-lab
         pods insecure
@@ -257,13 +257,18 @@ export async function startNodeAgents(options: NodeStartOptions & {kubeconfigPat
 }
 `
     writeFileSync(join(record.dir, 'Corefile'), corefile)
-    processes.push(spawnInNode(record, daemon, 'coredns', bin, ['coredns', '-conf', join(record.dir, 'Corefile')]))
+    const coredns = spawnInNode(record, daemon, 'coredns', bin, ['coredns', '-conf', join(record.dir, 'Corefile')])
+    processes.push(coredns)
 
     const core = options.kubeConfig.makeApiClient(CoreV1Api)
-    await waitReady(processes[0]!, 'the node Ready', async () => {
-      const n = await core.readNode({name: NODE_NAME})
-      return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
-    }, timeoutMs)
+    await Promise.all([
+      waitReady(processes[0]!, 'the node Ready', async () => {
+        const n = await core.readNode({name: NODE_NAME})
+        return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+      }, timeoutMs),
+      // Ready once its kubernetes plugin has synced: a Pod started next can resolve Services.
+      waitReady(coredns, '/ready', async () => (await fetch(`http://${record.nodeIp}:8181/ready`, {signal: AbortSignal.timeout(1000)})).ok, timeoutMs),
+    ])
     return processes
   } catch (err) {
     await Promise.all(processes.map((p) => p.stop(0).catch(() => {})))
