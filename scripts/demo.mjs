@@ -43,7 +43,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 
 step('1. Start the local lab (kube-apiserver, etcd, controller-manager, OpenBao on loopback)')
 labUp = true
-cli(['lab', 'up'])
+cli(['lab', 'up', '--no-node'])
 const labEnv = JSON.parse(cli(['lab', 'env', '--json'], {quiet: true}).stdout)
 Object.assign(env, {KUBECONFIG: labEnv.KUBECONFIG, BAO_ADDR: labEnv.BAO_ADDR, BAO_TOKEN: labEnv.BAO_TOKEN, PATH: `${labEnv.PATH_PREPEND}:${env.PATH}`})
 console.log(`KUBECONFIG=${env.KUBECONFIG}\nBAO_ADDR=${env.BAO_ADDR}`)

@@ -26,12 +26,36 @@ export const CONTROLLERS = [
   'ttl-after-finished-controller',
 ]
 
+/**
+ * With a node: the not-ready taint removed when the node is Ready (without it every Pod stays
+ * Pending), Endpoints and EndpointSlices for Services, and garbage collection of Pods.
+ */
+export const NODE_CONTROLLERS = [
+  'node-lifecycle-controller',
+  'endpoints-controller',
+  'endpointslice-controller',
+  'endpointslice-mirroring-controller',
+  'pod-garbage-collector-controller',
+  'taint-eviction-controller',
+]
+
+/** Where the apiserver listens when the lab has a node (see node-net.ts). */
+export interface ControlPlaneNodeNetwork {
+  /** The host's end of the node's veth: the apiserver binds and advertises it (never loopback). */
+  hostIp: string
+  serviceCidr: string
+  /** The `kubernetes` Service's ClusterIP, in the serving certificate. */
+  kubernetesIp: string
+}
+
 export interface ControlPlaneOptions {
   /** Directory for PKI, etcd data, logs and the kubeconfig. Default: a fresh temp dir, removed by stop(). */
   dir?: string
   /** Processes outlive this Node process (`lab up`); stop() still stops them. */
   daemon?: boolean
   readyTimeoutMs?: number
+  /** Serve a node: bind to its network, real endpoints, node controllers, a scheduler. */
+  node?: ControlPlaneNodeNetwork
 }
 
 export interface ControlPlanePorts {
@@ -39,6 +63,7 @@ export interface ControlPlanePorts {
   etcdPeer: number
   apiserver: number
   controllerManager: number
+  scheduler?: number
 }
 
 export interface ControlPlane {
@@ -83,7 +108,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   try {
     mkdirSync(dir, {recursive: true})
-    await run(bin, ['pki', '--dir', pki, '--hosts', '127.0.0.1,localhost'])
+    const node = options.node
+    const host = node?.hostIp ?? '127.0.0.1'
+    const hosts = ['127.0.0.1', 'localhost', ...(node ? [node.hostIp, node.kubernetesIp, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] : [])]
+    await run(bin, ['pki', '--dir', pki, '--hosts', hosts.join(',')])
     const tPki = Date.now() - t0
     const caPath = join(pki, 'ca.crt')
     const caPem = readFileSync(caPath, 'utf8')
@@ -123,9 +151,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       const [port] = (await freePorts(1)) as [number]
       const p = spawnIn('kube-apiserver', [
         `--etcd-servers=http://127.0.0.1:${etcd}`,
-        '--bind-address=127.0.0.1',
+        `--bind-address=${host}`,
         // No default route on these machines: the apiserver cannot guess an address to advertise.
-        '--advertise-address=127.0.0.1',
+        `--advertise-address=${host}`,
         `--secure-port=${port}`,
         `--cert-dir=${join(dir, 'apiserver')}`,
         `--tls-cert-file=${join(pki, 'server.crt')}`,
@@ -137,14 +165,21 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         '--authorization-mode=Node,RBAC',
         // Default-on in 1.34; named so the lab's contract is visible in one place.
         '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
-        '--service-cluster-ip-range=10.96.0.0/16',
-        // 127.0.0.1 is not a valid Endpoints address; there is no kubelet or proxy to use it anyway.
-        '--endpoint-reconciler-type=none',
+        `--service-cluster-ip-range=${node?.serviceCidr ?? '10.96.0.0/16'}`,
+        ...(node
+          ? [
+              // The default tries the node's hostname through the machine's resolver (off the machine).
+              '--kubelet-preferred-address-types=InternalIP',
+              `--kubelet-client-certificate=${join(pki, 'admin.crt')}`,
+              `--kubelet-client-key=${join(pki, 'admin.key')}`,
+            ]
+          : // 127.0.0.1 is not a valid Endpoints address; there is no kubelet or proxy to use it anyway.
+            ['--endpoint-reconciler-type=none']),
         '--allow-privileged=true',
         '--profiling=false',
       ])
       try {
-        await waitReady(p, '/readyz', async () => (await httpsGet(`https://127.0.0.1:${port}/readyz`, {ca: caPem})).status === 200, timeoutMs)
+        await waitReady(p, '/readyz', async () => (await httpsGet(`https://${host}:${port}/readyz`, {ca: caPem})).status === 200, timeoutMs)
       } catch (err) {
         await p.stop(0)
         processes.splice(processes.indexOf(p), 1)
@@ -153,38 +188,47 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return port
     })
     const tApiserver = Date.now() - t0
-    const server = `https://127.0.0.1:${apiserver}`
+    const server = `https://${host}:${apiserver}`
     const kubeconfigPath = join(dir, 'kubeconfig')
     writeKubeconfig(kubeconfigPath, server, pki)
 
-    const controllerManager = await retryOnPortClash(async () => {
-      const [port] = (await freePorts(1)) as [number]
-      const p = spawnIn('kube-controller-manager', [
-        `--kubeconfig=${kubeconfigPath}`,
-        `--authentication-kubeconfig=${kubeconfigPath}`,
-        `--authorization-kubeconfig=${kubeconfigPath}`,
-        // The apiserver has no front proxy, so there is no requestheader CA to look up (the
-        // lookup would log an error every few seconds).
-        '--authentication-skip-lookup',
-        '--bind-address=127.0.0.1',
-        `--secure-port=${port}`,
-        `--cert-dir=${join(dir, 'controller-manager')}`,
-        `--tls-cert-file=${join(pki, 'server.crt')}`,
-        `--tls-private-key-file=${join(pki, 'server.key')}`,
-        `--controllers=${CONTROLLERS.join(',')}`,
+    // The controller manager and the scheduler: clients of the apiserver serving /healthz.
+    const startComponent = (name: string, args: string[]) =>
+      retryOnPortClash(async () => {
+        const [port] = (await freePorts(1)) as [number]
+        const p = spawnIn(name, [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--authentication-kubeconfig=${kubeconfigPath}`,
+          `--authorization-kubeconfig=${kubeconfigPath}`,
+          // The apiserver has no front proxy, so there is no requestheader CA to look up (the
+          // lookup would log an error every few seconds).
+          '--authentication-skip-lookup',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${port}`,
+          `--cert-dir=${join(dir, name)}`,
+          `--tls-cert-file=${join(pki, 'server.crt')}`,
+          `--tls-private-key-file=${join(pki, 'server.key')}`,
+          '--leader-elect=false',
+          '--profiling=false',
+          ...args,
+        ])
+        try {
+          await waitReady(p, '/healthz', async () => (await httpsGet(`https://127.0.0.1:${port}/healthz`, {ca: caPem})).status === 200, timeoutMs)
+        } catch (err) {
+          await p.stop(0)
+          processes.splice(processes.indexOf(p), 1)
+          throw err
+        }
+        return port
+      })
+    const [controllerManager, scheduler] = await Promise.all([
+      startComponent('kube-controller-manager', [
+        `--controllers=${[...CONTROLLERS, ...(node ? NODE_CONTROLLERS : [])].join(',')}`,
         `--root-ca-file=${caPath}`,
-        '--leader-elect=false',
-        '--profiling=false',
-      ])
-      try {
-        await waitReady(p, '/healthz', async () => (await httpsGet(`https://127.0.0.1:${port}/healthz`, {ca: caPem})).status === 200, timeoutMs)
-      } catch (err) {
-        await p.stop(0)
-        processes.splice(processes.indexOf(p), 1)
-        throw err
-      }
-      return port
-    })
+        `--service-cluster-ip-range=${node?.serviceCidr ?? '10.96.0.0/16'}`,
+      ]),
+      node ? startComponent('kube-scheduler', []) : undefined,
+    ])
 
     const kubeConfig = new KubeConfig()
     kubeConfig.loadFromFile(kubeconfigPath)
@@ -205,7 +249,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       server,
       caPem,
       caPath,
-      ports: {etcd, etcdPeer, apiserver, controllerManager},
+      ports: {etcd, etcdPeer, apiserver, controllerManager, ...(scheduler ? {scheduler} : {})},
       processes: [...processes],
       timings: {binary: tBinary, pki: tPki, etcd: tEtcd, apiserver: tApiserver, controllerManager: tKcm, total: Date.now() - t0},
       stop: () => (stopped ??= stopAll().finally(removeDir)),

@@ -5,6 +5,7 @@ import {CloudtaserError, ExitCode} from '../errors.js'
 import {ensureBinary} from './binary.js'
 import {labError} from './errors.js'
 import {startLab} from './lab.js'
+import {readRecords, teardownNode} from './node-net.js'
 import {baoBinary} from './paths.js'
 import {groupAlive, stopGroup} from './process.js'
 
@@ -25,6 +26,8 @@ export interface LabState {
   binDir: string
   processes: Array<{name: string; pid: number; log: string}>
   readyMs: number
+  /** With a node (the default; `lab up --no-node` leaves it out). */
+  node?: {name: string; registry: string; netns: string; hostIp: string; nodeIp: string; podCidr: string; serviceCidr: string}
 }
 
 /** $CLOUDTASER_LAB_DIR, else $XDG_STATE_HOME/cloudtaser/lab (~/.local/state/cloudtaser/lab). */
@@ -73,7 +76,13 @@ export function running(state: LabState): boolean {
   return state.processes.every((p) => ours(p.pid, state.stateDir))
 }
 
-export async function labUp(stateDir = defaultStateDir(), options: {log?: (line: string) => void} = {}): Promise<LabState> {
+export interface LabUpOptions {
+  log?: (line: string) => void
+  /** Start a node (default true). */
+  node?: boolean
+}
+
+export async function labUp(stateDir = defaultStateDir(), options: LabUpOptions = {}): Promise<LabState> {
   const existing = readState(stateDir)
   if (existing && running(existing)) {
     throw new CloudtaserError('LAB_ALREADY_RUNNING', `a lab is already running (state in ${stateDir})`, {
@@ -88,6 +97,7 @@ export async function labUp(stateDir = defaultStateDir(), options: {log?: (line:
   const lab = await startLab({
     controlPlane: {dir: join(stateDir, 'kubernetes'), daemon: true},
     openBao: {dir: join(stateDir, 'openbao'), daemon: true},
+    ...(options.node === false ? {} : {node: {dir: join(stateDir, 'node'), daemon: true}}),
   })
   try {
     const binDir = join(stateDir, 'bin')
@@ -103,8 +113,21 @@ export async function labUp(stateDir = defaultStateDir(), options: {log?: (line:
       baoAddr: lab.baoAddr,
       baoToken: lab.baoToken,
       binDir,
-      processes: [...lab.controlPlane.processes, lab.openBao.process].map((p) => ({name: p.name, pid: p.pid, log: p.logPath})),
+      processes: [...lab.controlPlane.processes, lab.openBao.process, ...(lab.node?.processes ?? [])].map((p) => ({name: p.name, pid: p.pid, log: p.logPath})),
       readyMs: lab.readyMs,
+      ...(lab.node
+        ? {
+            node: {
+              name: lab.node.name,
+              registry: lab.node.registry,
+              netns: lab.node.network.netns,
+              hostIp: lab.node.network.hostIp,
+              nodeIp: lab.node.network.nodeIp,
+              podCidr: lab.node.network.podCidr,
+              serviceCidr: lab.node.network.serviceCidr,
+            },
+          }
+        : {}),
     }
     writeFileSync(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`, {mode: 0o600})
     return state
@@ -123,6 +146,7 @@ export function envLines(state: LabState): string[] {
     `export KUBECONFIG=${shellQuote(state.kubeconfigPath)}`,
     `export BAO_ADDR=${shellQuote(state.baoAddr)}`,
     `export BAO_TOKEN=${shellQuote(state.baoToken)}`,
+    ...(state.node ? [`export CLOUDTASER_LAB_REGISTRY=${shellQuote(state.node.registry)}`] : []),
     `export PATH=${shellQuote(state.binDir)}:"$PATH"`,
   ]
 }
@@ -143,12 +167,21 @@ export interface DownResult {
   stateDir: string
   stopped: string[]
   removed: boolean
+  /** What the node's teardown could not remove (none expected). */
+  problems?: string[]
 }
 
 /** Stops every recorded server and removes the state directory; a no-op when nothing is there. */
 export async function labDown(stateDir = defaultStateDir()): Promise<DownResult> {
   const stopped: string[] = []
+  const problems: string[] = []
   if (existsSync(stateDir)) {
+    // The node first: its kubelet must not restart Pods while the CRI removes them.
+    const real = realpathSync(stateDir)
+    for (const record of readRecords().filter((r) => r.dir.startsWith(`${real}/`))) {
+      problems.push(...(await teardownNode(record)))
+      stopped.push(`node ${record.netns}`)
+    }
     // Found by working directory, not only from state.json: a `lab up` interrupted before it
     // wrote the state still leaves servers behind in the directory.
     const live = serversIn(realpathSync(stateDir))
@@ -158,5 +191,5 @@ export async function labDown(stateDir = defaultStateDir()): Promise<DownResult>
   }
   const removed = existsSync(stateDir)
   rmSync(stateDir, {recursive: true, force: true, maxRetries: 3})
-  return {stateDir, stopped, removed}
+  return {stateDir, stopped, removed, ...(problems.length ? {problems} : {})}
 }

@@ -21,10 +21,12 @@ export interface OpenBaoOptions {
   tls?: boolean
   /** Dev mode only: more server configuration (HCL), e.g. an audit device, which OpenBao takes only from a config file. */
   config?: string
+  /** The address to listen on, default 127.0.0.1; a lab with a node uses the host's end of its veth, which Pods reach too. */
+  host?: string
 }
 
 export interface OpenBao {
-  /** http://127.0.0.1:<port> */
+  /** http://<host>:<port> (host 127.0.0.1 unless given) */
   addr: string
   /** The root token: random per instance (dev), or from `operator init` (persistent). */
   token: string
@@ -62,6 +64,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   const tlsDir = join(dir, 'tls')
   const caPath = options.tls ? join(tlsDir, 'vault-ca.pem') : undefined
   if (options.tls) mkdirSync(tlsDir, {recursive: true})
+  const host = options.host ?? '127.0.0.1'
   const extraConfig = options.config === undefined ? [] : [`-config=${writeExtraConfig(dir, options.config)}`]
   let proc: ManagedProcess | undefined
 
@@ -70,7 +73,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       ...process.env,
       // bao writes a token helper file under $HOME; keep it in the instance dir.
       HOME: dir,
-      BAO_ADDR: `${scheme}://127.0.0.1:${port}`,
+      BAO_ADDR: `${scheme}://${host}:${port}`,
     }
     delete env.BAO_TOKEN
     delete env.VAULT_TOKEN
@@ -78,11 +81,11 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     if (!persistent) env.BAO_DEV_ROOT_TOKEN_ID = token
     const args = persistent
       ? ['server', `-config=${writeConfig(dir, port, clusterPort)}`]
-      : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=127.0.0.1:${port}`, ...(options.tls ? ['-dev-tls', `-dev-tls-cert-dir=${tlsDir}`] : []), ...extraConfig]
+      : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=${host}:${port}`, ...(options.tls ? ['-dev-tls', `-dev-tls-cert-dir=${tlsDir}`] : []), ...extraConfig]
     const p = spawnManaged({name: 'bao', command: bao, args, env, cwd: dir, logPath: join(dir, 'bao.log'), daemon: options.daemon})
     proc = p
     try {
-      const probe = () => health(`${scheme}://127.0.0.1:${port}`, caPath)
+      const probe = () => health(`${scheme}://${host}:${port}`, caPath)
       await waitReady(p, 'an answer on /v1/sys/health', async () => (await probe()) !== 0, timeoutMs)
       if (persistent) await initAndUnseal(port, dir)
       await waitReady(p, 'active and unsealed', async () => (await probe()) === 200, timeoutMs)
@@ -101,7 +104,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       return ports
     })
     if (persistent) token = readInit(dir).root_token
-    const addr = `${scheme}://127.0.0.1:${port}`
+    const addr = `${scheme}://${host}:${port}`
     let stopped: Promise<void> | undefined
     const instance: OpenBao = {
       addr,

@@ -5,6 +5,11 @@
 //	cloudtaser-controlplane etcd [etcd flags]
 //	cloudtaser-controlplane kube-apiserver [kube-apiserver flags]
 //	cloudtaser-controlplane kube-controller-manager [kube-controller-manager flags]
+//	cloudtaser-controlplane kube-scheduler [kube-scheduler flags]
+//	cloudtaser-controlplane kubelet [kubelet flags]
+//	cloudtaser-controlplane kube-proxy [kube-proxy flags]
+//	cloudtaser-controlplane coredns -conf Corefile (cluster-DNS plugins only, see coredns.go)
+//	cloudtaser-controlplane cri-down --endpoint unix:///path/containerd.sock
 //	cloudtaser-controlplane kubectl [kubectl args]
 //	cloudtaser-controlplane pki --dir DIR [--hosts 127.0.0.1,localhost]
 //	cloudtaser-controlplane version
@@ -14,6 +19,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,9 +37,12 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
-const usage = "usage: cloudtaser-controlplane etcd|kube-apiserver|kube-controller-manager|kubectl|pki|version [flags]"
+const usage = "usage: cloudtaser-controlplane etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|coredns|cri-down|kubectl|pki|version [flags]"
 
 func main() {
 	if filepath.Base(os.Args[0]) == "kubectl" {
@@ -55,12 +64,28 @@ func main() {
 		cmd := controllermanager.NewControllerManagerCommand()
 		cmd.SetArgs(os.Args[2:])
 		os.Exit(cli.Run(cmd))
+	case "kube-scheduler":
+		cmd := scheduler.NewSchedulerCommand()
+		cmd.SetArgs(os.Args[2:])
+		os.Exit(cli.Run(cmd))
+	case "kubelet":
+		cmd := kubelet.NewKubeletCommand(context.Background())
+		cmd.SetArgs(os.Args[2:])
+		os.Exit(cli.Run(cmd))
+	case "kube-proxy":
+		cmd := proxy.NewProxyCommand()
+		cmd.SetArgs(os.Args[2:])
+		os.Exit(cli.Run(cmd))
+	case "coredns":
+		runCoreDNS(os.Args[2:])
 	case "kubectl":
 		// kubectl reads os.Args itself (plugin lookup): drop our program name.
 		os.Args = os.Args[1:]
 		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
 			kubectlutil.CheckErr(err)
 		}
+	case "cri-down":
+		os.Exit(runCRIDown(os.Args[2:]))
 	case "pki":
 		os.Exit(runPKI(os.Args[2:]))
 	case "version":

@@ -24,7 +24,7 @@ const parseExports = (text: string) => {
 
 t.test('lab up starts everything in the background and returns', async (t) => {
   const t0 = Date.now()
-  const up = cli('lab', 'up', '--json')
+  const up = cli('lab', 'up', '--no-node', '--json')
   t.equal(up.code, 0, up.stderr)
   t.comment(`lab up returned in ${Date.now() - t0} ms`)
   const state = JSON.parse(up.stdout)
@@ -32,7 +32,7 @@ t.test('lab up starts everything in the background and returns', async (t) => {
   t.notOk('baoToken' in state, 'the root token is not echoed by up')
   t.equal(state.processes.length, 4)
 
-  const again = cli('lab', 'up', '--json')
+  const again = cli('lab', 'up', '--no-node', '--json')
   t.equal(again.code, 6, 'a second up is a conflict')
   t.equal(JSON.parse(again.stdout).error.code, 'LAB_ALREADY_RUNNING')
 })
@@ -78,7 +78,7 @@ t.test('lab down stops every server and removes the state', async (t) => {
 
 t.test('lab down also stops servers of a `lab up` killed before it wrote its state', async (t) => {
   const {spawn} = await import('node:child_process')
-  const up = spawn(process.execPath, ['bin/run.js', 'lab', 'up'], {env, stdio: 'ignore'})
+  const up = spawn(process.execPath, ['bin/run.js', 'lab', 'up', '--no-node'], {env, stdio: 'ignore'})
   const inStateDir = () =>
     readdirSync('/proc')
       .filter((e) => /^\d+$/.test(e))
