@@ -3,7 +3,7 @@
 // cost a Transit call each; the cache is bounded and its buffers are zero-filled on eviction.
 import {randomBytes} from 'node:crypto'
 import type {BaoClient} from '../../lib/openbao/bao-client.js'
-import {transitDecrypt, transitEncrypt, type WrappedKey} from '../../lib/openbao/transit.js'
+import {transitDecrypt, transitEncrypt, transitLatestVersion, type WrappedKey} from '../../lib/openbao/transit.js'
 import type {ProxyMetrics} from './metrics.js'
 
 export interface KeyServiceOptions {
@@ -21,7 +21,14 @@ export class KeyService {
     private readonly metrics?: ProxyMetrics,
   ) {}
 
+  private keyCheckedUntil = 0
+
   async newDataKey(): Promise<{key: Buffer; wrapped: WrappedKey}> {
+    // transit/encrypt creates a missing key on the fly: a mistyped key name must be an error instead.
+    if (this.keyCheckedUntil < Date.now()) {
+      await transitLatestVersion(await this.client(), this.options.mount, this.options.key)
+      this.keyCheckedUntil = Date.now() + 60_000
+    }
     const key = randomBytes(32)
     const wrapped = await this.timed('encrypt', async () => transitEncrypt(await this.client(), this.options.mount, this.options.key, key))
     this.remember(wrapped.ciphertext, Buffer.from(key))

@@ -279,7 +279,12 @@ async function getObject(c: Ctx): Promise<void> {
   }
   const env = envelopeOf(first.headers)
   if (!env) {
-    notEncrypted(c)
+    try {
+      notEncrypted(c)
+    } catch (err) {
+      first.res.destroy()
+      throw err
+    }
     if (head || !ranged) return relay(c, first)
     first.res.resume()
     return relay(c, await upstreamRequest(c.o.upstream, {method: 'GET', rawPath: c.rawPath, rawQuery: c.rawQuery, headers: forwardHeaders(c.req)}))

@@ -48,8 +48,11 @@ export async function startStack(overrides: Partial<S3ProxyConfig> = {}): Promis
     ...overrides,
   }
   const stack = {bao, root, s3, client, config} as Stack
+  // A restart keeps the port, so clients made before it keep working.
   const start = async (c: S3ProxyConfig) => {
     stack.proxy = await startS3ProxyService(c)
+    stack.config.port = stack.proxy.proxy.port
+    // A fresh client: the old one's pooled connections died with the old server.
     stack.sdk?.destroy()
     stack.sdk = sdkFor(stack.proxy.proxy.url, client)
   }
