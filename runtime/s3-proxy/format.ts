@@ -1,7 +1,7 @@
 // The encrypted object format (docs/s3-proxy.md, "Format"): a sequence of independently
 // authenticated AES-256-GCM segments per part, and a manifest (part numbers and plaintext
 // lengths) sealed with the same data key and kept in the object's metadata.
-import {createCipheriv, createDecipheriv, randomBytes} from 'node:crypto'
+import {createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject} from 'node:crypto'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 
 /** Plaintext bytes per segment. */
@@ -55,7 +55,7 @@ function aad(part: number, index: number, final: boolean): Buffer {
  * final-segment flag bound as associated data. Random rather than derived nonces because a
  * multipart part may be uploaded again under the same data key with different bytes.
  */
-export function sealSegment(key: Buffer, part: number, index: number, final: boolean, plain: Buffer, padTo?: number): Buffer {
+export function sealSegment(key: Buffer | KeyObject, part: number, index: number, final: boolean, plain: Buffer, padTo?: number): Buffer {
   const nonce = randomBytes(NONCE)
   const c = createCipheriv('aes-256-gcm', key, nonce)
   c.setAAD(aad(part, index, final))
@@ -68,7 +68,7 @@ export function sealSegment(key: Buffer, part: number, index: number, final: boo
   return out
 }
 
-export function openSegment(key: Buffer, part: number, index: number, final: boolean, sealed: Buffer): Buffer {
+export function openSegment(key: Buffer | KeyObject, part: number, index: number, final: boolean, sealed: Buffer): Buffer {
   if (sealed.length < NONCE + TAG) throw integrityError(`part ${part} segment ${index} is short`)
   const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE))
   d.setAAD(aad(part, index, final))
@@ -83,7 +83,9 @@ export function openSegment(key: Buffer, part: number, index: number, final: boo
 }
 
 /** Encrypts a part's plaintext stream of known length, one segment at a time (flat memory). */
-export async function* sealPart(key: Buffer, part: number, length: number, padded: boolean, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* sealPart(rawKey: Buffer, part: number, length: number, padded: boolean, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // One KeyObject per object: a raw key would be imported again for every segment.
+  const key = createSecretKey(rawKey)
   const n = segmentsOf(length)
   let buf = Buffer.allocUnsafe(SEGMENT)
   let fill = 0
@@ -164,25 +166,24 @@ export function coveringSegments(m: Manifest, first: number, last: number): Segm
  * yielding only the requested plaintext. Each segment is authenticated before any of it is
  * yielded; a short stream is an integrity error.
  */
-export async function* openSegments(key: Buffer, refs: SegmentRef[], source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* openSegments(rawKey: Buffer, refs: SegmentRef[], source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const key = createSecretKey(rawKey)
+  // Each segment's ciphertext is gathered into one reused buffer: no concatenation of leftovers.
+  const seg = Buffer.allocUnsafe(SEGMENT_CT)
+  let fill = 0
   let i = 0
-  let pending: Buffer[] = []
-  let have = 0
-  const take = (n: number): Buffer => {
-    const out = pending.length === 1 && pending[0]!.length === n ? pending[0]! : Buffer.concat(pending, have)
-    const seg = out.subarray(0, n)
-    const rest = out.subarray(n)
-    pending = rest.length ? [rest] : []
-    have = rest.length
-    return seg
-  }
   for await (const chunk of source) {
-    pending.push(chunk)
-    have += chunk.length
-    while (i < refs.length && have >= refs[i]!.ctLength) {
-      const r = refs[i++]!
-      const plain = openSegment(key, r.part, r.index, r.final, take(r.ctLength))
-      yield plain.subarray(r.keepFrom, r.keepTo)
+    for (let at = 0; at < chunk.length && i < refs.length; ) {
+      const r = refs[i]!
+      const take = Math.min(r.ctLength - fill, chunk.length - at)
+      chunk.copy(seg, fill, at, at + take)
+      fill += take
+      at += take
+      if (fill === r.ctLength) {
+        i++
+        fill = 0
+        yield openSegment(key, r.part, r.index, r.final, seg.subarray(0, r.ctLength)).subarray(r.keepFrom, r.keepTo)
+      }
     }
   }
   if (i < refs.length) throw integrityError(`the object ended inside part ${refs[i]!.part} segment ${refs[i]!.index}`)

@@ -8,6 +8,8 @@ import {coveringSegments, openSegments, partCiphertextSize, plaintextSize, SEGME
 import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
+import {HIGH_WATER_MARK, writeFlow} from './flow.js'
+import {released} from './release.js'
 import {errorXml, s3Error, toS3Error, type S3Error} from './s3-errors.js'
 import {uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
 import {upstreamRequest, type UpstreamConfig, type UpstreamResponse} from './upstream.js'
@@ -66,7 +68,7 @@ function copyResponseHeaders(res: ServerResponse, h: IncomingMessage['headers'])
 }
 
 export async function startS3Proxy(o: ProxyOptions): Promise<ProxyServer> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({highWaterMark: HIGH_WATER_MARK}, (req, res) => {
     void handle(req, res, o)
   })
   server.keepAliveTimeout = 60_000
@@ -168,7 +170,7 @@ async function relay(c: Ctx, up: UpstreamResponse, extra: Record<string, string>
   for (const [k, v] of Object.entries(extra)) c.res.setHeader(k, v)
   if (up.headers['content-length'] !== undefined) c.res.setHeader('content-length', up.headers['content-length'])
   c.res.writeHead(up.status)
-  for await (const b of up.res) if (!c.res.write(b)) await new Promise((r) => c.res.once('drain', r))
+  for await (const b of up.res) await writeFlow(c.res, b as Buffer)
   c.res.end()
 }
 
@@ -212,6 +214,7 @@ async function* counted(src: AsyncIterable<Buffer>, m: ProxyMetrics, dir: 'enc' 
   for await (const b of src) {
     if (dir === 'enc') m.bytesEncrypted += b.length
     else m.bytesDecrypted += b.length
+    released(b.length)
     yield b
   }
 }
@@ -333,7 +336,7 @@ async function getObject(c: Ctx): Promise<void> {
   if (size === 0) headers['content-length'] = 0
   c.res.writeHead(status, headers)
   if (!firstChunk.done) c.res.write(firstChunk.value)
-  for await (const b of plain) if (!c.res.write(b)) await new Promise((r) => c.res.once('drain', r))
+  for await (const b of plain) await writeFlow(c.res, b)
   c.res.end()
 }
 
