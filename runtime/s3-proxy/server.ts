@@ -189,11 +189,30 @@ async function upstreamError(c: Ctx, up: UpstreamResponse): Promise<void> {
   await relay(c, up)
 }
 
+/** Segments per upstream aws-chunk: each chunk costs a signature on both sides, so not one per 64 KiB. */
+const GROUP = 16
+
 function segmentChunkSizes(length: number, padded: boolean): number[] {
   const n = segmentsOf(length)
-  const sizes = new Array<number>(n).fill(SEGMENT_CT)
-  sizes[n - 1] = padded ? SEGMENT_CT : partCiphertextSize(length, false) - (n - 1) * SEGMENT_CT
+  const last = padded ? SEGMENT_CT : partCiphertextSize(length, false) - (n - 1) * SEGMENT_CT
+  const sizes: number[] = []
+  for (let i = 0; i < n; i += GROUP) {
+    const k = Math.min(GROUP, n - i)
+    sizes.push((k - (i + k === n ? 1 : 0)) * SEGMENT_CT + (i + k === n ? last : 0))
+  }
   return sizes
+}
+
+async function* grouped(segments: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let held: Buffer[] = []
+  for await (const s of segments) {
+    held.push(s)
+    if (held.length === GROUP) {
+      yield Buffer.concat(held)
+      held = []
+    }
+  }
+  if (held.length) yield Buffer.concat(held)
 }
 
 /** Encrypts the request body as part `part` and sends it upstream; returns the upstream answer. */
@@ -205,7 +224,7 @@ async function sendEncrypted(c: Ctx, key: Buffer, part: number, rawQuery: string
     rawPath: c.rawPath,
     rawQuery,
     headers,
-    body: {source, chunkSizes: segmentChunkSizes(plan.length, c.o.pad)},
+    body: {source: grouped(source), chunkSizes: segmentChunkSizes(plan.length, c.o.pad)},
   })
   return {up, plan}
 }

@@ -54,6 +54,21 @@ t.test('tampered, truncated and reordered ciphertext is refused', async (t) => {
   t.ok(Number(/cloudtaser_s3_proxy_integrity_failures_total (\d+)/.exec(await (await fetch(`${stack.proxy.opsUrl}/metrics`)).text())?.[1]) >= 0, 'metrics are served')
 })
 
+t.test('padding: stored sizes reveal plaintext sizes only to 64 KiB; --no-pad stores exact sizes and still round-trips', async (t) => {
+  const sizes = [0, 1, 65535, 65536, 100_000]
+  for (const n of sizes) await put(`pad/${n}`, data.subarray(0, n))
+  t.same(sizes.map((n) => readFileSync(fileOf(`pad/${n}`)).length), [1, 1, 1, 1, 2].map((k) => k * SEGMENT_CT), 'padded: whole segments')
+  await stack.restartProxy({pad: false})
+  for (const n of sizes) await stack.sdk.send(new PutObjectCommand({Bucket, Key: `nopad/${n}`, Body: data.subarray(0, n)}))
+  t.same(sizes.map((n) => readFileSync(fileOf(`nopad/${n}`)).length), sizes.map((n) => n + 28 * Math.max(1, Math.ceil(n / 65536))), 'unpadded: plaintext + 28 bytes per segment')
+  for (const n of sizes) {
+    t.ok((await get(`nopad/${n}`)).equals(data.subarray(0, n)), `unpadded ${n}: every byte`)
+    if (n > 10) t.ok((await get(`nopad/${n}`, `bytes=${n - 10}-`)).equals(data.subarray(n - 10, n)), `unpadded ${n}: a range at the end`)
+  }
+  await stack.restartProxy({pad: true})
+  t.ok((await get('nopad/100000')).equals(data.subarray(0, 100_000)), 'a padding proxy reads unpadded objects (the manifest says which)')
+})
+
 t.test('the first segment failing is a clean S3 error (InvalidObjectState), not a broken stream', async (t) => {
   await put('t/clean', data)
   const b = Buffer.from(readFileSync(fileOf('t/clean')))
