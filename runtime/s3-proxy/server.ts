@@ -125,12 +125,15 @@ function sendError(res: ServerResponse, e: S3Error, resource: string, requestId:
   res.end(body)
 }
 
+const LIST_PARAMS = new Set(['list-type', 'prefix', 'delimiter', 'marker', 'max-keys', 'encoding-type', 'continuation-token', 'start-after', 'fetch-owner', 'x-id'])
+
 function operationOf(c: Ctx): string {
   const m = c.req.method
   const q = c.query
   if (!c.bucket) return m === 'GET' ? 'ListBuckets' : 'Passthrough'
   if (!c.key) {
-    if (m === 'GET' && q.get('list-type') === '2') return 'ListObjectsV2'
+    // ListObjects (v1) and ListObjectsV2 share the <Contents><Key><Size> shape.
+    if (m === 'GET' && [...q.keys()].every((k) => LIST_PARAMS.has(k))) return q.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects'
     return 'Passthrough'
   }
   if (q.has('uploads') && m === 'POST') return 'CreateMultipartUpload'
@@ -474,19 +477,30 @@ async function multipartById(c: Ctx): Promise<void> {
   await relay(c, await upstreamRequest(c.o.upstream, {method: c.req.method!, rawPath: c.rawPath, rawQuery: withUploadId(c.rawQuery, upstreamId)}))
 }
 
+function urlDecodeKey(key: string): string {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '))
+  } catch {
+    return key
+  }
+}
+
 /** Sizes in listings are the plaintext sizes (a HEAD and a cached unwrap per encrypted object). */
 async function listObjects(c: Ctx): Promise<void> {
   const up = await upstreamRequest(c.o.upstream, {method: 'GET', rawPath: c.rawPath, rawQuery: c.rawQuery, headers: forwardHeaders(c.req)})
   const text = await up.text()
   if (up.status !== 200) return sendXml(c, up.status, text, up)
   const blocks = xmlAll(text, 'Contents')
+  const urlEncoded = xmlText(text, 'EncodingType') === 'url'
   const sizes = new Map<string, number>()
   let next = 0
   const worker = async () => {
     while (next < blocks.length) {
       const b = blocks[next++]!
       const key = xmlText(b, 'Key')!
-      const head = await upstreamRequest(c.o.upstream, {method: 'HEAD', rawPath: objectPath(c.bucket, key), rawQuery: ''})
+      // With encoding-type=url (the AWS CLI's default) keys arrive percent-encoded.
+      const name = urlEncoded ? urlDecodeKey(key) : key
+      const head = await upstreamRequest(c.o.upstream, {method: 'HEAD', rawPath: objectPath(c.bucket, name), rawQuery: ''})
       head.res.resume()
       const env = head.status === 200 ? envelopeOf(head.headers) : undefined
       if (env) sizes.set(key, plaintextSize((await openEnvelope(c.o.keys, env)).manifest))
@@ -504,6 +518,7 @@ const ROUTES: Record<string, (c: Ctx) => Promise<void>> = {
   ListBuckets: passthrough,
   Passthrough: passthrough,
   ListObjectsV2: listObjects,
+  ListObjects: listObjects,
   PutObject: putObject,
   GetObject: getObject,
   HeadObject: getObject,
