@@ -8,8 +8,9 @@ import {join} from 'node:path'
 import {randomBytes} from 'node:crypto'
 import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand} from '@aws-sdk/client-s3'
 import {resolveConnection} from '../../../lib/openbao/config.js'
-import {SEGMENT_CT} from '../../../runtime/s3-proxy/format.js'
+import {partCiphertextSize, SEGMENT_CT} from '../../../runtime/s3-proxy/format.js'
 import {rewrapBucket} from '../../../runtime/s3-proxy/rewrap.js'
+import {startS3ProxyService} from '../../../runtime/s3-proxy/service.js'
 import {runCli} from '../../helpers/cli.js'
 import {sdkFor, startStack, storedFiles, TRANSIT_KEY} from './fixture.js'
 
@@ -151,6 +152,46 @@ async function fetchHeader(s: typeof stack, key: string): Promise<string | null>
   c.destroy()
   return header
 }
+
+t.test('a checksum that does not match the plaintext: BadDigest, nothing stored', async (t) => {
+  const body = Buffer.from('secret-plaintext that must not be stored')
+  t.same(await failure(stack.sdk.send(new PutObjectCommand({Bucket, Key: 'bad-crc', Body: body, ChecksumCRC32: 'AAAAAA=='}))), {name: 'BadDigest', status: 400})
+  t.same(await failure(stack.sdk.send(new PutObjectCommand({Bucket, Key: 'bad-md5', Body: body, ContentMD5: '1B2M2Y8AsgTpgAZPl3+yMQ=='}))), {name: 'BadDigest', status: 400})
+  t.notOk(storedFiles(stack.s3).has(fileOf('bad-crc')) || storedFiles(stack.s3).has(fileOf('bad-md5')), 'nothing stored')
+  const ok = await stack.sdk.send(new PutObjectCommand({Bucket, Key: 'good-crc', Body: body, ChecksumAlgorithm: 'CRC32'}))
+  t.ok(ok.ChecksumCRC32, 'a correct CRC32 is verified and echoed')
+})
+
+t.test('aws-chunked uploads signed per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) are verified', async (t) => {
+  // A second proxy in front of the first: its upstream signer (whose uploads versitygw accepts)
+  // streams signed chunks, which the first proxy must verify chunk by chunk.
+  const front = await startS3ProxyService({
+    ...stack.config,
+    port: 0,
+    client: {accessKeyId: 'FRONT', secretAccessKey: 'front-secret'},
+    upstream: {endpoint: new URL(stack.proxy.proxy.url), region: 'us-east-1', credentials: stack.client, payload: 'streaming'},
+  })
+  t.teardown(() => front.stop())
+  const c = sdkFor(front.proxy.url, {accessKeyId: 'FRONT', secretAccessKey: 'front-secret'})
+  t.teardown(() => c.destroy())
+  const big = randomBytes(3 * 1024 * 1024 + 17)
+  await c.send(new PutObjectCommand({Bucket, Key: 'chained', Body: big}))
+  // The back proxy keeps its own envelope only (it drops cloudtaser metadata from clients), so
+  // what it returns is the front proxy's ciphertext, whole: every streamed chunk was accepted.
+  const inner = await bytes(await stack.sdk.send(new GetObjectCommand({Bucket, Key: 'chained'})))
+  t.equal(inner.length, partCiphertextSize(big.length, true), 'the back proxy stored every chunk the front one streamed')
+  t.notOk(inner.includes(big.subarray(0, 64)), 'and it is ciphertext')
+  const wrongSecret = await startS3ProxyService({
+    ...stack.config,
+    port: 0,
+    client: {accessKeyId: 'FRONT', secretAccessKey: 'front-secret'},
+    upstream: {endpoint: new URL(stack.proxy.proxy.url), region: 'us-east-1', credentials: {accessKeyId: stack.client.accessKeyId, secretAccessKey: 'not-the-secret'}, payload: 'streaming'},
+  })
+  t.teardown(() => wrongSecret.stop())
+  const w = sdkFor(wrongSecret.proxy.url, {accessKeyId: 'FRONT', secretAccessKey: 'front-secret'})
+  t.teardown(() => w.destroy())
+  t.same(await failure(w.send(new PutObjectCommand({Bucket, Key: 'chained-bad', Body: big}))), {name: 'SignatureDoesNotMatch', status: 403})
+})
 
 t.test('failures around the proxy', async (t) => {
   await t.test('a wrong client secret: SignatureDoesNotMatch; the upstream credentials are not accepted', async (t) => {
