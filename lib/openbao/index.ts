@@ -9,3 +9,4 @@ export {verifyPlan, requirementsOf, type VerifyPlanResult} from './verify-plan.j
 export {configureOperator, operatorSet, OPERATOR_DEFAULTS, type ConfigureResult} from './configure.js'
 export {connectCluster, planConnect, clusterEndpoint, CONNECT_DEFAULTS, type ConnectResult} from './connect.js'
 export {roleNameOf, policyNameOf, kvMountOf, authMountOf} from './plan-paths.js'
+export {transitEncrypt, transitDecrypt, transitRewrap, transitLatestVersion, transitVersionOf, type WrappedKey} from './transit.js'

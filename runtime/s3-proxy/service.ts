@@ -1,0 +1,108 @@
+// `cloudtaser s3-proxy run`: the proxy, its ops port (/healthz, /readyz, /metrics) and its
+// OpenBao session (a token for tests, kubernetes auth in Pods, as the wrapper logs in).
+import {readFileSync} from 'node:fs'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {CloudtaserError, ExitCode} from '../../lib/errors.js'
+import type {BaoClient} from '../../lib/openbao/bao-client.js'
+import {OpenBaoClient} from '../../lib/openbao/client.js'
+import type {ConnectionSettings} from '../../lib/openbao/config.js'
+import {loginKubernetes} from '../../lib/openbao/login.js'
+import {KeyService} from './keys.js'
+import {ProxyMetrics} from './metrics.js'
+import {startS3Proxy, type ProxyServer} from './server.js'
+import type {Credentials} from './sigv4.js'
+import {closeUpstream, type UpstreamConfig} from './upstream.js'
+
+export const SA_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+
+export interface S3ProxyConfig {
+  host: string
+  port: number
+  opsHost: string
+  opsPort: number
+  client: Credentials
+  upstream: UpstreamConfig
+  bao: Omit<ConnectionSettings, 'token' | 'tokenSource'> & {token?: string}
+  auth: {method: 'token'} | {method: 'kubernetes'; mount: string; role: string; jwtFile: string}
+  transit: {mount: string; key: string}
+  pad: boolean
+  requireEncrypted: boolean
+  log?: (event: Record<string, unknown>) => void
+}
+
+export interface RunningS3Proxy {
+  proxy: ProxyServer
+  opsUrl: string
+  metrics: ProxyMetrics
+  stop(): Promise<void>
+}
+
+const configError = (message: string, hint?: string) => new CloudtaserError('S3_PROXY_CONFIG', message, {exitCode: ExitCode.CONFIG, hint})
+
+/** Credentials from the environment (never argv, which any process on the node can read). */
+export function credentialsFromEnv(env: NodeJS.ProcessEnv, prefix: string): Credentials {
+  const accessKeyId = env[`${prefix}_ACCESS_KEY_ID`]
+  const secretAccessKey = env[`${prefix}_SECRET_ACCESS_KEY`]
+  if (!accessKeyId || !secretAccessKey) throw configError(`${prefix}_ACCESS_KEY_ID and ${prefix}_SECRET_ACCESS_KEY must be set`)
+  return {accessKeyId, secretAccessKey}
+}
+
+/** One OpenBao session; a kubernetes login is renewed by logging in again at half its lease. */
+export function baoSession(c: S3ProxyConfig): {client: () => Promise<BaoClient>; close: () => Promise<void>} {
+  let current: {client: BaoClient; until: number} | undefined
+  let pending: Promise<BaoClient> | undefined
+  const connect = (s: ConnectionSettings) => new OpenBaoClient(s)
+  const client = async (): Promise<BaoClient> => {
+    if (current && current.until > Date.now()) return current.client
+    if (c.auth.method === 'token') {
+      if (!c.bao.token) throw configError('token auth needs BAO_TOKEN (or VAULT_TOKEN)')
+      current = {client: connect({...c.bao, token: c.bao.token, tokenSource: 'BAO_TOKEN'}), until: Infinity}
+      return current.client
+    }
+    const auth = c.auth
+    pending ??= (async () => {
+      const jwt = readFileSync(auth.jwtFile, 'utf8').trim()
+      const l = await loginKubernetes(c.bao, {mount: auth.mount, role: auth.role, jwt}, connect)
+      const old = current
+      current = {client: l.client, until: Date.now() + Math.max(30, l.leaseSeconds / 2) * 1000}
+      void old?.client.close()
+      return l.client
+    })().finally(() => (pending = undefined))
+    return pending
+  }
+  return {client, close: async () => current?.client.close()}
+}
+
+export async function startS3ProxyService(c: S3ProxyConfig): Promise<RunningS3Proxy> {
+  const metrics = new ProxyMetrics()
+  const session = baoSession(c)
+  const keys = new KeyService(session.client, c.transit, metrics)
+  const proxy = await startS3Proxy({host: c.host, port: c.port, client: c.client, upstream: c.upstream, keys, metrics, pad: c.pad, requireEncrypted: c.requireEncrypted, log: c.log})
+  const ops = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (path === '/healthz' || path === '/readyz') res.writeHead(200, {'content-type': 'text/plain'}).end('ok\n')
+    else if (path === '/metrics') res.writeHead(200, {'content-type': 'text/plain; version=0.0.4'}).end(metrics.render())
+    else res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve, reject) => {
+    ops.once('error', reject)
+    ops.listen(c.opsPort, c.opsHost, () => resolve())
+  })
+  const a = ops.address() as AddressInfo
+  return {
+    proxy,
+    opsUrl: `http://${a.address}:${a.port}`,
+    metrics,
+    stop: async () => {
+      await proxy.close()
+      await new Promise<void>((r) => {
+        ops.close(() => r())
+        ops.closeAllConnections()
+      })
+      keys.clear()
+      closeUpstream(c.upstream)
+      await session.close()
+    },
+  }
+}

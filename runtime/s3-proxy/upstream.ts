@@ -1,0 +1,127 @@
+// Requests to the real S3 server, signed with the proxy's own credentials. Bodies stream: either
+// aws-chunked with a signature per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, the default) or
+// UNSIGNED-PAYLOAD with a plain Content-Length. A failing body source aborts the request, so the
+// server never completes (stores) an object whose plaintext failed a check.
+import http, {type IncomingMessage} from 'node:http'
+import https from 'node:https'
+import {writeFlow} from './flow.js'
+import {chunkSignature, EMPTY_SHA256, sha256hex, signRequest, STREAMING_SIGNED, UNSIGNED, type Credentials} from './sigv4.js'
+
+export interface UpstreamConfig {
+  endpoint: URL
+  region: string
+  credentials: Credentials
+  payload: 'streaming' | 'unsigned'
+  ca?: string
+}
+
+export interface UpstreamRequest {
+  method: string
+  /** Path-style: /bucket/key, percent-encoded as sent. */
+  rawPath: string
+  rawQuery: string
+  headers?: Record<string, string>
+  body?: Buffer | {source: AsyncIterable<Buffer>; chunkSizes: number[]}
+}
+
+export interface UpstreamResponse {
+  status: number
+  headers: IncomingMessage['headers']
+  res: IncomingMessage
+  /** The whole body (for XML answers). */
+  text(): Promise<string>
+}
+
+const agents = new WeakMap<UpstreamConfig, http.Agent>()
+const agentOf = (c: UpstreamConfig) => {
+  let a = agents.get(c)
+  if (!a) {
+    a = c.endpoint.protocol === 'https:' ? new https.Agent({keepAlive: true, ca: c.ca, maxSockets: 64}) : new http.Agent({keepAlive: true, maxSockets: 64})
+    agents.set(c, a)
+  }
+  return a
+}
+
+export function closeUpstream(c: UpstreamConfig): void {
+  agents.get(c)?.destroy()
+  agents.delete(c)
+}
+
+const CRLF = Buffer.from('\r\n')
+const chunkHeaderLength = (size: number) => size.toString(16).length + ';chunk-signature='.length + 64 + 2
+export const encodedLength = (sizes: number[]): number => sizes.reduce((s, n) => s + chunkHeaderLength(n) + n + 2, 0) + chunkHeaderLength(0) + 2
+
+export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Promise<UpstreamResponse> {
+  const basePath = c.endpoint.pathname.replace(/\/+$/, '')
+  const rawPath = basePath + r.rawPath
+  const headers: Record<string, string> = {host: c.endpoint.host}
+  for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v
+  const streaming = r.body !== undefined && !Buffer.isBuffer(r.body)
+  let payloadHash = EMPTY_SHA256
+  if (Buffer.isBuffer(r.body)) {
+    payloadHash = sha256hex(r.body)
+    headers['content-length'] = String(r.body.length)
+  } else if (streaming) {
+    const {chunkSizes} = r.body as {chunkSizes: number[]}
+    const decoded = chunkSizes.reduce((s, n) => s + n, 0)
+    if (c.payload === 'streaming') {
+      payloadHash = STREAMING_SIGNED
+      headers['content-encoding'] = 'aws-chunked'
+      headers['x-amz-decoded-content-length'] = String(decoded)
+      headers['content-length'] = String(encodedLength(chunkSizes))
+    } else {
+      payloadHash = UNSIGNED
+      headers['content-length'] = String(decoded)
+    }
+  }
+  const signed = {method: r.method, rawPath, rawQuery: r.rawQuery, headers}
+  const {scope, signature} = signRequest(signed, c.credentials, c.region, payloadHash)
+  const req = (c.endpoint.protocol === 'https:' ? https : http).request({
+    method: r.method,
+    host: c.endpoint.hostname,
+    port: c.endpoint.port || (c.endpoint.protocol === 'https:' ? 443 : 80),
+    path: rawPath + (r.rawQuery ? `?${r.rawQuery}` : ''),
+    headers,
+    agent: agentOf(c),
+  })
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve)
+    req.once('error', reject)
+  })
+  // An early answer (an error) must not leave the writer below waiting on 'drain' forever.
+  response.catch(() => {})
+  const write = (b: Buffer | string) => writeFlow(req, b, response)
+  if (Buffer.isBuffer(r.body)) req.end(r.body)
+  else if (streaming) {
+    const {source, chunkSizes} = r.body as {source: AsyncIterable<Buffer>; chunkSizes: number[]}
+    try {
+      let previous = signature
+      let i = 0
+      for await (const chunk of source) {
+        if (chunk.length !== chunkSizes[i++]) throw new Error(`upstream chunk ${i} has ${chunk.length} bytes, ${chunkSizes[i - 1]} planned`)
+        if (c.payload === 'streaming') {
+          previous = chunkSignature(scope, previous, sha256hex(chunk))
+          // One write per chunk: three small ones cost a syscall each.
+          await write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)};chunk-signature=${previous}\r\n`), chunk, CRLF]))
+        } else await write(chunk)
+      }
+      if (i !== chunkSizes.length) throw new Error(`upstream body ended after ${i} of ${chunkSizes.length} chunks`)
+      if (c.payload === 'streaming') await write(`0;chunk-signature=${chunkSignature(scope, previous, EMPTY_SHA256)}\r\n\r\n`)
+      req.end()
+    } catch (err) {
+      req.destroy()
+      throw err
+    }
+  } else req.end()
+  const res = await response
+  return {
+    status: res.statusCode ?? 0,
+    headers: res.headers,
+    res,
+    text: async () => {
+      const parts: Buffer[] = []
+      for await (const b of res) parts.push(b as Buffer)
+      return Buffer.concat(parts).toString('utf8')
+    },
+  }
+}
