@@ -55,6 +55,13 @@ export const ERRORS = {
   PLAN_PATH_MOUNT_MISMATCH: {exitCode: ExitCode.CONFIG},
   PLAN_UNREADABLE: {exitCode: ExitCode.USAGE},
   PLAN_WOULD_BE_INVALID: {exitCode: ExitCode.INTERNAL},
+  // the S3 proxy (S3_REQUEST: a failure answered to the S3 client; its S3 code is S3Error.s3Code)
+  S3_BODY_LENGTH: {exitCode: ExitCode.USAGE},
+  S3_INTEGRITY: {exitCode: ExitCode.CHECK_FAILED},
+  S3_PROXY_CONFIG: {exitCode: ExitCode.CONFIG},
+  S3_REQUEST: {exitCode: ExitCode.CHECK_FAILED},
+  TRANSIT_BAD_CIPHERTEXT: {exitCode: ExitCode.CHECK_FAILED},
+  TRANSIT_KEY_MISSING: {exitCode: ExitCode.CONFIG},
   // target discover
   DISCOVER_UNREPRESENTABLE: {exitCode: ExitCode.CONFIG},
   // target protect / unprotect

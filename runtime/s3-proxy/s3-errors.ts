@@ -34,7 +34,7 @@ export class S3Error extends CloudtaserError {
     readonly status = STATUS[s3Code] ?? 400,
     cause?: unknown,
   ) {
-    super(`S3_${s3Code.toUpperCase()}`, message, {exitCode: status === 503 ? ExitCode.UNAVAILABLE : status >= 500 ? ExitCode.INTERNAL : ExitCode.CHECK_FAILED, cause})
+    super('S3_REQUEST', message, {exitCode: status === 503 ? ExitCode.UNAVAILABLE : status >= 500 ? ExitCode.INTERNAL : ExitCode.CHECK_FAILED, cause})
   }
 }
 
