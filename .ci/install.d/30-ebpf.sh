@@ -4,17 +4,11 @@
 # kernel may refuse LSM programs). The kernel is extracted into a cache dir,
 # not installed: installing linux-image-* in a container runs boot hooks.
 set -euo pipefail
+source "$(dirname "$0")/../apt-need.sh"
 cd "$(dirname "$0")/../.."
 pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev gcc make libc6-dev
       qemu-system-x86 busybox-static cpio xz-utils)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_need "${pkgs[@]}"
 # apt lists are needed for apt-get download even when nothing was missing
 [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ] || apt-get update -qq
 runtime/ebpf/vm/fetch-kernel.sh "$PWD/.cache/ebpf-kernel" >/dev/null

@@ -6,14 +6,8 @@
 # apache2-utils), and the tools the test builds and pushes its image with (umoci, skopeo).
 # debootstrap: the Debian minbase rootfs the wrapper is proven in as PID 1.
 set -euo pipefail
-missing=()
-for p in openssl util-linux binutils gcc libc6-dev docker-registry apache2-utils umoci skopeo debootstrap; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source "$(dirname "$0")/../apt-need.sh"
+apt_need openssl util-linux binutils gcc libc6-dev docker-registry apache2-utils umoci skopeo debootstrap
 # The Debian package may start a registry on :5000; tests run their own on a free loopback port.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then systemctl stop docker-registry || true; fi
 echo "50-operator-wrapper: $(openssl version), $(prlimit --version), docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}'), $(skopeo --version)"
