@@ -5,7 +5,7 @@
 //   does) and a static app: no loader, no libc, no shell;
 // - musl: Debian's musl loader and an app built with musl-gcc, no glibc anywhere;
 // - debootstrap: a Debian minbase (glibc) with an app built by gcc.
-// In each, the app sees exactly its mapped environment and its expanded args, its parent is PID 1,
+// In each, the app sees exactly its mapped environment, its file secret and its expanded args, its parent is PID 1,
 // and the orphan it leaves behind is reaped by the wrapper.
 import t, {type Test} from 'tap'
 import {execFileSync, spawnSync} from 'node:child_process'
@@ -34,6 +34,7 @@ if (process.getuid?.() !== 0 || !has('unshare', '--version') || !has('musl-gcc',
     rmSync(work, {recursive: true, force: true})
     rmSync(join(debianCache, 'cloudtaser'), {recursive: true, force: true})
     rmSync(join(debianCache, 'app'), {force: true})
+    rmSync(join(debianCache, 'etc/app'), {recursive: true, force: true})
   })
   const value = `canary-rootfs-${Date.now()}`
   await call(bao.addr, bao.token, 'POST', 'secret/data/app/db', {data: {password: value}})
@@ -64,6 +65,7 @@ if (process.getuid?.() !== 0 || !has('unshare', '--version') || !has('musl-gcc',
         CLOUDTASER_VAULT_TOKEN: bao.token,
         CLOUDTASER_SECRET_PATHS: 'secret/data/app/db',
         CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
+        CLOUDTASER_FILE_MAP: JSON.stringify([{path: 'secret/data/app/db', mountPath: '/etc/app', items: [{field: 'password', file: 'key', mode: 0o440}]}]),
       },
     })
 
@@ -74,6 +76,7 @@ if (process.getuid?.() !== 0 || !has('unshare', '--version') || !has('musl-gcc',
     t.same(lines.filter((l) => l.startsWith('arg=')), [`arg=${value}`, 'arg=$(APP_MODE)', 'arg=prod-$(NOPE)', 'arg=$('], 'args expanded with the kubelet\'s rules')
     // tap's processinfo hooks spawn() and adds its own variables to every child process.
     t.same(lines.filter((l) => l.startsWith('env=') && !/^env=(_TAPJS_|NODE_OPTIONS=)/.test(l)).sort(), ['env=APP_MODE=prod', 'env=PATH=/usr/local/bin:/usr/bin:/bin', `env=PGPASSWORD=${value}`], 'exactly the mapped environment')
+    t.ok(lines.includes(`file=440:${value}`), 'the file secret, with its mode, at its mount path')
     t.ok(lines.includes('ppid=1'), 'the app\'s parent is PID 1, the wrapper')
     t.ok(lines.includes('zombies=0'), 'the orphaned grandchild was reaped by the wrapper')
     t.match(r.stderr, /"event":"hardening","dumpable":false,"coreLimit":"0:0","pid1":true/)
