@@ -34,7 +34,13 @@ export const WrapperEnv = {
   startDeadline: 'CLOUDTASER_START_DEADLINE',
   pollInterval: 'CLOUDTASER_POLL_INTERVAL',
   fileMap: 'CLOUDTASER_FILE_MAP',
+  ebpf: 'CLOUDTASER_EBPF',
+  ebpfFail: 'CLOUDTASER_EBPF_FAIL',
 } as const
+
+/** The eBPF agent's socket directory on the node, mounted where the wrapper looks for it. */
+export const EBPF_VOLUME = 'cloudtaser-ebpf'
+export const EBPF_SOCKET_DIR = '/run/cloudtaser'
 
 /** One memory-backed emptyDir per file-map entry, where the wrapper writes that Secret's files. */
 export const FILES_VOLUME_PREFIX = 'cloudtaser-files-'
@@ -92,6 +98,8 @@ const annotationToEnv: [string, string][] = [
   [Annotations.envMap, WrapperEnv.envMap],
   [Annotations.onChange, WrapperEnv.onChange],
   [Annotations.fileMap, WrapperEnv.fileMap],
+  [Annotations.ebpf, WrapperEnv.ebpf],
+  [Annotations.ebpfFail, WrapperEnv.ebpfFail],
 ]
 
 /** Reinvocation (IfNeeded) and repeated CREATE attempts must not wrap the wrapper. */
@@ -175,6 +183,9 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
     return {allowed: false, message: `cloudtaser: ${Annotations.fileMap} delivers files at ${taken.join(', ')}, where the container already mounts a volume; remove that volume (target protect does)`}
   }
   const filesMounts: V1VolumeMount[] = fileMounts.map((mountPath, i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, mountPath}))
+  // The wrapper registers with the node's agent over its socket (docs/ebpf.md); connecting needs no write access.
+  const ebpf = annotations[Annotations.ebpf]?.trim().toLowerCase() === 'true'
+  if (ebpf) filesMounts.push({name: EBPF_VOLUME, mountPath: EBPF_SOCKET_DIR, readOnly: true})
   const caSource = annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
   const ca = caSource ? parseCaConfigMap(caSource) : undefined
   if (ca && 'error' in ca) return {allowed: false, message: `cloudtaser: ${Annotations.vaultCaConfigMap}: ${ca.error}`}
@@ -252,6 +263,8 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
         ...(ca ? [{name: CA_VOLUME, configMap: {name: ca.name, items: [{key: ca.key, path: 'ca.crt'}]}}] : []),
         // Node RAM only, never disk or etcd; room for two generations during a rotation swap.
         ...fileMounts.map((_, i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, emptyDir: {medium: 'Memory', sizeLimit: '4Mi'}})),
+        // DirectoryOrCreate: without an agent the wrapper then finds no socket and fails closed (or starts, fail-open).
+        ...(ebpf ? [{name: EBPF_VOLUME, hostPath: {path: EBPF_SOCKET_DIR, type: 'DirectoryOrCreate'}}] : []),
       ],
     },
     // First, so the wrapper is in place before any other init container could need it.

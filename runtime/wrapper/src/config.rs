@@ -40,6 +40,7 @@ pub struct Config {
     pub poll_interval_ms: u64,
     pub files: Vec<crate::files::FileSecret>,
     pub ebpf: crate::ebpf::Mode,
+    pub ebpf_socket: String,
 }
 
 /// `VAR` set and not empty, as `env.VAR || undefined` reads it.
@@ -169,6 +170,7 @@ pub fn read(env: &[(OsString, OsString)]) -> Result<Config> {
         poll_interval_ms: duration_ms(get("CLOUDTASER_POLL_INTERVAL"), 30_000, "CLOUDTASER_POLL_INTERVAL")?,
         files,
         ebpf: crate::ebpf::Mode::from_env(get("CLOUDTASER_EBPF").as_deref(), get("CLOUDTASER_EBPF_FAIL").as_deref())?,
+        ebpf_socket: get("CLOUDTASER_EBPF_SOCKET").unwrap_or_else(|| crate::ebpf::DEFAULT_SOCKET.into()),
     })
 }
 

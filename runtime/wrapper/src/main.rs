@@ -125,6 +125,11 @@ fn run() -> i32 {
         Ok(ep) => bao::Bao { ep },
         Err(m) => return fail(&Error::new("WRAPPER_CACERT", EXIT_CONFIG, format!("CLOUDTASER_VAULT_CACERT / OpenBao address: {m}"))),
     };
+    // Before any secret is fetched: fail closed without having asked OpenBao for anything, and the
+    // app (spawned later) inherits the mark from its first instruction.
+    if let Err(e) = ebpf::register(cfg.ebpf, &cfg.ebpf_socket) {
+        return fail(&e);
+    }
     let t0 = Instant::now();
     let end = t0 + Duration::from_millis(cfg.start_deadline_ms);
     let mut wait = 200u64;
@@ -167,9 +172,6 @@ fn run() -> i32 {
         f.push(("secretMemoryDetail", F::S(d)));
     }
     log("info", "secrets_fetched", &f);
-    if let Err(e) = ebpf::register(cfg.ebpf) {
-        return fail(&e);
-    }
     let launch = match launch_for(&env, &cfg, &fetched.store) {
         Ok(l) => l,
         Err(e) => return fail(&e),

@@ -199,3 +199,17 @@ t.test('file-map: a memory emptyDir per mountPath in every container, the map pa
   const mounted = pod({containers: [{name: 'app', image: 'app:1', command: ['/bin/app'], volumeMounts: [{name: 'tls', mountPath: '/etc/tls'}]}]}, {annotations: {...annotations, [Annotations.fileMap]: fileMap}, labels: {[INJECT_LABEL]: 'true'}})
   t.match(mutatePod(mounted, settings), {allowed: false, message: /app:\/etc\/tls, where the container already mounts a volume/})
 })
+
+t.test('ebpf: the annotations passed on and the agent socket directory mounted read-only', async (t) => {
+  const meta = {annotations: {...annotations, [Annotations.ebpf]: 'true', [Annotations.ebpfFail]: 'open'}, labels: {[INJECT_LABEL]: 'true'}}
+  const r = mutatePod(pod({}, meta), settings)
+  if (!r.allowed) throw new Error(r.message)
+  const out = applyPatch(pod(), r.patch)
+  t.same(out.spec!.volumes!.find((v) => v.name === 'cloudtaser-ebpf'), {name: 'cloudtaser-ebpf', hostPath: {path: '/run/cloudtaser', type: 'DirectoryOrCreate'}})
+  for (const c of out.spec!.containers) {
+    t.same(c.volumeMounts!.find((m) => m.name === 'cloudtaser-ebpf'), {name: 'cloudtaser-ebpf', mountPath: '/run/cloudtaser', readOnly: true})
+    t.same(c.env!.filter((e) => e.name.startsWith('CLOUDTASER_EBPF')), [{name: 'CLOUDTASER_EBPF', value: 'true'}, {name: 'CLOUDTASER_EBPF_FAIL', value: 'open'}])
+  }
+  const off = applyPatch(pod(), (mutatePod(pod(), settings) as {patch: JsonPatchOp[]}).patch)
+  t.notOk(off.spec!.volumes!.some((v) => v.name === 'cloudtaser-ebpf'), 'no mount without the annotation')
+})
