@@ -46,6 +46,8 @@ export interface ControlPlaneNodeNetwork {
   serviceCidr: string
   /** The `kubernetes` Service's ClusterIP, in the serving certificate. */
   kubernetesIp: string
+  /** The node's name: the PKI issues its kubelet's identity (system:node:<name>). */
+  nodeName: string
 }
 
 export interface ControlPlaneOptions {
@@ -111,7 +113,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const node = options.node
     const host = node?.hostIp ?? '127.0.0.1'
     const hosts = ['127.0.0.1', 'localhost', ...(node ? [node.hostIp, node.kubernetesIp, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] : [])]
-    await run(bin, ['pki', '--dir', pki, '--hosts', hosts.join(',')])
+    await run(bin, ['pki', '--dir', pki, '--hosts', hosts.join(','), ...(node ? ['--node', node.nodeName] : [])])
     const tPki = Date.now() - t0
     const caPath = join(pki, 'ca.crt')
     const caPem = readFileSync(caPath, 'utf8')
@@ -164,7 +166,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
         '--authorization-mode=Node,RBAC',
         // Default-on in 1.34; named so the lab's contract is visible in one place.
-        '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
+        `--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,${node ? 'NodeRestriction,' : ''}MutatingAdmissionWebhook,ValidatingAdmissionWebhook`,
         `--service-cluster-ip-range=${node?.serviceCidr ?? '10.96.0.0/16'}`,
         ...(node
           ? [

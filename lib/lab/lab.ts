@@ -1,3 +1,4 @@
+import {join} from 'node:path'
 import type {KubeConfig} from '@kubernetes/client-node'
 import {ensureBinary} from './binary.js'
 import {startControlPlane, type ControlPlane, type ControlPlaneOptions} from './controlplane.js'
@@ -59,7 +60,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   }
   const daemon = typeof nodeOptions === 'object' ? nodeOptions.daemon : undefined
   const [cp, bao, runtime] = await Promise.allSettled([
-    startControlPlane({...options.controlPlane, ...(record ? {node: record} : {})}),
+    startControlPlane({...options.controlPlane, ...(record ? {node: {...record, nodeName: NODE_NAME}} : {})}),
     startOpenBao({...options.openBao, ...(record ? {host: record.hostIp} : {})}),
     record ? startRuntime({record, bin: record.bin, daemon, t0}) : Promise.resolve(undefined as NodeRuntime | undefined),
   ])
@@ -78,7 +79,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (record && runtime.value) {
     const tServers = Date.now() - t0
     try {
-      const agents = await startNodeAgents({record, bin: record.bin, daemon, kubeconfigPath: controlPlane.kubeconfigPath, caPath: controlPlane.caPath, kubeConfig: controlPlane.kubeConfig})
+      const agents = await startNodeAgents({record, bin: record.bin, daemon, kubeconfigPath: controlPlane.kubeconfigPath, caPath: controlPlane.caPath, kubeConfig: controlPlane.kubeConfig, server: controlPlane.server, pkiDir: join(controlPlane.dir, 'pki')})
       node = {name: NODE_NAME, registry: runtime.value.registry, network: record, processes: [...runtime.value.processes, ...agents], timings: {...runtime.value.timings, servers: tServers, ready: Date.now() - t0}}
     } catch (err) {
       await cleanup()

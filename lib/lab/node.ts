@@ -3,6 +3,7 @@ import {join} from 'node:path'
 import {CoreV1Api, type KubeConfig} from '@kubernetes/client-node'
 import {dump} from 'js-yaml'
 import {buildImage, PAUSE, pushImage} from './images.js'
+import {writeKubeconfig} from './kubeconfig.js'
 import {teardownNode, type NodeRecord} from './node-net.js'
 import {spawnManaged, type ManagedProcess} from './process.js'
 import {waitReady} from './wait.js'
@@ -170,14 +171,21 @@ function cniConfig(record: NodeRecord): unknown {
  * CoreDNS runs as a process on the node (no image, no Pod), answering at the node's address,
  * which is the kubelet's clusterDNS.
  */
-export async function startNodeAgents(options: NodeStartOptions & {kubeconfigPath: string; caPath: string; kubeConfig: KubeConfig}): Promise<ManagedProcess[]> {
+export async function startNodeAgents(options: NodeStartOptions & {kubeconfigPath: string; caPath: string; kubeConfig: KubeConfig; server: string; pkiDir: string}): Promise<ManagedProcess[]> {
   const {record, daemon, bin} = options
   const timeoutMs = options.timeoutMs ?? 60_000
   const processes: ManagedProcess[] = []
   const kubeletDir = join(record.dir, 'kubelet')
   mkdirSync(kubeletDir, {recursive: true})
+  // Each as itself: the kubelet as system:node:<name> (the Node authorizer and NodeRestriction
+  // limit it to its own Pods' Secrets), kube-proxy as system:kube-proxy. CoreDNS, a process
+  // here rather than a Pod with a ServiceAccount, reads Services with the admin's.
   const kubeconfig = join(record.dir, 'kubeconfig')
   copyFileSync(options.kubeconfigPath, kubeconfig)
+  const kubeletKubeconfig = join(record.dir, 'kubelet.kubeconfig')
+  writeKubeconfig(kubeletKubeconfig, options.server, options.pkiDir, 'cloudtaser-lab', 'node')
+  const proxyKubeconfig = join(record.dir, 'kube-proxy.kubeconfig')
+  writeKubeconfig(proxyKubeconfig, options.server, options.pkiDir, 'cloudtaser-lab', 'kube-proxy')
   try {
     const kubeletConfig = {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
@@ -215,7 +223,7 @@ export async function startNodeAgents(options: NodeStartOptions & {kubeconfigPat
       spawnInNode(record, daemon, 'kubelet', bin, [
         'kubelet',
         `--config=${join(record.dir, 'kubelet.yaml')}`,
-        `--kubeconfig=${kubeconfig}`,
+        `--kubeconfig=${kubeletKubeconfig}`,
         `--root-dir=${kubeletDir}`,
         `--cert-dir=${join(kubeletDir, 'pki')}`,
         `--hostname-override=${NODE_NAME}`,
@@ -227,7 +235,7 @@ export async function startNodeAgents(options: NodeStartOptions & {kubeconfigPat
     const proxyConfig = {
       apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
       kind: 'KubeProxyConfiguration',
-      clientConnection: {kubeconfig},
+      clientConnection: {kubeconfig: proxyKubeconfig},
       mode: 'iptables',
       bindAddress: record.nodeIp,
       healthzBindAddress: '127.0.0.1:10256',

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace/noop"
@@ -38,30 +40,37 @@ func runCRIDown(args []string) int {
 		fmt.Fprintf(os.Stderr, "cri-down: list sandboxes: %v\n", err)
 		return 1
 	}
-	failed := 0
+	// All at once: each stop waits for CNI DEL and the shim, which dominate a serial teardown.
+	var failed atomic.Int32
+	var wg sync.WaitGroup
 	for _, s := range sandboxes {
-		if err := svc.StopPodSandbox(ctx, s.Id); err != nil {
-			fmt.Fprintf(os.Stderr, "cri-down: stop %s/%s: %v\n", s.Metadata.Namespace, s.Metadata.Name, err)
-			failed++
-			continue
-		}
-		if err := svc.RemovePodSandbox(ctx, s.Id); err != nil {
-			fmt.Fprintf(os.Stderr, "cri-down: remove %s/%s: %v\n", s.Metadata.Namespace, s.Metadata.Name, err)
-			failed++
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := svc.StopPodSandbox(ctx, s.Id); err != nil {
+				fmt.Fprintf(os.Stderr, "cri-down: stop %s/%s: %v\n", s.Metadata.Namespace, s.Metadata.Name, err)
+				failed.Add(1)
+				return
+			}
+			if err := svc.RemovePodSandbox(ctx, s.Id); err != nil {
+				fmt.Fprintf(os.Stderr, "cri-down: remove %s/%s: %v\n", s.Metadata.Namespace, s.Metadata.Name, err)
+				failed.Add(1)
+			}
+		}()
 	}
+	wg.Wait()
 	// Containers whose sandbox is gone already (none expected; removing is idempotent).
 	containers, err := svc.ListContainers(ctx, &runtimeapi.ContainerFilter{})
 	if err == nil {
 		for _, c := range containers {
 			_ = svc.StopContainer(ctx, c.Id, 0)
 			if err := svc.RemoveContainer(ctx, c.Id); err != nil {
-				failed++
+				failed.Add(1)
 			}
 		}
 	}
 	fmt.Printf("removed %d sandboxes\n", len(sandboxes))
-	if failed > 0 {
+	if failed.Load() > 0 {
 		return 1
 	}
 	return 0

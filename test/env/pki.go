@@ -28,6 +28,7 @@ func runPKI(args []string) int {
 	dir := fs.String("dir", "", "directory to write the files into (created 0700)")
 	hosts := fs.String("hosts", "127.0.0.1,localhost", "comma-separated IPs and DNS names for the serving certificate")
 	adminCN := fs.String("admin-cn", "cloudtaser-lab-admin", "common name of the admin client certificate")
+	node := fs.String("node", "", "also issue node.crt (system:node:NAME in system:nodes) for a kubelet and kube-proxy.crt (system:kube-proxy)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -35,14 +36,14 @@ func runPKI(args []string) int {
 		fmt.Fprintln(os.Stderr, "pki: --dir is required")
 		return 2
 	}
-	if err := writePKI(*dir, strings.Split(*hosts, ","), *adminCN); err != nil {
+	if err := writePKI(*dir, strings.Split(*hosts, ","), *adminCN, *node); err != nil {
 		fmt.Fprintf(os.Stderr, "pki: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func writePKI(dir string, hosts []string, adminCN string) error {
+func writePKI(dir string, hosts []string, adminCN, node string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -105,6 +106,26 @@ func writePKI(dir string, hosts []string, adminCN string) error {
 	}
 	if err := issue(dir, "admin", admin, caCert, caKey); err != nil {
 		return err
+	}
+	// The identities the Node authorizer and the default RBAC bindings know: a kubelet may read
+	// only the Secrets of Pods bound to its node; kube-proxy gets system:node-proxier.
+	if node != "" {
+		for name, subject := range map[string]pkix.Name{
+			"node":       {CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
+			"kube-proxy": {CommonName: "system:kube-proxy"},
+		} {
+			client := &x509.Certificate{
+				SerialNumber: serial(),
+				Subject:      subject,
+				NotBefore:    now,
+				NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+				KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+				ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			}
+			if err := issue(dir, name, client, caCert, caKey); err != nil {
+				return err
+			}
+		}
 	}
 
 	// RSA, not ECDSA, for the service-account key: every JWT consumer (OpenBao's kubernetes

@@ -3,6 +3,7 @@
 // client; and stopping the lab leaves nothing behind, each kind of leftover checked. One lab
 // for the whole file (a node costs seconds to start).
 import t from 'tap'
+import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
 import {spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -147,6 +148,15 @@ t.test('the demo Redis (examples/demo/redis.yaml) authenticates its real client'
   const log = await kubectl(['-n', 'redis-demo', 'logs', 'job/redis-client'])
   t.match(log, /NOAUTH/, 'refused without the password')
   t.match(log, /authenticated: hello-from-redis-cli/)
+})
+
+t.test("the kubelet runs as the node: it reads its own Pods' Secrets and no other", async (t) => {
+  const asNode = new KubeConfig()
+  asNode.loadFromFile(join(node.network.dir, 'kubelet.kubeconfig'))
+  const core = asNode.makeApiClient(CoreV1Api)
+  await kubectl(['-n', 'redis-demo', 'create', 'secret', 'generic', 'unrelated', '--from-literal=k=v'])
+  t.equal((await core.readNamespacedSecret({name: 'redis-auth', namespace: 'redis-demo'})).metadata?.name, 'redis-auth')
+  await t.rejects(core.readNamespacedSecret({name: 'unrelated', namespace: 'redis-demo'}), {code: 403})
 })
 
 t.test('stopping the lab leaves no process, mount, namespace, veth, route, cgroup, CNI state or sysctl change', async (t) => {
