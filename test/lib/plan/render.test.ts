@@ -196,7 +196,9 @@ t.test('random plans from the transform: js-yaml bytes; they load back through i
     const loaded = parsePlan(text, `seed-${seed}.yaml`)
     if (JSON.stringify(loaded.plan) !== JSON.stringify(plan)) t.fail(`seed ${seed}: the plan read back differs`)
   }
-  t.ok(valid > 50 && refused > 50, `${valid} of 300 random plans written and read back identical, ${refused} refused`)
+  // The schema now takes every env name Kubernetes takes, so random names rarely make a plan invalid;
+  // refusal of an invalid plan is tested on its own (writeNewPlan refuses an unknown key).
+  t.ok(valid > 250, `${valid} of 300 random plans written and read back identical, ${refused} refused`)
 })
 
 t.test('no field is dropped: the writer writes every key, and a key the schema does not know is refused before writing', async (t) => {

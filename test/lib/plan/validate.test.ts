@@ -42,7 +42,7 @@ const cases: Array<[string, Breaker, RegExp, string]> = [
   ['fingerprint not a UID', (p) => void (p.metadata.cluster!.fingerprint = 'abc'), /not valid/, '/metadata/cluster/fingerprint'],
   ['createdAt not a date', (p) => void (p.metadata.createdAt = 'yesterday'), /must match format "date-time"/, '/metadata/createdAt'],
   ['vaultPath without /data/', (p) => void (wl(p).secrets[0]!.vaultPath = 'secret/prod/db'), /not valid/, '/tenants/0/workloads/0/secrets/0/vaultPath'],
-  ['env name with a space', (p) => void (wl(p).secrets[0]!.fields = {password: 'PG PASSWORD'}), /not valid/, '/tenants/0/workloads/0/secrets/0/fields/password'],
+  ['env name with "=" (Kubernetes 1.34 takes any other printable ASCII)', (p) => void (wl(p).secrets[0]!.fields = {password: 'PG=PASSWORD'}), /not valid/, '/tenants/0/workloads/0/secrets/0/fields/password'],
   ['negative replicas', (p) => void (wl(p).replicas = -1), /must be >= 0/, '/tenants/0/workloads/0/replicas'],
   ['unknown top-level field', (p) => void (p.spec = {}), /unknown field "spec"/, ''],
   ['status failed without reason', (p) => void (wl(p).status = {state: 'failed'}), /missing required field "reason"/, '/tenants/0/workloads/0/status'],

@@ -10,6 +10,7 @@ import {join} from 'node:path'
 import {CoreV1Api, RbacAuthorizationV1Api, type V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
 import {startLab} from '../../../lib/lab/index.js'
+import {expand} from '../../../lib/expansion.js'
 import {applyPatch, mutatePod} from '../../../runtime/operator/mutation.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, expectedMemory, runWrapper, type Run} from './helpers.js'
@@ -92,7 +93,9 @@ const podEnv = (onChange: string): Record<string, string> => {
   const r = mutatePod(pod, {wrapperImage: 'w:1', wrapperSource: '/w'})
   if (!r.allowed) throw new Error(r.message)
   const env: Record<string, string> = {PATH: process.env.PATH ?? '/usr/bin:/bin', CLOUDTASER_SA_TOKEN_FILE: tokenFile, CLOUDTASER_POLL_INTERVAL: '300ms'}
-  for (const e of applyPatch(pod, r.patch).spec!.containers[0]!.env!) env[e.name] = e.value!
+  // As the kubelet hands them over: each value expanded with the variables defined before it.
+  const defined: Record<string, string> = {}
+  for (const e of applyPatch(pod, r.patch).spec!.containers[0]!.env!) env[e.name] = defined[e.name] = expand(e.value!, (n) => defined[n])
   return env
 }
 const runs: Run[] = []
