@@ -41,6 +41,13 @@ export const Annotations = {
   entrypointPrefix: 'cloudtaser.io/entrypoint.',
 } as const
 
+/**
+ * The label each node's eBPF agent sets to what its kernel allows: `enforce`, `detect` or
+ * `degraded`. discover reads it for kernelProtection's default; the webhook schedules Pods that
+ * require enforcement onto `enforce` nodes.
+ */
+export const NODE_KERNEL_LABEL = 'cloudtaser.io/kernel-protection'
+
 /** Pods carry this label too: the webhook's objectSelector matches labels, not annotations. */
 export const INJECT_LABEL = 'cloudtaser.io/inject'
 

@@ -93,6 +93,7 @@ export const ERRORS = {
   REGISTRY_LOOKUP_FAILED: {exitCode: ExitCode.UNAVAILABLE},
   // the operator
   OPERATOR_BAD_CA_CONFIGMAP: {exitCode: ExitCode.USAGE},
+  OPERATOR_BAD_MIRROR: {exitCode: ExitCode.USAGE},
   OPERATOR_NO_ADDRESS: {exitCode: ExitCode.USAGE},
   OPERATOR_PKI_FAILED: {exitCode: ExitCode.UNAVAILABLE},
   // the beacon and its clients

@@ -1,9 +1,10 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import type {KubeTarget} from '../kube/kubeconfig.js'
 import {mapBounded} from '../bounded.js'
+import {NODE_KERNEL_LABEL} from '../annotations.js'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import {readFingerprint} from '../kube/fingerprint.js'
-import {eachListed, kubeHttp, secretNames} from '../kube/http.js'
+import {eachListed, kubeHttp, METADATA_ONLY, secretNames} from '../kube/http.js'
 import type {LiveWorkload} from '../kube/pod-template.js'
 import type {WorkloadKind} from '../plan/types.generated.js'
 import {SYSTEM_NAMESPACES, type ObservedCluster} from './transform.js'
@@ -40,6 +41,8 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
   const http = await kubeHttp(kc)
   const progress = options.onProgress ?? (() => undefined)
   const fingerprint = await readFingerprint(http)
+  // What each node's eBPF agent says it can do, in parallel with the lists (kernelProtection's default).
+  const kernel = nodeKernelModes(http)
   const excluded = new Set([...(options.includeSystem ? [] : SYSTEM_NAMESPACES), ...(options.excludeNamespaces ?? [])])
 
   let scopes: string[]
@@ -96,7 +99,19 @@ export async function collect(kc: KubeConfig | KubeTarget, options: CollectOptio
   })
 
   const namespaces = all ? [...seen].filter((ns) => ns && !excluded.has(ns)).sort() : scopes.filter((ns) => !(options.excludeNamespaces ?? []).includes(ns))
-  return {fingerprint, server: http.server, namespaces, secrets}
+  return {fingerprint, server: http.server, namespaces, secrets, nodeKernelModes: await kernel}
+}
+
+/** Each node's agent verdict (undefined: no agent has labelled it); 'forbidden' without `list` on nodes. */
+async function nodeKernelModes(http: Awaited<ReturnType<typeof kubeHttp>>): Promise<Array<string | undefined> | 'forbidden'> {
+  const modes: Array<string | undefined> = []
+  try {
+    await eachListed<{metadata: {labels?: Record<string, string>}}>(http, '/api/v1/nodes', (n) => modes.push(n.metadata.labels?.[NODE_KERNEL_LABEL]), {accept: METADATA_ONLY})
+  } catch (err) {
+    if (err instanceof CloudtaserError && err.code === 'KUBE_FORBIDDEN') return 'forbidden'
+    throw err
+  }
+  return modes
 }
 
 /** One Table list per namespace: enough in flight to hide round trips, few enough for a busy apiserver. */

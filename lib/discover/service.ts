@@ -7,7 +7,7 @@ import {validatePlan, type PointerIssue} from '../plan/validate.js'
 import {TOOL_VERSION} from '../version.js'
 import {collect, type CollectOptions} from './collect.js'
 import {gitProvenance} from './git.js'
-import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, PlanBuilder, type DiscoverReport} from './transform.js'
+import {clusterNameFrom, DEFAULT_PATH_TEMPLATE, kernelProtectionDefault, PlanBuilder, type DiscoverReport, type KernelProtection} from './transform.js'
 import {mergeDiscovery, type UpdateSummary} from './update.js'
 
 export interface DiscoverRequest extends CollectOptions {
@@ -18,6 +18,8 @@ export interface DiscoverRequest extends CollectOptions {
   vaultAddress?: string
   output?: string
   update?: string
+  /** Every workload's kernelProtection; default: from what the nodes' agents report. */
+  kernelProtection?: KernelProtection
 }
 
 export interface DiscoverResult {
@@ -32,6 +34,8 @@ export interface DiscoverResult {
   missingSecrets: string[]
   imagePullSecretsIgnored: number
   filesNotDeliverable: number
+  /** The kernelProtection new workloads got, and why. */
+  kernelProtection: {value: KernelProtection; why: string}
   update?: UpdateSummary
   plan: MigrationPlan
 }
@@ -59,6 +63,7 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
   const pathTemplate = req.pathTemplate ?? DEFAULT_PATH_TEMPLATE
   const builder = new PlanBuilder({clusterName, mount, pathTemplate})
   const observed = await collect(kc, req, builder)
+  const kernelProtection = req.kernelProtection ? {value: req.kernelProtection, why: 'chosen with --kernel-protection'} : kernelProtectionDefault(observed.nodeKernelModes)
 
   const report = builder.finish(observed, {
     mount,
@@ -69,6 +74,7 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     createdBy: await actor,
     toolVersion: TOOL_VERSION,
     git: await git,
+    kernelProtection: kernelProtection.value,
   })
   let plan = report.plan
   let update: UpdateSummary | undefined
@@ -101,6 +107,7 @@ export async function discover(kc: KubeConfig | KubeTarget, req: DiscoverRequest
     missingSecrets: report.missingSecrets,
     imagePullSecretsIgnored: report.imagePullSecretsIgnored,
     filesNotDeliverable: report.filesNotDeliverable,
+    kernelProtection,
     update,
     plan,
   }

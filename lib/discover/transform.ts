@@ -33,6 +33,25 @@ export interface Observed {
   pods: LiveWorkload[]
   /** namespace/name -> type of every Secret in scope, from Table lists (no value, no annotation). */
   secrets: Map<string, string>
+  /** Each node's eBPF agent verdict label (see kernelProtectionDefault). */
+  nodeKernelModes?: Array<string | undefined> | 'forbidden'
+}
+
+export type KernelProtection = NonNullable<Workload['kernelProtection']>
+
+/**
+ * What a workload asks of the kernel when nobody said: `required` only where every node's agent
+ * enforces (so requiring costs no schedulability), else `preferred`, with the reason for the
+ * summary. Reviewers see the value on each workload and may raise it.
+ */
+export function kernelProtectionDefault(modes: Observed['nodeKernelModes']): {value: KernelProtection; why: string} {
+  if (modes === undefined || modes === 'forbidden') return {value: 'preferred', why: 'cannot list nodes to read what their eBPF agents report'}
+  if (modes.length === 0) return {value: 'preferred', why: 'the cluster has no nodes'}
+  const enforcing = modes.filter((m) => m === 'enforce').length
+  if (enforcing === modes.length) return {value: 'required', why: `every node (${modes.length}) enforces`}
+  const unlabelled = modes.filter((m) => m === undefined).length
+  if (unlabelled === modes.length) return {value: 'preferred', why: 'no node has a cloudtaser eBPF agent (install it, then `target check`)'}
+  return {value: 'preferred', why: `${enforcing} of ${modes.length} node(s) enforce (the others: ${[...new Set(modes.map((m) => m ?? 'no agent'))].filter((m) => m !== 'enforce').join(', ')})`}
 }
 
 export interface DiscoverOptions {
@@ -44,6 +63,8 @@ export interface DiscoverOptions {
   createdBy: string
   toolVersion: string
   git?: MigrationPlan['metadata']['git']
+  /** Written on every workload; default from the nodes (kernelProtectionDefault). */
+  kernelProtection?: KernelProtection
 }
 
 export interface DiscoverReport {
@@ -231,7 +252,7 @@ interface NamespaceFindings {
 }
 
 export type PlanShape = Pick<DiscoverOptions, 'mount' | 'pathTemplate'> & {clusterName: string}
-export type ObservedCluster = Pick<Observed, 'fingerprint' | 'server' | 'namespaces' | 'secrets'>
+export type ObservedCluster = Pick<Observed, 'fingerprint' | 'server' | 'namespaces' | 'secrets' | 'nodeKernelModes'>
 
 /**
  * buildPlan, one listed object at a time: collect.ts lists the Secret names first, then hands
@@ -343,6 +364,7 @@ export class PlanBuilder {
 
   finish(observed: ObservedCluster, options: DiscoverOptions): DiscoverReport {
     const cluster = this.shape.clusterName
+    const kernelProtection = options.kernelProtection ?? kernelProtectionDefault(observed.nodeKernelModes).value
     const inScope = new Set(observed.namespaces)
     const tenants: Tenant[] = []
     const alreadyInjected: DiscoverReport['alreadyInjected'] = []
@@ -363,7 +385,8 @@ export class PlanBuilder {
       workloads += found.workloads.length
       secrets += found.read.size
       const id = tenantIdentity(cluster, namespace)
-      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: found.workloads.sort(byKindName)})
+      const withKernel = found.workloads.sort(byKindName).map((w) => withKernelProtection(w, kernelProtection))
+      tenants.push({name: namespace, namespace, policy: id, role: id, workloads: withKernel})
     }
     const notProtectable = this.notProtectable.filter((n) => inScope.has(n.scope)).map((n) => n.entry)
     const sortObserved = (a: ObservedWorkload, b: ObservedWorkload): number => compareText(a.namespace, b.namespace) || compareText(a.kind, b.kind) || byName(a, b)
@@ -394,6 +417,12 @@ export class PlanBuilder {
       secrets,
     }
   }
+}
+
+/** The workload with kernelProtection placed after its identity, where reviewers read it first. */
+function withKernelProtection(w: Workload, value: KernelProtection): Workload {
+  const {kind, name, serviceAccount, replicas, ...rest} = w
+  return {kind, name, serviceAccount, ...(replicas !== undefined ? {replicas} : {}), kernelProtection: value, ...rest}
 }
 
 /** Pure: the whole observation at once (tests, and the shape of what PlanBuilder does). */

@@ -260,6 +260,10 @@ export interface Workload {
    */
   replicas?: number
   /**
+   * Whether this workload's Pods need the node's kernel to deny other processes access to their memory (the eBPF agent in enforce mode). `required`: the Pods are scheduled only on nodes whose agent enforces, and the wrapper refuses to start the app anywhere else; `preferred`: the wrapper registers with the agent where there is one and starts the app without kernel enforcement where there is not, saying so in its log (managed clusters whose kernels lack BPF LSM); `off`: no registration. discover fills it from what the cluster's agents report (`target check`); absent means `required`.
+   */
+  kernelProtection?: 'required' | 'preferred' | 'off'
+  /**
    * The containers the wrapper will start in (names), in pod order. Init containers are listed with `init: true`.
    */
   containers?: ContainerRef[]

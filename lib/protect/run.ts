@@ -57,7 +57,6 @@ export interface ProtectOptions {
   wait?: boolean
   timeoutMs?: number
   vaultAddress?: string
-  ebpf?: boolean
   concurrency?: number
   signal?: AbortSignal
   onEvent?: (e: ProtectEvent) => void
@@ -113,7 +112,7 @@ export async function protect(options: ProtectOptions): Promise<ProtectResult> {
       hint: 'Set openbao.address in the plan (reviewed like everything else) or pass --vault-address.',
     })
   }
-  const settings = {vaultAddress, ebpf: options.ebpf ?? true}
+  const settings = {vaultAddress}
   const api = workloadApi(kc)
 
   const items: Item[] = plan.tenants.flatMap((t) =>
@@ -235,7 +234,7 @@ async function replaceWithRetry(
   plan: MigrationPlan,
   item: Item,
   first: {live: LiveWorkload; change: WorkloadChange},
-  settings: {vaultAddress: string; ebpf: boolean},
+  settings: {vaultAddress: string},
 ): Promise<LiveWorkload> {
   let change = first.change
   let live = first.live

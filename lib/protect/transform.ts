@@ -11,7 +11,6 @@ import {composedNames, envFromRemains, envRemains, volumeRemains} from './delive
 export interface ProtectSettings {
   /** The OpenBao (or broker) URL pods talk to. */
   vaultAddress: string
-  ebpf: boolean
 }
 
 export interface RemovedReference extends SecretReference {
@@ -93,7 +92,7 @@ export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload
     [Annotations.vaultAddress]: settings.vaultAddress,
     [Annotations.vaultRole]: tenant.role ?? tenant.name,
     ...(delivered.length > 0 ? {[Annotations.secretPaths]: formatSecretPaths(delivered.map((s) => s.vaultPath)), [Annotations.envMap]: formatEnvMap(groups)} : {}),
-    [Annotations.ebpf]: settings.ebpf ? 'true' : 'false',
+    ...kernelAnnotations(workload.kernelProtection ?? 'required'),
   }
   const files = fileMap(workload)
   if (files) out[Annotations.fileMap] = files
@@ -103,6 +102,10 @@ export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload
   if (authMount && authMount !== 'kubernetes') out[Annotations.vaultAuthPath] = `auth/${authMount}`
   return out
 }
+
+/** required: register, refuse to start unprotected; preferred: register where an agent is, else start and say so. */
+const kernelAnnotations = (k: NonNullable<Workload['kernelProtection']>): Record<string, string> =>
+  k === 'off' ? {[Annotations.ebpf]: 'false'} : {[Annotations.ebpf]: 'true', [Annotations.ebpfFail]: k === 'required' ? 'closed' : 'open'}
 
 const deliveredNames = (workload: Workload): string[] =>
   workload.secrets.flatMap((s) => [...Object.values(s.fields ?? {}).flatMap(namesOf), ...(s.envFrom ? [`${s.envFrom.prefix ?? ''}*`] : [])]).sort()

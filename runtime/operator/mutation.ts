@@ -1,5 +1,5 @@
-import type {V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
-import {Annotations} from '../../lib/annotations.js'
+import type {V1Affinity, V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
+import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
 
 /**
  * Pure: from a Pod in an AdmissionReview, the JSONPatch the webhook answers with (or a denial).
@@ -271,7 +271,25 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
     {op: 'add', path: '/spec/initContainers', value: [init, ...initContainers]},
     {op: 'add', path: '/spec/containers', value: containers},
   ]
+  // Fail-closed kernel protection can only start where the node's agent enforces: schedule it
+  // there (the scheduler's FailedScheduling event says so when no such node exists).
+  const failOpen = annotations[Annotations.ebpfFail]?.trim().toLowerCase() === 'open'
+  if (ebpf && !failOpen) patch.push({op: 'add', path: '/spec/affinity', value: requireEnforcingNode(spec.affinity)})
   return {allowed: true, patch, reason: 'mutated'}
+}
+
+/** The Pod's affinity with "the node enforces" ANDed into every required node selector term. */
+export function requireEnforcingNode(affinity: V1Affinity | undefined): V1Affinity {
+  const expression = {key: NODE_KERNEL_LABEL, operator: 'In', values: ['enforce']}
+  const required = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+  const terms = required?.nodeSelectorTerms?.length ? required.nodeSelectorTerms : [{}]
+  return {
+    ...affinity,
+    nodeAffinity: {
+      ...affinity?.nodeAffinity,
+      requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: terms.map((t) => ({...t, matchExpressions: [...(t.matchExpressions ?? []), expression]}))},
+    },
+  }
 }
 
 /** RFC 6902 applied to a plain object: for tests and for the operator's dry-run output. */

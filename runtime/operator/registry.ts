@@ -78,6 +78,25 @@ export interface RegistryClientOptions {
   platform?: {os: string; architecture: string}
   /** Hosts reached over plain HTTP; loopback hosts always are (as Docker does). */
   insecure?: string[]
+  /**
+   * Registry host -> endpoint URL that serves it (as containerd's hosts.toml `server`/mirror):
+   * images keep their names (`cloudtaser.lab/redis:7.0`) while lookups go to the mirror, whose
+   * scheme says HTTP or HTTPS. Credentials stay keyed by the name in the image.
+   */
+  mirrors?: Record<string, string>
+}
+
+/** `host=URL` pairs (flag values) -> mirrors; a bad pair is an error naming it. */
+export function parseMirrors(pairs: string[]): Record<string, string> | {error: string} {
+  const out: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    const host = pair.slice(0, eq)
+    const url = pair.slice(eq + 1).replace(/\/+$/, '')
+    if (eq <= 0 || !/^https?:\/\/[^/\s]+$/.test(url)) return {error: `"${pair}" is not host=http(s)://endpoint (e.g. cloudtaser.lab=http://10.245.0.2:5000)`}
+    out[host] = url
+  }
+  return out
 }
 
 export class RegistryClient {
@@ -92,6 +111,8 @@ export class RegistryClient {
   }
 
   private base(ref: ImageRef): string {
+    const mirror = this.options.mirrors?.[ref.registry]
+    if (mirror) return `${mirror}/v2/${ref.repository}`
     const host = ref.registry === 'docker.io' ? 'registry-1.docker.io' : ref.registry
     const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host)
     return `${loopback || this.options.insecure?.includes(host) ? 'http' : 'https'}://${host}/v2/${ref.repository}`

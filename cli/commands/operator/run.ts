@@ -3,6 +3,7 @@ import {BaseCommand} from '../../base-command.js'
 import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
 import {CloudtaserError, ExitCode} from '../../../lib/errors.js'
 import {DEFAULT_WRAPPER_SOURCE, parseCaConfigMap} from '../../../runtime/operator/mutation.js'
+import {parseMirrors, RegistryClient} from '../../../runtime/operator/registry.js'
 import {startOperator, type Operator} from '../../../runtime/operator/server.js'
 
 export interface OperatorRunResult {
@@ -32,6 +33,7 @@ export default class OperatorRun extends BaseCommand<typeof OperatorRun> {
     'failure-policy': Flags.string({description: 'What the apiserver does when the webhook cannot answer (see docs/operator.md).', options: ['Fail', 'Ignore'], default: 'Fail'}),
     'timeout-seconds': Flags.integer({description: 'Apiserver timeout for one admission call.', default: 5, min: 1, max: 30}),
     'exclude-namespace': Flags.string({description: 'Namespace never sent to the webhook (repeatable).', multiple: true, default: ['kube-system', 'cloudtaser-system']}),
+    'registry-mirror': Flags.string({description: 'Registry host=URL whose images are read from another endpoint, as the nodes\' containerd mirrors them (repeatable; e.g. cloudtaser.lab=http://10.245.0.2:5000).', multiple: true, default: []}),
     'no-register': Flags.boolean({description: 'Serve only; do not write the MutatingWebhookConfiguration.', default: false}),
   }
 
@@ -42,6 +44,8 @@ export default class OperatorRun extends BaseCommand<typeof OperatorRun> {
     }
     const caDefault = f['default-vault-ca-configmap'] ? parseCaConfigMap(f['default-vault-ca-configmap']) : undefined
     if (caDefault && 'error' in caDefault) throw new CloudtaserError('OPERATOR_BAD_CA_CONFIGMAP', `--default-vault-ca-configmap: ${caDefault.error}`, {exitCode: ExitCode.USAGE})
+    const mirrors = parseMirrors(f['registry-mirror'])
+    if ('error' in mirrors) throw new CloudtaserError('OPERATOR_BAD_MIRROR', `--registry-mirror: ${mirrors.error}`, {exitCode: ExitCode.USAGE})
     // The operator's own namespace never goes through its webhook (it could not start otherwise).
     const exclude = [...new Set([...f['exclude-namespace'], ...(f['service-namespace'] ? [f['service-namespace']] : [])])]
     const op = await startOperator({
@@ -55,6 +59,7 @@ export default class OperatorRun extends BaseCommand<typeof OperatorRun> {
       failurePolicy: f['failure-policy'] as 'Fail' | 'Ignore',
       timeoutSeconds: f['timeout-seconds'],
       excludeNamespaces: exclude,
+      registry: new RegistryClient({mirrors}),
     })
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {kubeFlags, kubeTargetFromFlags, namespaceFlags} from '../../flags/kube.js'
 import {DEFAULT_PATH_TEMPLATE} from '../../../lib/discover/transform.js'
-import {discover, type DiscoverResult} from '../../../lib/discover/service.js'
+import {discover, type DiscoverRequest, type DiscoverResult} from '../../../lib/discover/service.js'
 import {renderPlan} from '../../../lib/plan/new-plan.js'
 
 export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
@@ -23,6 +23,7 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
     'cluster-name': Flags.string({description: 'Name used in paths and policy names (default: the kubeconfig cluster name).'}),
     'auth-mount': Flags.string({description: 'Kubernetes auth mount in OpenBao for this cluster, without auth/.', default: 'kubernetes'}),
     'vault-address': Flags.string({description: 'OpenBao (or broker) URL the pods will use; recorded for protect.'}),
+    'kernel-protection': Flags.string({description: 'kernelProtection of every new workload (default: required when every node\'s eBPF agent enforces, else preferred).', options: ['required', 'preferred', 'off']}),
   }
 
   async run(): Promise<DiscoverResult> {
@@ -39,6 +40,7 @@ export default class TargetDiscover extends BaseCommand<typeof TargetDiscover> {
       vaultAddress: f['vault-address'],
       output: f.output,
       update: f.update,
+      kernelProtection: f['kernel-protection'] as DiscoverRequest['kernelProtection'],
       onProgress: progress,
     })
     if (progress) process.stderr.write('\r\x1b[K')
@@ -63,6 +65,7 @@ export function discoverSummary(result: DiscoverResult): string[] {
     `Cluster ${result.cluster.name} (fingerprint ${result.cluster.fingerprint})`,
     `${result.workloads} workload(s) in ${result.tenants} namespace(s) read ${result.secrets} Secret(s)${result.file ? `; plan written to ${result.file}` : ''}`,
   ]
+  if (result.workloads > 0) lines.push(`kernelProtection: ${result.kernelProtection.value} (${result.kernelProtection.why}); reviewers may change it per workload`)
   const u = result.update
   if (u) lines.push(`update: ${u.added.length} added, ${u.vanished.length} vanished, ${u.secretsAdded.length} new secret reference(s)`)
   for (const g of (u?.secretsGone ?? []).slice(0, MAX_LISTED)) lines.push(`note: ${g} is no longer referenced by the workload; kept in the plan for review`)

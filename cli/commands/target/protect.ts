@@ -25,7 +25,6 @@ export default class TargetProtect extends BaseCommand<typeof TargetProtect> {
     wait: Flags.boolean({description: 'Follow each rollout until the controller has created the new revision.'}),
     timeout: Flags.string({description: 'How long --wait waits per workload (e.g. 90s, 5m).', default: '5m'}),
     'vault-address': Flags.string({description: 'OpenBao or broker URL for the pods (default: the plan\'s openbao.address).'}),
-    ebpf: Flags.boolean({description: 'Register protected processes with the eBPF agent.', default: true, allowNo: true}),
     concurrency: Flags.integer({description: 'Workloads patched in parallel with --yes.', default: 8, min: 1, max: 64}),
   }
 
@@ -50,7 +49,6 @@ export default class TargetProtect extends BaseCommand<typeof TargetProtect> {
         wait: f.wait,
         timeoutMs: parseDuration(f.timeout),
         vaultAddress: f['vault-address'],
-        ebpf: f.ebpf,
         concurrency: f.concurrency,
         signal: abort.signal,
         onEvent: progressPrinter((l) => this.log(l), f['dry-run'] || f.interactive),

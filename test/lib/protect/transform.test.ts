@@ -54,7 +54,7 @@ const plan = (w: Workload): MigrationPlan => ({
   tenants: [{name: 'payments', namespace: 'payments', role: 'cloudtaser-c-payments', workloads: [w]}],
 })
 
-const settings = {vaultAddress: 'https://bao.example.eu:8200', ebpf: true}
+const settings = {vaultAddress: 'https://bao.example.eu:8200'}
 
 t.test('protect: annotations, label, mapped references removed, the rest kept', async (t) => {
   const w = workload()
@@ -68,6 +68,7 @@ t.test('protect: annotations, label, mapped references removed, the rest kept', 
     'cloudtaser.io/secret-paths': 'secret/data/c/payments/db,secret/data/c/payments/psp',
     'cloudtaser.io/env-map': 'password=PGPASSWORD,username=PGUSER;*=PSP_',
     'cloudtaser.io/ebpf': 'true',
+    'cloudtaser.io/ebpf-fail': 'closed',
     'cloudtaser.io/init-containers': 'migrate',
     'cloudtaser.io/vault-auth-path': 'auth/kubernetes/c',
   })
@@ -112,15 +113,26 @@ t.test('unprotect restores the original spec exactly', async (t) => {
 })
 
 t.test('CronJob templates are one level deeper', async (t) => {
-  const w: Workload = {kind: 'CronJob', name: 'reindex', secrets: [{source: {name: 'es'}, vaultPath: 'secret/data/c/s/es', fields: {k: 'K'}}], status: {state: 'pending'}}
+  const w: Workload = {kind: 'CronJob', name: 'reindex', kernelProtection: 'off', secrets: [{source: {name: 'es'}, vaultPath: 'secret/data/c/s/es', fields: {k: 'K'}}], status: {state: 'pending'}}
   const p = plan(w)
   const cj: LiveWorkload = {
     metadata: {name: 'reindex', namespace: 'payments'},
     spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: 'r', env: [{name: 'K', valueFrom: {secretKeyRef: {name: 'es', key: 'k'}}}]}]}}}}},
   }
-  const c = computeProtect(p, p.tenants[0]!, w, cj, {...settings, ebpf: false})
+  const c = computeProtect(p, p.tenants[0]!, w, cj, settings)
   t.equal(c.next.spec!.jobTemplate!.spec!.template!.spec!.containers[0]!.env, undefined)
-  t.equal(c.annotations['cloudtaser.io/ebpf'], 'false')
+  t.equal(c.annotations['cloudtaser.io/ebpf'], 'false', 'kernelProtection off: no registration')
+  t.notOk('cloudtaser.io/ebpf-fail' in c.annotations)
+})
+
+t.test('kernelProtection: absent means required (fail closed); preferred registers and fails open', async (t) => {
+  for (const [k, fail] of [[undefined, 'closed'], ['required', 'closed'], ['preferred', 'open']] as const) {
+    const w = {...workload(), ...(k ? {kernelProtection: k} : {})}
+    const p = plan(w)
+    const a = computeProtect(p, p.tenants[0]!, w, live(), settings).annotations
+    t.equal(a['cloudtaser.io/ebpf'], 'true', `${k ?? 'absent'}: registers`)
+    t.equal(a['cloudtaser.io/ebpf-fail'], fail, `${k ?? 'absent'}: ebpf-fail ${fail}`)
+  }
 })
 
 t.test('files: a deliverable Secret volume becomes the wrapper\'s files (file-map), mounts and volume go; unprotect puts them back exactly', async (t) => {

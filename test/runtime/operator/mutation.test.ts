@@ -212,4 +212,24 @@ t.test('ebpf: the annotations passed on and the agent socket directory mounted r
   }
   const off = applyPatch(pod(), (mutatePod(pod(), settings) as {patch: JsonPatchOp[]}).patch)
   t.notOk(off.spec!.volumes!.some((v) => v.name === 'cloudtaser-ebpf'), 'no mount without the annotation')
+  t.equal(out.spec!.affinity, undefined, 'fail-open: schedulable anywhere')
+})
+
+t.test('ebpf fail-closed: scheduled only on nodes whose agent enforces, ANDed into every existing node selector term', async (t) => {
+  const meta = {annotations: {...annotations, [Annotations.ebpf]: 'true'}, labels: {[INJECT_LABEL]: 'true'}}
+  const enforce = {key: 'cloudtaser.io/kernel-protection', operator: 'In', values: ['enforce']}
+  const plain = applyPatch(pod({}, meta), (mutatePod(pod({}, meta), settings) as {patch: JsonPatchOp[]}).patch)
+  t.same(plain.spec!.affinity, {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [enforce]}]}}})
+  const zone = {key: 'topology.kubernetes.io/zone', operator: 'In', values: ['eu-1']}
+  const own = {
+    podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: []},
+    nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [zone]}, {matchFields: [{key: 'metadata.name', operator: 'In', values: ['n1']}]}]}},
+  }
+  const mine = pod({affinity: own}, meta)
+  const out = applyPatch(mine, (mutatePod(mine, settings) as {patch: JsonPatchOp[]}).patch)
+  t.same(out.spec!.affinity!.podAntiAffinity, own.podAntiAffinity, 'other affinity kept')
+  t.same(out.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms, [
+    {matchExpressions: [zone, enforce]},
+    {matchFields: [{key: 'metadata.name', operator: 'In', values: ['n1']}], matchExpressions: [enforce]},
+  ])
 })
