@@ -176,6 +176,54 @@ pub fn run_main_loop() -> ! {
     }
 }
 
+/// SIGTERM every process re-parented to us (the old app's descendants: we are their subreaper),
+/// SIGKILL what is left after `grace`; returns once none is left. The lock is released while
+/// waiting, so the main thread can reap them.
+fn stop_leftovers<'a>(mut s: std::sync::MutexGuard<'a, Sup>, grace: Duration) -> std::sync::MutexGuard<'a, Sup> {
+    let deadline = Instant::now() + grace;
+    let mut termed = std::collections::HashSet::new();
+    let mut killed = false;
+    loop {
+        let left = children_of(unsafe { libc::getpid() });
+        if left.is_empty() {
+            break;
+        }
+        let late = Instant::now() >= deadline;
+        for pid in &left {
+            if late || termed.insert(*pid) {
+                unsafe { libc::kill(*pid, if late { libc::SIGKILL } else { libc::SIGTERM }) };
+            }
+        }
+        if late && !killed {
+            killed = true;
+            log("warn", "leftovers_killed", &[("processes", F::N(left.len() as i64))]);
+        }
+        s = CV.wait_timeout(s, Duration::from_millis(20)).unwrap().0;
+    }
+    if !termed.is_empty() {
+        log("info", "leftovers_stopped", &[("processes", F::N(termed.len() as i64))]);
+    }
+    s
+}
+
+/// Live (not zombie) processes whose parent is `parent`, from /proc/PID/stat.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("");
+        if state != "Z" && state != "X" && f.next().and_then(|p| p.parse::<i32>().ok()) == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// Send a signal to the app (SIGHUP on a change).
 pub fn signal(sig: i32) {
     let s = SUP.lock().unwrap();
@@ -208,6 +256,9 @@ pub fn restart(grace: Duration, start: impl FnOnce() -> Result<i32, i32>) -> boo
         }
     }
     let code = s.restart_status.take().unwrap_or(143);
+    // What the app left running (an entrypoint script that did not exec leaves its server
+    // behind, holding the port the new one needs) goes too, before the new generation starts.
+    s = stop_leftovers(s, grace);
     s.restarting = false;
     if s.stopped {
         drop(s);

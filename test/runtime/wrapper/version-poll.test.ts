@@ -99,3 +99,31 @@ t.test('an invalid token still fails the start as BAO_INVALID_TOKEN (found by th
   t.match(r.stderr.join(''), /"code":"BAO_INVALID_TOKEN"/)
   t.notMatch(r.stderr.join(''), /child_started/)
 })
+
+t.test('a restart also stops what the old app left running (an entrypoint script that did not exec)', async (t) => {
+  await root('POST', 'secret/data/poll/script', {data: {password: 's1'}})
+  const token = (await root('POST', 'auth/token/create', {policies: ['data-and-metadata'], ttl: '10m'})).body.auth.client_token as string
+  // sh dies of the SIGTERM; without the wrapper's help its background server would run on,
+  // holding whatever the next generation needs (Redis: its port).
+  const r = runWrapper({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    CLOUDTASER_ORIGINAL_CMD: JSON.stringify(['sh', '-c', '"$0" -e "$1" & wait', process.execPath, CHILD_SCRIPT]),
+    CLOUDTASER_VAULT_ADDR: `http://127.0.0.1:${proxyPort}`,
+    CLOUDTASER_VAULT_AUTH_METHOD: 'token',
+    CLOUDTASER_VAULT_TOKEN: token,
+    CLOUDTASER_SECRET_PATHS: 'secret/data/poll/script',
+    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
+    CLOUDTASER_POLL_INTERVAL: '200ms',
+  })
+  runs.push(r)
+  const first = await r.waitFor('start')
+  t.equal(first.env!.PGPASSWORD, 's1')
+  await root('POST', 'secret/data/poll/script', {data: {password: 's2'}})
+  t.equal((await r.waitFor('start', 2, 15_000)).env!.PGPASSWORD, 's2', 'the new generation started')
+  const whys = r.lines.map((l) => l.why)
+  t.ok(whys.indexOf('term') > 0 && whys.indexOf('term') < whys.lastIndexOf('start'), 'the old server got SIGTERM before the new one started')
+  t.throws(() => process.kill(first.pid!, 0), {code: 'ESRCH'}, 'and is gone')
+  t.match(r.stderr.join(''), /"event":"leftovers_stopped","processes":1/)
+  r.proc.kill('SIGTERM')
+  await r.exit
+})
