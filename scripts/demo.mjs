@@ -1,127 +1,191 @@
 #!/usr/bin/env node
-// The main job: the whole plan workflow, as a newcomer would run it by hand, on the local lab
-// (a real kube-apiserver + controller-manager and a real OpenBao on loopback):
-//   lab up -> deploy a sample app that uses Kubernetes Secrets -> target connect ->
-//   target discover -> source apply-plan -> values written with the bao CLI ->
-//   source verify-plan -> target protect --yes --wait -> the final plan and workloads.
-import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+// The main job: the whole plan workflow, as a newcomer would run it by hand, on the local lab's
+// node, ending with a protected app running:
+//   lab up (control plane, OpenBao, a node) -> images -> the operator -> Debian's Redis and its
+//   client reading a Kubernetes Secret -> target connect -> discover -> review -> apply-plan ->
+//   values into OpenBao -> verify-plan -> protect --wait -> the Secret deleted -> a rotation in
+//   OpenBao reaches both apps -> leak hunt over etcd, the node's disk, every log and file.
+import {spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {appendFileSync, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {KubeConfig, KubernetesObjectApi, AppsV1Api} from '@kubernetes/client-node'
-import {loadAll} from 'js-yaml'
+import {load, loadAll} from 'js-yaml'
+import {huntCanaries, RECORD_DIR} from '../dist/lib/lab/index.js'
 
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'cloudtaser-demo-'))
 const planFile = join(work, 'plan.yaml')
+const transcript = join(work, 'demo.log')
 // The demo's lab lives in its own state dir, so it never touches a lab the user has running.
 const env = {...process.env, CLOUDTASER_ACTOR: process.env.CLOUDTASER_ACTOR ?? 'demo@cloudtaser', CLOUDTASER_LAB_DIR: join(work, 'lab')}
 
 const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s)
-function step(title) {
-  console.log(`\n${bold(`== ${title}`)}`)
+/** Everything printed also goes to the transcript, which the leak hunt searches too. */
+const say = (text) => {
+  process.stdout.write(text)
+  appendFileSync(transcript, text)
 }
-function cli(args, {allowFail = false, quiet = false} = {}) {
-  console.log(`$ cloudtaser ${args.join(' ')}`)
-  const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), ...args], {cwd: work, env, encoding: 'utf8'})
-  if (!quiet) process.stdout.write(r.stdout)
-  process.stderr.write(r.stderr)
+const step = (title) => say(`\n${bold(`== ${title}`)}\n`)
+const t0 = Date.now()
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`
+
+function run(cmd, args, {allowFail = false, quiet = false, input} = {}) {
+  const r = spawnSync(cmd, args, {cwd: work, env, encoding: 'utf8', input})
+  if (!quiet) say(r.stdout)
+  if (r.stderr && (!quiet || (r.status !== 0 && !allowFail))) say(r.stderr)
   if (r.status !== 0 && !allowFail) {
-    console.error(`command failed with exit code ${r.status}`)
+    console.error(`${cmd} ${args.join(' ')}: exit code ${r.status}`)
     process.exit(r.status ?? 1)
   }
   return r
 }
+function cli(args, opts = {}) {
+  say(`$ cloudtaser ${args.join(' ')}\n`)
+  return run(process.execPath, [join(root, 'bin/run.js'), ...args], opts)
+}
+function kubectl(args, opts = {}) {
+  if (!opts.quiet) say(`$ kubectl ${args.join(' ')}\n`)
+  return run(join(env.CLOUDTASER_LAB_DIR, 'bin/kubectl'), args, opts)
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+async function until(what, check, timeoutMs = 120_000) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (check()) return
+    if (Date.now() > end) {
+      console.error(`timed out waiting for ${what}`)
+      process.exit(1)
+    }
+    await sleep(1000)
+  }
+}
 
 let labUp = false
+let operator
 const cleanup = () => {
+  operator?.kill('SIGTERM')
   if (labUp) spawnSync(process.execPath, [join(root, 'bin/run.js'), 'lab', 'down'], {cwd: work, env, stdio: 'inherit'})
   rmSync(work, {recursive: true, force: true})
 }
 process.on('exit', cleanup)
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
 
-step('1. Start the local lab (kube-apiserver, etcd, controller-manager, OpenBao on loopback)')
+step('1. Start the local lab: kube-apiserver, etcd, controller-manager, scheduler, OpenBao, and one node')
 labUp = true
-cli(['lab', 'up', '--no-node'])
+cli(['lab', 'up'])
 const labEnv = JSON.parse(cli(['lab', 'env', '--json'], {quiet: true}).stdout)
 Object.assign(env, {KUBECONFIG: labEnv.KUBECONFIG, BAO_ADDR: labEnv.BAO_ADDR, BAO_TOKEN: labEnv.BAO_TOKEN, PATH: `${labEnv.PATH_PREPEND}:${env.PATH}`})
-console.log(`KUBECONFIG=${env.KUBECONFIG}\nBAO_ADDR=${env.BAO_ADDR}`)
+say(`KUBECONFIG=${env.KUBECONFIG}\nBAO_ADDR=${env.BAO_ADDR}\n`)
 
-step('2. Deploy a sample application that reads Kubernetes Secrets')
-const kc = new KubeConfig()
-kc.loadFromFile(env.KUBECONFIG)
-const objects = loadAll(readFileSync(join(root, 'examples/demo/sample-app.yaml'), 'utf8')).filter(Boolean)
-const canaries = objects.filter((o) => o.kind === 'Secret').flatMap((o) => Object.values(o.stringData ?? {})).filter((v) => v.startsWith('demo-canary'))
-const objectApi = KubernetesObjectApi.makeApiClient(kc)
-for (const o of objects) {
-  await objectApi.create(o)
-  console.log(`created ${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`)
-}
+step('2. Build the images here (no Docker) and push them to the lab registry')
+const images = JSON.parse(cli(['lab', 'images', '--json'], {quiet: true}).stdout).images
+for (const i of images) say(`  ${i.ref.padEnd(24)} ${i.digest.slice(0, 19)}  ${(i.size / 1e6).toFixed(2)} MB\n`)
+const wrapper = images.find((i) => i.name === 'wrapper')
+const registry = labEnv.CLOUDTASER_LAB_REGISTRY
 
-step('3. Point OpenBao\'s Kubernetes auth at this cluster')
+step('3. Start the operator (its mutating webhook wraps Pods labelled cloudtaser.io/inject)')
+// On the host, reached by URL; the wrapper image pinned by digest, read through the lab's mirror.
+const operatorArgs = ['operator', 'run', '--host', '127.0.0.1', '--port', '0', '--wrapper-image', `cloudtaser.lab/wrapper@${wrapper.digest}`, '--registry-mirror', `cloudtaser.lab=http://${registry}`]
+say(`$ cloudtaser ${operatorArgs.join(' ')} &\n`)
+const operatorLog = join(work, 'operator.log')
+const fd = openSync(operatorLog, 'a')
+operator = spawn(process.execPath, [join(root, 'bin/run.js'), ...operatorArgs], {cwd: work, env, stdio: ['ignore', fd, fd]})
+await until('the operator to register its webhook', () => /webhook_configuration/.test(readFileSync(operatorLog, 'utf8')), 30_000)
+
+step('4. Deploy Debian\'s Redis and its client, configured from a Kubernetes Secret (as any cluster has them)')
+const manifest = join(root, 'examples/demo/redis.yaml')
+const objects = loadAll(readFileSync(manifest, 'utf8')).filter(Boolean)
+const original = objects.find((o) => o.kind === 'Secret').stringData.password
+kubectl(['apply', '-f', manifest])
+kubectl(['-n', 'redis-demo', 'rollout', 'status', 'deployment/redis', 'deployment/redis-client', '--timeout=120s'])
+kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '--tail=1'])
+
+step('5. Point OpenBao\'s Kubernetes auth at this cluster')
 cli(['target', 'connect'])
 
-step('4. Discover: which workloads read which Secrets (metadata only, never values)')
+step('6. Discover: which workloads read which Secrets (metadata only, never values)')
 cli(['target', 'discover', '-o', planFile, '--cluster-name', 'lab', '--vault-address', env.BAO_ADDR])
-console.log(readFileSync(planFile, 'utf8'))
+say(readFileSync(planFile, 'utf8'))
 
-step('5. (review the plan in a pull request; it is the only thing that crosses the air gap)')
+step('7. (review the plan in a pull request; it is the only thing that crosses the air gap)')
 cli(['plan', 'validate', planFile])
 
-step('6. On the OpenBao side: policies and roles exactly as reviewed')
+step('8. On the OpenBao side: policies and roles exactly as reviewed')
 cli(['source', 'apply-plan', planFile])
 
-step('7. Someone with the values writes them into OpenBao with the bao CLI')
-const secretValues = Object.fromEntries(
-  objects.filter((o) => o.kind === 'Secret').map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o.stringData]),
-)
-const bao = join(root, '.venv/bin/bao')
-const {load} = await import('js-yaml')
+step('9. Someone with the values writes them into OpenBao with the bao CLI (values on stdin, never argv)')
 const plan = load(readFileSync(planFile, 'utf8'))
-const written = new Set()
+const secretValues = Object.fromEntries(objects.filter((o) => o.kind === 'Secret').map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o.stringData]))
+const bao = join(env.CLOUDTASER_LAB_DIR, 'bin/bao')
+const paths = new Map()
 for (const tenant of plan.tenants) {
   for (const w of tenant.workloads) {
-    for (const s of w.secrets) {
-      const values = secretValues[`${tenant.namespace}/${s.source.name}`]
-      if (!values || written.has(s.vaultPath)) continue
-      written.add(s.vaultPath)
-      const path = s.vaultPath.replace('/data/', '/')
-      console.log(`$ bao kv put ${path} - < values.json`)
-      const r = spawnSync(bao, ['kv', 'put', path, '-'], {env, input: JSON.stringify(values), encoding: 'utf8'})
-      if (r.status !== 0) {
-        console.error(r.stderr)
-        process.exit(1)
-      }
-    }
+    for (const s of w.secrets) paths.set(s.vaultPath.replace('/data/', '/'), secretValues[`${tenant.namespace}/${s.source.name}`])
   }
 }
+for (const [path, values] of paths) {
+  say(`$ bao kv put ${path} - < values.json\n`)
+  run(bao, ['kv', 'put', path, '-'], {input: JSON.stringify(values), quiet: true})
+}
 
-step('8. Verify every secret the plan needs is in OpenBao')
+step('10. Verify every secret the plan needs is in OpenBao')
 cli(['source', 'verify-plan', planFile])
 
-step('9. Protect: annotate and roll every workload, recording each status in the plan')
+step('11. Protect: annotate and roll every workload; --wait means every new Pod is running and Ready')
 cli(['target', 'protect', '--plan', planFile, '--yes', '--wait'])
-
-step('10. The final plan (the audit record)')
 cli(['plan', 'show', planFile])
 
-step('11. The protected workloads')
-const apps = kc.makeApiClient(AppsV1Api)
-for (const ns of ['shop', 'billing']) {
-  for (const d of (await apps.listNamespacedDeployment({namespace: ns})).items) {
-    const tpl = d.spec.template
-    const secretRefs = [...(tpl.spec.initContainers ?? []), ...tpl.spec.containers].flatMap((c) => [
-      ...(c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name),
-      ...(c.envFrom ?? []).filter((e) => e.secretRef).map((e) => `envFrom:${e.secretRef.name}`),
-    ])
-    console.log(`Deployment ${ns}/${d.metadata.name}: generation ${d.metadata.generation}, Secret references left: ${secretRefs.length ? secretRefs.join(', ') : 'none'}`)
-    for (const [k, v] of Object.entries(tpl.metadata.annotations ?? {})) if (k.startsWith('cloudtaser.io/')) console.log(`  ${k}: ${v}`)
-  }
+step('12. The protected app: PID 1 of each container is the wrapper; the client authenticates')
+for (const d of ['redis', 'redis-client']) {
+  const pid1 = kubectl(['-n', 'redis-demo', 'exec', `deployment/${d}`, '--', 'cat', '/proc/1/cmdline'], {quiet: true}).stdout.replaceAll('\0', ' ').trim()
+  say(`deployment/${d}: PID 1 is ${pid1}\n`)
 }
+kubectl(['-n', 'redis-demo', 'get', 'pods', '-o', 'wide'])
+kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '-c', 'redis-cli', '--tail=1'])
+const refs = kubectl(['-n', 'redis-demo', 'get', 'deployments', '-o', 'json'], {quiet: true})
+const leftover = JSON.parse(refs.stdout).items.flatMap((d) => d.spec.template.spec.containers.flatMap((c) => (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef)))
+say(`Secret references left in the Deployments: ${leftover.length === 0 ? 'none' : leftover.map((e) => e.name).join(', ')}\n`)
 
-const planText = readFileSync(planFile, 'utf8')
-const leaked = canaries.filter((c) => planText.includes(c))
-console.log(`\nSecret values in the plan: ${leaked.length === 0 ? 'none' : `LEAKED ${leaked.length}`}`)
-if (leaked.length) process.exit(1)
-console.log(bold('\nDone. The lab is stopped and its state removed on exit.'))
+step('13. The cutover: the Kubernetes Secret is no longer needed; delete it')
+kubectl(['-n', 'redis-demo', 'delete', 'secret', 'redis-auth'])
+
+step('14. Rotate the password in OpenBao: both wrappers see the new version and restart their app with it')
+// A value Kubernetes never held: the leak hunt below looks for it everywhere.
+const rotated = `demo-canary-rotated-${randomBytes(6).toString('hex')}`
+const rotatedAt = Date.now()
+const [kvPath] = [...paths.keys()]
+say(`$ bao kv put ${kvPath} password=- (new value on stdin)\n`)
+run(bao, ['kv', 'put', kvPath, 'password=-'], {input: rotated, quiet: true})
+const changed = (d, c) => /"event":"secret_changed"/.test(kubectl(['-n', 'redis-demo', 'logs', `deployment/${d}`, '-c', c], {quiet: true, allowFail: true}).stdout)
+await until('both wrappers to see the change', () => changed('redis', 'redis') && changed('redis-client', 'redis-cli'), 120_000)
+kubectl(['-n', 'redis-demo', 'rollout', 'status', 'deployment/redis-client', '--timeout=60s'])
+await until('the client to authenticate with the rotated password', () => {
+  const ready = kubectl(['-n', 'redis-demo', 'get', 'deployment/redis-client', '-o', 'jsonpath={.status.readyReplicas}'], {quiet: true}).stdout
+  const tail = kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '-c', 'redis-cli', '--tail=1'], {quiet: true}).stdout
+  return ready === '1' && /^authenticated: /.test(tail)
+}, 60_000)
+say(`rotation reached both apps ${((Date.now() - rotatedAt) / 1000).toFixed(1)} s after the write (the wrappers poll every 30 s)\n`)
+for (const [d, c] of [['redis', 'redis'], ['redis-client', 'redis-cli']]) {
+  const lines = kubectl(['-n', 'redis-demo', 'logs', `deployment/${d}`, '-c', c], {quiet: true}).stdout.split('\n')
+  for (const l of lines.filter((x) => /"event":"(secret_changed|leftovers_stopped|child_notified)"/.test(x))) say(`  ${d}: ${l}\n`)
+}
+kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '-c', 'redis-cli', '--tail=1'])
+
+step('15. Leak hunt: etcd\'s files, the node\'s disk (containerd, kubelet, Pod logs), every log and file this run wrote')
+const roots = [work, RECORD_DIR]
+const hunt = await huntCanaries(roots, [rotated, original])
+const found = (c) => hunt.hits.filter((h) => h.canary === c)
+say(`searched ${hunt.files} files, ${(hunt.bytes / 1e6).toFixed(1)} MB under ${roots.join(', ')}; memory-backed Pod volumes (node RAM, not disk) not searched: ${hunt.inMemory.length}\n`)
+const etcdHits = found(original).filter((h) => h.path.includes('/etcd/'))
+// The control: the value that was in the Kubernetes Secret is still in etcd's history (until
+// compaction), which proves the hunt reads etcd; it is why a migration ends with a rotation.
+say(`before-migration password (was in the Kubernetes Secret): in ${found(original).length} place(s), ${etcdHits.length} of them etcd files (history until compaction: the reason to rotate after a migration)\n`)
+say(`rotated password (only ever in OpenBao): ${found(rotated).length === 0 ? 'found nowhere' : `FOUND in ${found(rotated).map((h) => `${h.path} (${h.encoding})`).join(', ')}`}\n`)
+if (etcdHits.length === 0) {
+  console.error('the hunt did not find the old Secret in etcd: it is not reading what it claims to')
+  process.exit(1)
+}
+if (found(rotated).length > 0) process.exit(1)
+
+say(bold(`\nDone in ${elapsed()}: Redis and its client run under the wrapper with their password from OpenBao. The lab is stopped and its state removed on exit.\n`))
