@@ -1,7 +1,7 @@
 import {AdmissionregistrationV1Api, type KubeConfig, type V1MutatingWebhook, type V1MutatingWebhookConfiguration} from '@kubernetes/client-node'
-import {INJECT_LABEL} from '../../lib/annotations.js'
+import {INJECT_LABEL, WEBHOOK_CONFIG_NAME} from '../../lib/annotations.js'
 
-export const WEBHOOK_CONFIG_NAME = 'cloudtaser-inject'
+export {WEBHOOK_CONFIG_NAME}
 export const WEBHOOK_NAME = 'inject.cloudtaser.io'
 export const WEBHOOK_PATH = '/mutate-v1-pod'
 
