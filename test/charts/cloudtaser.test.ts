@@ -13,7 +13,7 @@ import {DEFAULT_WRAPPER_SOURCE, EBPF_SOCKET_DIR} from '../../runtime/operator/mu
 import {desiredWebhookConfiguration, WEBHOOK_CONFIG_NAME} from '../../runtime/operator/webhook-config.js'
 import OperatorRun from '../../cli/commands/operator/run.js'
 import EbpfRun from '../../cli/commands/ebpf/run.js'
-import {byKind, chartDir, flagPairs, kubeconform, kubeVersion, lint, NAMESPACE, one, render, renderError, root, type K8sObject} from './helpers.js'
+import {byKind, chartDir, flagPairs, kubeconform, kubeVersion, lint, NAMESPACE, notes, one, render, renderError, root, type K8sObject} from './helpers.js'
 
 /** Values far from the defaults: every branch of the templates the defaults do not take. */
 const OTHER = {
@@ -263,6 +263,16 @@ t.test('NetworkPolicy: the webhook port in; DNS, apiserver, registries and OpenB
   t.same(o.spec.egress.slice(1), [{ports: [{port: 8200, protocol: 'TCP'}]}, {ports: [{port: 5000, protocol: 'TCP'}]}], 'OpenBao port from vaultAddress, then extraEgress')
   const noPort = one((await render({operator: {vaultAddress: 'https://openbao.example.eu'}})).objects, 'NetworkPolicy')
   t.same(noPort.spec.egress[1], {ports: [{port: 443, protocol: 'TCP'}]}, 'https without a port is 443')
+})
+
+t.test('NOTES.txt warns about the fallback secret backend and failurePolicy Ignore', async (t) => {
+  const plain = await notes()
+  t.match(plain, /2 replica\(s\), webhook inject\.cloudtaser\.io \(failurePolicy Fail\)/)
+  t.notMatch(plain, /WARNING|NOTE:/)
+  const warned = await notes(OTHER)
+  t.match(warned, /WARNING: operator\.secretBackend=kubernetes\. .*cloudtaser-system\/cloudtaser-operator-pki, that is in etcd/s)
+  t.match(warned, /NOTE: failurePolicy=Ignore: .*UNWRAPPED/s)
+  t.match(warned, /eBPF agent: on every node, detect mode/)
 })
 
 t.test('values the chart refuses, with the reason', async (t) => {

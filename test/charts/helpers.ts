@@ -75,6 +75,13 @@ export async function render(values: object = {}): Promise<Rendering> {
   return {text: r.stdout, objects}
 }
 
+/** The NOTES.txt `helm install` prints, rendered client-side (no cluster contacted). */
+export async function notes(values: object = {}): Promise<string> {
+  const r = await helm(['install', 'cloudtaser', chartDir, '-n', NAMESPACE, '--dry-run=client', '-f', valuesFile(values)])
+  if (r.code !== 0) throw new Error(`helm install --dry-run=client failed: ${r.stderr.trim()}`)
+  return r.stdout.split('\nNOTES:\n')[1] ?? ''
+}
+
 /** helm template's error for values the chart must refuse. */
 export async function renderError(values: object): Promise<string> {
   const r = await helm(['template', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile(values)])
