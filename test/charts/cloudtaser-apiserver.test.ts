@@ -2,7 +2,8 @@
 // admitted and stored): every rendering passes `kubectl apply --dry-run=server`, and the chart's
 // webhook configuration behaves as the README argues while no operator answers: unlabelled Pods
 // are created untouched, protected Pods are refused under Fail (and created, wrapped, once an
-// operator answers) or created unwrapped under Ignore.
+// operator answers) or created unwrapped under Ignore. Then a real helm install / upgrade /
+// uninstall around the operator running on the chart's ServiceAccount and RBAC.
 import t from 'tap'
 import {execFile} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
@@ -10,6 +11,7 @@ import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+import jsyaml from 'js-yaml'
 import {AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, type V1MutatingWebhookConfiguration, type V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../lib/annotations.js'
 import {ensureBinary, startControlPlane} from '../../lib/lab/index.js'
@@ -17,7 +19,8 @@ import {INIT_CONTAINER, WRAPPER_PATH} from '../../runtime/operator/mutation.js'
 import {startOperator, type Operator} from '../../runtime/operator/server.js'
 import {WEBHOOK_CONFIG_NAME, WEBHOOK_PATH} from '../../runtime/operator/webhook-config.js'
 import {eventually} from '../lib/lab/helpers.js'
-import {NAMESPACE, one, render} from './helpers.js'
+import {kubeClient, resolveKubeconfig} from '../../lib/kube/kubeconfig.js'
+import {chartDir, flagPairs, helmIn, NAMESPACE, one, render, valuesFile} from './helpers.js'
 
 const run = promisify(execFile)
 const [bin, cp] = await Promise.all([ensureBinary(), startControlPlane()])
@@ -173,4 +176,72 @@ t.test('failurePolicy Ignore, operator down: a protected Pod is created unwrappe
   t.same(r.created?.spec?.initContainers ?? [], [], 'no wrapper init container')
   t.same(r.created?.spec?.containers[0]?.command, ['/bin/app'], 'the original command: it runs without its secrets')
   t.equal(r.created?.metadata?.labels?.[INJECT_LABEL], 'true', 'still labelled: nothing tells it apart but its spec')
+})
+
+t.test('helm install, the operator on its ServiceAccount with the chart\'s RBAC, helm upgrade, helm uninstall', async (t) => {
+  await admission.deleteMutatingWebhookConfiguration({name: WEBHOOK_CONFIG_NAME}).catch(() => undefined)
+  const env = {KUBECONFIG: cp.kubeconfigPath}
+  const installed = await helmIn(env, ['install', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile({})])
+  t.equal(installed.code, 0, `helm install: ${installed.stderr}`)
+
+  // What the ServiceAccount may do, as the apiserver's authorizer answers.
+  const sa = `system:serviceaccount:${NAMESPACE}:cloudtaser-operator`
+  const can = async (...args: string[]) => (await kubectl(['auth', 'can-i', '--as', sa, ...args])).code === 0
+  t.ok(await can('get', `mutatingwebhookconfigurations/${WEBHOOK_CONFIG_NAME}`), 'get its webhook configuration')
+  t.ok(await can('update', `mutatingwebhookconfigurations/${WEBHOOK_CONFIG_NAME}`), 'update it (caBundle)')
+  t.notOk(await can('update', 'mutatingwebhookconfigurations/someone-elses'), 'no other webhook configuration')
+  t.notOk(await can('create', 'mutatingwebhookconfigurations'), 'cannot create webhook configurations')
+  t.ok(await can('get', 'secrets', '-n', 'apps'), 'get a pull secret (readPullSecrets)')
+  t.notOk(await can('list', 'secrets', '-n', 'apps'), 'never list Secrets')
+  t.ok(await can('update', 'leases/cloudtaser-operator-leader', '-n', NAMESPACE), 'renew its Lease')
+  t.notOk(await can('update', 'leases/other', '-n', NAMESPACE), 'no other Lease')
+  t.notOk(await can('create', 'leases', '-n', 'kube-system'), 'no Lease outside its namespace')
+  t.notOk(await can('list', 'pods', '-A'), 'never lists Pods')
+  t.notOk(await can('get', 'pods', '-n', 'apps', '--as', `system:serviceaccount:${NAMESPACE}:cloudtaser-ebpf-agent`), 'the agent has no rights')
+
+  // The operator's real calls through the account's token, with a kubeconfig shaped like the
+  // chart's ConfigMap (tokenFile + CA file), in service mode as the Deployment runs it.
+  const token = (await kubectl(['-n', NAMESPACE, 'create', 'token', 'cloudtaser-operator'])).stdout.trim()
+  writeFileSync(join(work, 'token'), token, {mode: 0o600})
+  const kubeconfig = join(work, 'operator-kubeconfig')
+  writeFileSync(kubeconfig, jsyaml.dump({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{name: 'in-cluster', cluster: {server: cp.server, 'certificate-authority': cp.caPath}}],
+    users: [{name: 'operator', user: {tokenFile: join(work, 'token')}}],
+    contexts: [{name: 'in-cluster', context: {cluster: 'in-cluster', user: 'operator'}}],
+    'current-context': 'in-cluster',
+  }))
+  const args = flagPairs(one((await render()).objects, 'Deployment').spec.template.spec.containers[0].args)
+  const arg = (name: string) => args.filter(([k]) => k === name).map(([, v]) => v)
+  const op = await startOperator({
+    mutation: {wrapperImage: arg('wrapper-image')[0]!, wrapperSource: arg('wrapper-source')[0]!},
+    host: '127.0.0.1',
+    port: 0,
+    service: {name: arg('service-name')[0]!, namespace: arg('service-namespace')[0]!, port: Number(arg('service-port')[0])},
+    register: true,
+    kubeConfig: kubeClient(resolveKubeconfig({kubeconfig})),
+    failurePolicy: arg('failure-policy')[0] as 'Fail',
+    timeoutSeconds: Number(arg('timeout-seconds')[0]),
+    excludeNamespaces: [...new Set([...arg('exclude-namespace'), arg('service-namespace')[0]!])],
+    log: () => {},
+  })
+  t.teardown(() => op.close())
+  t.equal(op.registered, 'updated', 'the operator found the chart\'s configuration and wrote its caBundle')
+  const after = await admission.readMutatingWebhookConfiguration({name: WEBHOOK_CONFIG_NAME})
+  t.equal(Buffer.from(after.webhooks![0]!.clientConfig.caBundle!, 'base64').toString(), op.caPem)
+  t.match(after.metadata, {labels: {'app.kubernetes.io/managed-by': 'Helm'}, annotations: {'meta.helm.sh/release-name': 'cloudtaser'}}, 'Helm\'s ownership marks survive the operator\'s write')
+
+  const upgraded = await helmIn(env, ['upgrade', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile({operator: {webhook: {timeoutSeconds: 7}}})])
+  t.equal(upgraded.code, 0, `helm upgrade after the operator wrote caBundle: ${upgraded.stderr}`)
+  const upgradedCfg = await admission.readMutatingWebhookConfiguration({name: WEBHOOK_CONFIG_NAME})
+  t.equal(upgradedCfg.webhooks![0]!.timeoutSeconds, 7, 'the upgrade applied')
+  t.equal(upgradedCfg.webhooks![0]!.clientConfig.caBundle, after.webhooks![0]!.clientConfig.caBundle, 'and left the operator\'s caBundle alone')
+
+  const removed = await helmIn(env, ['uninstall', 'cloudtaser', '-n', NAMESPACE])
+  t.equal(removed.code, 0, removed.stderr)
+  t.notMatch(removed.stdout + removed.stderr, /not deleted/)
+  const left = await kubectl(['get', 'mutatingwebhookconfigurations,clusterroles,clusterrolebindings,all,roles,rolebindings,configmaps,serviceaccounts,secrets,networkpolicies,poddisruptionbudgets', '-A', '-o', 'name', '-l', 'app.kubernetes.io/part-of=cloudtaser'])
+  t.equal(left.stdout.trim(), '', 'uninstall leaves nothing, above all no Fail webhook pointing at a deleted Service')
+  t.equal((await kubectl(['get', 'mutatingwebhookconfiguration', WEBHOOK_CONFIG_NAME])).code, 1)
 })

@@ -59,6 +59,8 @@ export function valuesFile(values: object): string {
 }
 
 export const helm = (args: string[]) => exec(helmBin, args)
+/** helm with extra environment (KUBECONFIG for a real install). */
+export const helmIn = (env: Record<string, string>, args: string[]) => exec(helmBin, args, {...helmEnv, ...env})
 
 export const lint = (values: object = {}) => helm(['lint', '--strict', chartDir, '-f', valuesFile(values)])
 
