@@ -8,6 +8,7 @@ import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import jsyaml from 'js-yaml'
 import {INJECT_LABEL} from '../../lib/annotations.js'
+import {REGISTRY_ALIAS} from '../../lib/lab/node.js'
 import {DEFAULT_AGENT_SOCKET} from '../../lib/ebpf/register.js'
 import {DEFAULT_WRAPPER_SOURCE, EBPF_SOCKET_DIR} from '../../runtime/operator/mutation.js'
 import {desiredWebhookConfiguration, WEBHOOK_CONFIG_NAME} from '../../runtime/operator/webhook-config.js'
@@ -81,7 +82,7 @@ t.test('kubeconform -strict accepts every rendering, and rejects what the apiser
 t.test('the chart version follows the CLI release (package.json)', async (t) => {
   const chart = jsyaml.load(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as {appVersion: string}
   t.equal(chart.appVersion, packageVersion)
-  t.equal(container(one(defaults.objects, 'Deployment'), 'operator').image, `cloudtaser.lab/cloudtaser:${packageVersion}`)
+  t.equal(container(one(defaults.objects, 'Deployment'), 'operator').image, `${REGISTRY_ALIAS}/cloudtaser:${packageVersion}`, 'the name the lab\'s nodes pull from its registry')
 })
 
 t.test('the objects rendered, and no Secret unless secretBackend=kubernetes', async (t) => {
