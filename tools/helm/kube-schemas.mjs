@@ -9,7 +9,7 @@
 // Output: OUT_DIR/<kind>[-<group>]-<version>.json, the names kubeconform derives from a resource
 // (its KindSuffix: the group's first label, e.g. deployment-apps-v1, pod-v1). Like the
 // "standalone-strict" flavour people download (made by openapi2jsonschema --kubernetes
-// --stand-alone --strict), with two deliberate differences:
+// --stand-alone --strict), with three deliberate differences:
 // - references stay references, to a `definitions` section inside each file holding only what
 //   that kind reaches: still one self-contained file per kind, and recursive definitions
 //   (JSONSchemaProps) need no cut-off;
