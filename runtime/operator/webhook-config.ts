@@ -60,9 +60,13 @@ export async function ensureWebhookConfiguration(kc: KubeConfig, o: WebhookConfi
         await api.createMutatingWebhookConfiguration({body: desired})
         return 'created'
       }
+      // The existing object's labels and annotations stay: when the Helm chart made it, they are
+      // Helm's ownership marks, and dropping them breaks `helm upgrade` (a server-side apply
+      // conflict on managed-by) and makes `helm uninstall` leave a Fail webhook behind.
+      const {labels, annotations} = existing.metadata ?? {}
       await api.replaceMutatingWebhookConfiguration({
         name: WEBHOOK_CONFIG_NAME,
-        body: {...desired, metadata: {...desired.metadata, resourceVersion: existing.metadata?.resourceVersion}},
+        body: {...desired, metadata: {...desired.metadata, ...(labels ? {labels} : {}), ...(annotations ? {annotations} : {}), resourceVersion: existing.metadata?.resourceVersion}},
       })
       return 'updated'
     } catch (err) {
