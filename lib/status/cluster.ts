@@ -78,7 +78,7 @@ async function operatorStatus(http: KubeHttp, namespace: string): Promise<Operat
   const d = await http.get<{spec?: {replicas?: number}; status?: {readyReplicas?: number}}>(`/apis/apps/v1/namespaces/${namespace}/deployments/${OPERATOR_DEPLOYMENT}`).catch(notFound)
   if (!d) return {found: false, desired: 0, ready: 0}
   const out: OperatorStatus = {found: true, desired: d.spec?.replicas ?? 1, ready: d.status?.readyReplicas ?? 0}
-  const lease = await http.get<{spec?: {holderIdentity?: string; renewTime?: string}}>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${OPERATOR_DEPLOYMENT}`).catch(notFound)
+  const lease = await http.get<{spec?: {holderIdentity?: string; renewTime?: string}}>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${OPERATOR_DEPLOYMENT}-leader`).catch(notFound)
   if (lease?.spec?.holderIdentity) {
     out.leader = {holder: lease.spec.holderIdentity, ...(lease.spec.renewTime ? {renewedSecondsAgo: Math.round((Date.now() - Date.parse(lease.spec.renewTime)) / 1000)} : {})}
   }

@@ -6,12 +6,11 @@
 // uninstall around the operator running on the chart's ServiceAccount and RBAC.
 import t from 'tap'
 import {execFile} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
-import jsyaml from 'js-yaml'
 import {AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, type V1MutatingWebhookConfiguration, type V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../lib/annotations.js'
 import {ensureBinary, startControlPlane} from '../../lib/lab/index.js'
@@ -199,19 +198,15 @@ t.test('helm install, the operator on its ServiceAccount with the chart\'s RBAC,
   t.notOk(await can('list', 'pods', '-A'), 'never lists Pods')
   t.notOk(await can('get', 'pods', '-n', 'apps', '--as', `system:serviceaccount:${NAMESPACE}:cloudtaser-ebpf-agent`), 'the agent has no rights')
 
-  // The operator's real calls through the account's token, with a kubeconfig shaped like the
-  // chart's ConfigMap (tokenFile + CA file), in service mode as the Deployment runs it.
+  // The operator's real calls through the account's token, found as in a Pod (no kubeconfig:
+  // the ServiceAccount directory and KUBERNETES_SERVICE_*), in service mode as the Deployment runs it.
   const token = (await kubectl(['-n', NAMESPACE, 'create', 'token', 'cloudtaser-operator'])).stdout.trim()
-  writeFileSync(join(work, 'token'), token, {mode: 0o600})
-  const kubeconfig = join(work, 'operator-kubeconfig')
-  writeFileSync(kubeconfig, jsyaml.dump({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{name: 'in-cluster', cluster: {server: cp.server, 'certificate-authority': cp.caPath}}],
-    users: [{name: 'operator', user: {tokenFile: join(work, 'token')}}],
-    contexts: [{name: 'in-cluster', context: {cluster: 'in-cluster', user: 'operator'}}],
-    'current-context': 'in-cluster',
-  }))
+  const saDir = join(work, 'serviceaccount')
+  mkdirSync(saDir)
+  writeFileSync(join(saDir, 'token'), token, {mode: 0o600})
+  writeFileSync(join(saDir, 'ca.crt'), cp.caPem)
+  const inPod = resolveKubeconfig({}, {HOME: join(work, 'no-home'), KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(cp.server).port, CLOUDTASER_SERVICE_ACCOUNT_DIR: saDir})
+  t.equal(inPod.context, 'in-cluster')
   const args = flagPairs(one((await render()).objects, 'Deployment').spec.template.spec.containers[0].args)
   const arg = (name: string) => args.filter(([k]) => k === name).map(([, v]) => v)
   const op = await startOperator({
@@ -220,7 +215,7 @@ t.test('helm install, the operator on its ServiceAccount with the chart\'s RBAC,
     port: 0,
     service: {name: arg('service-name')[0]!, namespace: arg('service-namespace')[0]!, port: Number(arg('service-port')[0])},
     register: true,
-    kubeConfig: kubeClient(resolveKubeconfig({kubeconfig})),
+    kubeConfig: kubeClient(inPod),
     failurePolicy: arg('failure-policy')[0] as 'Fail',
     timeoutSeconds: Number(arg('timeout-seconds')[0]),
     excludeNamespaces: [...new Set([...arg('exclude-namespace'), arg('service-namespace')[0]!])],

@@ -90,7 +90,6 @@ t.test('the objects rendered, and no Secret unless secretBackend=kubernetes', as
   t.same(kinds(defaults), [
     'ClusterRole/cloudtaser-operator',
     'ClusterRoleBinding/cloudtaser-operator',
-    'ConfigMap/cloudtaser-operator-kubeconfig',
     'DaemonSet/cloudtaser-ebpf-agent',
     'Deployment/cloudtaser-operator',
     `MutatingWebhookConfiguration/${WEBHOOK_CONFIG_NAME}`,
