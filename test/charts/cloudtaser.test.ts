@@ -88,7 +88,9 @@ t.test('the chart version follows the CLI release (package.json)', async (t) => 
 t.test('the objects rendered, and no Secret unless secretBackend=kubernetes', async (t) => {
   const kinds = (r: {objects: K8sObject[]}) => r.objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()
   t.same(kinds(defaults), [
+    'ClusterRole/cloudtaser-ebpf-agent',
     'ClusterRole/cloudtaser-operator',
+    'ClusterRoleBinding/cloudtaser-ebpf-agent',
     'ClusterRoleBinding/cloudtaser-operator',
     'DaemonSet/cloudtaser-ebpf-agent',
     'Deployment/cloudtaser-operator',
@@ -209,8 +211,8 @@ t.test('eBPF agent: privileged, hostPID, BTF, bpffs, the socket protected Pods m
   const c = container(ds, 'agent')
   t.equal(pod.hostPID, true)
   t.equal(c.securityContext.privileged, true)
-  t.equal(pod.automountServiceAccountToken, false, 'no apiserver token')
-  t.equal(one(defaults.objects, 'ServiceAccount', 'cloudtaser-ebpf-agent').automountServiceAccountToken, false)
+  t.equal(pod.automountServiceAccountToken, true, 'a token: the agent publishes its verdict on its Node')
+  t.same(c.env.find((e: {name: string}) => e.name === 'NODE_NAME'), {name: 'NODE_NAME', valueFrom: {fieldRef: {fieldPath: 'spec.nodeName'}}})
   const hostPaths = Object.fromEntries(pod.volumes.map((v: {name: string; hostPath: {path: string}}) => [v.name, v.hostPath.path]))
   const mounts = Object.fromEntries(c.volumeMounts.map((m: {name: string; mountPath: string}) => [hostPaths[m.name], m]))
   t.match(mounts['/sys/kernel/btf'], {mountPath: '/sys/kernel/btf', readOnly: true})
@@ -231,7 +233,8 @@ t.test('eBPF agent: privileged, hostPID, BTF, bpffs, the socket protected Pods m
 })
 
 t.test('RBAC: exactly the rules the README lists', async (t) => {
-  const rules = (r: {objects: K8sObject[]}, kind: string) => one(r.objects, kind).rules
+  const rules = (r: {objects: K8sObject[]}, kind: string, name = 'cloudtaser-operator') => one(r.objects, kind, name).rules
+  t.same(rules(defaults, 'ClusterRole', 'cloudtaser-ebpf-agent'), [{apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch']}], 'the agent: its Node\'s label, nothing else')
   t.same(rules(defaults, 'ClusterRole'), [
     {apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [WEBHOOK_CONFIG_NAME], verbs: ['get', 'update']},
     {apiGroups: [''], resources: ['secrets'], verbs: ['get']},
@@ -248,7 +251,7 @@ t.test('RBAC: exactly the rules the README lists', async (t) => {
       for (const rule of o.rules) t.notOk(rule.verbs.some((v: string) => ['*', 'list', 'watch', 'delete', 'deletecollection', 'escalate', 'bind', 'impersonate'].includes(v)), `${o.kind} ${JSON.stringify(rule)}`)
     }
   }
-  const binding = one(defaults.objects, 'ClusterRoleBinding')
+  const binding = one(defaults.objects, 'ClusterRoleBinding', 'cloudtaser-operator')
   t.same(binding.subjects, [{kind: 'ServiceAccount', name: 'cloudtaser-operator', namespace: NAMESPACE}])
 })
 
