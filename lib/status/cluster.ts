@@ -98,7 +98,7 @@ async function webhookStatus(http: KubeHttp): Promise<WebhookStatus> {
   if (cc.service) {
     // Through the apiserver's service proxy: the same network path admission takes.
     const path = `/api/v1/namespaces/${cc.service.namespace}/services/https:${cc.service.name}:${cc.service.port ?? 443}/proxy/readyz`
-    out.reachable = await http.get<unknown>(path).then(
+    out.reachable = await http.getText(path).then(
       () => ({ok: true, detail: 'readyz answered through the apiserver'}),
       (err: Error) => ({ok: false, detail: err.message}),
     )
