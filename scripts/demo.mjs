@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // The main job: the whole plan workflow, as a newcomer would run it by hand, on the local lab's
 // node, ending with a protected app running:
-//   lab up (control plane, OpenBao, a node) -> images -> the operator -> Debian's Redis and its
+//   lab up (control plane, OpenBao, a node) -> images -> target install (Helm) -> Debian's Redis and its
 //   client reading a Kubernetes Secret -> target connect -> discover -> review -> apply-plan ->
 //   values into OpenBao -> verify-plan -> protect --wait -> the Secret deleted -> a rotation in
 //   OpenBao reaches both apps -> leak hunt over etcd, the node's disk, every log and file.
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {appendFileSync, mkdtempSync, openSync, readFileSync, rmSync} from 'node:fs'
+import {appendFileSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {load, loadAll} from 'js-yaml'
@@ -62,11 +62,7 @@ async function until(what, check, timeoutMs = 120_000) {
 }
 
 let labUp = false
-let operator
-let agent
 const cleanup = () => {
-  operator?.kill('SIGTERM')
-  agent?.kill('SIGTERM')
   if (labUp) spawnSync(process.execPath, [join(root, 'bin/run.js'), 'lab', 'down'], {cwd: work, env, stdio: 'inherit'})
   rmSync(work, {recursive: true, force: true})
 }
@@ -83,25 +79,14 @@ say(`KUBECONFIG=${env.KUBECONFIG}\nBAO_ADDR=${env.BAO_ADDR}\n`)
 step('2. Build the images here (no Docker) and push them to the lab registry')
 const images = JSON.parse(cli(['lab', 'images', '--json'], {quiet: true}).stdout).images
 for (const i of images) say(`  ${i.ref.padEnd(24)} ${i.digest.slice(0, 19)}  ${(i.size / 1e6).toFixed(2)} MB\n`)
-const wrapper = images.find((i) => i.name === 'wrapper')
 const registry = labEnv.CLOUDTASER_LAB_REGISTRY
 
-step('3. Start the operator (its mutating webhook wraps Pods labelled cloudtaser.io/inject)')
-// On the host, reached by URL; the wrapper image pinned by digest, read through the lab's mirror.
-const operatorArgs = ['operator', 'run', '--host', '127.0.0.1', '--port', '0', '--wrapper-image', `cloudtaser.lab/wrapper@${wrapper.digest}`, '--registry-mirror', `cloudtaser.lab=http://${registry}`]
-say(`$ cloudtaser ${operatorArgs.join(' ')} &\n`)
-const operatorLog = join(work, 'operator.log')
-const fd = openSync(operatorLog, 'a')
-operator = spawn(process.execPath, [join(root, 'bin/run.js'), ...operatorArgs], {cwd: work, env, stdio: ['ignore', fd, fd]})
-await until('the operator to register its webhook', () => /webhook_configuration/.test(readFileSync(operatorLog, 'utf8')), 30_000)
-
-step('3b. Start the eBPF agent for the node; it publishes what this kernel can do, and target check reads it')
-const agentArgs = ['ebpf', 'run', '--node-name', 'cloudtaser-lab', '--port', '0']
-say(`$ cloudtaser ${agentArgs.join(' ')} &\n`)
-const agentLog = join(work, 'ebpf-agent.log')
-const afd = openSync(agentLog, 'a')
-agent = spawn(process.execPath, [join(root, 'bin/run.js'), ...agentArgs], {cwd: work, env, stdio: ['ignore', afd, afd]})
-await until('the agent to report on its node', () => /kernel-protection=/.test(readFileSync(agentLog, 'utf8')), 60_000)
+step('3. Install cloudtaser with its Helm chart: the operator (mutating webhook) and the eBPF agent on every node')
+// Lab values: one operator replica; image look-ups through the lab's registry mirror; the lab
+// host's bpffs is a private mount, so the agent's hostPath cannot propagate mounts.
+const installArgs = ['target', 'install', '--set', 'operator.ha=false', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+cli(installArgs)
+cli(['target', 'status'], {allowFail: true})
 // Exit 1: this kernel lists bpf among its LSMs but refuses the programs, so the node is degraded.
 cli(['target', 'check'], {allowFail: true})
 
@@ -206,5 +191,4 @@ if (etcdHits.length === 0) {
 if (found(rotated).length > 0) process.exit(1)
 
 say(bold(`\nDone in ${elapsed()}: Redis and its client run under the wrapper with their password from OpenBao. The lab is stopped and its state removed on exit.\n`))
-// The operator child keeps the event loop alive: leave explicitly (the exit hook stops it and the lab).
 process.exit(0)

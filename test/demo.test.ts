@@ -4,7 +4,7 @@
 import t from 'tap'
 import {spawnSync} from 'node:child_process'
 
-t.test('npm run demo: lab up -> images -> operator -> discover -> apply-plan -> verify-plan -> protect -> rotation -> leak hunt -> lab down', async (t) => {
+t.test('npm run demo: lab up -> images -> target install -> discover -> apply-plan -> verify-plan -> protect -> rotation -> leak hunt -> lab down', async (t) => {
   const r = spawnSync(process.execPath, ['scripts/demo.mjs'], {encoding: 'utf8', timeout: 900_000})
   t.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr)
   t.match(r.stdout, /All \d+ secret\(s\) present/)
@@ -12,6 +12,9 @@ t.test('npm run demo: lab up -> images -> operator -> discover -> apply-plan -> 
   t.match(r.stdout, /deployment\/redis: PID 1 is \/cloudtaser\/wrapper/)
   t.match(r.stdout, /deployment\/redis-client: PID 1 is \/cloudtaser\/wrapper/)
   t.match(r.stdout, /Secret references left in the Deployments: none/)
+  t.match(r.stdout, /STATUS: deployed/, 'installed with the Helm chart')
+  t.match(r.stdout, /operator {3}1\/1 ready/)
+  t.match(r.stdout, /webhook .*caBundle set, reachable/)
   t.match(r.stdout, /cloudtaser-lab: degraded \(/, 'target check tells the truth about this kernel')
   t.match(r.stdout, /kernelProtection: preferred/)
   t.match(r.stdout, /"event":"ebpf_unprotected","code":"EBPF_DEGRADED"/, 'the wrapper registered with the node\'s agent and was told')
