@@ -128,12 +128,12 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     if (!status.ok) {
       count(status.code)
       log('warn', 'tunnel_refused', {cluster: fp, code: status.code, reason: status.message})
-      writeLine(s, status)
+      await writeLine(s, status)
       s.end()
       if (!state) void bridge.refresh()
       return
     }
-    writeLine(s, status)
+    await writeLine(s, status)
     stats.tunnels++
     log('info', 'tunnel_up', {cluster: fp, serial})
     const session = serveTunnel(s, {cluster: fp, baoAddr: o.baoAddr, transport: o.transport, jwks: w.jwks, logger: log, stats})

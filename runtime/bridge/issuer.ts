@@ -34,7 +34,7 @@ export async function serveBootstrap(sock: tls.TLSSocket, ctx: InitContext): Pro
   }
   if (answer.ok) ctx.logger('info', 'bootstrap_issued', {cluster: ctx.fingerprint, serial: answer.serial})
   else ctx.logger('warn', 'bootstrap_refused', {cluster: ctx.fingerprint, code: answer.code, reason: answer.message})
-  writeLine(sock, answer)
+  await writeLine(sock, answer)
   sock.end()
   return answer.ok ? 'issued' : answer.code
 }

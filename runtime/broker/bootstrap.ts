@@ -45,7 +45,7 @@ export async function bootstrapBroker(o: BootstrapOptions): Promise<BrokerIdenti
       s.once('error', reject)
     })
     const req: BootstrapRequest = {v: 1, type: 'bootstrap', fingerprint: o.fingerprint, csr: makeCsr(privateKey, publicKey, `cloudtaser-broker-${o.fingerprint.slice(0, 8)}`), dnsNames: o.dnsNames, ipAddresses: o.ipAddresses}
-    writeLine(s, req)
+    await writeLine(s, req)
     const answer = await readLine<BootstrapAnswer>(s).catch((err: Error) => {
       throw bootstrapError('BROKER_BOOTSTRAP_FAILED', `no bootstrap answer from the bridge: ${err.message}`)
     })

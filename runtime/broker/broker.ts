@@ -63,7 +63,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
 
   async function jwks(): Promise<Buffer> {
     const discovery = await o.kube.get<{issuer: string}>('/.well-known/openid-configuration')
-    const set = await o.kube.get<{keys: unknown[]}>('/openid/v1/jwks')
+    const set = await o.kube.get<{keys: unknown[]}>('/openid/v1/jwks', 'application/jwk-set+json')
     return Buffer.from(JSON.stringify({issuer: discovery.issuer, keys: set.keys}))
   }
 

@@ -58,8 +58,12 @@ export const TUNNEL_PATHS = {jwks: '/_cloudtaser/v1/jwks'}
 /** Response header the bridge sets when a login's key id is not in its JWKS copy: the broker refreshes and retries once. */
 export const JWKS_STALE_HEADER = 'x-cloudtaser-jwks'
 
-export function writeLine(sock: Duplex, value: unknown): void {
-  sock.write(`${JSON.stringify(value)}\n`)
+/**
+ * Resolves once the line is written: HTTP/2 must not take over a TLS socket with a write of
+ * ours still in progress (node's http2 asserts on it and aborts the process).
+ */
+export function writeLine(sock: Duplex, value: unknown): Promise<void> {
+  return new Promise((resolve) => sock.write(`${JSON.stringify(value)}\n`, () => resolve()))
 }
 
 /**
