@@ -43,7 +43,7 @@ t.test('every path named in the docs exists', async (t) => {
 
 t.test('the rule finds a missing path and leaves non-paths alone', async (t) => {
   t.ok(topLevel.has('lib') && topLevel.has('runtime'))
-  t.notOk(existsSync(join(root, 'runtime/bridge')), 'runtime/bridge (named by an old architecture.md) does not exist')
+  t.notOk(existsSync(join(root, 'runtime/reverse-connect')), 'runtime/reverse-connect (not built) does not exist')
   t.equal(clean('lib/kube/http.ts:42'), 'lib/kube/http.ts')
   t.notOk(isCandidate('secret/data/{cluster}/<ns>'))
   t.notOk(isCandidate('https://example.eu/x'))

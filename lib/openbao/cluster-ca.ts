@@ -1,4 +1,5 @@
 import {createHash, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject} from 'node:crypto'
+import {bitString, bool, ECDSA_SHA256, explicit, int, name as dn, octets, oid, pem, seq, spkiKeyBits, time} from '../x509/der.js'
 
 /**
  * A per-cluster CA made entirely in memory: node:crypto makes the P-256 key and signs, and the
@@ -23,13 +24,13 @@ export function generateClusterCa(commonName: string, days = CA_VALIDITY_DAYS, n
   const spki = publicKey.export({type: 'spki', format: 'der'})
   const notBefore = new Date(now.getTime() - 5 * 60_000)
   const notAfter = new Date(now.getTime() + days * 86_400_000)
-  const name = seq(set(seq(oid('2.5.4.10'), utf8('cloudtaser'))), set(seq(oid('2.5.4.3'), utf8(commonName))))
-  const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'))
+  const name = dn(commonName)
+  const ecdsaSha256 = ECDSA_SHA256()
   const ski = createHash('sha1').update(spkiKeyBits(spki)).digest()
   const extensions = seq(
     seq(oid('2.5.29.19'), bool(true), octets(seq(bool(true), int(Buffer.from([0]))))),
     seq(oid('2.5.29.15'), bool(true), octets(bitString(Buffer.from([0x06]), 1))),
-    seq(oid('2.5.29.14'), octets(octetString(ski))),
+    seq(oid('2.5.29.14'), octets(octets(ski))),
   )
   const serial = randomBytes(16)
   serial[0]! &= 0x7f
@@ -39,9 +40,8 @@ export function generateClusterCa(commonName: string, days = CA_VALIDITY_DAYS, n
   // Parsing and verifying with node:crypto catches an encoding mistake here, not at the bridge.
   const cert = new X509Certificate(certDer)
   if (!cert.ca || !cert.verify(publicKey)) throw new Error('the generated CA certificate does not verify')
-  const b64 = certDer.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')
   return {
-    certPem: `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`,
+    certPem: pem('CERTIFICATE', certDer),
     certDer,
     certSha256: createHash('sha256').update(certDer).digest('hex'),
     notAfter: notAfter.toISOString(),
@@ -94,55 +94,4 @@ function base64Lines(bytes: Buffer, width: number): Buffer {
   }
   if (col !== 0) out[o++] = 0x0a
   return out.subarray(0, o)
-}
-
-// Minimal DER: definite lengths, exactly the types a self-signed certificate needs.
-function tlv(tag: number, body: Buffer): Buffer {
-  const n = body.length
-  const len = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff])
-  return Buffer.concat([Buffer.from([tag]), len, body])
-}
-const seq = (...items: Buffer[]) => tlv(0x30, Buffer.concat(items))
-const set = (...items: Buffer[]) => tlv(0x31, Buffer.concat(items))
-const explicit = (n: number, inner: Buffer) => tlv(0xa0 + n, inner)
-const bool = (v: boolean) => tlv(0x01, Buffer.from([v ? 0xff : 0]))
-const octetString = (b: Buffer) => tlv(0x04, b)
-const octets = (inner: Buffer) => tlv(0x04, inner)
-const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'))
-const bitString = (b: Buffer, unused: number) => tlv(0x03, Buffer.concat([Buffer.from([unused]), b]))
-function int(b: Buffer): Buffer {
-  let i = 0
-  while (i < b.length - 1 && b[i] === 0 && b[i + 1]! < 0x80) i++
-  const v = b.subarray(i)
-  return tlv(0x02, v[0]! >= 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v)
-}
-function oid(dotted: string): Buffer {
-  const [a, b, ...rest] = dotted.split('.').map(Number)
-  const out = [a! * 40 + b!]
-  for (const n of rest) {
-    const groups = [n & 0x7f]
-    for (let v = n >>> 7; v > 0; v >>>= 7) groups.unshift((v & 0x7f) | 0x80)
-    out.push(...groups)
-  }
-  return tlv(0x06, Buffer.from(out))
-}
-function time(d: Date): Buffer {
-  const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14)
-  // RFC 5280: UTCTime up to 2049, GeneralizedTime from 2050.
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${iso}Z`))
-}
-/** The subjectPublicKey BIT STRING contents of an SPKI (RFC 5280 method 1 key identifier). */
-function spkiKeyBits(spki: Buffer): Buffer {
-  // SEQUENCE { SEQUENCE algorithm, BIT STRING key }: skip the outer header and the algorithm.
-  let p = 1 + lengthSize(spki, 1)
-  p += 1 + lengthSize(spki, p + 1) + contentLength(spki, p + 1)
-  const start = p + 1 + lengthSize(spki, p + 1)
-  return spki.subarray(start + 1, start + contentLength(spki, p + 1))
-}
-const lengthSize = (b: Buffer, at: number) => (b[at]! < 0x80 ? 1 : 1 + (b[at]! & 0x7f))
-function contentLength(b: Buffer, at: number): number {
-  if (b[at]! < 0x80) return b[at]!
-  let n = 0
-  for (let i = 1; i <= (b[at]! & 0x7f); i++) n = (n << 8) | b[at + i]!
-  return n
 }

@@ -5,10 +5,10 @@ export type Logger = (level: LogLevel, event: string, fields?: LogFields) => voi
 
 const order: Record<LogLevel, number> = {debug: 10, info: 20, warn: 30, error: 40}
 
-export function jsonLogger(stream: NodeJS.WritableStream = process.stderr, min: LogLevel = 'info'): Logger {
+export function jsonLogger(stream: NodeJS.WritableStream = process.stderr, min: LogLevel = 'info', component = 'beacon'): Logger {
   return (level, event, fields) => {
     if (order[level] < order[min]) return
-    stream.write(`${JSON.stringify({ts: new Date().toISOString(), level, component: 'beacon', event, ...fields})}\n`)
+    stream.write(`${JSON.stringify({ts: new Date().toISOString(), level, component, event, ...fields})}\n`)
   }
 }
 

@@ -1,0 +1,48 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../base-command.js'
+import {beaconDialFlags, beaconDialFromFlags} from '../../flags/beacon.js'
+import {kubeFlags, kubeTargetFromFlags} from '../../flags/kube.js'
+import {CloudtaserError, ExitCode} from '../../../lib/errors.js'
+import {readFingerprint} from '../../../lib/kube/fingerprint.js'
+import {kubeHttp} from '../../../lib/kube/http.js'
+import {jsonLogger} from '../../../runtime/beacon/log.js'
+import {startBroker, type Broker} from '../../../runtime/broker/broker.js'
+
+export interface BrokerRunResult {
+  url?: string
+  state: ReturnType<Broker['state']>
+  stats: Broker['stats']
+}
+
+export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
+  static override summary = 'Run the broker in the cluster: wrappers reach OpenBao through it, the beacon and the bridge.'
+  static override description = `Reads the cluster fingerprint (kube-system UID), makes its key in memory and has the bridge sign a CSR through the beacon's init room (once per registration), then keeps an mTLS tunnel to the bridge in the operational room. Wrappers use https://<its Service>:<port> as their OpenBao address and the cluster CA as their CA. /healthz and /readyz (ops port) depend on nothing remote; while the tunnel is down wrappers get 503 BROKER_TUNNEL_DOWN. See docs/bridge.md.`
+  static override examples = ['<%= config.bin %> broker run --beacon beacon.example.com:443 --ca-sha256 <operationalInfoHash from source register> --dns-name cloudtaser-broker.cloudtaser-system.svc']
+  static override flags = {
+    ...kubeFlags,
+    ...beaconDialFlags,
+    'ca-sha256': Flags.string({description: 'Pin: hex SHA-256 of the cluster CA (operationalInfoHash printed by `source register`). Without it the hash is logged for comparison.'}),
+    host: Flags.string({description: 'Listen address for wrappers.', default: '0.0.0.0'}),
+    port: Flags.integer({description: 'HTTPS port for wrappers (0: any free port).', default: 8200, min: 0, max: 65535}),
+    'ops-host': Flags.string({description: 'Listen address for /healthz, /readyz and /statusz.', default: '0.0.0.0'}),
+    'ops-port': Flags.integer({description: 'Port for /healthz, /readyz and /statusz.', default: 9466, min: 0, max: 65535}),
+    'dns-name': Flags.string({description: 'Name wrappers use for the broker, put in its certificate (*.svc or *.svc.cluster.local; repeatable).', multiple: true, default: []}),
+    'ip-address': Flags.string({description: 'Address wrappers use for the broker, put in its certificate (repeatable).', multiple: true, default: []}),
+    'log-level': Flags.string({description: 'Least severe log level written.', options: ['debug', 'info', 'warn', 'error'], default: 'info'}),
+  }
+
+  async run(): Promise<BrokerRunResult> {
+    const f = this.flags
+    if (f['ca-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(f['ca-sha256'])) throw new CloudtaserError('BROKER_BAD_CA_PIN', `--ca-sha256 "${f['ca-sha256']}" is not a hex SHA-256 (64 hex digits)`, {exitCode: ExitCode.USAGE})
+    const kube = await kubeHttp(kubeTargetFromFlags(f))
+    const fingerprint = await readFingerprint(kube)
+    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), kube, caPin: f['ca-sha256'], host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve)
+      process.once('SIGINT', resolve)
+    })
+    const result = {url: broker.url(), state: broker.state(), stats: broker.stats}
+    await broker.stop()
+    return result
+  }
+}

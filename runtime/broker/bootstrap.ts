@@ -1,0 +1,66 @@
+// The init room, broker side: make a key in memory, send a CSR, get the certificate. The key
+// never leaves this process. With a pinned CA hash (register's operationalInfoHash) a fake bridge
+// or a beacon in the middle cannot hand us a CA of its own; without one the hash is logged for an
+// administrator to compare with register's output.
+import {createHash, generateKeyPairSync, X509Certificate} from 'node:crypto'
+import tls from 'node:tls'
+import {CloudtaserError, ExitCode} from '../../lib/errors.js'
+import {initInfoHash} from '../../lib/infohash.js'
+import {makeCsr} from '../../lib/x509/csr.js'
+import {dialBeacon, type BeaconDialOptions} from '../beacon/client.js'
+import type {Logger} from '../beacon/log.js'
+import {readLine, writeLine, type BootstrapAnswer, type BootstrapRequest} from '../tunnel/wire.js'
+
+export interface BrokerIdentity {
+  /** PKCS#8 PEM, in memory only. */
+  key: Buffer
+  cert: string
+  ca: string
+  caSha256: string
+  serial: string
+}
+
+export interface BootstrapOptions {
+  beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
+  fingerprint: string
+  /** Hex SHA-256 of the CA certificate's DER, from `source register`. */
+  caPin?: string
+  dnsNames: string[]
+  ipAddresses: string[]
+  logger: Logger
+  signal?: AbortSignal
+}
+
+export const bootstrapError = (code: 'BROKER_BOOTSTRAP_REFUSED' | 'BROKER_CA_PIN_MISMATCH' | 'BROKER_BOOTSTRAP_FAILED', message: string, hint?: string) =>
+  new CloudtaserError(code, message, {exitCode: code === 'BROKER_BOOTSTRAP_FAILED' ? ExitCode.UNAVAILABLE : ExitCode.AUTH, hint})
+
+export async function bootstrapBroker(o: BootstrapOptions): Promise<BrokerIdentity> {
+  const {publicKey, privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
+  const raw = await dialBeacon({...o.beacon, role: 'broker', infoHash: initInfoHash(o.fingerprint), signal: o.signal, onWaiting: () => o.logger('info', 'bootstrap_waiting', {fingerprint: o.fingerprint, hint: 'waiting in the init room for the bridge; the cluster must be registered (`cloudtaser source register`)'})})
+  // Server authentication is checked by hand below, against the CA the answer carries and the pin.
+  const s = tls.connect({socket: raw, minVersion: 'TLSv1.3', rejectUnauthorized: false})
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('secureConnect', () => resolve())
+      s.once('error', reject)
+    })
+    const req: BootstrapRequest = {v: 1, type: 'bootstrap', fingerprint: o.fingerprint, csr: makeCsr(privateKey, publicKey, `cloudtaser-broker-${o.fingerprint.slice(0, 8)}`), dnsNames: o.dnsNames, ipAddresses: o.ipAddresses}
+    await writeLine(s, req)
+    const answer = await readLine<BootstrapAnswer>(s).catch((err: Error) => {
+      throw bootstrapError('BROKER_BOOTSTRAP_FAILED', `no bootstrap answer from the bridge: ${err.message}`)
+    })
+    if (!answer.ok) throw bootstrapError('BROKER_BOOTSTRAP_REFUSED', `the bridge refused the bootstrap: ${answer.code}: ${answer.message}`, answer.code === 'BRIDGE_ALREADY_INITIALIZED' ? 'Someone bootstrapped this cluster already. If it was not this broker, run `cloudtaser source register --rotate-ca` and restart the broker.' : undefined)
+    const ca = new X509Certificate(answer.caCertificate)
+    const caSha256 = createHash('sha256').update(ca.raw).digest('hex')
+    if (o.caPin && o.caPin.toLowerCase() !== caSha256)
+      throw bootstrapError('BROKER_CA_PIN_MISMATCH', `the bridge's CA has hash ${caSha256}, not the pinned ${o.caPin}`, 'Compare with `cloudtaser source register` output (operationalInfoHash); a mismatch means a bridge or beacon is not the one you registered with.')
+    const peer = new X509Certificate(s.getPeerCertificate(false).raw)
+    const cert = new X509Certificate(answer.certificate)
+    if (!peer.verify(ca.publicKey) || !cert.verify(ca.publicKey)) throw bootstrapError('BROKER_CA_PIN_MISMATCH', 'the bridge\'s certificates are not signed by the CA it sent')
+    if (!cert.publicKey.export({type: 'spki', format: 'der'}).equals(publicKey.export({type: 'spki', format: 'der'}))) throw bootstrapError('BROKER_BOOTSTRAP_FAILED', 'the certificate is not for the key this broker made')
+    o.logger(o.caPin ? 'info' : 'warn', 'bootstrap_done', {fingerprint: o.fingerprint, caSha256, serial: cert.serialNumber, pinned: Boolean(o.caPin), ...(o.caPin ? {} : {hint: 'no CA pin: compare caSha256 with register\'s operationalInfoHash'})})
+    return {key: privateKey.export({type: 'pkcs8', format: 'pem'}) as Buffer, cert: answer.certificate, ca: answer.caCertificate, caSha256, serial: cert.serialNumber}
+  } finally {
+    s.destroy()
+  }
+}

@@ -1,0 +1,233 @@
+// The broker: in the cluster, it bootstraps its identity through the init room, keeps one mTLS
+// tunnel to the bridge through the beacon, and serves wrappers on an in-cluster HTTPS address,
+// each wrapper request becoming one HTTP/2 stream on the tunnel. Its ops endpoint is Ready at
+// once: beacon work runs in the background, and while the tunnel is down wrappers get a 503 that
+// says so (they retry until their start deadline).
+import http from 'node:http'
+import http2 from 'node:http2'
+import https from 'node:https'
+import type net from 'node:net'
+import type {KubeHttp} from '../../lib/kube/http.js'
+import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../beacon/client.js'
+import type {Logger} from '../beacon/log.js'
+import {JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type SessionStatus} from '../tunnel/wire.js'
+import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
+
+export interface BrokerOptions {
+  fingerprint: string
+  beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
+  kube: KubeHttp
+  caPin?: string
+  host: string
+  port: number
+  opsHost: string
+  opsPort: number
+  dnsNames: string[]
+  ipAddresses: string[]
+  logger: Logger
+  backoff?: {baseMs?: number; maxMs?: number}
+  /** Pause after the bridge refused the tunnel, before dialling again. */
+  refusedDelayMs?: number
+}
+
+export type TunnelState = 'bootstrapping' | 'connecting' | 'up' | 'refused'
+
+export interface Broker {
+  /** Where wrappers connect (https://host:port), once bootstrapped. */
+  url(): string | undefined
+  opsUrl: string
+  state(): {tunnel: TunnelState; lastError?: string; caSha256?: string}
+  identity: Promise<BrokerIdentity>
+  stats: {requests: number; unavailable: number; tunnels: number}
+  stop(): Promise<void>
+}
+
+export async function startBroker(o: BrokerOptions): Promise<Broker> {
+  const log = o.logger
+  const stats = {requests: 0, unavailable: 0, tunnels: 0}
+  let tunnel: TunnelState = 'bootstrapping'
+  let lastError: string | undefined
+  let session: http2.ClientHttp2Session | undefined
+  let server: https.Server | undefined
+  let client: BeaconClient | undefined
+  let url: string | undefined
+  const ac = new AbortController()
+
+  const ops = http.createServer((req, res) => {
+    const body = req.url === '/statusz' ? JSON.stringify({tunnel, lastError, ...stats}) : 'ok'
+    res.writeHead(req.url === '/healthz' || req.url === '/readyz' || req.url === '/statusz' ? 200 : 404, {'content-type': 'text/plain'})
+    res.end(body)
+  })
+  await new Promise<void>((r) => ops.listen(o.opsPort, o.opsHost, r))
+  const opsUrl = `http://${o.opsHost}:${(ops.address() as net.AddressInfo).port}`
+
+  async function jwks(): Promise<Buffer> {
+    const discovery = await o.kube.get<{issuer: string}>('/.well-known/openid-configuration')
+    const set = await o.kube.get<{keys: unknown[]}>('/openid/v1/jwks', 'application/jwk-set+json')
+    return Buffer.from(JSON.stringify({issuer: discovery.issuer, keys: set.keys}))
+  }
+
+  function exchange(s: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<{status: number; headers: http2.IncomingHttpHeaders; body: Buffer}> {
+    return new Promise((resolve, reject) => {
+      const stream = s.request(headers, {endStream: !body})
+      stream.setTimeout(LIMITS.requestTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL))
+      let resHeaders: http2.IncomingHttpHeaders = {}
+      const chunks: Buffer[] = []
+      stream.on('response', (h) => (resHeaders = h))
+      stream.on('data', (c: Buffer) => chunks.push(c))
+      stream.on('end', () => resolve({status: Number(resHeaders[':status'] ?? 502), headers: resHeaders, body: Buffer.concat(chunks)}))
+      stream.on('error', reject)
+      stream.on('close', () => {
+        if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) reject(new Error(`tunnel stream reset (${stream.rstCode})`))
+      })
+      if (body) stream.end(body)
+    })
+  }
+
+  const pushJwks = async (s: http2.ClientHttp2Session) => {
+    const r = await exchange(s, {':method': 'PUT', ':path': TUNNEL_PATHS.jwks, 'content-type': 'application/json'}, await jwks())
+    if (r.status !== 204) throw new Error(`bridge refused the JWKS: HTTP ${r.status}`)
+  }
+
+  async function onSession(s: net.Socket): Promise<void> {
+    const status = await readLine<SessionStatus>(s)
+    if (!status.ok) {
+      tunnel = 'refused'
+      lastError = `${status.code}: ${status.message}`
+      log('error', 'tunnel_refused', {code: status.code, reason: status.message})
+      s.destroy()
+      await new Promise((r) => setTimeout(r, o.refusedDelayMs ?? 5_000))
+      return
+    }
+    const h2 = http2.connect('http://bridge.tunnel', {createConnection: () => s, settings: {maxConcurrentStreams: LIMITS.maxConcurrentStreams}})
+    h2.on('error', (err) => log('warn', 'tunnel_error', {error: err.message}))
+    h2.on('goaway', (code, _last, data) => {
+      const why = data?.length ? data.toString('utf8') : `code ${code}`
+      lastError = `bridge closed the tunnel: ${why}`
+      log(data?.length ? 'error' : 'info', 'tunnel_goaway', {reason: why})
+    })
+    await pushJwks(h2)
+    session = h2
+    tunnel = 'up'
+    lastError = undefined
+    stats.tunnels++
+    log('info', 'tunnel_up', {})
+    const beat = setInterval(() => {
+      h2.ping((err) => {
+        if (err) {
+          log('warn', 'heartbeat_failed', {error: err.message})
+          h2.destroy()
+        }
+      })
+    }, LIMITS.heartbeatMs)
+    await new Promise<void>((r) => h2.once('close', r))
+    clearInterval(beat)
+    if (session === h2) session = undefined
+    if (tunnel === 'up') tunnel = 'connecting'
+    log('warn', 'tunnel_down', {reason: lastError})
+  }
+
+  async function relay(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    stats.requests++
+    const chunks: Buffer[] = []
+    let n = 0
+    for await (const c of req as AsyncIterable<Buffer>) {
+      n += c.length
+      if (n > LIMITS.maxBodyBytes) {
+        res.writeHead(413, {'content-type': 'application/json'}).end(JSON.stringify({errors: [`cloudtaser broker: request body over ${LIMITS.maxBodyBytes} bytes`]}))
+        return
+      }
+      chunks.push(c)
+    }
+    const body = n ? Buffer.concat(chunks, n) : undefined
+    chunks.forEach((c) => c.fill(0))
+    try {
+      const headers: http2.OutgoingHttpHeaders = {':method': req.method ?? 'GET', ':path': req.url ?? '/'}
+      for (const h of ['x-vault-token', 'x-vault-namespace', 'x-vault-request', 'content-type', 'x-vault-wrap-ttl']) if (req.headers[h]) headers[h] = req.headers[h]
+      for (let attempt = 0; ; attempt++) {
+        const s = session
+        if (!s || s.destroyed) {
+          stats.unavailable++
+          res.writeHead(503, {'content-type': 'application/json'}).end(JSON.stringify({errors: [`cloudtaser broker: BROKER_TUNNEL_DOWN: no tunnel to OpenBao (${tunnel}${lastError ? `; ${lastError}` : ''})`]}))
+          return
+        }
+        const r = await exchange(s, headers, body)
+        if (r.headers[JWKS_STALE_HEADER] === 'stale' && attempt === 0) {
+          await pushJwks(s)
+          r.body.fill(0)
+          continue
+        }
+        res.writeHead(r.status, {'content-type': String(r.headers['content-type'] ?? 'application/json')})
+        res.end(r.body, () => r.body.fill(0))
+        return
+      }
+    } finally {
+      body?.fill(0)
+    }
+  }
+
+  const identity = (async (): Promise<BrokerIdentity> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await bootstrapBroker({beacon: o.beacon, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal})
+      } catch (err) {
+        lastError = (err as Error).message
+        const code = (err as {code?: string}).code
+        if (code === 'BROKER_BOOTSTRAP_REFUSED' || code === 'BROKER_CA_PIN_MISMATCH' || ac.signal.aborted) {
+          tunnel = 'refused'
+          log('error', 'bootstrap_refused', {code, reason: lastError})
+          throw err
+        }
+        if ((err as {status?: number}).status !== 0x20) log('warn', 'bootstrap_retry', {error: lastError})
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)) * Math.random()))
+      }
+    }
+  })()
+  identity.catch(() => {})
+
+  const started = identity.then(async (id) => {
+    tunnel = 'connecting'
+    server = https.createServer({key: id.key, cert: id.cert, minVersion: 'TLSv1.2'}, (req, res) => {
+      relay(req, res).catch((err: Error) => {
+        log('warn', 'relay_failed', {error: err.message})
+        if (!res.headersSent) res.writeHead(502, {'content-type': 'application/json'}).end(JSON.stringify({errors: [`cloudtaser broker: ${err.message}`]}))
+      })
+    })
+    await new Promise<void>((r) => server!.listen(o.port, o.host, r))
+    const port = (server.address() as net.AddressInfo).port
+    url = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
+    log('info', 'listening', {url})
+    client = runBeaconClient({
+      ...o.beacon,
+      role: 'broker',
+      infoHash: Buffer.from(id.caSha256, 'hex'),
+      inner: {key: id.key, cert: id.cert, ca: id.ca},
+      mode: 'serial',
+      backoff: o.backoff,
+      onSession,
+      onError: (err, delay) => {
+        if ((err as {status?: number}).status === 0x20) return
+        lastError = err.message
+        log('warn', 'beacon_error', {error: err.message, retryMs: delay})
+      },
+    })
+  })
+  started.catch(() => {})
+
+  return {
+    url: () => url,
+    opsUrl,
+    state: () => ({tunnel, lastError}),
+    identity,
+    stats,
+    async stop() {
+      ac.abort()
+      await started.catch(() => {})
+      session?.destroy()
+      await client?.stop()
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()))
+      server?.closeAllConnections()
+      await new Promise<void>((r) => ops.close(() => r()))
+    },
+  }
+}
