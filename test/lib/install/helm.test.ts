@@ -1,0 +1,40 @@
+// target install's helm command lines, and --dry-run rendering the real chart with the real helm
+// (tools/helm/build.sh builds it; the cluster-side install runs in the demo and test/charts).
+import t from 'tap'
+import {execFileSync, spawnSync} from 'node:child_process'
+import {join} from 'node:path'
+import {chartDir, installArgs, uninstallArgs} from '../../../lib/install/helm.js'
+import {repoRoot} from '../../../lib/lab/index.js'
+
+const base = {release: 'cloudtaser', namespace: 'cloudtaser-system', mode: 'direct' as const, values: ['a.yaml', 'b.yaml'], set: ['operator.replicas=3'], dryRun: false, wait: true, timeout: '2m', kubeconfig: '/k', context: 'prod'}
+
+t.test('upgrade --install: values in order, --mode before --set (the flag typed wins over files, --set over both), cluster as kubectl', async (t) => {
+  t.same(installArgs(base), [
+    'upgrade', '--install', 'cloudtaser', chartDir(), '--create-namespace',
+    '--namespace', 'cloudtaser-system', '--values', 'a.yaml', '--values', 'b.yaml',
+    '--set', 'operator.broker.mode=direct', '--set', 'operator.replicas=3',
+    '--kubeconfig', '/k', '--kube-context', 'prod',
+    '--wait', '--timeout', '2m',
+  ])
+  t.same(installArgs({...base, dryRun: true}).slice(0, 3), ['template', 'cloudtaser', chartDir()], 'dry-run renders, never touches the cluster')
+  t.same(uninstallArgs({...base, wait: false}), ['uninstall', 'cloudtaser', '--namespace', 'cloudtaser-system', '--kubeconfig', '/k', '--kube-context', 'prod'])
+})
+
+t.test('--dry-run prints the manifests of the chart with the chosen values; a bad value is helm\'s clear error', async (t) => {
+  const helmDir = execFileSync('bash', [join(repoRoot(), 'tools', 'helm', 'build.sh')], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim()
+  const env = {...process.env, CLOUDTASER_HELM: join(helmDir, 'helm'), HELM_CACHE_HOME: '/tmp/ct-helm-cache', HELM_CONFIG_HOME: '/tmp/ct-helm-config'}
+  const run = (args: string[]) => spawnSync(process.execPath, ['bin/run.js', 'target', 'install', ...args], {env, encoding: 'utf8'})
+  const r = run(['--dry-run', '--set', 'operator.replicas=3', '--json'])
+  t.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as {manifests: string; dryRun: boolean; helm: string[]}
+  t.ok(out.dryRun)
+  t.match(out.manifests, /kind: Deployment\n/)
+  t.match(out.manifests, /replicas: 3\n/)
+  t.match(out.manifests, /kind: DaemonSet\n/)
+  const bad = run(['--dry-run', '--set', 'operator.nosuchvalue=1'])
+  t.equal(bad.status, 3)
+  t.match(bad.stderr, /HELM_FAILED.*nosuchvalue|nosuchvalue[\s\S]*HELM_FAILED/)
+  const missing = spawnSync(process.execPath, ['bin/run.js', 'target', 'install', '--dry-run'], {env: {...env, CLOUDTASER_HELM: '/nonexistent/helm'}, encoding: 'utf8'})
+  t.equal(missing.status, 3)
+  t.match(missing.stderr, /HELM_FAILED/)
+})
