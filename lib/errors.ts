@@ -83,6 +83,7 @@ export const ERRORS = {
   BAO_NO_TOKEN: {exitCode: ExitCode.CONFIG},
   BAO_PERMISSION_DENIED: {exitCode: ExitCode.AUTH},
   BAO_REQUEST_FAILED: {exitCode: ExitCode.CHECK_FAILED},
+  BAO_SA_TOKEN_UNREADABLE: {exitCode: ExitCode.CONFIG},
   BAO_SEALED: {exitCode: ExitCode.UNAVAILABLE},
   BAO_TLS: {exitCode: ExitCode.CONFIG},
   BAO_UNAVAILABLE: {exitCode: ExitCode.UNAVAILABLE},
@@ -95,7 +96,9 @@ export const ERRORS = {
   OPERATOR_BAD_CA_CONFIGMAP: {exitCode: ExitCode.USAGE},
   OPERATOR_BAD_MIRROR: {exitCode: ExitCode.USAGE},
   OPERATOR_NO_ADDRESS: {exitCode: ExitCode.USAGE},
-  OPERATOR_PKI_FAILED: {exitCode: ExitCode.UNAVAILABLE},
+  OPERATOR_LISTEN_FAILED: {exitCode: ExitCode.UNAVAILABLE},
+  OPERATOR_MATERIAL_INVALID: {exitCode: ExitCode.CONFIG},
+  OPERATOR_WEBHOOK_CONFIG_MISSING: {exitCode: ExitCode.CONFIG},
   // the beacon and its clients
   BEACON_ABORTED: {exitCode: ExitCode.UNAVAILABLE},
   BEACON_BAD_ADDRESS: {exitCode: ExitCode.UNAVAILABLE},

@@ -15,7 +15,7 @@ export interface ServingPki {
 
 export const CA_COMMON_NAME = 'cloudtaser-operator-ca'
 /** Certificates start a little in the past: clocks of the apiserver and the operator may differ. */
-const BACKDATE_MS = 5 * 60_000
+export const BACKDATE_MS = 5 * 60_000
 
 const newKey = () => generateKeyPairSync('ec', {namedCurve: 'prime256v1'})
 
