@@ -41,6 +41,20 @@ export const OPERATOR_RBAC: {namespaced: V1PolicyRule[]; cluster: V1PolicyRule[]
   ],
 }
 
+/** Only with `--secret-backend kubernetes` (the fallback): its one Secret in the operator's namespace. */
+export const FALLBACK_RBAC: V1PolicyRule[] = [
+  {apiGroups: [''], resources: ['secrets'], verbs: ['create']},
+  {apiGroups: [''], resources: ['secrets'], resourceNames: ['cloudtaser-operator-webhook-tls'], verbs: ['get', 'update']},
+]
+
+/** `kubectl get secrets -A`, and what of it is cloudtaser's. */
+export async function cloudtaserSecrets(lab: Lab): Promise<string[]> {
+  const all = (await lab.kubeConfig.makeApiClient(CoreV1Api).listSecretForAllNamespaces()).items
+  return all
+    .filter((s) => s.metadata?.namespace === NS || /cloudtaser/.test(s.metadata?.name ?? '') || s.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'cloudtaser')
+    .map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`)
+}
+
 export interface Fixture {
   dir: string
   root: OpenBaoClient
