@@ -52,6 +52,8 @@ export function kubeconfigFiles(sel: KubeconfigSelection, env: NodeJS.ProcessEnv
 const configError = (message: string, cause?: unknown): CloudtaserError =>
   new CloudtaserError('KUBECONFIG_INVALID', message, {exitCode: ExitCode.CONFIG, hint: 'Pass --kubeconfig or set KUBECONFIG, as for kubectl.', cause})
 
+const IN_CLUSTER = 'in-cluster'
+
 export function resolveKubeconfig(sel: KubeconfigSelection, env: NodeJS.ProcessEnv = process.env): KubeTarget {
   const files = kubeconfigFiles(sel, env)
   const clusters = new Map<string, {cluster: Record<string, unknown>; dir: string}>()
@@ -81,7 +83,16 @@ export function resolveKubeconfig(sel: KubeconfigSelection, env: NodeJS.ProcessE
     for (const c of doc.contexts ?? []) if (c?.name && !contexts.has(c.name)) contexts.set(c.name, c.context ?? {})
     current ||= doc['current-context'] || undefined
   }
-  if (read === 0) throw configError(`no kubeconfig found (looked at ${files.join(', ')})`)
+  if (read === 0) {
+    // In a Pod (the operator), as client-go's rest.InClusterConfig: the ServiceAccount's mounted
+    // token and CA. client-node re-reads the token file, which the kubelet rotates.
+    const host = env.KUBERNETES_SERVICE_HOST
+    const port = env.KUBERNETES_SERVICE_PORT
+    if (!sel.kubeconfig && host && port) {
+      return {server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, context: IN_CLUSTER, cluster: IN_CLUSTER, needsClient: {reason: IN_CLUSTER, files: []}}
+    }
+    throw configError(`no kubeconfig found (looked at ${files.join(', ')})`)
+  }
   const contextName = sel.context ?? current
   if (!contextName) throw new CloudtaserError('KUBE_NO_CLUSTER', 'the kubeconfig has no current context', {exitCode: ExitCode.CONFIG, hint: 'Select one with --context.'})
   const context = contexts.get(contextName)
@@ -140,9 +151,12 @@ export function kubeClient(target: KubeTarget): KubeConfig {
   const kc = new Config()
   if (target.needsClient) {
     try {
-      if (target.needsClient.files.length === 1) kc.loadFromFile(target.needsClient.files[0]!)
-      else kc.loadFromDefault()
-      kc.setCurrentContext(target.context)
+      if (target.needsClient.reason === IN_CLUSTER) kc.loadFromCluster()
+      else {
+        if (target.needsClient.files.length === 1) kc.loadFromFile(target.needsClient.files[0]!)
+        else kc.loadFromDefault()
+        kc.setCurrentContext(target.context)
+      }
     } catch (err) {
       throw new CloudtaserError('KUBECONFIG_INVALID', `cannot use kubeconfig context ${target.context} (${target.needsClient.reason}): ${(err as Error).message}`, {exitCode: ExitCode.CONFIG, cause: err})
     }

@@ -50,6 +50,23 @@ t.test('exec plugins, auth providers and proxies are handed to client-node', asy
   t.match(resolveKubeconfig({kubeconfig: write('proxy.yaml', cfg('p', 'https://x', {token: 't'}, {'proxy-url': 'http://proxy:3128'}))}), {needsClient: {reason: 'proxy-url'}})
 })
 
+t.test('in a Pod without a kubeconfig: the ServiceAccount, as client-go does (the operator)', async (t) => {
+  const podEnv = {HOME: join(dir, 'empty-home'), KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443'}
+  t.match(resolveKubeconfig({}, podEnv), {server: 'https://10.96.0.1:443', needsClient: {reason: 'in-cluster'}})
+  t.throws(() => resolveKubeconfig({kubeconfig: join(dir, 'missing.yaml')}, podEnv), {code: 'KUBECONFIG_INVALID'}, 'an explicit --kubeconfig still wins')
+  t.throws(() => resolveKubeconfig({}, {HOME: podEnv.HOME}), {code: 'KUBECONFIG_INVALID', message: /no kubeconfig found/}, 'outside a Pod: the usual error')
+  const saved = {h: process.env.KUBERNETES_SERVICE_HOST, p: process.env.KUBERNETES_SERVICE_PORT}
+  Object.assign(process.env, {KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443'})
+  t.teardown(() => {
+    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.h], ['KUBERNETES_SERVICE_PORT', saved.p]] as const) if (v === undefined) delete process.env[k]
+    else process.env[k] = v
+  })
+  const kc = kubeClient(resolveKubeconfig({}, {...podEnv, KUBERNETES_SERVICE_HOST: 'fd00::1'}))
+  t.equal(kc.getCurrentCluster()?.server, 'https://[fd00::1]:443')
+  t.equal(kc.getCurrentCluster()?.caFile, '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt')
+  t.match(kc.getCurrentUser()?.authProvider, {name: 'tokenFile', config: {tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token'}}, 'the token file is re-read as the kubelet rotates it')
+})
+
 t.test('talks to the real apiserver with client certificates, and through client-node for an exec plugin', async (t) => {
   const cp = await startControlPlane()
   t.teardown(() => cp.stop())
