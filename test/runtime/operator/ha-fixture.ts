@@ -136,7 +136,10 @@ export interface Status {
 }
 
 export function startReplica(name: string, args: string[], env: NodeJS.ProcessEnv): Replica {
-  const child = spawn(process.execPath, [BIN, 'operator', 'run', '--identity', name, '--ops-host', '127.0.0.1', '--ops-port', '0', '--wrapper-image', 'registry.local/wrapper:ha', '--json', ...args], {
+  // Without tap's NODE_OPTIONS (its process-info hook, which tap adds to every spawn, doubles a
+  // child's RSS): replicas run as users run them, and the memory ha.test.ts measures is theirs.
+  // env(1) execs node, so the pid stays the replica's.
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'operator', 'run', '--identity', name, '--ops-host', '127.0.0.1', '--ops-port', '0', '--wrapper-image', 'registry.local/wrapper:ha', '--json', ...args], {
     env: isolatedEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -4,6 +4,7 @@
 // leader hands the Lease to the other while admission goes on; no Kubernetes Secret of
 // cloudtaser exists. Rotation: ha-rotation.test.ts. Failures at start: ha-failures.test.ts.
 import t from 'tap'
+import {readFileSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {CoordinationV1Api, CoreV1Api} from '@kubernetes/client-node'
 import {startLab} from '../../../lib/lab/index.js'
@@ -78,6 +79,19 @@ t.test('no Kubernetes Secret of cloudtaser anywhere (kubectl get secrets -A)', a
   t.same(await cloudtaserSecrets(lab), [])
 })
 
+t.test('memory: RSS of a replica (openbao backend, leader election) against a one-replica memory-backend operator, same run', async (t) => {
+  const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+  const base = startReplica('memory-baseline', ['--secret-backend', 'memory', '--no-register', '--host', '127.0.0.1', '--port', '0'], {})
+  replicas.push(base)
+  await ready(base)
+  await sleep(500)
+  const [ra, rb, r0] = [a, b, base].map((r) => rss(r.child.pid!))
+  t.comment(`RSS MiB: op-a ${ra!.toFixed(1)}, op-b ${rb!.toFixed(1)} (openbao backend, Lease); memory-backend baseline ${r0!.toFixed(1)}; ratio ${(Math.max(ra!, rb!) / r0!).toFixed(2)}`)
+  t.ok(ra! > 0 && rb! > 0)
+  base.child.kill('SIGTERM')
+  t.equal(await base.exited, 0)
+})
+
 t.test('killing the leader: the other takes the Lease; admission goes on', async (t) => {
   const [sa] = await Promise.all([a.status()])
   const [leader, follower] = sa.leader ? [a, b] : [b, a]
@@ -119,7 +133,7 @@ t.test('a new replica joins: it reads the material, does not lead; a graceful st
   await ready(c)
   t.ok(c.events().some((e) => e.event === 'material_loaded'))
   t.notOk(c.events().some((e) => e.event === 'material_created'))
-  const [survivor] = replicas.filter((r) => r !== c && r.child.exitCode === null)
+  const [survivor] = replicas.filter((r) => r !== c && r.child.exitCode === null && r.child.signalCode === null)
   const [sc, ss] = await Promise.all([c.status(), survivor!.status()])
   t.equal(sc.material!.signerSha256, ss.material!.signerSha256)
   t.notOk(sc.leader)
