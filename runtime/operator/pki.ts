@@ -1,4 +1,5 @@
 import {createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate} from 'node:crypto'
+import {isIP} from 'node:net'
 import {issueCertificate, toPem} from './x509.js'
 
 /** A certificate and its private key, PEM. */
@@ -77,5 +78,5 @@ export function keyMatches(pair: KeyPair): boolean {
 
 /** Whether the certificate is valid for every host (DNS name or IP). */
 export function coversHosts(cert: X509Certificate, hosts: string[]): boolean {
-  return hosts.every((h) => (/^[\d.]+$|:/.test(h) ? cert.checkIP(h) !== undefined : cert.checkHost(h, {wildcards: false}) !== undefined))
+  return hosts.every((h) => (isIP(h) ? cert.checkIP(h) !== undefined : cert.checkHost(h, {wildcards: false}) !== undefined))
 }
