@@ -92,6 +92,9 @@ export const ERRORS = {
   REGISTER_RACE: {exitCode: ExitCode.CONFLICT},
   // the operator's image registry lookups
   REGISTRY_LOOKUP_FAILED: {exitCode: ExitCode.UNAVAILABLE},
+  // install (helm)
+  HELM_NOT_FOUND: {exitCode: ExitCode.CONFIG},
+  HELM_FAILED: {exitCode: ExitCode.CONFIG},
   // the operator
   OPERATOR_BAD_CA_CONFIGMAP: {exitCode: ExitCode.USAGE},
   OPERATOR_BAD_MIRROR: {exitCode: ExitCode.USAGE},

@@ -63,8 +63,10 @@ async function until(what, check, timeoutMs = 120_000) {
 
 let labUp = false
 let operator
+let agent
 const cleanup = () => {
   operator?.kill('SIGTERM')
+  agent?.kill('SIGTERM')
   if (labUp) spawnSync(process.execPath, [join(root, 'bin/run.js'), 'lab', 'down'], {cwd: work, env, stdio: 'inherit'})
   rmSync(work, {recursive: true, force: true})
 }
@@ -92,6 +94,16 @@ const operatorLog = join(work, 'operator.log')
 const fd = openSync(operatorLog, 'a')
 operator = spawn(process.execPath, [join(root, 'bin/run.js'), ...operatorArgs], {cwd: work, env, stdio: ['ignore', fd, fd]})
 await until('the operator to register its webhook', () => /webhook_configuration/.test(readFileSync(operatorLog, 'utf8')), 30_000)
+
+step('3b. Start the eBPF agent for the node; it publishes what this kernel can do, and target check reads it')
+const agentArgs = ['ebpf', 'run', '--node-name', 'cloudtaser-lab', '--port', '0']
+say(`$ cloudtaser ${agentArgs.join(' ')} &\n`)
+const agentLog = join(work, 'ebpf-agent.log')
+const afd = openSync(agentLog, 'a')
+agent = spawn(process.execPath, [join(root, 'bin/run.js'), ...agentArgs], {cwd: work, env, stdio: ['ignore', afd, afd]})
+await until('the agent to report on its node', () => /kernel-protection=/.test(readFileSync(agentLog, 'utf8')), 60_000)
+// Exit 1: this kernel lists bpf among its LSMs but refuses the programs, so the node is degraded.
+cli(['target', 'check'], {allowFail: true})
 
 step('4. Deploy Debian\'s Redis and its client, configured from a Kubernetes Secret (as any cluster has them)')
 const manifest = join(root, 'examples/demo/redis.yaml')
@@ -137,12 +149,16 @@ cli(['target', 'protect', '--plan', planFile, '--yes', '--wait'])
 cli(['plan', 'show', planFile])
 
 step('12. The protected app: PID 1 of each container is the wrapper; the client authenticates')
+// The old Pods may still be shutting down; `kubectl logs deployment/...` could pick one of them.
+await until('the unprotected Pods to be gone', () => !JSON.parse(kubectl(['-n', 'redis-demo', 'get', 'pods', '-o', 'json'], {quiet: true}).stdout).items.some((p) => p.metadata.deletionTimestamp), 60_000)
 for (const d of ['redis', 'redis-client']) {
   const pid1 = kubectl(['-n', 'redis-demo', 'exec', `deployment/${d}`, '--', 'cat', '/proc/1/cmdline'], {quiet: true}).stdout.replaceAll('\0', ' ').trim()
   say(`deployment/${d}: PID 1 is ${pid1}\n`)
 }
 kubectl(['-n', 'redis-demo', 'get', 'pods', '-o', 'wide'])
 kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '-c', 'redis-cli', '--tail=1'])
+const ebpfLine = kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis', '-c', 'redis'], {quiet: true}).stdout.split('\n').find((l) => /"event":"ebpf/.test(l))
+say(`the wrapper and the kernel (kernelProtection: preferred, so fail-open here): ${ebpfLine}\n`)
 const refs = kubectl(['-n', 'redis-demo', 'get', 'deployments', '-o', 'json'], {quiet: true})
 const leftover = JSON.parse(refs.stdout).items.flatMap((d) => d.spec.template.spec.containers.flatMap((c) => (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef)))
 say(`Secret references left in the Deployments: ${leftover.length === 0 ? 'none' : leftover.map((e) => e.name).join(', ')}\n`)
@@ -180,7 +196,8 @@ say(`searched ${hunt.files} files, ${(hunt.bytes / 1e6).toFixed(1)} MB under ${r
 const etcdHits = found(original).filter((h) => h.path.includes('/etcd/'))
 // The control: the value that was in the Kubernetes Secret is still in etcd's history (until
 // compaction), which proves the hunt reads etcd; it is why a migration ends with a rotation.
-say(`before-migration password (was in the Kubernetes Secret): in ${found(original).length} place(s), ${etcdHits.length} of them etcd files (history until compaction: the reason to rotate after a migration)\n`)
+say(`before-migration password (was in the Kubernetes Secret): in ${found(original).length} place(s), ${etcdHits.length} of them etcd files; etcd keeps history until compaction, and containerd's metadata on the node keeps the env of the unprotected containers: the reason to rotate after a migration\n`)
+for (const h of found(original)) say(`  ${h.path.replace(work, '$DEMO')} (${h.encoding})\n`)
 say(`rotated password (only ever in OpenBao): ${found(rotated).length === 0 ? 'found nowhere' : `FOUND in ${found(rotated).map((h) => `${h.path} (${h.encoding})`).join(', ')}`}\n`)
 if (etcdHits.length === 0) {
   console.error('the hunt did not find the old Secret in etcd: it is not reading what it claims to')
@@ -189,3 +206,5 @@ if (etcdHits.length === 0) {
 if (found(rotated).length > 0) process.exit(1)
 
 say(bold(`\nDone in ${elapsed()}: Redis and its client run under the wrapper with their password from OpenBao. The lab is stopped and its state removed on exit.\n`))
+// The operator child keeps the event loop alive: leave explicitly (the exit hook stops it and the lab).
+process.exit(0)

@@ -15,6 +15,8 @@ export interface KubeHttp {
    * first PEEK_LIMIT characters have passed): eachListed reads a list's continue token there.
    */
   get<T>(path: string, accept?: string, peek?: (prefix: string) => boolean): Promise<T>
+  /** The body as text (health endpoints through the apiserver's service proxy answer `ok`). */
+  getText(path: string): Promise<string>
 }
 
 const PEEK_LIMIT = 64 * 1024
@@ -34,36 +36,33 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
     server = source.server
   }
   const agent = new Agent({keepAlive: true, maxSockets: 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized, servername: base.servername})
+  const call = (path: string, accept: string, peek?: (prefix: string) => boolean): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const req = request(`${server}${path}`, {...base, agent, method: 'GET', headers: {...base.headers, Accept: accept}, timeout: 60_000}, (res) => {
+        const chunks: Buffer[] = []
+        let peeking = (res.statusCode ?? 0) < 400 ? peek : undefined
+        let prefix = ''
+        res.on('data', (c: Buffer) => {
+          chunks.push(c)
+          if (!peeking) return
+          // latin1: a chunk may end inside a UTF-8 sequence; what is read here is ASCII JSON.
+          prefix += c.toString('latin1', 0, Math.min(c.length, PEEK_LIMIT))
+          if (peeking(prefix) || prefix.length >= PEEK_LIMIT) peeking = undefined
+        })
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8')
+          if ((res.statusCode ?? 0) >= 400) return reject(kubeError({statusCode: res.statusCode, body, path, server}))
+          resolve(body)
+        })
+      })
+      req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
+      req.on('error', (err) => reject(kubeError({cause: err, path, server})))
+      req.end()
+    })
   return {
     server,
-    get<T>(path: string, accept = 'application/json', peek?: (prefix: string) => boolean): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        const req = request(`${server}${path}`, {...base, agent, method: 'GET', headers: {...base.headers, Accept: accept}, timeout: 60_000}, (res) => {
-          const chunks: Buffer[] = []
-          let peeking = (res.statusCode ?? 0) < 400 ? peek : undefined
-          let prefix = ''
-          res.on('data', (c: Buffer) => {
-            chunks.push(c)
-            if (!peeking) return
-            // latin1: a chunk may end inside a UTF-8 sequence; what is read here is ASCII JSON.
-            prefix += c.toString('latin1', 0, Math.min(c.length, PEEK_LIMIT))
-            if (peeking(prefix) || prefix.length >= PEEK_LIMIT) peeking = undefined
-          })
-          res.on('end', () => {
-            const body = Buffer.concat(chunks).toString('utf8')
-            if ((res.statusCode ?? 0) >= 400) return reject(kubeError({statusCode: res.statusCode, body, path, server}))
-            try {
-              resolve(JSON.parse(body) as T)
-            } catch (err) {
-              reject(err)
-            }
-          })
-        })
-        req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
-        req.on('error', (err) => reject(kubeError({cause: err, path, server})))
-        req.end()
-      })
-    },
+    get: async <T>(path: string, accept = 'application/json', peek?: (prefix: string) => boolean): Promise<T> => JSON.parse(await call(path, accept, peek)) as T,
+    getText: (path: string) => call(path, '*/*'),
   }
 }
 

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {delimiter, dirname, isAbsolute, join} from 'node:path'
@@ -25,6 +25,38 @@ export interface KubeTarget {
   tls?: {ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string}
   headers?: Record<string, string>
   needsClient?: {reason: string; files: string[]}
+  /** Running in a Pod without a kubeconfig: the ServiceAccount's files, re-read by long-lived clients. */
+  inCluster?: {dir: string}
+}
+
+/** Where the kubelet mounts a Pod's ServiceAccount token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+
+/**
+ * In a Pod with no kubeconfig, as client-go's rest.InClusterConfig: the kubernetes Service from
+ * the environment, the mounted ServiceAccount token and CA. `CLOUDTASER_SERVICE_ACCOUNT_DIR`
+ * moves the directory (tests; sidecars that mount it elsewhere).
+ */
+function inClusterTarget(env: NodeJS.ProcessEnv): KubeTarget | undefined {
+  const host = env.KUBERNETES_SERVICE_HOST
+  const port = env.KUBERNETES_SERVICE_PORT
+  const dir = env.CLOUDTASER_SERVICE_ACCOUNT_DIR || SERVICE_ACCOUNT_DIR
+  if (!host || !port || !existsSync(join(dir, 'token'))) return undefined
+  const read = (name: string): Buffer => {
+    try {
+      return readFileSync(join(dir, name))
+    } catch (err) {
+      throw configError(`in a Pod, but cannot read ${join(dir, name)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err)
+    }
+  }
+  return {
+    server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    context: 'in-cluster',
+    cluster: 'in-cluster',
+    tls: {ca: read('ca.crt'), rejectUnauthorized: true},
+    headers: {Authorization: `Bearer ${read('token').toString('utf8').trim()}`},
+    inCluster: {dir},
+  }
 }
 
 interface NamedCluster {name: string; cluster?: Record<string, unknown>}
@@ -51,8 +83,6 @@ export function kubeconfigFiles(sel: KubeconfigSelection, env: NodeJS.ProcessEnv
 
 const configError = (message: string, cause?: unknown): CloudtaserError =>
   new CloudtaserError('KUBECONFIG_INVALID', message, {exitCode: ExitCode.CONFIG, hint: 'Pass --kubeconfig or set KUBECONFIG, as for kubectl.', cause})
-
-const IN_CLUSTER = 'in-cluster'
 
 export function resolveKubeconfig(sel: KubeconfigSelection, env: NodeJS.ProcessEnv = process.env): KubeTarget {
   const files = kubeconfigFiles(sel, env)
@@ -84,14 +114,10 @@ export function resolveKubeconfig(sel: KubeconfigSelection, env: NodeJS.ProcessE
     current ||= doc['current-context'] || undefined
   }
   if (read === 0) {
-    // In a Pod (the operator), as client-go's rest.InClusterConfig: the ServiceAccount's mounted
-    // token and CA. client-node re-reads the token file, which the kubelet rotates.
-    const host = env.KUBERNETES_SERVICE_HOST
-    const port = env.KUBERNETES_SERVICE_PORT
-    if (!sel.kubeconfig && host && port) {
-      return {server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, context: IN_CLUSTER, cluster: IN_CLUSTER, needsClient: {reason: IN_CLUSTER, files: []}}
-    }
-    throw configError(`no kubeconfig found (looked at ${files.join(', ')})`)
+    // kubectl's order: an explicit file or KUBECONFIG first, then ~/.kube/config, then the Pod's own identity.
+    const pod = sel.kubeconfig || env.KUBECONFIG ? undefined : inClusterTarget(env)
+    if (pod) return pod
+    throw configError(`no kubeconfig found (looked at ${files.join(', ')}) and not running in a Pod`)
   }
   const contextName = sel.context ?? current
   if (!contextName) throw new CloudtaserError('KUBE_NO_CLUSTER', 'the kubeconfig has no current context', {exitCode: ExitCode.CONFIG, hint: 'Select one with --context.'})
@@ -149,14 +175,20 @@ const requireHere = createRequire(import.meta.url)
 export function kubeClient(target: KubeTarget): KubeConfig {
   const {KubeConfig: Config} = requireHere('@kubernetes/client-node') as typeof import('@kubernetes/client-node')
   const kc = new Config()
+  if (target.inCluster) {
+    // client-node re-reads the token file, which the kubelet rotates: a daemon outlives any one token.
+    const dir = target.inCluster.dir
+    kc.loadFromClusterAndUser(
+      {name: target.cluster, server: target.server, caFile: join(dir, 'ca.crt'), skipTLSVerify: false},
+      {name: 'service-account', authProvider: {name: 'tokenFile', config: {tokenFile: join(dir, 'token')}}},
+    )
+    return kc
+  }
   if (target.needsClient) {
     try {
-      if (target.needsClient.reason === IN_CLUSTER) kc.loadFromCluster()
-      else {
-        if (target.needsClient.files.length === 1) kc.loadFromFile(target.needsClient.files[0]!)
-        else kc.loadFromDefault()
-        kc.setCurrentContext(target.context)
-      }
+      if (target.needsClient.files.length === 1) kc.loadFromFile(target.needsClient.files[0]!)
+      else kc.loadFromDefault()
+      kc.setCurrentContext(target.context)
     } catch (err) {
       throw new CloudtaserError('KUBECONFIG_INVALID', `cannot use kubeconfig context ${target.context} (${target.needsClient.reason}): ${(err as Error).message}`, {exitCode: ExitCode.CONFIG, cause: err})
     }

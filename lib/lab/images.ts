@@ -53,6 +53,12 @@ async function withLibraries(binary: string): Promise<LayerEntry[]> {
   return entries
 }
 
+/** One entry per path: binaries share libraries (libc), and a layer must not hold a path twice. */
+function uniqueByPath(entries: LayerEntry[]): LayerEntry[] {
+  const seen = new Set<string>()
+  return entries.filter((e) => !seen.has(e.path) && Boolean(seen.add(e.path)))
+}
+
 /** Small files every image needs: users for `runAsUser`, a /tmp. */
 const skeleton: LayerEntry[] = [
   {type: 'file', path: 'etc/passwd', content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n')},
@@ -184,18 +190,24 @@ export const CLOUDTASER: ImageDef = {
       ...tree(join(root, 'schema'), 'app/schema'),
       ...(await productionModules(root)),
     ]
-    return [[...(await withLibraries(node)).map((e) => (e.path === node ? {...e, path: 'usr/local/bin/node'} : e)), ...skeleton], app]
+    // openssl: the operator's webhook PKI (runtime/operator/pki.ts) runs the openssl CLI.
+    const system = uniqueByPath([...(await withLibraries(node)).map((e) => (e.path === node ? {...e, path: 'usr/local/bin/node'} : e)), ...(await withLibraries(need('/usr/bin/openssl', 'openssl'))), file(need('/etc/ssl/openssl.cnf', 'openssl'), 'usr/lib/ssl/openssl.cnf'), ...skeleton])
+    return [system, app]
   },
   config: {entrypoint: ['/usr/local/bin/node', '/app/bin/run.js'], workingDir: '/app', user: '65534:65534', env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production']},
 }
 
-/** The eBPF agent (static, built by runtime/ebpf's Makefile) alone in an empty root. */
+/**
+ * The node agent: the cloudtaser image (`cloudtaser ebpf run` supervises the agent, serves health
+ * and metrics, labels the node) plus the static agent built by runtime/ebpf's Makefile, where
+ * resolveAgentBinary looks first. Runs as root: loading BPF programs needs it.
+ */
 export const EBPF_AGENT: ImageDef = {
   name: 'ebpf-agent',
   tag: async () => 'dev',
-  missing: () => (existsSync(ebpfAgentPath()) ? undefined : `${ebpfAgentPath()} not built (make -C runtime/ebpf all)`),
-  layers: async () => [[file(ebpfAgentPath(), 'cloudtaser-ebpf-agent', 0o755)]],
-  config: {entrypoint: ['/cloudtaser-ebpf-agent']},
+  missing: () => CLOUDTASER.missing?.() ?? (existsSync(ebpfAgentPath()) ? undefined : `${ebpfAgentPath()} not built (make -C runtime/ebpf all)`),
+  layers: async () => [...(await CLOUDTASER.layers()), [file(ebpfAgentPath(), 'usr/local/bin/cloudtaser-ebpf-agent', 0o755)]],
+  config: {...CLOUDTASER.config, user: '0:0'},
 }
 const ebpfAgentPath = () => join(repoRoot(), 'runtime', 'ebpf', 'build', 'cloudtaser-ebpf-agent')
 

@@ -1,5 +1,5 @@
 import type {V1Affinity, V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
-import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
+import {Annotations, INIT_CONTAINER, NODE_KERNEL_LABEL, WRAPPER_DIR, WRAPPER_PATH} from '../../lib/annotations.js'
 
 /**
  * Pure: from a Pod in an AdmissionReview, the JSONPatch the webhook answers with (or a denial).
@@ -8,9 +8,7 @@ import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
 
 /** The emptyDir the init container fills and every wrapped container mounts read-only. */
 export const WRAPPER_VOLUME = 'cloudtaser-bin'
-export const WRAPPER_DIR = '/cloudtaser'
-export const WRAPPER_PATH = `${WRAPPER_DIR}/wrapper`
-export const INIT_CONTAINER = 'cloudtaser-init'
+export {INIT_CONTAINER, WRAPPER_DIR, WRAPPER_PATH}
 /** Only when the Pod opts out of the automounted ServiceAccount token: the wrapper still needs one to log in. */
 export const TOKEN_VOLUME = 'cloudtaser-sa-token'
 export const TOKEN_DIR = '/var/run/secrets/cloudtaser.io/serviceaccount'

@@ -1,8 +1,8 @@
 import {AdmissionregistrationV1Api, type KubeConfig, type V1MutatingWebhook, type V1MutatingWebhookConfiguration} from '@kubernetes/client-node'
-import {INJECT_LABEL} from '../../lib/annotations.js'
+import {INJECT_LABEL, WEBHOOK_CONFIG_NAME} from '../../lib/annotations.js'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 
-export const WEBHOOK_CONFIG_NAME = 'cloudtaser-inject'
+export {WEBHOOK_CONFIG_NAME}
 export const WEBHOOK_NAME = 'inject.cloudtaser.io'
 export const WEBHOOK_PATH = '/mutate-v1-pod'
 
@@ -96,11 +96,16 @@ export async function syncWebhookConfiguration(kc: KubeConfig, o: WebhookConfigO
         await api.createMutatingWebhookConfiguration({body: desired})
         return {action: 'created', caBundle: o.caPem}
       }
-      const same = existing.webhooks?.length === 1 && pick(existing.webhooks[0]!) === pick(desired.webhooks![0]!) && existing.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'cloudtaser'
+      // Labels are not compared: a chart-made object carries Helm's, which a replace keeps.
+      const same = existing.webhooks?.length === 1 && pick(existing.webhooks[0]!) === pick(desired.webhooks![0]!)
       if (same) return {action: 'unchanged', caBundle: caBundleOf(existing)}
+      // The existing object's labels and annotations stay: when the Helm chart made it, they are
+      // Helm's ownership marks, and dropping them breaks `helm upgrade` (a server-side apply
+      // conflict on managed-by) and makes `helm uninstall` leave a Fail webhook behind.
+      const {labels, annotations} = existing.metadata ?? {}
       await api.replaceMutatingWebhookConfiguration({
         name: WEBHOOK_CONFIG_NAME,
-        body: {...desired, metadata: {...desired.metadata, resourceVersion: existing.metadata?.resourceVersion}},
+        body: {...desired, metadata: {...desired.metadata, ...(labels ? {labels} : {}), ...(annotations ? {annotations} : {}), resourceVersion: existing.metadata?.resourceVersion}},
       })
       return {action: 'updated', caBundle: o.caPem}
     } catch (err) {

@@ -2,6 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {startAgent, type AgentSummary} from '../../../lib/ebpf/agent.js'
 import {DEFAULT_AGENT_SOCKET} from '../../../lib/ebpf/register.js'
+import {nodeReport, publishNodeReport} from '../../../lib/ebpf/node-report.js'
+import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
 
 export default class EbpfRun extends BaseCommand<typeof EbpfRun> {
   static override summary = 'Run the node agent that makes the kernel refuse access to protected processes.'
@@ -16,6 +18,8 @@ export default class EbpfRun extends BaseCommand<typeof EbpfRun> {
     'pin-dir': Flags.string({description: 'bpffs directory for pinned maps and links.', default: '/sys/fs/bpf/cloudtaser'}),
     host: Flags.string({description: 'HTTP listen address for health, metrics and status.', default: '127.0.0.1'}),
     port: Flags.integer({description: 'HTTP port (0: any free port).', default: 9464}),
+    'node-name': Flags.string({description: 'Publish what this node can do on its Node object (label cloudtaser.io/kernel-protection, annotation cloudtaser.io/kernel-report; needs patch on nodes), removed again on stop. In a DaemonSet: the downward API\'s spec.nodeName.', env: 'NODE_NAME'}),
+    ...kubeFlags,
     'agent-binary': Flags.string({description: 'Path of cloudtaser-ebpf-agent (default: $CLOUDTASER_EBPF_AGENT or the repository build).'}),
   }
 
@@ -30,10 +34,18 @@ export default class EbpfRun extends BaseCommand<typeof EbpfRun> {
       binary: f['agent-binary'],
     })
     process.stderr.write(`cloudtaser ebpf agent: ${agent.state.capabilities.mode ?? '?'} mode, http ${agent.url}\n`)
+    const kc = f['node-name'] ? kubeConfigFromFlags(f) : undefined
+    if (kc) {
+      const report = nodeReport(agent.state.capabilities)
+      await publishNodeReport(kc, f['node-name']!, report)
+      process.stderr.write(`node ${f['node-name']}: cloudtaser.io/kernel-protection=${report.verdict}${report.reason ? ` (${report.reason})` : ''}\n`)
+    }
     const stop = (): void => void agent.stop()
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
     const summary = await agent.exited
+    // Nothing on this node answers registrations any more: schedulers and discover must not count it.
+    if (kc) await publishNodeReport(kc, f['node-name']!, undefined).catch((err: Error) => process.stderr.write(`could not remove the node report: ${err.message}\n`))
     process.off('SIGTERM', stop)
     process.off('SIGINT', stop)
     return summary

@@ -56,6 +56,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     'secret-backend': Flags.string({description: 'Where the webhook CA and certificate live: openbao (alias vault), kubernetes (a Secret: fallback, warned), memory (one replica).', options: ['openbao', 'vault', 'kubernetes', 'memory'], default: 'memory', helpGroup: 'TLS MATERIAL'}),
     'operator-namespace': Flags.string({description: 'Namespace of the leader Lease and of the fallback Secret (default: $POD_NAMESPACE, then --service-namespace, then cloudtaser-system).', env: 'POD_NAMESPACE', helpGroup: 'TLS MATERIAL'}),
     identity: Flags.string({description: 'This replica\'s name in the Lease (default: the host name, in a Pod its name, plus a random suffix).', helpGroup: 'TLS MATERIAL'}),
+    'lease-name': Flags.string({description: 'The leader Lease, in --operator-namespace.', default: LEADER_LEASE_NAME, env: 'CLOUDTASER_LEADER_ELECTION_LEASE', helpGroup: 'TLS MATERIAL'}),
     'lease-duration': Flags.string({description: 'How long the leader Lease lasts without renewal: a dead leader is replaced after about this long.', default: '15s', helpGroup: 'TLS MATERIAL'}),
     'poll-interval': Flags.string({description: 'How often each replica checks the store for a new version.', default: '30s', helpGroup: 'TLS MATERIAL'}),
     'cert-ttl': Flags.string({description: 'Serving certificate lifetime (renewed with a third left).', default: '720h', helpGroup: 'TLS MATERIAL'}),
@@ -125,7 +126,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
       store,
       timing,
       // Nothing is shared in memory: one replica, which always leads.
-      leaderElection: kind === 'memory' ? undefined : {namespace, identity: f.identity},
+      leaderElection: kind === 'memory' ? undefined : {namespace, name: f['lease-name'], identity: f.identity},
     })
     let fatal: unknown
     await new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@
 import t from 'tap'
 import type {V1PodSpec} from '@kubernetes/client-node'
 import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
-import {buildPlan, clusterNameFrom, renderPath, secretUses, tenantIdentity, DEFAULT_PATH_TEMPLATE, type DiscoverOptions, type Observed} from '../../../lib/discover/transform.js'
+import {buildPlan, clusterNameFrom, kernelProtectionDefault, renderPath, secretUses, tenantIdentity, DEFAULT_PATH_TEMPLATE, type DiscoverOptions, type Observed} from '../../../lib/discover/transform.js'
 import {PROJECTED_REMAINS} from '../../../lib/protect/deliverable.js'
 import {validatePlan} from '../../../lib/plan/validate.js'
 import type {WorkloadKind} from '../../../lib/plan/types.generated.js'
@@ -179,4 +179,12 @@ t.test('path template, tenant identity and cluster names', async (t) => {
   t.not(long, tenantIdentity('c'.repeat(63), `${'n'.repeat(62)}m`), 'the hash keeps long names apart')
   t.equal(clusterNameFrom('arn:aws:eks:eu-central-1:123:cluster/Prod'), 'arn-aws-eks-eu-central-1-123-cluster-prod')
   t.equal(clusterNameFrom('--'), 'cluster')
+})
+
+t.test('kernelProtection default: required only when every node enforces', async (t) => {
+  t.equal(kernelProtectionDefault(['enforce', 'enforce']).value, 'required')
+  t.match(kernelProtectionDefault(['enforce', 'degraded', undefined]), {value: 'preferred', why: /1 of 3 node\(s\) enforce \(the others: degraded, no agent\)/})
+  t.match(kernelProtectionDefault([undefined]), {value: 'preferred', why: /no node has a cloudtaser eBPF agent/})
+  t.match(kernelProtectionDefault('forbidden'), {value: 'preferred', why: /cannot list nodes/})
+  t.match(kernelProtectionDefault([]), {value: 'preferred', why: /no nodes/})
 })

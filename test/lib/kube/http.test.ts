@@ -71,6 +71,7 @@ function recording(http: KubeHttp, tamper?: (prefix: string) => string): {http: 
         const seen = peek && (tamper ? (prefix: string) => peek(tamper(prefix)) : peek)
         return http.get<T>(path, accept, seen).finally(() => log.push(`got ${id}`))
       },
+      getText: (path: string) => http.getText(path),
     },
   }
 }

@@ -50,23 +50,6 @@ t.test('exec plugins, auth providers and proxies are handed to client-node', asy
   t.match(resolveKubeconfig({kubeconfig: write('proxy.yaml', cfg('p', 'https://x', {token: 't'}, {'proxy-url': 'http://proxy:3128'}))}), {needsClient: {reason: 'proxy-url'}})
 })
 
-t.test('in a Pod without a kubeconfig: the ServiceAccount, as client-go does (the operator)', async (t) => {
-  const podEnv = {HOME: join(dir, 'empty-home'), KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443'}
-  t.match(resolveKubeconfig({}, podEnv), {server: 'https://10.96.0.1:443', needsClient: {reason: 'in-cluster'}})
-  t.throws(() => resolveKubeconfig({kubeconfig: join(dir, 'missing.yaml')}, podEnv), {code: 'KUBECONFIG_INVALID'}, 'an explicit --kubeconfig still wins')
-  t.throws(() => resolveKubeconfig({}, {HOME: podEnv.HOME}), {code: 'KUBECONFIG_INVALID', message: /no kubeconfig found/}, 'outside a Pod: the usual error')
-  const saved = {h: process.env.KUBERNETES_SERVICE_HOST, p: process.env.KUBERNETES_SERVICE_PORT}
-  Object.assign(process.env, {KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443'})
-  t.teardown(() => {
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.h], ['KUBERNETES_SERVICE_PORT', saved.p]] as const) if (v === undefined) delete process.env[k]
-    else process.env[k] = v
-  })
-  const kc = kubeClient(resolveKubeconfig({}, {...podEnv, KUBERNETES_SERVICE_HOST: 'fd00::1'}))
-  t.equal(kc.getCurrentCluster()?.server, 'https://[fd00::1]:443')
-  t.equal(kc.getCurrentCluster()?.caFile, '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt')
-  t.match(kc.getCurrentUser()?.authProvider, {name: 'tokenFile', config: {tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token'}}, 'the token file is re-read as the kubelet rotates it')
-})
-
 t.test('talks to the real apiserver with client certificates, and through client-node for an exec plugin', async (t) => {
   const cp = await startControlPlane()
   t.teardown(() => cp.stop())
@@ -97,6 +80,37 @@ t.test('talks to the real apiserver with client certificates, and through client
     const typed = await kubeClient(target).makeApiClient(CoreV1Api).readNamespace({name: 'kube-system'})
     t.equal(typed.metadata!.uid, ns.metadata.uid, `typed client, ${what}`)
   }
+})
+
+t.test('in a Pod without a kubeconfig: the ServiceAccount token and CA, re-read when the kubelet rotates the token', async (t) => {
+  const cp = await startControlPlane()
+  t.teardown(() => cp.stop())
+  const core = cp.kubeConfig.makeApiClient(CoreV1Api)
+  await core.createNamespacedServiceAccount({namespace: 'default', body: {metadata: {name: 'incluster'}}})
+  const token = async () => (await core.createNamespacedServiceAccountToken({name: 'incluster', namespace: 'default', body: {spec: {audiences: [], expirationSeconds: 600}}})).status!.token!
+  const sa = join(dir, 'serviceaccount')
+  const {mkdirSync} = await import('node:fs')
+  mkdirSync(sa)
+  writeFileSync(join(sa, 'ca.crt'), cp.caPem)
+  writeFileSync(join(sa, 'token'), await token())
+  const port = new URL(cp.server).port
+  const env = {HOME: join(dir, 'no-home'), KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port, CLOUDTASER_SERVICE_ACCOUNT_DIR: sa}
+  t.throws(() => resolveKubeconfig({}, {...env, KUBERNETES_SERVICE_HOST: ''}), {code: 'KUBECONFIG_INVALID', message: /not running in a Pod/})
+  t.throws(() => resolveKubeconfig({kubeconfig: join(dir, 'absent')}, env), {code: 'KUBECONFIG_INVALID'}, 'an explicit --kubeconfig is never replaced by the Pod identity')
+  const target = resolveKubeconfig({}, env)
+  t.match(target, {server: `https://127.0.0.1:${port}`, context: 'in-cluster'})
+  // Authenticated as the ServiceAccount (RBAC gives it nothing: 403, not 401).
+  await t.rejects((await kubeHttp(target)).get('/api/v1/namespaces/kube-system'), {code: 'KUBE_FORBIDDEN'})
+  const saved = {...process.env}
+  Object.assign(process.env, env)
+  t.teardown(() => {
+    for (const k of Object.keys(env)) delete process.env[k]
+    Object.assign(process.env, saved)
+  })
+  const typed = kubeClient(target).makeApiClient(CoreV1Api)
+  await t.rejects(typed.readNamespace({name: 'kube-system'}), {code: 403, body: /system:serviceaccount:default:incluster/})
+  // Long-lived clients (the operator) name the file, which client-node re-reads every 60 s as client-go does.
+  t.match(kubeClient(target).getCurrentUser(), {authProvider: {name: 'tokenFile', config: {tokenFile: join(sa, 'token')}}})
 })
 
 t.test('the typed client takes the resolved context, CA and token as data', async (t) => {

@@ -46,10 +46,12 @@ export async function createFixture(kc: KubeConfig, namespaces: string[], perNam
       const secret = `${name}-db`
       const kind: Workload['kind'] = i === 1 ? 'StatefulSet' : i === 2 ? 'CronJob' : 'Deployment'
       const tpl = template(name, secret)
+      // This lab has no node: a Pod would stay Pending and `--wait` (every Pod Ready) could not
+      // finish. With zero replicas each controller still rolls a new revision of the template.
       if (kind === 'Deployment') {
-        await apps.createNamespacedDeployment({namespace, body: {metadata: {name}, spec: {replicas: 1, selector: {matchLabels: {app: name}}, template: tpl}}})
+        await apps.createNamespacedDeployment({namespace, body: {metadata: {name}, spec: {replicas: 0, selector: {matchLabels: {app: name}}, template: tpl}}})
       } else if (kind === 'StatefulSet') {
-        await apps.createNamespacedStatefulSet({namespace, body: {metadata: {name}, spec: {serviceName: name, replicas: 1, selector: {matchLabels: {app: name}}, template: tpl}}})
+        await apps.createNamespacedStatefulSet({namespace, body: {metadata: {name}, spec: {serviceName: name, replicas: 0, selector: {matchLabels: {app: name}}, template: tpl}}})
       } else {
         tpl.spec!.restartPolicy = 'OnFailure'
         await batch.createNamespacedCronJob({namespace, body: {metadata: {name}, spec: {schedule: '0 3 * * *', jobTemplate: {spec: {template: tpl}}}}})
@@ -58,7 +60,7 @@ export async function createFixture(kc: KubeConfig, namespaces: string[], perNam
         kind,
         name,
         serviceAccount: 'default',
-        replicas: kind === 'CronJob' ? undefined : 1,
+        replicas: kind === 'CronJob' ? undefined : 0,
         secrets: [
           {source: {name: secret}, vaultPath: `secret/data/lab/${namespace}/${secret}`, fields: {password: 'DB_PASSWORD', username: 'DB_USER'}},
           {source: {name: `${secret}-api`}, vaultPath: `secret/data/lab/${namespace}/${secret}-api`, envFrom: {prefix: 'API_'}},

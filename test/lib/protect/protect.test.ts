@@ -6,6 +6,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {AppsV1Api} from '@kubernetes/client-node'
 import {startControlPlane} from '../../../lib/lab/index.js'
+import {startOperator} from '../../../runtime/operator/server.js'
 import {renderPlan, loadPlan} from '../../../lib/plan/io.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
 import {clusterFingerprint} from '../../../lib/kube/fingerprint.js'
@@ -173,4 +174,41 @@ t.test('interactive through a pseudo-terminal: skip one, approve the rest; unpro
   t.equal(unprotectRun.code, 0, unprotectRun.out)
   t.match(unprotectRun.out, /skipped: \S+ \S+\/svc-0[\s\S]*restored: \S+ \S+\/svc-2/)
   t.same(await states(), [['svc-0', 'migrated'], ['svc-1', 'skipped'], ['svc-2', 'pending']])
+})
+
+t.test('--wait fails at once, with the cluster\'s reason, when the new Pods cannot be created', async (t) => {
+  const fx = await createFixture(kc, ['w-deny'], 1, fingerprint)
+  // One replica of a container without command whose image no registry serves: the webhook
+  // cannot learn what to start, so it denies every Pod of the new ReplicaSet.
+  const apps = kc.makeApiClient(AppsV1Api)
+  await apps.patchNamespacedDeployment({name: 'svc-0', namespace: 'w-deny', body: [{op: 'replace', path: '/spec/replicas', value: 1}, {op: 'remove', path: '/spec/template/spec/containers/0/command'}]})
+  const op = await startOperator({
+    mutation: {wrapperImage: 'registry.example.eu/wrapper:1', wrapperSource: '/cloudtaser-wrapper'},
+    host: '127.0.0.1',
+    port: 0,
+    register: true,
+    kubeConfig: kc,
+    failurePolicy: 'Fail',
+    timeoutSeconds: 5,
+    excludeNamespaces: ['kube-system'],
+    log: () => undefined,
+  })
+  t.teardown(() => op.close())
+  const file = writePlan('deny.yaml', fx.plan)
+  const started = Date.now()
+  // Not spawnSync: the operator answers admission from this process's event loop.
+  const child = spawn(process.execPath, ['bin/run.js', 'target', 'protect', '--plan', file, '--yes', '--wait', '--timeout', '120s'], {env})
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c: Buffer) => (stdout += c))
+  child.stderr.on('data', (c: Buffer) => (stderr += c))
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  const r = {status, stdout, stderr}
+  t.equal(r.status, 1, r.stderr)
+  t.ok(Date.now() - started < 60_000, `failed without waiting for the timeout (${Date.now() - started} ms)`)
+  t.match(r.stdout, /FAILED: Deployment w-deny\/svc-0/)
+  const recorded = (await loadPlan(file)).plan.tenants[0]!.workloads[0]!.status
+  t.equal(recorded.state, 'failed')
+  t.match(recorded.reason, /FailedCreate/)
+  t.match(recorded.reason, /has no command and the image entrypoint is unknown/, 'the webhook\'s own words reach the plan')
 })

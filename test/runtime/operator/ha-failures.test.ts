@@ -5,7 +5,7 @@
 // fallback backend: loudly warned, and its Secret is what `kubectl get secrets -A` then shows.
 import t, {type Test} from 'tap'
 import {createServer} from 'node:net'
-import {RbacAuthorizationV1Api} from '@kubernetes/client-node'
+import {CoreV1Api, RbacAuthorizationV1Api} from '@kubernetes/client-node'
 import {startLab} from '../../../lib/lab/index.js'
 import {freePorts} from '../../../lib/lab/net.js'
 import {runCli} from '../../helpers/cli.js'
@@ -16,6 +16,7 @@ const lab = await startLab()
 t.teardown(() => lab.stop())
 const fx = await prepare(lab)
 t.teardown(() => fx.cleanup())
+const core = lab.kubeConfig.makeApiClient(CoreV1Api)
 const replicas: Replica[] = []
 t.teardown(() => replicas.forEach((r) => r.child.kill('SIGKILL')))
 const ports = await freePorts(4)
@@ -84,15 +85,21 @@ t.test('secretBackend kubernetes (fallback): warned at start, one Secret shared 
     body: {metadata: {name: 'cloudtaser-operator-fallback'}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cloudtaser-operator-fallback'}, subjects: [{kind: 'ServiceAccount', name: SA, namespace: NS}]},
   })
   t.same(await cloudtaserSecrets(lab), [], 'none before')
+  // As the chart renders it: empty, with Helm's ownership marks.
+  const helm = {labels: {'app.kubernetes.io/managed-by': 'Helm'}, annotations: {'meta.helm.sh/release-name': 'cloudtaser'}}
+  await core.createNamespacedSecret({namespace: NS, body: {metadata: {name: 'cloudtaser-operator-pki', ...helm}, type: 'Opaque'}})
   const args = ['--secret-backend', 'kubernetes', '--port', String(ports[1]), '--reuse-port']
   const [a, b] = await Promise.all([replica('fallback-a', args, {}), replica('fallback-b', args, {})])
   await Promise.all([a, b].map((r) => eventually(`${r.name} ready`, async () => ((await r.ops('/readyz')).status === 200 ? true : undefined), 60_000)))
   for (const r of [a, b]) {
     const warn = r.events().find((e) => e.event === 'secret_backend_kubernetes')
-    t.match(warn, {level: 'warn', where: `Kubernetes Secret ${NS}/cloudtaser-operator-webhook-tls`, warning: /CA key and serving key are kept in a Kubernetes Secret/}, `${r.name} warns`)
+    t.match(warn, {level: 'warn', where: `Kubernetes Secret ${NS}/cloudtaser-operator-pki`, warning: /CA key and serving key are kept in a Kubernetes Secret/}, `${r.name} warns`)
     t.equal(r.events()[0]!.event, 'secret_backend_kubernetes', 'first thing it says')
   }
-  t.same(await cloudtaserSecrets(lab), [`${NS}/cloudtaser-operator-webhook-tls`], 'the check of ha.test.ts finds it')
+  t.same(await cloudtaserSecrets(lab), [`${NS}/cloudtaser-operator-pki`], 'the check of ha.test.ts finds it')
+  const secret = await core.readNamespacedSecret({name: 'cloudtaser-operator-pki', namespace: NS})
+  t.match(secret.metadata, helm, "Helm's labels and annotations kept")
+  t.ok(secret.data?.['ca.key'], 'the key material is in the Secret: what the warning is about')
   const [sa, sb] = await Promise.all([a.status(), b.status()])
   t.equal(sa.material!.signerSha256, sb.material!.signerSha256, 'one CA')
   const bundle = await eventually('caBundle', async () => {
@@ -100,6 +107,6 @@ t.test('secretBackend kubernetes (fallback): warned at start, one Secret shared 
     return pemsOf(live).map(sha256Of)[0] === sa.material!.signerSha256 ? live : undefined
   })
   t.ok(bundle)
-  t.equal([a, b].filter((r) => r.events().some((e) => e.event === 'material_created')).length, 1, 'created once (409 for the other)')
+  t.equal([a, b].filter((r) => r.events().some((e) => e.event === 'material_created')).length, 1, 'created once (a conflict for the other)')
   await Promise.all([stop(t, a), stop(t, b)])
 })

@@ -41,11 +41,11 @@ export const OPERATOR_RBAC: {namespaced: V1PolicyRule[]; cluster: V1PolicyRule[]
   ],
 }
 
-/** Only with `--secret-backend kubernetes` (the fallback): its one Secret in the operator's namespace. */
-export const FALLBACK_RBAC: V1PolicyRule[] = [
-  {apiGroups: [''], resources: ['secrets'], verbs: ['create']},
-  {apiGroups: [''], resources: ['secrets'], resourceNames: ['cloudtaser-operator-webhook-tls'], verbs: ['get', 'update']},
-]
+/**
+ * Only with `--secret-backend kubernetes` (the fallback): its one Secret in the operator's
+ * namespace, which the chart renders empty (so no `create`, as the chart grants).
+ */
+export const FALLBACK_RBAC: V1PolicyRule[] = [{apiGroups: [''], resources: ['secrets'], resourceNames: ['cloudtaser-operator-pki'], verbs: ['get', 'update']}]
 
 /** `kubectl get secrets -A`, and what of it is cloudtaser's. */
 export async function cloudtaserSecrets(lab: Lab): Promise<string[]> {

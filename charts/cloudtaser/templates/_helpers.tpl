@@ -1,0 +1,59 @@
+{{/*
+Names are fixed, not derived from the release name: the webhook configuration name
+(cloudtaser-inject) is the operator's constant, and one cloudtaser runs per cluster.
+*/}}
+{{- define "cloudtaser.operatorName" -}}cloudtaser-operator{{- end -}}
+{{- define "cloudtaser.agentName" -}}cloudtaser-ebpf-agent{{- end -}}
+{{- define "cloudtaser.webhookConfigName" -}}cloudtaser-inject{{- end -}}
+{{- define "cloudtaser.pkiSecretName" -}}cloudtaser-operator-pki{{- end -}}
+
+{{- define "cloudtaser.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/part-of: cloudtaser
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "cloudtaser.operatorSelector" -}}
+app.kubernetes.io/name: cloudtaser
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "cloudtaser.agentSelector" -}}
+app.kubernetes.io/name: cloudtaser
+app.kubernetes.io/component: ebpf-agent
+{{- end -}}
+
+{{/* registry/repository:tag; the tag defaults to the chart's appVersion. */}}
+{{- define "cloudtaser.image" -}}
+{{- $root := index . 0 -}}{{- $image := index . 1 -}}
+{{- $registry := $root.Values.global.imageRegistry -}}
+{{- $ref := printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) -}}
+{{- if $registry }}{{ printf "%s/%s" $registry $ref }}{{ else }}{{ $ref }}{{ end -}}
+{{- end -}}
+
+{{- define "cloudtaser.operatorReplicas" -}}
+{{- if .Values.operator.ha -}}
+{{- if lt (int .Values.operator.replicas) 2 -}}
+{{- fail "operator.ha=true needs operator.replicas >= 2 (set operator.ha=false for a single replica)" -}}
+{{- end -}}
+{{- .Values.operator.replicas -}}
+{{- else -}}1{{- end -}}
+{{- end -}}
+
+{{/* Namespaces the webhook never sees: kube-system, the release namespace, then the extra ones (as the operator dedupes them). */}}
+{{- define "cloudtaser.excludedNamespaces" -}}
+{{- concat (list "kube-system" .Release.Namespace) .Values.operator.webhook.excludeNamespaces | uniq | toJson -}}
+{{- end -}}
+
+{{/* Refuse settings this version cannot serve, with the reason. */}}
+{{- define "cloudtaser.validate" -}}
+{{- $mode := .Values.operator.broker.mode -}}
+{{- if and (eq $mode "beacon") (not .Values.operator.broker.beacon.address) -}}
+{{- fail "operator.broker.mode=beacon needs operator.broker.beacon.address (the relay's host:port)" -}}
+{{- end -}}
+{{- if ne $mode "direct" -}}
+{{- fail (printf "operator.broker.mode=%s is not available in this version: the in-cluster broker is not built yet (docs/architecture.md, Connectivity); use direct" $mode) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,48 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../base-command.js'
+import {kubeFlags} from '../../flags/kube.js'
+import {installArgs, runHelm, type ConnectivityMode} from '../../../lib/install/helm.js'
+
+export interface InstallResult {
+  release: string
+  namespace: string
+  mode: ConnectivityMode
+  dryRun: boolean
+  helm: string[]
+  manifests?: string
+}
+
+export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
+  static override summary = 'Install or upgrade cloudtaser in the cluster with Helm (charts/cloudtaser): the operator, its webhook, the eBPF agent on every node.'
+  static override description = `Runs \`helm upgrade --install\` with the values you chose; the same chart works with helm, Argo CD or Flux directly. --dry-run prints the manifests instead (helm template), changing nothing. Every value is documented in charts/cloudtaser/README.md. Upgrading in place restarts no protected Pod: only the operator and the agent roll.`
+  static override examples = [
+    '<%= config.bin %> target install --mode direct -f values.yaml',
+    '<%= config.bin %> target install --dry-run --set operator.replicas=3',
+    '<%= config.bin %> target install --set operator.registryMirrors[0]=cloudtaser.lab=http://10.245.0.2:5000 --wait',
+  ]
+  static override flags = {
+    ...kubeFlags,
+    namespace: Flags.string({char: 'n', description: 'Namespace of the release (created if missing).', default: 'cloudtaser-system'}),
+    release: Flags.string({description: 'Helm release name.', default: 'cloudtaser'}),
+    mode: Flags.string({description: 'How wrappers reach OpenBao: directly, through the beacon relay (bridge beside OpenBao), or by the bridge dialing in.', options: ['direct', 'beacon', 'reverse'], default: 'direct'}),
+    values: Flags.string({char: 'f', description: 'Values file (repeatable; later wins), as helm -f.', multiple: true, default: []}),
+    set: Flags.string({description: 'key=value (repeatable), as helm --set.', multiple: true, default: []}),
+    'dry-run': Flags.boolean({description: 'Print the manifests; change nothing.', default: false}),
+    wait: Flags.boolean({description: 'Wait until the operator and the agent are ready.', default: false}),
+    timeout: Flags.string({description: 'How long --wait waits (helm duration, e.g. 5m).', default: '5m'}),
+  }
+
+  async run(): Promise<InstallResult> {
+    const f = this.flags
+    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
+    const out = await runHelm(args)
+    const result: InstallResult = {release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, dryRun: f['dry-run'], helm: args}
+    if (f['dry-run']) {
+      result.manifests = out.stdout
+      if (!this.jsonEnabled()) process.stdout.write(out.stdout)
+    } else {
+      this.log(out.stdout.trimEnd())
+    }
+    return result
+  }
+}

@@ -1,0 +1,78 @@
+import {execFile} from 'node:child_process'
+import {existsSync, readdirSync} from 'node:fs'
+import {delimiter, join} from 'node:path'
+import {CloudtaserError, ExitCode} from '../errors.js'
+import {repoRoot} from '../lab/paths.js'
+
+/**
+ * `target install` / `uninstall` are Helm: the chart in charts/cloudtaser is the one description
+ * of an installation, and these commands only choose its values and run helm, so a platform team
+ * can run the same helm command (or Argo CD / Flux) instead.
+ */
+export type ConnectivityMode = 'direct' | 'beacon' | 'reverse'
+
+export interface InstallRequest {
+  release: string
+  namespace: string
+  mode: ConnectivityMode
+  /** Values files, in order (later wins), as helm -f. */
+  values: string[]
+  /** key=value, as helm --set. */
+  set: string[]
+  dryRun: boolean
+  wait: boolean
+  timeout: string
+  kubeconfig?: string
+  context?: string
+}
+
+export const chartDir = (): string => join(repoRoot(), 'charts', 'cloudtaser')
+
+/** Pure: the helm command line for a request (dry-run renders, else upgrade --install). */
+export function installArgs(req: InstallRequest): string[] {
+  const common = [
+    '--namespace', req.namespace,
+    ...req.values.flatMap((f) => ['--values', f]),
+    // --mode last among the values: the flag the user typed wins over a values file.
+    '--set', `operator.broker.mode=${req.mode}`,
+    ...req.set.flatMap((s) => ['--set', s]),
+    ...clusterArgs(req),
+  ]
+  if (req.dryRun) return ['template', req.release, chartDir(), ...common]
+  return ['upgrade', '--install', req.release, chartDir(), '--create-namespace', ...common, ...(req.wait ? ['--wait', '--timeout', req.timeout] : [])]
+}
+
+export function uninstallArgs(req: Pick<InstallRequest, 'release' | 'namespace' | 'wait' | 'timeout' | 'kubeconfig' | 'context'>): string[] {
+  return ['uninstall', req.release, '--namespace', req.namespace, ...(req.wait ? ['--wait', '--timeout', req.timeout] : []), ...clusterArgs(req)]
+}
+
+const clusterArgs = (req: {kubeconfig?: string; context?: string}): string[] => [
+  ...(req.kubeconfig ? ['--kubeconfig', req.kubeconfig] : []),
+  ...(req.context ? ['--kube-context', req.context] : []),
+]
+
+/** helm from $CLOUDTASER_HELM, else PATH, else the one tools/helm/build.sh built in this checkout. */
+export function findHelm(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CLOUDTASER_HELM) return env.CLOUDTASER_HELM
+  for (const dir of (env.PATH ?? '').split(delimiter)) if (dir && existsSync(join(dir, 'helm'))) return join(dir, 'helm')
+  const built = join(repoRoot(), '.cache', 'helm-tools')
+  for (const key of existsSync(built) ? readdirSync(built) : []) if (existsSync(join(built, key, 'helm'))) return join(built, key, 'helm')
+  throw new CloudtaserError('HELM_NOT_FOUND', 'helm is not on PATH', {exitCode: ExitCode.CONFIG, hint: 'Install Helm 3.8+ (https://helm.sh/docs/intro/install/), or set CLOUDTASER_HELM to its path.'})
+}
+
+export interface HelmResult {
+  stdout: string
+  stderr: string
+}
+
+export function runHelm(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<HelmResult> {
+  const helm = findHelm(env)
+  return new Promise((resolve, reject) => {
+    execFile(helm, args, {env, maxBuffer: 64 << 20}, (err, stdout, stderr) => {
+      if (!err) return resolve({stdout, stderr})
+      const message = stderr.trim().split('\n').filter(Boolean).pop() ?? err.message
+      const exitCode = /forbidden|unauthorized/i.test(stderr) ? ExitCode.AUTH : /connection refused|no such host|timeout|i\/o timeout/i.test(stderr) ? ExitCode.UNAVAILABLE : ExitCode.CONFIG
+      reject(new CloudtaserError('HELM_FAILED', `helm ${args[0]} failed: ${message}`, {exitCode, details: {stderr: stderr.slice(-4000)}}))
+    })
+  })
+}
