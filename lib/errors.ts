@@ -83,6 +83,7 @@ export const ERRORS = {
   BAO_NO_TOKEN: {exitCode: ExitCode.CONFIG},
   BAO_PERMISSION_DENIED: {exitCode: ExitCode.AUTH},
   BAO_REQUEST_FAILED: {exitCode: ExitCode.CHECK_FAILED},
+  BAO_SA_TOKEN_UNREADABLE: {exitCode: ExitCode.CONFIG},
   BAO_SEALED: {exitCode: ExitCode.UNAVAILABLE},
   BAO_TLS: {exitCode: ExitCode.CONFIG},
   BAO_UNAVAILABLE: {exitCode: ExitCode.UNAVAILABLE},
@@ -98,7 +99,9 @@ export const ERRORS = {
   OPERATOR_BAD_CA_CONFIGMAP: {exitCode: ExitCode.USAGE},
   OPERATOR_BAD_MIRROR: {exitCode: ExitCode.USAGE},
   OPERATOR_NO_ADDRESS: {exitCode: ExitCode.USAGE},
-  OPERATOR_PKI_FAILED: {exitCode: ExitCode.UNAVAILABLE},
+  OPERATOR_LISTEN_FAILED: {exitCode: ExitCode.UNAVAILABLE},
+  OPERATOR_MATERIAL_INVALID: {exitCode: ExitCode.CONFIG},
+  OPERATOR_WEBHOOK_CONFIG_MISSING: {exitCode: ExitCode.CONFIG},
   // the bridge beside OpenBao (refusals it sends through the tunnel carry these codes) and the broker in the cluster
   BRIDGE_ALREADY_INITIALIZED: {exitCode: ExitCode.AUTH, hint: 'A certificate is issued once per registration; `cloudtaser source register --rotate-ca` starts over.'},
   BRIDGE_BAD_CSR: {exitCode: ExitCode.AUTH},

@@ -26,14 +26,17 @@ export const OPERATOR_DEFAULTS: OperatorAccess = {
 }
 
 /**
- * Pure: the operator keeps its own credentials (webhook TLS, broker tokens) under
- * `<kv>/cloudtaser/system/*` instead of Kubernetes Secrets. Create/read/update/delete on the data
- * and metadata of that prefix only, and a role for the operator's ServiceAccount.
+ * Pure: the operator keeps its own credentials (webhook TLS, broker certificates) under
+ * `<kv>/cloudtaser/system/*` instead of Kubernetes Secrets. Least privilege, as the operator
+ * uses it: create/read/update on that prefix's data (check-and-set writes of new versions) and
+ * read on its metadata (polling the current version, which carries no secret bytes); no delete,
+ * no list, nothing outside the prefix, so no tenant secret. A role for the operator's
+ * ServiceAccount only.
  */
 export function operatorSet(o: OperatorAccess): ManagedSet {
   const policy = renderPolicy('component=operator', ['The cloudtaser operator\'s own secrets. Written by `cloudtaser source configure`.'], [
-    {path: `${o.kvMount}/data/cloudtaser/system/*`, capabilities: ['create', 'read', 'update', 'delete']},
-    {path: `${o.kvMount}/metadata/cloudtaser/system/*`, capabilities: ['create', 'read', 'update', 'delete', 'list']},
+    {path: `${o.kvMount}/data/cloudtaser/system/*`, capabilities: ['create', 'read', 'update']},
+    {path: `${o.kvMount}/metadata/cloudtaser/system/*`, capabilities: ['read']},
   ])
   return {
     owner: 'component=operator',

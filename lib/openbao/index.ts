@@ -2,6 +2,7 @@
 export {OpenBaoClient, type BaoResponse, type CallOptions, type ClientStats} from './client.js'
 export {resolveConnection, type ConnectionSettings, type ConnectionFlags} from './config.js'
 export {loginKubernetes, type KubernetesLogin} from './login.js'
+export {baoSession, SA_TOKEN_FILE, type BaoAuth, type BaoSession} from './session.js'
 export {detectKvMount, inspectSecret, secretPathOf, type KvMountInfo, type SecretInspection} from './kv.js'
 export {readSecretShape, type SecretShape} from './secret-shape.js'
 export {applyPlan, desiredFromPlan, type ApplyPlanResult} from './apply-plan.js'

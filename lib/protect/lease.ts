@@ -1,6 +1,7 @@
 import {CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Lease} from '@kubernetes/client-node'
 import {hostname} from 'node:os'
 import {CloudtaserError, ExitCode} from '../errors.js'
+import {MicroTime} from '../kube/leader-election.js'
 import {statusCode} from './workload-api.js'
 
 export const LEASE_NAME = 'cloudtaser-protect'
@@ -17,16 +18,6 @@ export interface HeldLease {
   release(): Promise<void>
   /** Rejects if the lease is lost while held (someone broke it): stop patching. */
   lost: Promise<never>
-}
-
-/**
- * Lease times are MicroTime (six fractional digits); the client serialises Dates with three,
- * which the apiserver rejects. This Date prints microseconds.
- */
-class MicroTime extends Date {
-  override toISOString(): string {
-    return super.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
-  }
 }
 
 export const holderIdentity = (user: string): string => `${user} on ${hostname()} pid ${process.pid}`

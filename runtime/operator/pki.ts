@@ -1,10 +1,12 @@
-import {execFile} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate} from 'node:crypto'
 import {isIP} from 'node:net'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-import {promisify} from 'node:util'
-import {CloudtaserError, ExitCode} from '../../lib/errors.js'
+import {issueCertificate, toPem} from './x509.js'
+
+/** A certificate and its private key, PEM. */
+export interface KeyPair {
+  certPem: string
+  keyPem: string
+}
 
 export interface ServingPki {
   caPem: string
@@ -12,33 +14,69 @@ export interface ServingPki {
   keyPem: string
 }
 
-const run = promisify(execFile)
+export const CA_COMMON_NAME = 'cloudtaser-operator-ca'
+/** Certificates start a little in the past: clocks of the apiserver and the operator may differ. */
+export const BACKDATE_MS = 5 * 60_000
+
+const newKey = () => generateKeyPairSync('ec', {namedCurve: 'prime256v1'})
+
+/** A new self-signed CA (EC P-256) that may sign serving certificates only (path length 0). */
+export function newCa(ttlMs: number, now = new Date()): KeyPair {
+  const {publicKey, privateKey} = newKey()
+  const der = issueCertificate({
+    commonName: CA_COMMON_NAME,
+    publicKey,
+    privateKey,
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + ttlMs),
+    ca: true,
+  })
+  return {certPem: toPem(der), keyPem: privateKey.export({type: 'pkcs8', format: 'pem'}) as string}
+}
+
+/** A serving certificate for `hosts` signed by `ca`; it never outlives the CA. */
+export function issueServing(ca: KeyPair, hosts: string[], ttlMs: number, now = new Date()): KeyPair {
+  const caCert = new X509Certificate(ca.certPem)
+  const {publicKey, privateKey} = newKey()
+  const notAfter = Math.min(now.getTime() + ttlMs, notAfterOf(caCert))
+  const der = issueCertificate({
+    commonName: hosts[0] ?? 'cloudtaser-operator',
+    publicKey,
+    issuer: {commonName: CA_COMMON_NAME, publicKey: caCert.publicKey, privateKey: createPrivateKey(ca.keyPem)},
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(notAfter),
+    ca: false,
+    hosts,
+  })
+  return {certPem: toPem(der), keyPem: privateKey.export({type: 'pkcs8', format: 'pem'}) as string}
+}
 
 /**
- * A fresh CA and serving certificate on every start, held in memory only. node:crypto cannot
- * issue X.509 and no pure-JS generator is installed, so the `openssl` CLI writes into a private
- * (0700) temp dir that is removed as soon as the PEMs are read. The CA key is never kept: a
- * restart makes a new CA and the operator patches caBundle, so nothing needs rotating.
+ * A fresh CA and serving certificate in memory (the single-replica `--secret-backend memory`):
+ * nothing is written anywhere, a restart makes a new CA and the operator patches caBundle.
  */
-export async function generateServingPki(hosts: string[], days = 365): Promise<ServingPki> {
-  const dir = mkdtempSync(join(tmpdir(), 'cloudtaser-operator-pki-'))
+export function generateServingPki(hosts: string[], days = 365): ServingPki {
+  const ttl = days * 24 * 3600_000
+  const ca = newCa(ttl)
+  const serving = issueServing(ca, hosts, ttl)
+  return {caPem: ca.certPem, certPem: serving.certPem, keyPem: serving.keyPem}
+}
+
+export const notAfterOf = (c: X509Certificate): number => new Date(c.validTo).getTime()
+export const notBeforeOf = (c: X509Certificate): number => new Date(c.validFrom).getTime()
+
+/** Does the private key belong to the certificate? */
+export function keyMatches(pair: KeyPair): boolean {
   try {
-    const f = (n: string) => join(dir, n)
-    const san = hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',')
-    writeFileSync(f('ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`, {mode: 0o600})
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-    await run('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', String(days), '-subj', '/CN=cloudtaser-operator-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
-    await run('openssl', ['req', ...ec, '-keyout', f('tls.key'), '-out', f('tls.csr'), '-subj', `/CN=${hosts[0]}`])
-    await run('openssl', ['x509', '-req', '-in', f('tls.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('tls.crt'), '-days', String(days), '-extfile', f('ext.cnf')])
-    return {caPem: readFileSync(f('ca.crt'), 'utf8'), certPem: readFileSync(f('tls.crt'), 'utf8'), keyPem: readFileSync(f('tls.key'), 'utf8')}
-  } catch (err) {
-    throw new CloudtaserError('OPERATOR_PKI_FAILED', `cannot generate the webhook certificate with openssl: ${(err as Error).message}`, {
-      exitCode: ExitCode.UNAVAILABLE,
-      hint: 'The operator needs the openssl command (Debian package openssl) at start.',
-      cause: err,
-    })
-  } finally {
-    rmSync(dir, {recursive: true, force: true})
+    const fromKey = createPublicKey(createPrivateKey(pair.keyPem)).export({type: 'spki', format: 'der'})
+    const fromCert = new X509Certificate(pair.certPem).publicKey.export({type: 'spki', format: 'der'})
+    return fromKey.equals(fromCert)
+  } catch {
+    return false
   }
+}
+
+/** Whether the certificate is valid for every host (DNS name or IP). */
+export function coversHosts(cert: X509Certificate, hosts: string[]): boolean {
+  return hosts.every((h) => (isIP(h) ? cert.checkIP(h) !== undefined : cert.checkHost(h, {wildcards: false}) !== undefined))
 }

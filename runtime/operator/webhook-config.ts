@@ -1,5 +1,6 @@
 import {AdmissionregistrationV1Api, type KubeConfig, type V1MutatingWebhook, type V1MutatingWebhookConfiguration} from '@kubernetes/client-node'
 import {INJECT_LABEL, WEBHOOK_CONFIG_NAME} from '../../lib/annotations.js'
+import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 
 export {WEBHOOK_CONFIG_NAME}
 export const WEBHOOK_NAME = 'inject.cloudtaser.io'
@@ -44,8 +45,43 @@ export function desiredWebhookConfiguration(o: WebhookConfigOptions): V1Mutating
 
 const statusOf = (err: unknown): number | undefined => (err as {code?: number}).code
 
-/** Create, or replace the existing one (new caBundle, url, policy) on every operator start. */
-export async function ensureWebhookConfiguration(kc: KubeConfig, o: WebhookConfigOptions): Promise<'created' | 'updated'> {
+/** JSON with sorted keys: what the apiserver returns may order fields differently. */
+const stable = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x))
+
+const pick = (w: V1MutatingWebhook) =>
+  stable({
+    name: w.name,
+    clientConfig: w.clientConfig,
+    rules: w.rules,
+    objectSelector: w.objectSelector,
+    namespaceSelector: w.namespaceSelector,
+    admissionReviewVersions: w.admissionReviewVersions,
+    sideEffects: w.sideEffects,
+    reinvocationPolicy: w.reinvocationPolicy,
+    failurePolicy: w.failurePolicy,
+    matchPolicy: w.matchPolicy,
+    timeoutSeconds: w.timeoutSeconds,
+  })
+
+/** The PEM text of the caBundle the apiserver uses now for our webhook ('' when none). */
+export const caBundleOf = (cfg: V1MutatingWebhookConfiguration | undefined): string => {
+  const b64 = cfg?.webhooks?.find((w) => w.name === WEBHOOK_NAME)?.clientConfig.caBundle ?? cfg?.webhooks?.[0]?.clientConfig.caBundle
+  return b64 ? Buffer.from(b64, 'base64').toString('utf8') : ''
+}
+
+export type SyncResult = {action: 'created' | 'updated' | 'unchanged'; caBundle: string}
+
+/**
+ * `create` mode (a workstation, the lab): the operator owns the whole object: create it, or
+ * replace it when anything differs. Called on start and on every leader tick, so a deleted or
+ * edited configuration comes back.
+ */
+export async function ensureWebhookConfiguration(kc: KubeConfig, o: WebhookConfigOptions): Promise<'created' | 'updated' | 'unchanged'> {
+  return (await syncWebhookConfiguration(kc, o)).action
+}
+
+export async function syncWebhookConfiguration(kc: KubeConfig, o: WebhookConfigOptions): Promise<SyncResult> {
   const api = kc.makeApiClient(AdmissionregistrationV1Api)
   const desired = desiredWebhookConfiguration(o)
   for (let attempt = 0; ; attempt++) {
@@ -58,8 +94,11 @@ export async function ensureWebhookConfiguration(kc: KubeConfig, o: WebhookConfi
     try {
       if (!existing) {
         await api.createMutatingWebhookConfiguration({body: desired})
-        return 'created'
+        return {action: 'created', caBundle: o.caPem}
       }
+      // Labels are not compared: a chart-made object carries Helm's, which a replace keeps.
+      const same = existing.webhooks?.length === 1 && pick(existing.webhooks[0]!) === pick(desired.webhooks![0]!)
+      if (same) return {action: 'unchanged', caBundle: caBundleOf(existing)}
       // The existing object's labels and annotations stay: when the Helm chart made it, they are
       // Helm's ownership marks, and dropping them breaks `helm upgrade` (a server-side apply
       // conflict on managed-by) and makes `helm uninstall` leave a Fail webhook behind.
@@ -68,10 +107,40 @@ export async function ensureWebhookConfiguration(kc: KubeConfig, o: WebhookConfi
         name: WEBHOOK_CONFIG_NAME,
         body: {...desired, metadata: {...desired.metadata, ...(labels ? {labels} : {}), ...(annotations ? {annotations} : {}), resourceVersion: existing.metadata?.resourceVersion}},
       })
-      return 'updated'
+      return {action: 'updated', caBundle: o.caPem}
     } catch (err) {
       // Two replicas starting together: re-read and try again.
       if ((statusOf(err) === 409 || statusOf(err) === 404) && attempt < 5) continue
+      throw err
+    }
+  }
+}
+
+/**
+ * `ca-bundle` mode (the Helm chart owns the object, its rules and selectors): set only the
+ * caBundle of every webhook in it. The object must exist: the operator does not invent one.
+ */
+export async function patchCaBundle(kc: KubeConfig, name: string, caPem: string): Promise<SyncResult> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api)
+  const b64 = Buffer.from(caPem).toString('base64')
+  for (let attempt = 0; ; attempt++) {
+    let existing: V1MutatingWebhookConfiguration
+    try {
+      existing = await api.readMutatingWebhookConfiguration({name})
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err
+      throw new CloudtaserError('OPERATOR_WEBHOOK_CONFIG_MISSING', `MutatingWebhookConfiguration ${name} does not exist; with --webhook-config ca-bundle the operator only sets its caBundle`, {
+        exitCode: ExitCode.CONFIG,
+        hint: 'Install it with the Helm chart (or run the operator with --webhook-config create, which writes the whole object).',
+      })
+    }
+    const hooks = existing.webhooks ?? []
+    if (hooks.every((w) => w.clientConfig.caBundle === b64)) return {action: 'unchanged', caBundle: caPem}
+    try {
+      await api.replaceMutatingWebhookConfiguration({name, body: {...existing, webhooks: hooks.map((w) => ({...w, clientConfig: {...w.clientConfig, caBundle: b64}}))}})
+      return {action: 'updated', caBundle: caPem}
+    } catch (err) {
+      if (statusOf(err) === 409 && attempt < 5) continue
       throw err
     }
   }

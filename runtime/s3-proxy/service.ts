@@ -1,20 +1,16 @@
 // `cloudtaser s3-proxy run`: the proxy, its ops port (/healthz, /readyz, /metrics) and its
 // OpenBao session (a token for tests, kubernetes auth in Pods, as the wrapper logs in).
-import {readFileSync} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
-import type {BaoClient} from '../../lib/openbao/bao-client.js'
-import {OpenBaoClient} from '../../lib/openbao/client.js'
-import type {ConnectionSettings} from '../../lib/openbao/config.js'
-import {loginKubernetes} from '../../lib/openbao/login.js'
+import {baoSession, SA_TOKEN_FILE, type BaoAuth, type BaoSession, type SessionSettings} from '../../lib/openbao/session.js'
 import {KeyService} from './keys.js'
 import {ProxyMetrics} from './metrics.js'
 import {startS3Proxy, type ProxyServer} from './server.js'
 import type {Credentials} from './sigv4.js'
 import {closeUpstream, type UpstreamConfig} from './upstream.js'
 
-export const SA_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+export {SA_TOKEN_FILE}
 
 export interface S3ProxyConfig {
   host: string
@@ -23,8 +19,8 @@ export interface S3ProxyConfig {
   opsPort: number
   client: Credentials
   upstream: UpstreamConfig
-  bao: Omit<ConnectionSettings, 'token' | 'tokenSource'> & {token?: string}
-  auth: {method: 'token'} | {method: 'kubernetes'; mount: string; role: string; jwtFile: string}
+  bao: SessionSettings
+  auth: BaoAuth
   transit: {mount: string; key: string}
   pad: boolean
   requireEncrypted: boolean
@@ -48,35 +44,12 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv, prefix: string): Cred
   return {accessKeyId, secretAccessKey}
 }
 
-/** One OpenBao session; a kubernetes login is renewed by logging in again at half its lease. */
-export function baoSession(c: S3ProxyConfig): {client: () => Promise<BaoClient>; close: () => Promise<void>} {
-  let current: {client: BaoClient; until: number} | undefined
-  let pending: Promise<BaoClient> | undefined
-  const connect = (s: ConnectionSettings) => new OpenBaoClient(s)
-  const client = async (): Promise<BaoClient> => {
-    if (current && current.until > Date.now()) return current.client
-    if (c.auth.method === 'token') {
-      if (!c.bao.token) throw configError('token auth needs BAO_TOKEN (or VAULT_TOKEN)')
-      current = {client: connect({...c.bao, token: c.bao.token, tokenSource: 'BAO_TOKEN'}), until: Infinity}
-      return current.client
-    }
-    const auth = c.auth
-    pending ??= (async () => {
-      const jwt = readFileSync(auth.jwtFile, 'utf8').trim()
-      const l = await loginKubernetes(c.bao, {mount: auth.mount, role: auth.role, jwt}, connect)
-      const old = current
-      current = {client: l.client, until: Date.now() + Math.max(30, l.leaseSeconds / 2) * 1000}
-      void old?.client.close()
-      return l.client
-    })().finally(() => (pending = undefined))
-    return pending
-  }
-  return {client, close: async () => current?.client.close()}
-}
+/** The OpenBao session (lib/openbao/session.ts): a kubernetes login is renewed at half its lease. */
+export const s3BaoSession = (c: S3ProxyConfig): BaoSession => baoSession(c.bao, c.auth)
 
 export async function startS3ProxyService(c: S3ProxyConfig): Promise<RunningS3Proxy> {
   const metrics = new ProxyMetrics()
-  const session = baoSession(c)
+  const session = s3BaoSession(c)
   const keys = new KeyService(session.client, c.transit, metrics)
   const proxy = await startS3Proxy({host: c.host, port: c.port, client: c.client, upstream: c.upstream, keys, metrics, pad: c.pad, requireEncrypted: c.requireEncrypted, log: c.log})
   const ops = http.createServer((req, res) => {

@@ -7,7 +7,7 @@ import {configureOperator, OPERATOR_DEFAULTS, type ConfigureResult} from '../../
 
 export default class SourceConfigure extends BaseCommand<typeof SourceConfigure> {
   static override summary = 'Create the cloudtaser operator\'s own OpenBao policy and kubernetes-auth role.'
-  static override description = `The operator keeps its webhook TLS, broker certificates and tokens in OpenBao under <kv-mount>/cloudtaser/system/*, never in Kubernetes Secrets. This creates the policy (create/read/update/delete on that prefix's data and metadata, nothing else) and a role bound to the operator's ServiceAccount. Idempotent; --dry-run writes nothing.`
+  static override description = `The operator keeps its webhook TLS, broker certificates and tokens in OpenBao under <kv-mount>/cloudtaser/system/*, never in Kubernetes Secrets. This creates the policy (create/read/update on that prefix's data, read on its metadata, nothing else) and a kubernetes-auth role bound to the operator's ServiceAccount, which \`operator run --secret-backend openbao --bao-role <role>\` logs in with. Idempotent; --dry-run writes nothing.`
   static override examples = ['<%= config.bin %> source configure --dry-run', '<%= config.bin %> source configure --openbao-addr https://openbao.eu.example:8200']
   static override flags = {
     ...openBaoFlags,
@@ -17,6 +17,7 @@ export default class SourceConfigure extends BaseCommand<typeof SourceConfigure>
     'auth-mount': Flags.string({description: 'Kubernetes auth mount, without auth/.', default: OPERATOR_DEFAULTS.authMount}),
     'operator-namespace': Flags.string({description: 'Namespace the operator runs in.', default: OPERATOR_DEFAULTS.namespace}),
     'operator-service-account': Flags.string({description: 'The operator\'s ServiceAccount.', default: OPERATOR_DEFAULTS.serviceAccount}),
+    role: Flags.string({description: 'Name of the policy and of the role (the operator\'s --bao-role).', default: OPERATOR_DEFAULTS.name}),
   }
 
   async run(): Promise<ConfigureResult> {
@@ -25,7 +26,7 @@ export default class SourceConfigure extends BaseCommand<typeof SourceConfigure>
     try {
       const result = await configureOperator(
         client,
-        {...OPERATOR_DEFAULTS, kvMount: f['kv-mount'], authMount: f['auth-mount'], namespace: f['operator-namespace'], serviceAccount: f['operator-service-account']},
+        {...OPERATOR_DEFAULTS, kvMount: f['kv-mount'], authMount: f['auth-mount'], namespace: f['operator-namespace'], serviceAccount: f['operator-service-account'], name: f.role},
         {dryRun: f['dry-run'], force: f.force},
       )
       for (const line of renderActions(result.actions, result.dryRun || result.refused)) this.log(`  ${line}`)

@@ -145,9 +145,27 @@ t.test('source configure: operator policy and role, idempotent', async (t) => {
   const login = await client.call<{auth: {client_token: string}}>('POST', 'auth/kubernetes/login', {body: {role: 'cloudtaser-operator', jwt}})
   const op = clientFor(lab.baoAddr, login.body!.auth.client_token)
   t.teardown(() => op.close())
-  await op.write('secret/data/cloudtaser/system/broker-token', {data: {token: 'x'}})
-  t.equal((await op.call('GET', 'secret/metadata/cloudtaser/system/', {query: {list: 'true'}})).status, 200)
-  await t.rejects(op.call('GET', 'secret/data/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'})
+  // Exactly what the operator does with its material (runtime/operator/store-openbao.ts): a
+  // check-and-set create, a read, a check-and-set update, a metadata read; nothing else.
+  await op.write('secret/data/cloudtaser/system/webhook-tls', {options: {cas: 0}, data: {x: '1'}})
+  t.equal((await op.call('POST', 'secret/data/cloudtaser/system/webhook-tls', {body: {options: {cas: 0}, data: {x: '2'}}, accept: [400]})).status, 400, 'cas=0 refuses a second creation')
+  await op.write('secret/data/cloudtaser/system/webhook-tls', {options: {cas: 1}, data: {x: '2'}})
+  t.equal((await op.read<{data: {current_version: number}}>('secret/metadata/cloudtaser/system/webhook-tls'))!.data.current_version, 2)
+  t.equal((await op.read<{data: {data: {x: string}}}>('secret/data/cloudtaser/system/webhook-tls'))!.data.data.x, '2')
+  await t.rejects(op.call('GET', 'secret/metadata/cloudtaser/system/', {query: {list: 'true'}}), {code: 'BAO_PERMISSION_DENIED'}, 'no list')
+  await t.rejects(op.call('DELETE', 'secret/data/cloudtaser/system/webhook-tls'), {code: 'BAO_PERMISSION_DENIED'}, 'no delete')
+  await t.rejects(op.call('DELETE', 'secret/metadata/cloudtaser/system/webhook-tls'), {code: 'BAO_PERMISSION_DENIED'}, 'no destroy')
+  await t.rejects(op.call('GET', 'secret/data/lab/alpha/db'), {code: 'BAO_PERMISSION_DENIED'}, 'no tenant secret')
+  await t.rejects(op.write('secret/data/cloudtaser/other', {data: {x: '1'}}), {code: 'BAO_PERMISSION_DENIED'}, 'nothing outside cloudtaser/system/')
+  await t.rejects(op.write('sys/policies/acl/cloudtaser-operator', {policy: 'path "*" {capabilities=["sudo"]}'}), {code: 'BAO_PERMISSION_DENIED'}, 'cannot widen itself')
+})
+
+t.test('source configure narrows the policy an earlier version wrote (delete and list dropped)', async (t) => {
+  const wider = (await client.read<{data: {policy: string}}>('sys/policies/acl/cloudtaser-operator'))!.data.policy.replace('["read"]', '["create", "read", "update", "delete", "list"]')
+  await client.write('sys/policies/acl/cloudtaser-operator', {policy: wider}, 'PUT')
+  const r = await configureOperator(client, OPERATOR_DEFAULTS)
+  t.match(r.actions.find((a) => a.resource === 'policy'), {kind: 'update', reason: 'paths differ'})
+  t.notMatch((await client.read<{data: {policy: string}}>('sys/policies/acl/cloudtaser-operator'))!.data.policy, /delete|list/)
 })
 
 t.test('connect after the API address changed: config rewritten, reviewer token kept working', async (t) => {

@@ -12,7 +12,7 @@ t.teardown(() => cp.stop())
 const core = cp.kubeConfig.makeApiClient(CoreV1Api)
 
 t.test('registers, mutates, drains on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['bin/run.js', 'operator', 'run', '--host', '127.0.0.1', '--port', '0', '--wrapper-image', 'w:cli', '--kubeconfig', cp.kubeconfigPath, '--json'], {
+  const child = spawn(process.execPath, ['bin/run.js', 'operator', 'run', '--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--wrapper-image', 'w:cli', '--kubeconfig', cp.kubeconfigPath, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.teardown(() => void child.kill('SIGKILL'))
