@@ -81,25 +81,28 @@ const images = JSON.parse(cli(['lab', 'images', '--json'], {quiet: true}).stdout
 for (const i of images) say(`  ${i.ref.padEnd(24)} ${i.digest.slice(0, 19)}  ${(i.size / 1e6).toFixed(2)} MB\n`)
 const registry = labEnv.CLOUDTASER_LAB_REGISTRY
 
-step('3. Install cloudtaser with its Helm chart: the operator (mutating webhook) and the eBPF agent on every node')
-// Lab values: one operator replica; image look-ups through the lab's registry mirror; the lab
-// host's bpffs is a private mount, so the agent's hostPath cannot propagate mounts.
-const installArgs = ['target', 'install', '--set', 'operator.ha=false', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+step('3. Point OpenBao\'s Kubernetes auth at this cluster, and give the operator its own policy and role')
+cli(['target', 'connect'])
+cli(['source', 'configure'])
+
+step('4. Install cloudtaser with its Helm chart: two operator replicas (webhook material in OpenBao, no Kubernetes Secret) and the eBPF agent on every node')
+// Lab values: image look-ups through the lab's registry mirror; the lab host's bpffs is a
+// private mount, so the agent's hostPath cannot propagate mounts.
+const installArgs = ['target', 'install', '--set', `operator.vaultAddress=${env.BAO_ADDR}`, '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
 cli(installArgs)
 cli(['target', 'status'], {allowFail: true})
 // Exit 1: this kernel lists bpf among its LSMs but refuses the programs, so the node is degraded.
 cli(['target', 'check'], {allowFail: true})
+const own = JSON.parse(kubectl(['get', 'secrets', '-A', '-o', 'json'], {quiet: true}).stdout).items.filter((x) => /cloudtaser/.test(`${x.metadata.namespace}/${x.metadata.name}`))
+say(`Kubernetes Secrets of cloudtaser's own: ${own.length === 0 ? 'none' : own.map((x) => x.metadata.name).join(', ')}\n`)
 
-step('4. Deploy Debian\'s Redis and its client, configured from a Kubernetes Secret (as any cluster has them)')
+step('5. Deploy Debian\'s Redis and its client, configured from a Kubernetes Secret (as any cluster has them)')
 const manifest = join(root, 'examples/demo/redis.yaml')
 const objects = loadAll(readFileSync(manifest, 'utf8')).filter(Boolean)
 const original = objects.find((o) => o.kind === 'Secret').stringData.password
 kubectl(['apply', '-f', manifest])
 kubectl(['-n', 'redis-demo', 'rollout', 'status', 'deployment/redis', 'deployment/redis-client', '--timeout=120s'])
 kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '--tail=1'])
-
-step('5. Point OpenBao\'s Kubernetes auth at this cluster')
-cli(['target', 'connect'])
 
 step('6. Discover: which workloads read which Secrets (metadata only, never values)')
 cli(['target', 'discover', '-o', planFile, '--cluster-name', 'lab', '--vault-address', env.BAO_ADDR])

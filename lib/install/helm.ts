@@ -65,10 +65,17 @@ export interface HelmResult {
   stderr: string
 }
 
+/**
+ * Helm keeps each release's record in a Secret unless told otherwise; the record holds no value
+ * of ours, but "no Kubernetes Secret of cloudtaser's" should be literally true, so the record is
+ * a ConfigMap (HELM_DRIVER=configmap) unless the user chose a driver. Uninstall and upgrade must
+ * use the same driver, which the same default gives them.
+ */
 export function runHelm(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<HelmResult> {
   const helm = findHelm(env)
+  const withDriver = {...env, HELM_DRIVER: env.HELM_DRIVER || 'configmap'}
   return new Promise((resolve, reject) => {
-    execFile(helm, args, {env, maxBuffer: 64 << 20}, (err, stdout, stderr) => {
+    execFile(helm, args, {env: withDriver, maxBuffer: 64 << 20}, (err, stdout, stderr) => {
       if (!err) return resolve({stdout, stderr})
       const message = stderr.trim().split('\n').filter(Boolean).pop() ?? err.message
       const exitCode = /forbidden|unauthorized/i.test(stderr) ? ExitCode.AUTH : /connection refused|no such host|timeout|i\/o timeout/i.test(stderr) ? ExitCode.UNAVAILABLE : ExitCode.CONFIG

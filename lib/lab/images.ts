@@ -190,8 +190,7 @@ export const CLOUDTASER: ImageDef = {
       ...tree(join(root, 'schema'), 'app/schema'),
       ...(await productionModules(root)),
     ]
-    // openssl: the operator's webhook PKI (runtime/operator/pki.ts) runs the openssl CLI.
-    const system = uniqueByPath([...(await withLibraries(node)).map((e) => (e.path === node ? {...e, path: 'usr/local/bin/node'} : e)), ...(await withLibraries(need('/usr/bin/openssl', 'openssl'))), file(need('/etc/ssl/openssl.cnf', 'openssl'), 'usr/lib/ssl/openssl.cnf'), ...skeleton])
+    const system = uniqueByPath([...(await withLibraries(node)).map((e) => (e.path === node ? {...e, path: 'usr/local/bin/node'} : e)), ...skeleton])
     return [system, app]
   },
   config: {entrypoint: ['/usr/local/bin/node', '/app/bin/run.js'], workingDir: '/app', user: '65534:65534', env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production']},

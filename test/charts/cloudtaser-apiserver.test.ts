@@ -19,7 +19,7 @@ import {startOperator, type Operator} from '../../runtime/operator/server.js'
 import {WEBHOOK_CONFIG_NAME, WEBHOOK_PATH} from '../../runtime/operator/webhook-config.js'
 import {eventually} from '../lib/lab/helpers.js'
 import {kubeClient, resolveKubeconfig} from '../../lib/kube/kubeconfig.js'
-import {chartDir, flagPairs, helmIn, NAMESPACE, one, render, valuesFile} from './helpers.js'
+import {BASE_VALUES, chartDir, flagPairs, helmIn, NAMESPACE, one, render, valuesFile} from './helpers.js'
 
 const run = promisify(execFile)
 const [bin, cp] = await Promise.all([ensureBinary(), startControlPlane()])
@@ -180,7 +180,7 @@ t.test('failurePolicy Ignore, operator down: a protected Pod is created unwrappe
 t.test('helm install, the operator on its ServiceAccount with the chart\'s RBAC, helm upgrade, helm uninstall', async (t) => {
   await admission.deleteMutatingWebhookConfiguration({name: WEBHOOK_CONFIG_NAME}).catch(() => undefined)
   const env = {KUBECONFIG: cp.kubeconfigPath}
-  const installed = await helmIn(env, ['install', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile({})])
+  const installed = await helmIn(env, ['install', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile(BASE_VALUES)])
   t.equal(installed.code, 0, `helm install: ${installed.stderr}`)
 
   // What the ServiceAccount may do, as the apiserver's authorizer answers.
@@ -227,7 +227,7 @@ t.test('helm install, the operator on its ServiceAccount with the chart\'s RBAC,
   t.equal(Buffer.from(after.webhooks![0]!.clientConfig.caBundle!, 'base64').toString(), op.caPem)
   t.match(after.metadata, {labels: {'app.kubernetes.io/managed-by': 'Helm'}, annotations: {'meta.helm.sh/release-name': 'cloudtaser'}}, 'Helm\'s ownership marks survive the operator\'s write')
 
-  const upgraded = await helmIn(env, ['upgrade', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile({operator: {webhook: {timeoutSeconds: 7}}})])
+  const upgraded = await helmIn(env, ['upgrade', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile({...BASE_VALUES, operator: {...BASE_VALUES.operator, webhook: {timeoutSeconds: 7}}})])
   t.equal(upgraded.code, 0, `helm upgrade after the operator wrote caBundle: ${upgraded.stderr}`)
   const upgradedCfg = await admission.readMutatingWebhookConfiguration({name: WEBHOOK_CONFIG_NAME})
   t.equal(upgradedCfg.webhooks![0]!.timeoutSeconds, 7, 'the upgrade applied')

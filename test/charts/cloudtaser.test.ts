@@ -136,7 +136,7 @@ t.test('operator: HA, hardening, resources, probes', async (t) => {
   t.ok(c.resources.requests.cpu && c.resources.requests.memory, 'resource requests')
   t.same(
     ['startupProbe', 'readinessProbe', 'livenessProbe'].map((p) => [c[p].httpGet.path, c[p].httpGet.port, c[p].httpGet.scheme]),
-    [['/readyz', 'webhook', 'HTTPS'], ['/readyz', 'webhook', 'HTTPS'], ['/healthz', 'webhook', 'HTTPS']],
+    [['/readyz', 'ops', undefined], ['/readyz', 'ops', undefined], ['/healthz', 'ops', undefined]],
   )
   const tmp = pod.volumes.find((v: {name: string}) => v.name === 'tmp')
   t.same(tmp.emptyDir.medium, 'Memory', 'the only writable path is in RAM')
@@ -260,7 +260,7 @@ t.test('NetworkPolicy: the webhook port in; DNS, apiserver, registries and OpenB
   t.same(np.spec.podSelector, one(defaults.objects, 'Deployment').spec.selector)
   t.same(np.spec.policyTypes, ['Ingress', 'Egress'])
   t.same(np.spec.ingress, [{ports: [{port: 'webhook', protocol: 'TCP'}]}])
-  t.same(np.spec.egress, [{ports: [{port: 53, protocol: 'UDP'}, {port: 53, protocol: 'TCP'}, {port: 443, protocol: 'TCP'}, {port: 6443, protocol: 'TCP'}]}])
+  t.same(np.spec.egress, [{ports: [{port: 53, protocol: 'UDP'}, {port: 53, protocol: 'TCP'}, {port: 443, protocol: 'TCP'}, {port: 6443, protocol: 'TCP'}]}, {ports: [{port: 8200, protocol: 'TCP'}]}], 'and OpenBao, where the operator keeps its material')
   const o = one(other.objects, 'NetworkPolicy')
   t.same(o.spec.ingress[0].from, [{ipBlock: {cidr: '10.0.0.0/8'}}])
   t.same(o.spec.egress.slice(1), [{ports: [{port: 8200, protocol: 'TCP'}]}, {ports: [{port: 5000, protocol: 'TCP'}]}], 'OpenBao port from vaultAddress, then extraEgress')
@@ -288,6 +288,7 @@ t.test('values the chart refuses, with the reason', async (t) => {
   t.match(await renderError({operator: {broker: {mode: 'reverse'}}}), /mode=reverse is not available/)
   t.match(await renderError({operator: {broker: {mode: 'relay'}}}), /mode.*direct.*beacon.*reverse/)
   t.match(await renderError({operator: {vaultAddress: 'openbao:8200'}}), /vaultAddress/)
+  t.match(await renderError({operator: {vaultAddress: ''}}), /secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress/)
 })
 
 t.test('README documents every value', async (t) => {

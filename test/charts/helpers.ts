@@ -70,8 +70,11 @@ export interface Rendering {
 }
 
 /** `helm template` as `helm install cloudtaser -n cloudtaser-system` would render it. */
+/** What every install must say: where OpenBao is (the operator keeps its webhook material there). */
+export const BASE_VALUES = {operator: {vaultAddress: 'https://openbao.example.eu:8200'}}
+
 export async function render(values: object = {}): Promise<Rendering> {
-  const r = await helm(['template', 'cloudtaser', chartDir, '-n', NAMESPACE, '--kube-version', kubeVersion.slice(1), '-f', valuesFile(values)])
+  const r = await helm(['template', 'cloudtaser', chartDir, '-n', NAMESPACE, '--kube-version', kubeVersion.slice(1), '-f', valuesFile(BASE_VALUES), '-f', valuesFile(values)])
   if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr.trim()}`)
   const objects = jsyaml.loadAll(r.stdout).filter((o): o is K8sObject => o !== null && typeof o === 'object')
   return {text: r.stdout, objects}
@@ -79,14 +82,14 @@ export async function render(values: object = {}): Promise<Rendering> {
 
 /** The NOTES.txt `helm install` prints, rendered client-side (no cluster contacted). */
 export async function notes(values: object = {}): Promise<string> {
-  const r = await helm(['install', 'cloudtaser', chartDir, '-n', NAMESPACE, '--dry-run=client', '-f', valuesFile(values)])
+  const r = await helm(['install', 'cloudtaser', chartDir, '-n', NAMESPACE, '--dry-run=client', '-f', valuesFile(BASE_VALUES), '-f', valuesFile(values)])
   if (r.code !== 0) throw new Error(`helm install --dry-run=client failed: ${r.stderr.trim()}`)
   return r.stdout.split('\nNOTES:\n')[1] ?? ''
 }
 
 /** helm template's error for values the chart must refuse. */
 export async function renderError(values: object): Promise<string> {
-  const r = await helm(['template', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile(values)])
+  const r = await helm(['template', 'cloudtaser', chartDir, '-n', NAMESPACE, '-f', valuesFile(BASE_VALUES), '-f', valuesFile(values)])
   if (r.code === 0) throw new Error('helm template accepted values it should refuse')
   return r.stderr
 }

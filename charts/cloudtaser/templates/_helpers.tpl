@@ -49,6 +49,9 @@ app.kubernetes.io/component: ebpf-agent
 
 {{/* Refuse settings this version cannot serve, with the reason. */}}
 {{- define "cloudtaser.validate" -}}
+{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) -}}
+{{- fail "operator.secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress (and run `cloudtaser source configure` for its policy and role), or choose operator.secretBackend=kubernetes (a Kubernetes Secret; fallback)" -}}
+{{- end -}}
 {{- $mode := .Values.operator.broker.mode -}}
 {{- if and (eq $mode "beacon") (not .Values.operator.broker.beacon.address) -}}
 {{- fail "operator.broker.mode=beacon needs operator.broker.beacon.address (the relay's host:port)" -}}
