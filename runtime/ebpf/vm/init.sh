@@ -109,6 +109,20 @@ start_wrapped() {
   echo "CT-VICTIM name=$name wrapper=$W_PID $info"
 }
 
+# wrapper_refuses ROW: a fail-closed wrapper must not start its app (exit 5); it stops before
+# OpenBao, so the address needs no network. outcome=ok would mean the app ran.
+wrapper_refuses() {
+  rm -f /tmp/$1.info
+  CT_SECRET=not-from-openbao CLOUDTASER_ORIGINAL_CMD="[\"/bin/victim\",\"--info\",\"/tmp/$1.info\"]" \
+    CLOUDTASER_VAULT_ADDR=http://127.0.0.1:1 CLOUDTASER_VAULT_AUTH_METHOD=token CLOUDTASER_VAULT_TOKEN=none \
+    CLOUDTASER_SECRET_PATHS=secret/data/vm/canary CLOUDTASER_EBPF=true CLOUDTASER_EBPF_SOCKET=$SOCK \
+    CLOUDTASER_START_DEADLINE=1s cloudtaser-wrapper 2>/tmp/$1.err
+  rc=$?
+  sed "s/^/CT-WRAPPER name=$1 /" /tmp/$1.err
+  if [ -f /tmp/$1.info ]; then outcome=ok; elif [ $rc = 5 ]; then outcome=denied; else outcome=error; fi
+  echo "CT-RESULT row=$1 vector=start outcome=$outcome errno=0 detail=exit-$rc"
+}
+
 run_wrapper_rows() {
   if [ -z "$BAO" ] || ! net_up; then
     echo "CT-RESULT row=wrapper vector=net outcome=error detail=no-ct.bao-or-no-nic"
@@ -270,6 +284,7 @@ run_layers() {
 # agent raises the mode (raising is allowed, lowering is not).
 run_detect() {
   start_agent "--mode detect"
+  wrapper_refuses wrapper_detect
   start_victim prot ct-secret-detect-a81e --register $SOCK --fork
   matrix detect $V_PID $V_ADDR ct-secret-detect-a81e
   sleep 0.3

@@ -154,9 +154,15 @@ t.test('layers: ptrace_access_check alone stops all five vectors', async (t) => 
   for (const r of b.results.filter((x) => x.row.startsWith('self_'))) t.equal(r.outcome, 'ok', `${r.row} reads itself`)
 })
 
-t.test('detect: logs and allows; raising to enforce applies to existing registrations', async (t) => {
+t.test('detect: logs and allows; raising to enforce applies to existing registrations; a fail-closed wrapper refuses', async (t) => {
   const b = await boot('detect')
   bootOk(t, b)
+  t.equal(outcome(b, 'wrapper_detect', 'start'), 'denied', 'fail-closed wrapper under a detect agent: exit 5, app not started')
+  t.ok(
+    b.wrapperLogs.wrapper_detect?.some((e) => e.event === 'start_failed' && e.code === 'EBPF_NOT_ENFORCING' && /detect mode/.test(String(e.error))),
+    'it says the agent only detects',
+    {log: b.wrapperLogs.wrapper_detect},
+  )
   const prot = b.victims.prot
   if (!t.ok(prot, 'protected victim started') || !prot) return
   for (const v of VECTORS) {
