@@ -38,6 +38,8 @@ export interface Boot {
   /** Raw agent replies (`attack ROW ctl ...`), by row. */
   replies: Record<string, string>
   done: boolean
+  /** The guest's uptime at CT-DONE: boot + run as the VM saw it, without QEMU's start and exit. */
+  guestSeconds?: number
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{code: number | null; output: string}> {
@@ -73,6 +75,7 @@ export function parseSerial(test: string, output: string, seconds: number, exitC
   const wrapperLogs: Boot['wrapperLogs'] = {}
   const replies: Boot['replies'] = {}
   let done = false
+  let guestSeconds: number | undefined
   for (const raw of output.split(/\r?\n/)) {
     const line = raw.replace(/^.*?(CT-[A-Z]+ )/, '$1')
     if (line.startsWith('CT-RESULT ')) {
@@ -99,9 +102,10 @@ export function parseSerial(test: string, output: string, seconds: number, exitC
       if (m) replies[m[1]!] = m[2]!
     } else if (line.startsWith('CT-DONE')) {
       done = true
+      guestSeconds = Number(/uptime=([\d.]+)/.exec(line)?.[1]) || undefined
     }
   }
-  return {test, seconds, exitCode, output, results, events, victims, wrapperLogs, replies, done}
+  return {test, seconds, exitCode, output, results, events, victims, wrapperLogs, replies, done, guestSeconds}
 }
 
 /** extraArgs go on the kernel command line; env to run-vm.sh (e.g. CT_VM_NET). */

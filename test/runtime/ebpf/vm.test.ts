@@ -30,7 +30,7 @@ function event(b: Boot, kind: string, hook: string, vector: string, pid: number)
 }
 
 function bootOk(t: Test, b: Boot): void {
-  t.comment(`${b.test}: boot + run took ${b.seconds.toFixed(1)} s`)
+  t.comment(`${b.test}: boot + run took ${b.seconds.toFixed(1)} s (guest uptime at the end: ${b.guestSeconds ?? '?'} s)`)
   t.ok(b.done, `${b.test}: VM reached CT-DONE`, {output: b.done ? undefined : b.output.slice(-4000)})
   const caps = b.events.find((e) => e.event === 'capabilities')
   t.match(caps, {bpf_lsm_active: true, btf: true, programs_loaded: true, attached: true, degraded: false})
