@@ -1,10 +1,11 @@
 /**
  * The wrapper's side of the eBPF agent protocol: before it starts the
- * application, the wrapper connects to the agent's root-only Unix socket and
- * sends `REGISTER`. The agent takes the caller's pid from SO_PEERCRED (so a
- * pid inside a container's namespace never has to be translated or trusted)
- * and marks that process; every child it starts afterwards inherits the mark
- * before its first instruction.
+ * application, the wrapper connects to the agent's Unix socket (any user may
+ * connect) and sends `REGISTER`. The agent takes the caller's pid from
+ * SO_PEERCRED (so a pid inside a container's namespace never has to be
+ * translated or trusted, and no caller can name another process) and marks
+ * that process; every child it starts afterwards inherits the mark before its
+ * first instruction.
  *
  * Wire format (one line each way): `REGISTER\n` ->
  *   `OK <pid-in-agent-namespace> enforce|detect|degraded\n` or `ERR <CODE> <message>\n`.
@@ -118,7 +119,7 @@ export async function registerWithAgent(options: RegisterOptions = {}): Promise<
     if (failClosed) {
       throw new CloudtaserError('EBPF_REGISTER_FAILED', reason, {
         exitCode: ExitCode.UNAVAILABLE,
-        hint: 'Registration needs root in the wrapper (the socket is root-only); see the agent log for the pid.',
+        hint: 'The agent log says why (event register_refused or error, with the pid and uid).',
         details: {code: reply.code},
       })
     }

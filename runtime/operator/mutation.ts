@@ -36,7 +36,10 @@ export const WrapperEnv = {
   ebpfFail: 'CLOUDTASER_EBPF_FAIL',
 } as const
 
-/** The eBPF agent's socket directory on the node, mounted where the wrapper looks for it. */
+/**
+ * Where the wrapper looks for the eBPF agent's socket, inside the container; also the node
+ * directory the agent uses unless the operator is told another (the chart's ebpf.socketDir).
+ */
 export const EBPF_VOLUME = 'cloudtaser-ebpf'
 export const EBPF_SOCKET_DIR = '/run/cloudtaser'
 
@@ -67,6 +70,8 @@ export interface MutationSettings {
   defaultVaultAddress?: string
   /** Used when the Pod has no vault-ca-configmap annotation: `name` or `name/key`. */
   defaultVaultCaConfigMap?: string
+  /** The node directory holding the eBPF agent's socket (default EBPF_SOCKET_DIR); always mounted at EBPF_SOCKET_DIR. */
+  ebpfSocketDir?: string
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
@@ -262,7 +267,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
         // Node RAM only, never disk or etcd; room for two generations during a rotation swap.
         ...fileMounts.map((_, i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, emptyDir: {medium: 'Memory', sizeLimit: '4Mi'}})),
         // DirectoryOrCreate: without an agent the wrapper then finds no socket and fails closed (or starts, fail-open).
-        ...(ebpf ? [{name: EBPF_VOLUME, hostPath: {path: EBPF_SOCKET_DIR, type: 'DirectoryOrCreate'}}] : []),
+        ...(ebpf ? [{name: EBPF_VOLUME, hostPath: {path: settings.ebpfSocketDir ?? EBPF_SOCKET_DIR, type: 'DirectoryOrCreate'}}] : []),
       ],
     },
     // First, so the wrapper is in place before any other init container could need it.

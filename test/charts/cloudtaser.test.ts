@@ -37,7 +37,7 @@ const OTHER = {
     extraArgs: ['--context=in-cluster'],
     networkPolicy: {webhookFrom: [{ipBlock: {cidr: '10.0.0.0/8'}}], extraEgress: [{ports: [{port: 5000, protocol: 'TCP'}]}]},
   },
-  ebpf: {enforceMode: false, metrics: {podAnnotations: false}, podAnnotations: {'example/c': 'd'}, podLabels: {team: 'platform'}, priorityClassName: '', extraArgs: ['--json']},
+  ebpf: {enforceMode: false, socketDir: '/var/lib/ct-ebpf', metrics: {podAnnotations: false}, podAnnotations: {'example/c': 'd'}, podLabels: {team: 'platform'}, priorityClassName: '', extraArgs: ['--json']},
   wrapper: {image: {repository: 'ct-wrapper', tag: '1.2.3'}},
 }
 
@@ -219,6 +219,9 @@ t.test('eBPF agent: privileged, hostPID, BTF, bpffs, the socket protected Pods m
   t.match(mounts['/sys/fs/bpf'], {mountPath: '/sys/fs/bpf', mountPropagation: 'Bidirectional'})
   t.match(mounts[EBPF_SOCKET_DIR], {mountPath: EBPF_SOCKET_DIR}, 'the host directory the webhook mounts into protected Pods')
   t.same(flag(agentArgs(defaults), 'socket'), [DEFAULT_AGENT_SOCKET], 'where wrappers look for the socket')
+  t.same(flag(operatorArgs(defaults), 'ebpf-socket-dir'), [EBPF_SOCKET_DIR], 'the webhook mounts the directory the agent uses')
+  t.same(flag(agentArgs(other), 'socket'), ['/var/lib/ct-ebpf/ebpf.sock'])
+  t.same(flag(operatorArgs(other), 'ebpf-socket-dir'), ['/var/lib/ct-ebpf'], 'moved: the webhook follows')
   t.same(flag(agentArgs(defaults), 'mode'), ['enforce'], 'enforceMode: true by default')
   t.same(flag(agentArgs(other), 'mode'), ['detect'], 'enforceMode: false is detect')
   t.same(

@@ -7,7 +7,7 @@ import {kubeConfigFromFlags, kubeFlags} from '../../flags/kube.js'
 
 export default class EbpfRun extends BaseCommand<typeof EbpfRun> {
   static override summary = 'Run the node agent that makes the kernel refuse access to protected processes.'
-  static override description = `Loads the BPF-LSM programs (or reuses pinned ones), serves the root-only registration socket wrappers use, and logs every denial as one JSON object per line on stdout, with the pod UID when the process is in a pod. Serves /healthz, /readyz, /metrics and /status over HTTP. When the kernel cannot enforce (no bpf in the active LSM list, no BTF) it runs degraded: it answers registrations with "degraded" so fail-closed wrappers do not start, and says why in /status. Runs until SIGTERM; pinned programs keep enforcing after it stops.`
+  static override description = `Loads the BPF-LSM programs (or reuses pinned ones), serves the registration socket wrappers use (any user may connect; a registration protects only the caller), and logs every denial as one JSON object per line on stdout, with the pod UID when the process is in a pod. Serves /healthz, /readyz, /metrics and /status over HTTP. When the kernel cannot enforce (no bpf in the active LSM list, no BTF) it runs degraded: it answers registrations with "degraded" so fail-closed wrappers do not start, and says why in /status. Runs until SIGTERM; pinned programs keep enforcing after it stops.`
   static override examples = [
     '<%= config.bin %> ebpf run',
     '<%= config.bin %> ebpf run --mode detect --port 9464',

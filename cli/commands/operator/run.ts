@@ -7,7 +7,7 @@ import {CloudtaserError, ExitCode} from '../../../lib/errors.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
 import {SA_TOKEN_FILE} from '../../../lib/openbao/session.js'
 import {backendKind, makeStore} from '../../../runtime/operator/backend.js'
-import {DEFAULT_WRAPPER_SOURCE, parseCaConfigMap} from '../../../runtime/operator/mutation.js'
+import {DEFAULT_WRAPPER_SOURCE, EBPF_SOCKET_DIR, parseCaConfigMap} from '../../../runtime/operator/mutation.js'
 import {parseMirrors, RegistryClient} from '../../../runtime/operator/registry.js'
 import {launchOperator, LEADER_LEASE_NAME, type Operator} from '../../../runtime/operator/server.js'
 
@@ -47,6 +47,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     'wrapper-source': Flags.string({description: 'Path of the wrapper executable in that image.', default: DEFAULT_WRAPPER_SOURCE}),
     'default-vault-address': Flags.string({description: 'OpenBao address for pods without cloudtaser.io/vault-address.'}),
     'default-vault-ca-configmap': Flags.string({description: 'ConfigMap (name or name/key, key ca.crt by default) with the PEM of OpenBao\'s CA, for pods without cloudtaser.io/vault-ca-configmap. It must exist in each protected namespace.'}),
+    'ebpf-socket-dir': Flags.string({description: `Node directory holding the eBPF agent's socket (ebpf.sock), mounted at ${EBPF_SOCKET_DIR} in Pods with cloudtaser.io/ebpf: "true".`, default: EBPF_SOCKET_DIR}),
     'failure-policy': Flags.string({description: 'What the apiserver does when the webhook cannot answer (see docs/operator.md).', options: ['Fail', 'Ignore'], default: 'Fail'}),
     'timeout-seconds': Flags.integer({description: 'Apiserver timeout for one admission call.', default: 5, min: 1, max: 30}),
     'exclude-namespace': Flags.string({description: 'Namespace never sent to the webhook (repeatable).', multiple: true, default: ['kube-system', 'cloudtaser-system']}),
@@ -77,6 +78,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     }
     const caDefault = f['default-vault-ca-configmap'] ? parseCaConfigMap(f['default-vault-ca-configmap']) : undefined
     if (caDefault && 'error' in caDefault) throw new CloudtaserError('OPERATOR_BAD_CA_CONFIGMAP', `--default-vault-ca-configmap: ${caDefault.error}`, {exitCode: ExitCode.USAGE})
+    if (!f['ebpf-socket-dir'].startsWith('/')) throw new CloudtaserError('USAGE', `--ebpf-socket-dir: "${f['ebpf-socket-dir']}" is not an absolute path`, {exitCode: ExitCode.USAGE})
     const mirrors = parseMirrors(f['registry-mirror'])
     if ('error' in mirrors) throw new CloudtaserError('OPERATOR_BAD_MIRROR', `--registry-mirror: ${mirrors.error}`, {exitCode: ExitCode.USAGE})
     const timing = {
@@ -109,7 +111,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     // The operator's own namespace never goes through its webhook (it could not start otherwise).
     const exclude = [...new Set([...f['exclude-namespace'], ...(f['service-namespace'] ? [f['service-namespace']] : [])])]
     const op = launchOperator({
-      mutation: {wrapperImage: f['wrapper-image'], wrapperSource: f['wrapper-source'], defaultVaultAddress: f['default-vault-address'], defaultVaultCaConfigMap: f['default-vault-ca-configmap']},
+      mutation: {wrapperImage: f['wrapper-image'], wrapperSource: f['wrapper-source'], defaultVaultAddress: f['default-vault-address'], defaultVaultCaConfigMap: f['default-vault-ca-configmap'], ebpfSocketDir: f['ebpf-socket-dir']},
       host: f.host,
       port: f.port,
       reusePort: f['reuse-port'],

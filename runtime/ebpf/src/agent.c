@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * cloudtaser-ebpf-agent: detects what the kernel offers, loads and pins the
- * BPF-LSM programs, and serves a root-only Unix socket on which a wrapper
- * registers itself (its pid is taken from SO_PEERCRED, never from the
- * message). Every denial is written to stdout as one JSON line.
+ * BPF-LSM programs, and serves a Unix socket on which a wrapper registers
+ * itself. The socket is world-connectable so that wrappers of non-root
+ * containers can register; a registration only ever marks the connecting
+ * process (SO_PEERCRED, never a pid from the message), and a mark grants
+ * nothing, it only withholds access from everyone else (docs/ebpf.md,
+ * *Who may register*). Every denial is written to stdout as one JSON line.
  *
  * stdout carries only JSON lines (the TypeScript side parses them);
  * diagnostics go to stderr.
@@ -290,18 +293,47 @@ static void read_cgroup(pid_t pid, char *buf, size_t n)
 		memmove(buf, p + 2, strlen(p + 2) + 1);
 }
 
-static int protect_pid(pid_t pid, unsigned int flags, int *pidfd_out)
+/* Boot time in the USER_HZ ticks of /proc/PID/stat field 22 (both come from
+ * the boot clock), rounded down like the kernel rounds a start time. */
+static unsigned long long boot_ticks_now(void)
+{
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
+	       (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz);
+}
+
+/*
+ * Marks PID. not_after: when nonzero, the process must have started no later
+ * than this boot tick (when its connection was accepted). SO_PEERCRED names
+ * the process that connected, by number; if that process has exited and its
+ * number went to a newer process, the connection (kept open by a child it
+ * handed the socket to) must not mark the newcomer: -ESTALE.
+ */
+static int protect_pid(pid_t pid, unsigned int flags, int *pidfd_out, unsigned long long not_after)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		return -errno;
+	unsigned long long started = start_ticks(pid);
+	/* pidfd_open came first: if the pidfd's process is still alive now,
+	 * /proc/PID above was that same process, not a later holder of the number. */
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0 || started == 0) {
+		close(pidfd);
+		return -ESRCH;
+	}
+	if (not_after && started > not_after) {
+		close(pidfd);
+		return -ESTALE;
+	}
 	unsigned int mark = CT_F_PROTECTED | flags;
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.ctaser_tasks), &pidfd, &mark, BPF_ANY) != 0) {
 		int err = -errno;
 		close(pidfd);
 		return err;
 	}
-	struct ct_proc p = {.start_ticks = start_ticks(pid), .parent_tgid = 0, .flags = mark};
+	struct ct_proc p = {.start_ticks = started, .parent_tgid = 0, .flags = mark};
 	__u32 key = (__u32)pid;
 	bpf_map_update_elem(bpf_map__fd(skel->maps.ctaser_procs), &key, &p, BPF_ANY);
 	if (pidfd_out)
@@ -425,7 +457,7 @@ static int load(void)
 		return -1;
 	caps.attached = true;
 	/* the agent is itself a protected process */
-	if (protect_pid(getpid(), CT_F_AGENT, NULL) != 0)
+	if (protect_pid(getpid(), CT_F_AGENT, NULL, 0) != 0)
 		fprintf(stderr, "self-protect: %s\n", strerror(errno));
 	return 0;
 }
@@ -471,6 +503,7 @@ struct client {
 	int fd;
 	size_t len;
 	long long deadline_ms;
+	unsigned long long accepted_ticks; /* the peer connected no later than this */
 	char buf[LINE_MAX_LEN];
 };
 
@@ -568,32 +601,50 @@ static void handle_status(int fd)
 	free(body);
 }
 
-static void handle_register(int fd)
+static bool peer_cred(int fd, struct ucred *cr)
+{
+	socklen_t l = sizeof(*cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &l) == 0)
+		return true;
+	registration_errors++;
+	reply(fd, "ERR EBPF_PEERCRED %s\n", strerror(errno));
+	return false;
+}
+
+static void log_refused(const struct ucred *cr, const char *code)
+{
+	log_begin("register_refused");
+	printf(",\"pid\":%d,\"uid\":%u,\"code\":", cr->pid, cr->uid);
+	json_str(stdout, code);
+	log_end();
+}
+
+/* Any user may register; the caller is always the connecting process. */
+static void handle_register(const struct client *c)
 {
 	struct ucred cr;
-	socklen_t l = sizeof(cr);
 	char cg[256];
+	int fd = c->fd;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) != 0) {
-		registration_errors++;
-		reply(fd, "ERR EBPF_PEERCRED %s\n", strerror(errno));
+	if (!peer_cred(fd, &cr))
 		return;
-	}
-	if (cr.uid != 0) {
-		registration_errors++;
-		reply(fd, "ERR EBPF_NOT_ROOT only root may register\n");
-		return;
-	}
 	if (caps.degraded) {
 		registrations++;
 		reply(fd, "OK %d degraded\n", cr.pid);
 		log_begin("registered");
-		printf(",\"pid\":%d,\"protected\":false,\"mode\":\"degraded\"", cr.pid);
+		printf(",\"pid\":%d,\"uid\":%u,\"protected\":false,\"mode\":\"degraded\"", cr.pid, cr.uid);
 		log_end();
 		return;
 	}
 	int pidfd = -1;
-	int err = protect_pid(cr.pid, CT_F_REGISTERED, &pidfd);
+	int err = protect_pid(cr.pid, CT_F_REGISTERED, &pidfd, c->accepted_ticks);
+	if (err == -ESTALE || err == -ESRCH) {
+		registration_errors++;
+		reply(fd, "ERR EBPF_REGISTER_STALE the process that connected (pid %d) is gone; register from the process to protect\n",
+		      cr.pid);
+		log_refused(&cr, "EBPF_REGISTER_STALE");
+		return;
+	}
 	if (err) {
 		registration_errors++;
 		reply(fd, "ERR EBPF_REGISTER_FAILED %s\n", strerror(-err));
@@ -614,27 +665,48 @@ static void handle_register(int fd)
 	reply(fd, "OK %d %s\n", cr.pid, mode_name(opt.mode));
 	read_cgroup(cr.pid, cg, sizeof(cg));
 	log_begin("registered");
-	printf(",\"pid\":%d,\"protected\":true,\"mode\":\"%s\",\"cgroup\":", cr.pid, mode_name(opt.mode));
+	printf(",\"pid\":%d,\"uid\":%u,\"protected\":true,\"mode\":\"%s\",\"cgroup\":", cr.pid, cr.uid,
+	       mode_name(opt.mode));
 	json_str(stdout, cg);
 	log_end();
 }
 
-static void handle_line(int fd, const char *line)
+static void handle_line(const struct client *c, const char *line)
 {
-	if (strcmp(line, "REGISTER") == 0)
-		handle_register(fd);
-	else if (strcmp(line, "STATUS") == 0)
-		handle_status(fd);
-	else if (strcmp(line, "PING") == 0)
+	struct ucred cr;
+	int fd = c->fd;
+	if (strcmp(line, "REGISTER") == 0) {
+		handle_register(c);
+	} else if (strncmp(line, "REGISTER ", 9) == 0) {
+		/* A pid (or anything) in the request would let a caller protect a
+		 * process other than itself: refused, and said so. */
+		if (!peer_cred(fd, &cr))
+			return;
+		registration_errors++;
+		reply(fd, "ERR EBPF_REGISTER_SELF_ONLY a registration protects only the connecting process; send REGISTER "
+			  "with nothing after it\n");
+		log_refused(&cr, "EBPF_REGISTER_SELF_ONLY");
+	} else if (strcmp(line, "STATUS") == 0) {
+		/* Host pids of every protected process: for root (the agent's own
+		 * tooling), not for the containers that share the socket. */
+		if (!peer_cred(fd, &cr))
+			return;
+		if (cr.uid != 0)
+			reply(fd, "ERR EBPF_NOT_ROOT STATUS lists every protected process; only root may ask\n");
+		else
+			handle_status(fd);
+	} else if (strcmp(line, "PING") == 0) {
 		reply(fd, "OK pong %s\n", mode_name(opt.mode));
-	else
+	} else {
 		reply(fd, "ERR EBPF_BAD_REQUEST unknown request\n");
+	}
 }
 
 static int listen_socket(void)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	char dir[PATH_MAX];
+	struct stat st;
 
 	if (strlen(opt.socket_path) >= sizeof(addr.sun_path)) {
 		log_error("EBPF_SOCKET_PATH", "socket path too long");
@@ -644,12 +716,20 @@ static int listen_socket(void)
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		mkdir(dir, 0700);
+		/* Traversable by everyone, so non-root wrappers reach the socket. A
+		 * directory that exists already (a hostPath) keeps its owner's mode. */
+		if (mkdir(dir, 0755) == 0)
+			chmod(dir, 0755); /* whatever the umask */
+		else if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+			fprintf(stderr, "%s is not searchable by other users: non-root wrappers cannot reach the socket\n",
+				dir);
 	}
 	strcpy(addr.sun_path, opt.socket_path);
 	unlink(opt.socket_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	mode_t old = umask(0177); /* root-only from the moment the path exists */
+	/* 0666: any user may connect (connecting needs write permission on the
+	 * socket); each request is judged by the peer's credentials instead. */
+	mode_t old = umask(0111);
 	int r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old);
 	if (r != 0 || listen(fd, 64) != 0) {
@@ -682,7 +762,7 @@ static void client_readable(struct client *c)
 		*nl = 0;
 		if (nl > c->buf && nl[-1] == '\r')
 			nl[-1] = 0;
-		handle_line(c->fd, c->buf);
+		handle_line(c, c->buf);
 		size_t rest = c->len - (size_t)(nl + 1 - c->buf);
 		memmove(c->buf, nl + 1, rest);
 		c->len = rest;
@@ -763,7 +843,9 @@ static int serve(void)
 					close(cfd);
 					continue;
 				}
-				clients[slot] = (struct client){.fd = cfd, .len = 0, .deadline_ms = now_ms() + CLIENT_TIMEOUT_MS};
+				clients[slot] = (struct client){.fd = cfd,
+								 .deadline_ms = now_ms() + CLIENT_TIMEOUT_MS,
+								 .accepted_ticks = boot_ticks_now()};
 			}
 		}
 	}

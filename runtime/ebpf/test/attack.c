@@ -6,6 +6,7 @@
  *   attack ROW VECTOR PID ADDR SECRET   (process vectors)
  *   attack ROW bpf_obj_get PATH | pin_unlink PATH | map_by_id | bpf_control
  *   attack ROW ctl SOCKET LINE          (raw agent request; prints the reply)
+ *   attack ROW ctl_handoff SOCKET FILE  (see handoff())
  *
  * "ok" means the secret (or the object) was actually obtained, not merely
  * that a call returned 0; "denied" means EPERM/EACCES; anything else is
@@ -208,6 +209,56 @@ static int ctl(const char *sock, const char *line)
 	return strncmp(buf, "OK", 2) == 0 ? 0 : 1;
 }
 
+/*
+ * A stale connection: this process connects and forks; the child keeps the
+ * socket and writes the parent's pid to FILE, the parent exits at once. Once
+ * FILE.go exists (the caller has given the parent's pid to a new process) the
+ * child sends REGISTER. The agent must not mark the newcomer: "denied" when it
+ * refuses with EBPF_REGISTER_STALE, "ok" when it marked someone. FILE.done
+ * says the child has finished.
+ */
+static int handoff(const char *sock, const char *file)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char path[256], buf[512];
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		return result(0, errno, "connect");
+	pid_t parent = getpid();
+	pid_t child = fork();
+	if (child < 0)
+		return result(0, errno, "fork");
+	if (child > 0)
+		_exit(0);
+	snprintf(path, sizeof(path), "%s.tmp", file);
+	FILE *f = fopen(path, "w");
+	fprintf(f, "%d\n", parent);
+	fclose(f);
+	rename(path, file);
+	snprintf(path, sizeof(path), "%s.go", file);
+	for (int i = 0; i < 600 && access(path, F_OK) != 0; i++)
+		usleep(50000);
+	int rc;
+	if (write(fd, "REGISTER\n", 9) != 9) {
+		rc = result(0, errno, "write");
+	} else {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = 0;
+		buf[strcspn(buf, "\n")] = 0;
+		printf("CT-CTL row=%s reply=%s\n", row, buf);
+		if (strncmp(buf, "OK", 2) == 0)
+			rc = result(1, 0, "marked");
+		else if (strstr(buf, "EBPF_REGISTER_STALE"))
+			rc = result(0, EPERM, "stale");
+		else
+			rc = result(0, EPROTO, "unexpected-reply");
+	}
+	snprintf(path, sizeof(path), "%s.done", file);
+	close(open(path, O_CREAT | O_WRONLY, 0644));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -227,6 +278,8 @@ int main(int argc, char **argv)
 		return bpf_control();
 	if (!strcmp(vector, "ctl") && argc > 4)
 		return ctl(argv[3], argv[4]);
+	if (!strcmp(vector, "ctl_handoff") && argc > 4)
+		return handoff(argv[3], argv[4]);
 	if (argc < 6) {
 		fprintf(stderr, "usage: attack ROW VECTOR PID ADDR SECRET\n");
 		return 2;

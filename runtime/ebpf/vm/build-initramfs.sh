@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packs the test VM's initramfs: busybox-static, the static agent and test
-# programs, and vm/init.sh as /init. Usage: build-initramfs.sh BUILD_DIR OUT
+# Packs the test VM's initramfs: busybox-static, the static agent, the static
+# wrapper, the test programs, the e1000 driver, and vm/init.sh as /init. Usage: build-initramfs.sh BUILD_DIR OUT
 set -euo pipefail
 build=${1:?} out=${2:?}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,11 +10,16 @@ busybox=$(command -v busybox || true)
   || { echo "build-initramfs: need busybox-static (apt-get install busybox-static)" >&2; exit 1; }
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,dev,etc,proc,sys,tmp,run}
+chmod 0755 "$stage" # mktemp made it 0700: it becomes /, which the non-root rows must traverse
+mkdir -p "$stage"/{bin,dev,etc,proc,sys,tmp,run,lib}
 cp "$busybox" "$stage/bin/busybox"
-for b in cloudtaser-ebpf-agent victim attack bench; do
+for b in cloudtaser-ebpf-agent cloudtaser-wrapper victim attack bench; do
   install -m 0755 "$build/$b" "$stage/bin/$b"
 done
+install -m 0644 "$build/e1000.ko" "$stage/lib/e1000.ko"
+# A non-root user for the wrapper rows (busybox su reads these).
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/tmp:/bin/sh\n' > "$stage/etc/passwd"
+printf 'root:x:0:\napp:x:1000:\n' > "$stage/etc/group"
 install -m 0755 "$here/init.sh" "$stage/init"
 ln -s busybox "$stage/bin/sh"
 ln -s busybox "$stage/bin/true"

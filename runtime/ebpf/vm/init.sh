@@ -4,6 +4,8 @@
 # serial console:
 #   CT-RESULT row=R vector=V outcome=ok|denied|error ...   (one per attempt)
 #   CT-AGENT {json}                                         (agent log lines)
+#   CT-WRAPPER name=N {json}                                (wrapper log lines)
+#   CT-CTL row=R reply=...                                  (raw agent replies)
 #   CT-BENCH phase=baseline|attached workload=W ...
 #   CT-DONE
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /bin /sbin
@@ -18,7 +20,8 @@ mount -t tmpfs tmpfs /run
 mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
 export PATH=/bin
 
-TEST=$(sed -n 's/.*ct\.test=\([a-z]*\).*/\1/p' /proc/cmdline)
+arg() { sed -n "s/.*ct\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+TEST=$(arg test)
 SOCK=/run/cloudtaser/ebpf.sock
 echo "CT-BOOT kernel=$(uname -r) lsm=$(cat /sys/kernel/security/lsm) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
@@ -68,6 +71,99 @@ start_victim() {
   echo "CT-VICTIM name=$name $info"
 }
 
+# ---- the static wrapper (runtime/wrapper), as a protected container runs it ----
+# ct.bao: OpenBao on the host, reached through QEMU's user network (CT_VM_NET=user);
+# ct.token: a short-lived token that may only read secret/data/vm/canary;
+# ct.canary: the value stored there, so the attacker can tell a read from a miss.
+BAO=$(arg bao) BAO_TOKEN=$(arg token) CANARY=$(arg canary)
+
+net_up() {
+  insmod /lib/e1000.ko && ip link set lo up && ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0
+}
+
+# start_wrapped NAME USER EBPF: the wrapper logs in with the token, reads the canary into
+# CT_SECRET and starts victim (which forks) as its app, as USER. Sets W_PID, V_PID, V_CHILD, V_ADDR.
+start_wrapped() {
+  name=$1 user=$2 ebpf=$3
+  rm -f /tmp/$name.info
+  (
+    export CLOUDTASER_ORIGINAL_CMD="[\"/bin/victim\",\"--info\",\"/tmp/$name.info\",\"--fork\"]" \
+      CLOUDTASER_VAULT_ADDR=$BAO CLOUDTASER_VAULT_AUTH_METHOD=token CLOUDTASER_VAULT_TOKEN=$BAO_TOKEN \
+      CLOUDTASER_SECRET_PATHS=secret/data/vm/canary CLOUDTASER_ENV_MAP=value=CT_SECRET \
+      CLOUDTASER_EBPF=$ebpf CLOUDTASER_EBPF_SOCKET=$SOCK CLOUDTASER_START_DEADLINE=20s
+    # su -p keeps the environment and execs: the wrapper keeps this subshell's pid.
+    if [ "$user" = root ]; then exec cloudtaser-wrapper; else exec su -p "$user" -c 'exec /bin/cloudtaser-wrapper'; fi
+  ) 2>/tmp/$name.err &
+  W_PID=$!
+  for i in $(seq 1 600); do
+    [ -f /tmp/$name.info ] && break
+    kill -0 $W_PID 2>/dev/null || break
+    sleep 0.1
+  done
+  info=$(cat /tmp/$name.info 2>/dev/null)
+  V_PID=$(echo "$info" | sed -n 's/.*pid=\([0-9]*\) .*/\1/p')
+  V_CHILD=$(echo "$info" | sed -n 's/.*child=\([0-9]*\).*/\1/p')
+  V_ADDR=$(echo "$info" | sed -n 's/.*addr=\(0x[0-9a-f]*\).*/\1/p')
+  sed "s/^/CT-WRAPPER name=$name /" /tmp/$name.err
+  [ -n "$info" ] || echo "CT-RESULT row=$name vector=start outcome=error detail=no-app"
+  echo "CT-VICTIM name=$name wrapper=$W_PID $info"
+}
+
+# wrapper_refuses ROW: a fail-closed wrapper must not start its app (exit 5); it stops before
+# OpenBao, so the address needs no network. outcome=ok would mean the app ran.
+wrapper_refuses() {
+  rm -f /tmp/$1.info
+  CT_SECRET=not-from-openbao CLOUDTASER_ORIGINAL_CMD="[\"/bin/victim\",\"--info\",\"/tmp/$1.info\"]" \
+    CLOUDTASER_VAULT_ADDR=http://127.0.0.1:1 CLOUDTASER_VAULT_AUTH_METHOD=token CLOUDTASER_VAULT_TOKEN=none \
+    CLOUDTASER_SECRET_PATHS=secret/data/vm/canary CLOUDTASER_EBPF=true CLOUDTASER_EBPF_SOCKET=$SOCK \
+    CLOUDTASER_START_DEADLINE=1s cloudtaser-wrapper 2>/tmp/$1.err
+  rc=$?
+  sed "s/^/CT-WRAPPER name=$1 /" /tmp/$1.err
+  if [ -f /tmp/$1.info ]; then outcome=ok; elif [ $rc = 5 ]; then outcome=denied; else outcome=error; fi
+  echo "CT-RESULT row=$1 vector=start outcome=$outcome errno=0 detail=exit-$rc"
+}
+
+run_wrapper_rows() {
+  if [ -z "$BAO" ] || ! net_up; then
+    echo "CT-RESULT row=wrapper vector=net outcome=error detail=no-ct.bao-or-no-nic"
+    return
+  fi
+  # Control first: without registration the root attacker reads the delivered canary.
+  start_wrapped wrapper_unprotected root false
+  matrix wrapper_unprotected $V_PID $V_ADDR $CANARY
+  start_wrapped wrapper root true
+  matrix wrapper $V_PID $V_ADDR $CANARY
+  matrix wrapper_child $V_CHILD $V_ADDR $CANARY
+  attack wrapper_self ptrace $W_PID 0 $CANARY
+  start_wrapped wrapper_nonroot app true
+  matrix wrapper_nonroot $V_PID $V_ADDR $CANARY
+  matrix wrapper_nonroot_child $V_CHILD $V_ADDR $CANARY
+}
+
+# What a non-root caller of the world-connectable socket cannot do. $1 $2: an
+# unregistered process and its secret's address.
+run_socket_rows() {
+  su app -c "attack nonroot_other ctl $SOCK 'REGISTER $1'"
+  su app -c "attack nonroot_status ctl $SOCK STATUS"
+  attack nonroot_other_target vm_readv $1 $2 ct-secret-unprotected-51c2
+  # A connection kept open by a child after the connecting process exited and
+  # its pid went to a new process: registering must not mark the newcomer.
+  rm -f /tmp/handoff /tmp/handoff.go /tmp/handoff.done
+  attack stale_peer ctl_handoff $SOCK /tmp/handoff &
+  A_PID=$!
+  wait $A_PID
+  for i in $(seq 1 100); do [ -f /tmp/handoff ] && break; sleep 0.05; done
+  sleep 0.3 # the agent has accepted the connection before the newcomer exists
+  start_victim stale ct-secret-stale-5e0f --want-pid $A_PID
+  if [ "$V_PID" = "$A_PID" ]; then
+    touch /tmp/handoff.go
+    for i in $(seq 1 100); do [ -f /tmp/handoff.done ] && break; sleep 0.05; done
+    attack stale_peer_target vm_readv $V_PID $V_ADDR ct-secret-stale-5e0f
+  else
+    echo "CT-RESULT row=stale_peer vector=same_pid outcome=error detail=wanted-$A_PID-got-$V_PID"
+  fi
+}
+
 matrix() {
   # row TARGET_ROW PID ADDR SECRET: the five vectors against one process
   for v in environ mem vm_readv ptrace pidfd_getfd; do
@@ -85,7 +181,9 @@ run_matrix() {
 
   matrix protected $P_PID $P_ADDR ct-secret-protected-9e41
   matrix protected_child $P_CHILD $P_ADDR ct-secret-protected-9e41
+  run_socket_rows $U_PID $U_ADDR
   matrix unprotected $U_PID $U_ADDR ct-secret-unprotected-51c2
+  run_wrapper_rows
 
   # PID reuse: a registered process exits, its number is handed to a new,
   # unregistered process, which must be readable.
@@ -186,6 +284,7 @@ run_layers() {
 # agent raises the mode (raising is allowed, lowering is not).
 run_detect() {
   start_agent "--mode detect"
+  wrapper_refuses wrapper_detect
   start_victim prot ct-secret-detect-a81e --register $SOCK --fork
   matrix detect $V_PID $V_ADDR ct-secret-detect-a81e
   sleep 0.3

@@ -3,8 +3,10 @@
 //! protocol*): one line each way over the agent's Unix socket, `REGISTER\n` ->
 //! `OK <pid> enforce|detect|degraded\n` or `ERR <CODE> <message>\n`. The agent takes the caller
 //! from SO_PEERCRED, so a registration can only ever protect the wrapper itself (and, by
-//! inheritance, what it starts). Fail closed by default: the app does not start unless the agent
-//! confirms enforcement; cloudtaser.io/ebpf-fail: open starts it anyway and logs why.
+//! inheritance, what it starts); that is why any user may connect, and a wrapper in a non-root
+//! container registers like one running as root. Fail closed by default: the app does not start
+//! unless the agent confirms enforcement; cloudtaser.io/ebpf-fail: open starts it anyway and logs
+//! why.
 use crate::error::{Error, Result, EXIT_UNAVAILABLE};
 use crate::log::{log, F};
 use std::io::{Read, Write};
@@ -52,7 +54,8 @@ fn request(socket: &str) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line[..end]).into_owned())
 }
 
-/// What the agent's answer means for us: Ok(agent pid) when enforcing, else the refusal.
+/// What the agent's answer means for us: Ok(our pid as the agent sees it, the node's pid) when
+/// enforcing, else the refusal.
 fn judge(socket: &str, reply: std::io::Result<String>) -> std::result::Result<i64, Error> {
     let line = reply.map_err(|e| {
         Error::new("EBPF_UNAVAILABLE", EXIT_UNAVAILABLE, format!("cannot reach the eBPF agent at {socket}: {e}"))
@@ -78,7 +81,7 @@ pub fn register(mode: Mode, socket: &str) -> Result<()> {
     let Mode::On { fail_open } = mode else { return Ok(()) };
     match judge(socket, request(socket)) {
         Ok(pid) => {
-            log("info", "ebpf_registered", &[("mode", F::S("enforce")), ("agentPid", F::N(pid))]);
+            log("info", "ebpf_registered", &[("mode", F::S("enforce")), ("nodePid", F::N(pid))]);
             Ok(())
         }
         Err(e) if fail_open => {

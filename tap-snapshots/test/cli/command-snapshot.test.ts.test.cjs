@@ -722,6 +722,15 @@ Array [
       Object {
         "aliases": undefined,
         "char": undefined,
+        "default": "/run/cloudtaser",
+        "multiple": false,
+        "name": "ebpf-socket-dir",
+        "required": undefined,
+        "type": "option",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
         "default": Array [
           "kube-system",
           "cloudtaser-system",

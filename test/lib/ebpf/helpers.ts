@@ -18,7 +18,7 @@ export function buildAgent(): void {
 
 export function tempSocket(t: Test): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-ebpf-'))
-  chmodSync(dir, 0o755) // so a non-root test can reach the socket itself, which must refuse it
+  chmodSync(dir, 0o755) // so a non-root test process reaches the socket, as a non-root wrapper does
   t.teardown(() => rmSync(dir, {recursive: true, force: true}))
   return path.join(dir, 'agent.sock')
 }

@@ -1,10 +1,16 @@
 import t from 'tap'
 import {spawnSync} from 'node:child_process'
+import {statSync} from 'node:fs'
 import {startAgent} from '../../../lib/ebpf/agent.js'
 import {ebpfPolicy, parseReply, registerWithAgent, request} from '../../../lib/ebpf/register.js'
 import {agentBinary, buildAgent, tempSocket} from './helpers.js'
 
 const isRoot = process.getuid?.() === 0
+/** The agent's log arrives over a pipe: give a line that is on its way a moment. */
+async function until(ok: () => boolean, ms = 3000): Promise<boolean> {
+  for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20))
+  return ok()
+}
 
 t.test('parseReply', async (t) => {
   t.same(parseReply('OK 42 enforce\n'), {ok: true, pid: 42, mode: 'enforce'})
@@ -54,13 +60,29 @@ t.test('against the real agent', {skip: isRoot ? false : 'the agent needs root'}
     t.equal(await request(socketPath, 'HELLO'), 'ERR EBPF_BAD_REQUEST unknown request')
   })
 
-  await t.test('the socket is root-only', async (t) => {
-    const r = spawnSync(
-      process.execPath,
-      ['-e', `require('net').connect(${JSON.stringify(socketPath)}).on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`],
-      {uid: 65534, gid: 65534, encoding: 'utf8'},
-    )
-    t.equal(r.stdout.trim(), 'EACCES')
+  await t.test('any user may connect; a registration protects only its caller; STATUS is root-only', async (t) => {
+    t.equal(statSync(socketPath).mode & 0o777, 0o666, 'world-connectable socket')
+    // A non-root process (nobody) sends three requests, each on its own connection.
+    const script = `
+      const net = require('net')
+      const ask = (line) => new Promise((res) => {
+        const s = net.connect(${JSON.stringify(socketPath)}, () => s.write(line + '\\n'))
+        let b = ''
+        s.on('data', (d) => { b += d; if (b.includes('\\n')) { s.destroy(); res(b.trim()) } })
+        s.on('error', (e) => res('CONNECT ' + e.code))
+      })
+      ;(async () => console.log(JSON.stringify({pid: process.pid, uid: process.getuid(),
+        register: await ask('REGISTER'), other: await ask('REGISTER 1'), status: await ask('STATUS')})))()`
+    const r = spawnSync(process.execPath, ['-e', script], {uid: 65534, gid: 65534, encoding: 'utf8'})
+    const out = JSON.parse(r.stdout) as {pid: number; uid: number; register: string; other: string; status: string}
+    t.equal(out.uid, 65534)
+    t.equal(out.register, `OK ${out.pid} ${degraded ? 'degraded' : 'enforce'}`, 'registered itself, by its own pid')
+    t.match(out.other, /^ERR EBPF_REGISTER_SELF_ONLY a registration protects only the connecting process/, 'naming another pid is refused')
+    t.match(out.status, /^ERR EBPF_NOT_ROOT /, 'STATUS (every protected pid on the node) is for root')
+    const logged = (f: (e: Record<string, unknown>) => boolean) => until(() => log.some(f))
+    t.ok(await logged((e) => e.event === 'registered' && e.pid === out.pid && e.uid === 65534), 'agent logged the non-root registration')
+    t.ok(await logged((e) => e.event === 'register_refused' && e.pid === out.pid && e.code === 'EBPF_REGISTER_SELF_ONLY'), 'and the refusal')
+    t.match(await request(socketPath, 'STATUS'), /^OK \{/, 'root still gets STATUS')
   })
 
   await t.test('an agent that does not answer times out', async (t) => {

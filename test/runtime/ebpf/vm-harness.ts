@@ -31,8 +31,15 @@ export interface Boot {
   output: string
   results: ResultLine[]
   events: AgentEvent[]
-  victims: Record<string, {pid: number; child: number}>
+  /** `wrapper`: the pid of the cloudtaser-wrapper that started the victim (wrapper rows). */
+  victims: Record<string, {pid: number; child: number; wrapper?: number}>
+  /** The wrapper's JSON log lines, by row name. */
+  wrapperLogs: Record<string, Record<string, unknown>[]>
+  /** Raw agent replies (`attack ROW ctl ...`), by row. */
+  replies: Record<string, string>
   done: boolean
+  /** The guest's uptime at CT-DONE: boot + run as the VM saw it, without QEMU's start and exit. */
+  guestSeconds?: number
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{code: number | null; output: string}> {
@@ -65,7 +72,10 @@ export function parseSerial(test: string, output: string, seconds: number, exitC
   const results: ResultLine[] = []
   const events: AgentEvent[] = []
   const victims: Boot['victims'] = {}
+  const wrapperLogs: Boot['wrapperLogs'] = {}
+  const replies: Boot['replies'] = {}
   let done = false
+  let guestSeconds: number | undefined
   for (const raw of output.split(/\r?\n/)) {
     const line = raw.replace(/^.*?(CT-[A-Z]+ )/, '$1')
     if (line.startsWith('CT-RESULT ')) {
@@ -79,17 +89,29 @@ export function parseSerial(test: string, output: string, seconds: number, exitC
       }
     } else if (line.startsWith('CT-VICTIM ')) {
       const f = kv(line.slice(10))
-      if (f.name) victims[f.name] = {pid: Number(f.pid), child: Number(f.child)}
+      if (f.name) victims[f.name] = {pid: Number(f.pid), child: Number(f.child), ...(f.wrapper ? {wrapper: Number(f.wrapper)} : {})}
+    } else if (line.startsWith('CT-WRAPPER name=')) {
+      const [name = '', ...json] = line.slice(16).split(' ')
+      try {
+        ;(wrapperLogs[name] ??= []).push(JSON.parse(json.join(' ')) as Record<string, unknown>)
+      } catch {
+        // garbled by concurrent console output; the rows assert what matters
+      }
+    } else if (line.startsWith('CT-CTL row=')) {
+      const m = /^CT-CTL row=(\S+) reply=(.*)$/.exec(line)
+      if (m) replies[m[1]!] = m[2]!
     } else if (line.startsWith('CT-DONE')) {
       done = true
+      guestSeconds = Number(/uptime=([\d.]+)/.exec(line)?.[1]) || undefined
     }
   }
-  return {test, seconds, exitCode, output, results, events, victims, done}
+  return {test, seconds, exitCode, output, results, events, victims, wrapperLogs, replies, done, guestSeconds}
 }
 
-export async function boot(test: string, extraArgs: string[] = []): Promise<Boot> {
+/** extraArgs go on the kernel command line; env to run-vm.sh (e.g. CT_VM_NET). */
+export async function boot(test: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Boot> {
   const start = process.hrtime.bigint()
-  const {code, output} = await run(path.join(ebpfDir, 'vm/run-vm.sh'), [test, ...extraArgs])
+  const {code, output} = await run(path.join(ebpfDir, 'vm/run-vm.sh'), [test, ...extraArgs], env)
   const seconds = Number(process.hrtime.bigint() - start) / 1e9
   return parseSerial(test, output, seconds, code)
 }

@@ -213,6 +213,12 @@ t.test('ebpf: the annotations passed on and the agent socket directory mounted r
   const off = applyPatch(pod(), (mutatePod(pod(), settings) as {patch: JsonPatchOp[]}).patch)
   t.notOk(off.spec!.volumes!.some((v) => v.name === 'cloudtaser-ebpf'), 'no mount without the annotation')
   t.equal(out.spec!.affinity, undefined, 'fail-open: schedulable anywhere')
+  // The chart's ebpf.socketDir elsewhere on the node: that directory, still where the wrapper looks.
+  const moved = mutatePod(pod({}, meta), {...settings, ebpfSocketDir: '/var/lib/ct-ebpf'})
+  if (!moved.allowed) throw new Error(moved.message)
+  const movedPod = applyPatch(pod(), moved.patch)
+  t.same(movedPod.spec!.volumes!.find((v) => v.name === 'cloudtaser-ebpf')?.hostPath, {path: '/var/lib/ct-ebpf', type: 'DirectoryOrCreate'})
+  t.same(movedPod.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'cloudtaser-ebpf')?.mountPath, '/run/cloudtaser')
 })
 
 t.test('ebpf fail-closed: scheduled only on nodes whose agent enforces, ANDed into every existing node selector term', async (t) => {

@@ -1,5 +1,6 @@
 // `cloudtaser operator run` as a process (built CLI, bin/run.js) against the lab apiserver:
-// registers itself, mutates a labelled pod, stops on SIGTERM with exit 0 and a JSON summary.
+// registers itself, mutates a labelled pod (an ebpf-annotated one gets the agent's socket directory
+// given by --ebpf-socket-dir), stops on SIGTERM with exit 0 and a JSON summary.
 import t from 'tap'
 import {spawn} from 'node:child_process'
 import {CoreV1Api} from '@kubernetes/client-node'
@@ -12,7 +13,7 @@ t.teardown(() => cp.stop())
 const core = cp.kubeConfig.makeApiClient(CoreV1Api)
 
 t.test('registers, mutates, drains on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['bin/run.js', 'operator', 'run', '--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--wrapper-image', 'w:cli', '--kubeconfig', cp.kubeconfigPath, '--json'], {
+  const child = spawn(process.execPath, ['bin/run.js', 'operator', 'run', '--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--wrapper-image', 'w:cli', '--ebpf-socket-dir', '/var/lib/ct-ebpf', '--kubeconfig', cp.kubeconfigPath, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.teardown(() => void child.kill('SIGKILL'))
@@ -36,6 +37,18 @@ t.test('registers, mutates, drains on SIGTERM', async (t) => {
     return p.spec?.containers[0]?.command?.[0] === '/cloudtaser/wrapper' ? p : undefined
   })
   t.equal(pod.spec!.initContainers![0]!.image, 'w:cli')
+  const ebpfPod = await core.createNamespacedPod({
+    namespace: 'cli',
+    dryRun: 'All',
+    body: {
+      metadata: {name: 'e', labels: {[INJECT_LABEL]: 'true'}, annotations: {...annotations, [Annotations.ebpf]: 'true', [Annotations.ebpfFail]: 'open'}},
+      spec: {containers: [{name: 'app', image: 'a', command: ['/bin/a']}]},
+    },
+  })
+  const app = ebpfPod.spec!.containers[0]!
+  t.same(app.env!.filter((e) => e.name.startsWith('CLOUDTASER_EBPF')), [{name: 'CLOUDTASER_EBPF', value: 'true'}, {name: 'CLOUDTASER_EBPF_FAIL', value: 'open'}], 'the annotations reach the wrapper')
+  t.same(ebpfPod.spec!.volumes!.find((v) => v.name === 'cloudtaser-ebpf')?.hostPath, {path: '/var/lib/ct-ebpf', type: 'DirectoryOrCreate'}, 'the agent socket directory from --ebpf-socket-dir')
+  t.match(app.volumeMounts!.find((m) => m.name === 'cloudtaser-ebpf'), {mountPath: '/run/cloudtaser', readOnly: true})
 
   child.kill('SIGTERM')
   t.equal(await exited, 0, stderr)
@@ -50,4 +63,12 @@ t.test('a missing --wrapper-image is a usage error', async (t) => {
   child.stdout.on('data', (c: Buffer) => (stdout += c))
   t.equal(await new Promise((r) => child.once('exit', r)), 2)
   t.match(JSON.parse(stdout), {error: {code: 'USAGE'}})
+})
+
+t.test('a relative --ebpf-socket-dir is a usage error', async (t) => {
+  const child = spawn(process.execPath, ['bin/run.js', 'operator', 'run', '--no-register', '--wrapper-image', 'w', '--ebpf-socket-dir', 'run/ct', '--json'], {stdio: ['ignore', 'pipe', 'pipe']})
+  let stdout = ''
+  child.stdout.on('data', (c: Buffer) => (stdout += c))
+  t.equal(await new Promise((r) => child.once('exit', r)), 2)
+  t.match(JSON.parse(stdout), {error: {code: 'USAGE', message: /--ebpf-socket-dir: "run\/ct" is not an absolute path/}})
 })
