@@ -15,11 +15,19 @@ export interface KubeHttp {
    * first PEEK_LIMIT characters have passed): eachListed reads a list's continue token there.
    */
   get<T>(path: string, accept?: string, peek?: (prefix: string) => boolean): Promise<T>
+  /**
+   * Any verb, the response as bytes in a buffer of its own whatever the status (the caller
+   * decides what a status means): for Secrets with their values, which must never become
+   * strings. The received chunks are zero-filled once copied; `body` is the caller's to wipe.
+   */
+  send(method: string, path: string, options?: {body?: Buffer; accept?: string; contentType?: string}): Promise<{status: number; bytes: Buffer}>
+  /** Requests made through this client (benches report them). */
+  readonly stats: {requests: number}
 }
 
 const PEEK_LIMIT = 64 * 1024
 
-export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHttp> {
+export async function kubeHttp(source: KubeConfig | KubeTarget, options: {maxSockets?: number} = {}): Promise<KubeHttp> {
   let base: RequestOptions
   let server: string
   if ('applyToHTTPSOptions' in source || source.needsClient) {
@@ -33,10 +41,13 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
     base = {headers: {...source.headers}, ...source.tls}
     server = source.server
   }
-  const agent = new Agent({keepAlive: true, maxSockets: 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized, servername: base.servername})
+  const stats = {requests: 0}
+  const agent = new Agent({keepAlive: true, maxSockets: options.maxSockets ?? 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized, servername: base.servername})
   return {
     server,
+    stats,
     get<T>(path: string, accept = 'application/json', peek?: (prefix: string) => boolean): Promise<T> {
+      stats.requests++
       return new Promise<T>((resolve, reject) => {
         const req = request(`${server}${path}`, {...base, agent, method: 'GET', headers: {...base.headers, Accept: accept}, timeout: 60_000}, (res) => {
           const chunks: Buffer[] = []
@@ -62,6 +73,37 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
         req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
         req.on('error', (err) => reject(kubeError({cause: err, path, server})))
         req.end()
+      })
+    },
+    send(method, path, options = {}) {
+      return new Promise((resolve, reject) => {
+        const headers: Record<string, string | number> = {...(base.headers as Record<string, string>), Accept: options.accept ?? 'application/json'}
+        if (options.body) {
+          headers['Content-Type'] = options.contentType ?? 'application/json'
+          headers['Content-Length'] = options.body.length
+        }
+        stats.requests++
+        const req = request(`${server}${path}`, {...base, agent, method, headers, timeout: 60_000}, (res) => {
+          const chunks: Buffer[] = []
+          let total = 0
+          res.on('data', (c: Buffer) => {
+            chunks.push(c)
+            total += c.length
+          })
+          res.on('end', () => {
+            const bytes = Buffer.allocUnsafeSlow(total)
+            let at = 0
+            for (const c of chunks) {
+              at += c.copy(bytes, at)
+              c.fill(0)
+            }
+            resolve({status: res.statusCode ?? 0, bytes})
+          })
+          res.on('error', (err) => reject(kubeError({cause: err, path, server})))
+        })
+        req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
+        req.on('error', (err) => reject(kubeError({cause: err, path, server})))
+        req.end(options.body)
       })
     },
   }

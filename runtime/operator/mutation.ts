@@ -1,16 +1,18 @@
 import type {V1Affinity, V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
 import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
+import {INIT_CONTAINER, isMutated, WRAPPER_VOLUME} from '../../lib/wrapped-pod.js'
 
 /**
  * Pure: from a Pod in an AdmissionReview, the JSONPatch the webhook answers with (or a denial).
  * Only settings travel into the Pod (addresses, role, paths, the env-map): never a secret value.
  */
 
-/** The emptyDir the init container fills and every wrapped container mounts read-only. */
-export const WRAPPER_VOLUME = 'cloudtaser-bin'
+// The emptyDir the init container fills and every wrapped container mounts read-only, the init
+// container, and how a wrapped Pod is recognised (reinvocation must not wrap the wrapper) live in
+// lib/wrapped-pod.ts: `target migrate finalize` checks Pods the same way.
+export {INIT_CONTAINER, isMutated, WRAPPER_VOLUME}
 export const WRAPPER_DIR = '/cloudtaser'
 export const WRAPPER_PATH = `${WRAPPER_DIR}/wrapper`
-export const INIT_CONTAINER = 'cloudtaser-init'
 /** Only when the Pod opts out of the automounted ServiceAccount token: the wrapper still needs one to log in. */
 export const TOKEN_VOLUME = 'cloudtaser-sa-token'
 export const TOKEN_DIR = '/var/run/secrets/cloudtaser.io/serviceaccount'
@@ -101,10 +103,6 @@ const annotationToEnv: [string, string][] = [
   [Annotations.ebpf, WrapperEnv.ebpf],
   [Annotations.ebpfFail, WrapperEnv.ebpfFail],
 ]
-
-/** Reinvocation (IfNeeded) and repeated CREATE attempts must not wrap the wrapper. */
-export const isMutated = (pod: V1Pod): boolean =>
-  (pod.spec?.volumes ?? []).some((v) => v.name === WRAPPER_VOLUME) || (pod.spec?.initContainers ?? []).some((c) => c.name === INIT_CONTAINER)
 
 /** What an image runs when the container sets no command (from the registry, or recorded by discover). */
 export interface ResolvedEntrypoint {
