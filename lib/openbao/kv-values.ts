@@ -31,7 +31,7 @@ export async function readKvValues(client: BaoClient, mount: string, path: strin
   try {
     if (bytes.length === 0) return {state: 'missing', values, nonString}
     const r = new JsonReader(bytes)
-    let meta: {version?: number; deletion_time?: string; destroyed?: boolean} = {}
+    const meta: {version?: number; deletion_time?: string; destroyed?: boolean} = {}
     let hasData = false
     r.object((top) => {
       if (top !== 'data' || !r.isObject()) return r.skipValue()
