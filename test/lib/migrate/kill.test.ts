@@ -2,7 +2,7 @@
 // followed by another, and the end state is the one an uninterrupted run gives (each value in
 // OpenBao written once, proven equal; Secrets deleted, then recreated byte for byte; the plan
 // valid with every record). Also: a conflict on a path someone else already wrote (exit 6).
-import t from 'tap'
+import t, {type Test} from 'tap'
 import {spawn} from 'node:child_process'
 import {mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -74,7 +74,7 @@ function killWhen(args: string[], at: number, ms: number, progress: () => Promis
  * Kill -9 runs, each once a random share of the work is done (or at a random time, to hit start-up
  * and plan writes too), until `kills` of them died with the work part done; then one run to the end.
  */
-async function converge(t: Tap.Test, args: string[], kills: number, progress: () => Promise<number>): Promise<unknown> {
+async function converge(t: Test, args: string[], kills: number, progress: () => Promise<number>): Promise<unknown> {
   const seen: string[] = []
   let partial = 0
   for (let i = 0; i < 4 * kills && partial < kills; i++) {

@@ -4,7 +4,7 @@
 // workloads' Pods (wrapped by the real webhook, marked Ready through the status API) are the only
 // readers, drift, conflict, rollback byte for byte, and a leak hunt over every output, the plan,
 // the lab's logs and every file the CLI opened for writing (strace).
-import t from 'tap'
+import t, {type Test} from 'tap'
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -34,7 +34,7 @@ const cli = async (...args: string[]): Promise<CliRun> => {
   outputs.push(r.stdout, r.stderr)
   return r
 }
-const json = async (t: Tap.Test, exit: number, ...args: string[]) => {
+const json = async (t: Test, exit: number, ...args: string[]) => {
   const r = await cli(...args, '--json')
   t.equal(r.code, exit, `${args.slice(0, 3).join(' ')}: exit ${exit}\n${r.stderr}${exit !== r.code ? r.stdout.slice(0, 3000) : ''}`)
   return JSON.parse(r.stdout)
