@@ -9,7 +9,7 @@ import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {AppsV1Api, CoreV1Api} from '@kubernetes/client-node'
+import {CoreV1Api} from '@kubernetes/client-node'
 import {huntCanaries, startLab} from '../../../lib/lab/index.js'
 import {loadPlan, renderPlan} from '../../../lib/plan/io.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
@@ -21,7 +21,6 @@ import {createMigrateFixture, type FixtureSecret} from './fixtures.js'
 const lab = await startLab()
 t.teardown(() => lab.stop())
 const core = lab.kubeConfig.makeApiClient(CoreV1Api)
-const apps = lab.kubeConfig.makeApiClient(AppsV1Api)
 const dir = mkdtempSync(join(tmpdir(), 'ct-migrate-'))
 t.teardown(() => rmSync(dir, {recursive: true, force: true}))
 const planFile = join(dir, 'plan.yaml')
