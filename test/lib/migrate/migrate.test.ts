@@ -258,19 +258,27 @@ t.test('rollback recreates every deleted Secret identical to the original: type,
 })
 
 t.test('leak hunt: no canary in any output, the plan, the lab\'s logs or any file the CLI wrote (strace)', async (t) => {
-  // One more copy and one more rollback, traced: every file opened for writing is hunted.
-  const trace = join(dir, 'trace')
-  const traced = (args: string[]) =>
-    execFileSync('strace', ['-f', '-qq', '-e', 'trace=open,openat,creat,rename,renameat,renameat2,link,symlink', '-o', trace, 'env', '-u', 'NODE_OPTIONS', process.execPath, join(process.cwd(), 'bin/run.js'), ...args], {
+  // A copy that moves a value (a Secret changed, --overwrite) and a rollback, traced: every file they open for writing is hunted.
+  const traced = (name: string, args: string[]): string => {
+    const out = execFileSync('strace', ['-f', '-qq', '-e', 'trace=open,openat,creat,rename,renameat,renameat2,link,symlink', '-o', join(dir, name), 'env', '-u', 'NODE_OPTIONS', process.execPath, join(process.cwd(), 'bin/run.js'), ...args], {
       // `env -u`: without the NODE_OPTIONS tap puts into every child (its process-info hook writes files of its own), the CLI as users run it.
       env: isolatedEnv(env),
       cwd: dir,
       encoding: 'utf8',
     })
+    outputs.push(out)
+    return readFileSync(join(dir, name), 'utf8')
+  }
+  const shared = await core.readNamespacedSecret({namespace: 'm-shop', name: 'shared'})
+  shared.data!.token = Buffer.from(newCanary('shared-2')).toString('base64')
+  await core.replaceNamespacedSecret({namespace: 'm-shop', name: 'shared', body: shared})
+  const copyTrace = traced('trace-copy', ['target', 'migrate', '--plan', planFile, '--overwrite', '--json'])
+  t.match(JSON.parse(outputs.at(-1)!).counts, {updated: 1}, 'the traced copy moved a value')
   await core.deleteNamespacedSecret({namespace: 'm-shop', name: 'db'})
-  outputs.push(traced(['target', 'migrate', 'rollback', '--plan', planFile, '--yes', '--secret', 'm-shop/db']))
+  const rollbackTrace = traced('trace-rollback', ['target', 'migrate', 'rollback', '--plan', planFile, '--yes', '--secret', 'm-shop/db', '--json'])
+  t.match(JSON.parse(outputs.at(-1)!).counts, {restored: 1}, 'the traced rollback recreated a Secret')
   const written = new Set<string>()
-  for (const line of readFileSync(trace, 'utf8').split('\n')) {
+  for (const line of `${copyTrace}\n${rollbackTrace}`.split('\n')) {
     const m = /open(?:at)?\((?:AT_FDCWD, )?"([^"]+)", ([^)]*)\)/.exec(line)
     if (m && /O_WRONLY|O_RDWR|O_CREAT/.test(m[2]!)) written.add(m[1]!)
     const r = /rename(?:at2?)?\((?:AT_FDCWD, )?"[^"]+", (?:AT_FDCWD, )?"([^"]+)"/.exec(line)
