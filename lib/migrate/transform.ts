@@ -126,8 +126,8 @@ export interface FinalizeObserved {
 export type FinalizeAction = {kind: 'delete'; uid: string; resourceVersion: string} | {kind: 'keep'; reasons: string[]} | {kind: 'already'; reason: string}
 
 export function planFinalize(record: MigratedSecret | undefined, o: FinalizeObserved): FinalizeAction {
+  if (!o.source) return {kind: 'already', reason: record?.state === 'deleted' ? 'deleted by an earlier finalize' : 'the Kubernetes Secret is already gone'}
   if (!record) return {kind: 'keep', reasons: ['not copied to OpenBao yet: run `target migrate` first']}
-  if (!o.source) return {kind: 'already', reason: record.state === 'deleted' ? 'deleted by an earlier finalize' : 'the Kubernetes Secret is already gone'}
   const reasons: string[] = []
   if (record.keep) reasons.push(record.keep)
   const version = expectedVersion(record)

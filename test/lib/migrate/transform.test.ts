@@ -116,6 +116,7 @@ t.test('planFinalize: delete only when every condition holds; otherwise every re
   t.same(planFinalize(record(), observed()), {kind: 'delete', uid: '0f6a4a36-4cf3-4d93-9f0b-5e2d8f6e1c2a', resourceVersion: '10'})
   t.same(planFinalize(undefined, observed()), {kind: 'keep', reasons: ['not copied to OpenBao yet: run `target migrate` first']})
   t.match(planFinalize(record(), observed({source: undefined})), {kind: 'already'})
+  t.match(planFinalize(undefined, observed({source: undefined})), {kind: 'already', reason: 'the Kubernetes Secret is already gone'}, 'an optional Secret that never existed')
   const bad = planFinalize(
     record({keep: 'an image pull secret'}),
     observed({
