@@ -48,14 +48,7 @@ export const Annotations = {
  */
 export const NODE_KERNEL_LABEL = 'cloudtaser.io/kernel-protection'
 
-/**
- * What an injected Pod looks like, for the webhook (writer) and `target status` (reader): every
- * wrapped container runs WRAPPER_PATH, copied there by the INIT_CONTAINER, first of the Pod's
- * init containers. The webhook is registered under WEBHOOK_CONFIG_NAME.
- */
-export const WRAPPER_DIR = '/cloudtaser'
-export const WRAPPER_PATH = `${WRAPPER_DIR}/wrapper`
-export const INIT_CONTAINER = 'cloudtaser-init'
+/** The webhook is registered under this name (what an injected Pod looks like: lib/wrapped-pod.ts). */
 export const WEBHOOK_CONFIG_NAME = 'cloudtaser-inject'
 
 /** Pods carry this label too: the webhook's objectSelector matches labels, not annotations. */

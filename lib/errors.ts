@@ -69,6 +69,9 @@ export const ERRORS = {
   PROTECT_LOCKED: {exitCode: ExitCode.CONFLICT},
   PROTECT_NO_ADDRESS: {exitCode: ExitCode.CONFIG},
   PROTECT_WRONG_CLUSTER: {exitCode: ExitCode.CONFLICT},
+  // target migrate (copy, finalize, rollback, --check); per-Secret outcomes are in the result, these stop a run
+  MIGRATE_PATH_AMBIGUOUS: {exitCode: ExitCode.CONFIG},
+  MIGRATE_UNKNOWN_SECRET: {exitCode: ExitCode.USAGE, hint: 'Name a Secret the plan records, as NAMESPACE/NAME (see `cloudtaser plan show`).'},
   // OpenBao (lib/openbao)
   BAO_AUTH_MOUNT_MISSING: {exitCode: ExitCode.CONFIG},
   BAO_BAD_ADDRESS: {exitCode: ExitCode.CONFIG},

@@ -17,11 +17,19 @@ export interface KubeHttp {
   get<T>(path: string, accept?: string, peek?: (prefix: string) => boolean): Promise<T>
   /** The body as text (health endpoints through the apiserver's service proxy answer `ok`). */
   getText(path: string): Promise<string>
+  /**
+   * Any verb, the response as bytes in a buffer of its own whatever the status (the caller
+   * decides what a status means): for Secrets with their values, which must never become
+   * strings. The received chunks are zero-filled once copied; `body` is the caller's to wipe.
+   */
+  send(method: string, path: string, options?: {body?: Buffer; accept?: string; contentType?: string}): Promise<{status: number; bytes: Buffer}>
+  /** Requests made through this client (benches report them). */
+  readonly stats: {requests: number}
 }
 
 const PEEK_LIMIT = 64 * 1024
 
-export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHttp> {
+export async function kubeHttp(source: KubeConfig | KubeTarget, options: {maxSockets?: number} = {}): Promise<KubeHttp> {
   let base: RequestOptions
   let server: string
   if ('applyToHTTPSOptions' in source || source.needsClient) {
@@ -35,9 +43,11 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
     base = {headers: {...source.headers}, ...source.tls}
     server = source.server
   }
-  const agent = new Agent({keepAlive: true, maxSockets: 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized, servername: base.servername})
+  const stats = {requests: 0}
+  const agent = new Agent({keepAlive: true, maxSockets: options.maxSockets ?? 4, ca: base.ca, cert: base.cert, key: base.key, rejectUnauthorized: base.rejectUnauthorized, servername: base.servername})
   const call = (path: string, accept: string, peek?: (prefix: string) => boolean): Promise<string> =>
     new Promise<string>((resolve, reject) => {
+      stats.requests++
       const req = request(`${server}${path}`, {...base, agent, method: 'GET', headers: {...base.headers, Accept: accept}, timeout: 60_000}, (res) => {
         const chunks: Buffer[] = []
         let peeking = (res.statusCode ?? 0) < 400 ? peek : undefined
@@ -61,8 +71,40 @@ export async function kubeHttp(source: KubeConfig | KubeTarget): Promise<KubeHtt
     })
   return {
     server,
+    stats,
     get: async <T>(path: string, accept = 'application/json', peek?: (prefix: string) => boolean): Promise<T> => JSON.parse(await call(path, accept, peek)) as T,
     getText: (path: string) => call(path, '*/*'),
+    send(method, path, options = {}) {
+      return new Promise((resolve, reject) => {
+        const headers: Record<string, string | number> = {...(base.headers as Record<string, string>), Accept: options.accept ?? 'application/json'}
+        if (options.body) {
+          headers['Content-Type'] = options.contentType ?? 'application/json'
+          headers['Content-Length'] = options.body.length
+        }
+        stats.requests++
+        const req = request(`${server}${path}`, {...base, agent, method, headers, timeout: 60_000}, (res) => {
+          const chunks: Buffer[] = []
+          let total = 0
+          res.on('data', (c: Buffer) => {
+            chunks.push(c)
+            total += c.length
+          })
+          res.on('end', () => {
+            const bytes = Buffer.allocUnsafeSlow(total)
+            let at = 0
+            for (const c of chunks) {
+              at += c.copy(bytes, at)
+              c.fill(0)
+            }
+            resolve({status: res.statusCode ?? 0, bytes})
+          })
+          res.on('error', (err) => reject(kubeError({cause: err, path, server})))
+        })
+        req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
+        req.on('error', (err) => reject(kubeError({cause: err, path, server})))
+        req.end(options.body)
+      })
+    },
   }
 }
 

@@ -51,6 +51,13 @@ export type WorkloadStatus = {
   revision?: number
 }
 /**
+ * A Kubernetes label or annotation key: an optional DNS-subdomain prefix and `/`, then a name.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "QualifiedName".
+ */
+export type QualifiedName = string
+/**
  * A Kubernetes object name (RFC 1123 subdomain).
  *
  * This interface was referenced by `MigrationPlan`'s JSON-Schema
@@ -238,6 +245,10 @@ export interface Tenant {
    * The workloads of this namespace that read Kubernetes Secrets.
    */
   workloads: Workload[]
+  /**
+   * The Kubernetes Secrets of this namespace whose values `target migrate` copied into OpenBao, one entry per Secret: which fields were copied (names, never values), when, by whom, the KV version written, and what `target migrate rollback` needs to recreate the Secret (type, labels, annotations). Nothing here can give back a value.
+   */
+  secrets?: MigratedSecret[]
 }
 /**
  * A workload controller whose pods read Kubernetes Secrets, and the OpenBao secrets that will replace them.
@@ -474,6 +485,143 @@ export interface SecretReference {
   remains?: string
 }
 /**
+ * One Kubernetes Secret whose values `target migrate` copied into OpenBao, and where its cutover stands.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "MigratedSecret".
+ */
+export interface MigratedSecret {
+  /**
+   * The Secret's name in the tenant's namespace.
+   */
+  name: string
+  /**
+   * The KV v2 API path its values were written to: the `vaultPath` every workload of the plan maps this Secret to.
+   */
+  vaultPath: string
+  /**
+   * `copied`: OpenBao holds the Secret's values (proven equal by digest) and the Secret still exists; `deleted`: `target migrate finalize` deleted the Kubernetes Secret; `restored`: `target migrate rollback` recreated it from OpenBao.
+   */
+  state: 'copied' | 'deleted' | 'restored'
+  /**
+   * The Secret's type when copied; rollback recreates it with this type.
+   */
+  type?: string
+  /**
+   * The Secret's `immutable` flag when copied, restored by rollback.
+   */
+  immutable?: boolean
+  /**
+   * The Secret's labels when copied, restored by rollback.
+   */
+  labels?: {
+    [k: string]: string
+  }
+  /**
+   * The Secret's annotations when copied, restored by rollback; without `kubectl.kubernetes.io/last-applied-configuration` (it holds the values) and without any value shaped like a secret (see `omittedAnnotations`).
+   */
+  annotations?: {
+    [k: string]: string
+  }
+  /**
+   * Annotations of the Secret left out because their value holds or could betray a value (last-applied-configuration; tokens, keys, long base64 or hex such as a checksum of the data). Rollback does not restore them.
+   */
+  omittedAnnotations?: QualifiedName[]
+  /**
+   * Labels of the Secret left out for the same reason (a value shaped like a token or key). Rollback does not restore them.
+   */
+  omittedLabels?: QualifiedName[]
+  /**
+   * The fields copied: every key of the Secret, each to the OpenBao field of the same name.
+   */
+  fields?: SecretKey[]
+  /**
+   * Fields whose value is not UTF-8 text (binary: keystores, DER certificates), stored in OpenBao base64-encoded (standard alphabet, padded), since a KV v2 field holds text. Delivery and rollback decode them back byte for byte.
+   */
+  base64Fields?: SecretKey[]
+  /**
+   * Why `target migrate finalize` keeps this Secret in Kubernetes whatever else holds (an image pull secret: the kubelet pulls images with it and cannot read OpenBao).
+   */
+  keep?: string
+  copy: SecretCopy
+  deletion?: SecretEvent
+  restore?: SecretEvent1
+}
+/**
+ * The copy of one Secret into OpenBao: when, by whom, which KV version, and how equality was proven.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "SecretCopy".
+ */
+export interface SecretCopy {
+  /**
+   * When the copy was proven equal.
+   */
+  at: string
+  /**
+   * Who ran `target migrate`.
+   */
+  by: string
+  /**
+   * The KV v2 version that holds the Secret's values.
+   */
+  kvVersion: number
+  /**
+   * How equality was proven: an HMAC over every field name and value, computed on the Kubernetes values and on the KV version read back, with a random key that existed only in the run's memory. Only the algorithm is recorded: key and digests are discarded, so nothing here can be checked against a guessed value.
+   */
+  digest: 'hmac-sha256'
+  /**
+   * The Kubernetes Secret's UID when copied: a Secret of this name with another UID is a different (re-created) object.
+   */
+  sourceUid?: string
+  /**
+   * The Secret's resourceVersion when copied: while it is unchanged, so is the Secret.
+   */
+  sourceResourceVersion?: string
+}
+/**
+ * When `target migrate finalize` deleted the Kubernetes Secret, and by whom.
+ */
+export interface SecretEvent {
+  /**
+   * When.
+   */
+  at: string
+  /**
+   * Who.
+   */
+  by: string
+  /**
+   * The UID of the Secret deleted or created.
+   */
+  uid?: string
+  /**
+   * For a restore: the KV v2 version the values came from.
+   */
+  kvVersion?: number
+}
+/**
+ * When `target migrate rollback` last recreated the Kubernetes Secret, and by whom.
+ */
+export interface SecretEvent1 {
+  /**
+   * When.
+   */
+  at: string
+  /**
+   * Who.
+   */
+  by: string
+  /**
+   * The UID of the Secret deleted or created.
+   */
+  uid?: string
+  /**
+   * For a restore: the KV v2 version the values came from.
+   */
+  kvVersion?: number
+}
+/**
  * A workload listed for information only.
  *
  * This interface was referenced by `MigrationPlan`'s JSON-Schema
@@ -500,4 +648,28 @@ export interface ObservedWorkload {
    * Why it is listed here.
    */
   reason?: string
+}
+/**
+ * Something done to a Kubernetes Secret: when, by whom, the object's UID.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "SecretEvent".
+ */
+export interface SecretEvent2 {
+  /**
+   * When.
+   */
+  at: string
+  /**
+   * Who.
+   */
+  by: string
+  /**
+   * The UID of the Secret deleted or created.
+   */
+  uid?: string
+  /**
+   * For a restore: the KV v2 version the values came from.
+   */
+  kvVersion?: number
 }

@@ -85,6 +85,13 @@ function describe(e: ErrorObject): PointerIssue {
   }
 }
 
+/**
+ * Maps whose keys are names chosen elsewhere (a Secret's own field names; a Secret's label and
+ * annotation keys, recorded by migrate), not places a value could hide: a Secret may have a key
+ * or an annotation named `data`.
+ */
+const NAME_MAPS = new Set(['fields', 'labels', 'annotations'])
+
 /** Keys and strings anywhere in the document that look like a pasted secret. */
 function hunt(value: unknown, pointer: string, inFields: boolean, out: PointerIssue[]): void {
   if (typeof value === 'string') {
@@ -96,7 +103,6 @@ function hunt(value: unknown, pointer: string, inFields: boolean, out: PointerIs
     value.forEach((v, i) => hunt(v, `${pointer}/${i}`, false, out))
   } else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      // Keys of `fields` are the Secret's own field names, not places a value could hide.
       if (!inFields && FORBIDDEN_KEYS.has(k)) {
         out.push({
           pointer,
@@ -106,7 +112,7 @@ function hunt(value: unknown, pointer: string, inFields: boolean, out: PointerIs
         })
         continue
       }
-      hunt(v, `${pointer}/${escape(k)}`, k === 'fields', out)
+      hunt(v, `${pointer}/${escape(k)}`, NAME_MAPS.has(k), out)
     }
   }
 }
@@ -118,7 +124,7 @@ function suspicious(value: unknown, inFields: boolean): boolean {
   if (value && typeof value === 'object') {
     for (const k in value) {
       if (!inFields && FORBIDDEN_KEYS.has(k)) return true
-      if (suspicious((value as Record<string, unknown>)[k], k === 'fields')) return true
+      if (suspicious((value as Record<string, unknown>)[k], NAME_MAPS.has(k))) return true
     }
   }
   return false

@@ -69,7 +69,7 @@ export async function acquireLease(kc: KubeConfig, options: LeaseOptions): Promi
         lease = await api.replaceNamespacedLease({name: LEASE_NAME, namespace, body: {...current, spec: spec()}})
       } else {
         const s = current.spec!
-        throw new CloudtaserError('PROTECT_LOCKED', `another protect is running on this cluster: held by ${s.holderIdentity} since ${iso(s.acquireTime)} (last renewed ${iso(s.renewTime)})`, {
+        throw new CloudtaserError('PROTECT_LOCKED', `another protect, unprotect or migrate is running on this cluster: held by ${s.holderIdentity} since ${iso(s.acquireTime)} (last renewed ${iso(s.renewTime)})`, {
           exitCode: ExitCode.CONFLICT,
           hint: `Wait for it to finish, or if it died on another machine, for the lease ${namespace}/${LEASE_NAME} to expire (${s.leaseDurationSeconds}s without renewal).`,
           details: {holder: s.holderIdentity, namespace, lease: LEASE_NAME},

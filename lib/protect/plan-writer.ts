@@ -1,5 +1,5 @@
 import {savePlan, type LoadedPlan} from '../plan/io.js'
-import type {MigrationPlan, Workload} from '../plan/types.generated.js'
+import type {MigrationPlan, Tenant, Workload} from '../plan/types.generated.js'
 
 /**
  * Serialises plan updates from concurrent workers and coalesces them: a burst of status changes
@@ -29,6 +29,18 @@ export class PlanWriter {
     const workload = tenant?.workloads.find((w) => w.kind === kind && w.name === name)
     if (!workload) throw new Error(`workload ${namespace}/${kind}/${name} is not in the plan`)
     change(workload)
+    this.changed()
+  }
+
+  /** The same for a tenant (target migrate records its Secrets there). */
+  updateTenant(namespace: string, change: (t: Tenant) => void): void {
+    const tenant = this.plan.tenants.find((t) => t.namespace === namespace)
+    if (!tenant) throw new Error(`tenant of namespace ${namespace} is not in the plan`)
+    change(tenant)
+    this.changed()
+  }
+
+  private changed(): void {
     this.dirty = true
     this.timer ??= setTimeout(() => {
       this.timer = undefined

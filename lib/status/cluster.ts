@@ -1,4 +1,5 @@
-import {INIT_CONTAINER, INJECT_LABEL, WEBHOOK_CONFIG_NAME, WRAPPER_PATH} from '../annotations.js'
+import {INJECT_LABEL, WEBHOOK_CONFIG_NAME} from '../annotations.js'
+import {INIT_CONTAINER, WRAPPER_PATH} from '../wrapped-pod.js'
 import {checkNodes, type NodeCheck} from '../check/nodes.js'
 import {CloudtaserError} from '../errors.js'
 import {eachListed, kubeHttp, type KubeHttp} from '../kube/http.js'

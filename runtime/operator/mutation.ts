@@ -1,14 +1,14 @@
 import type {V1Affinity, V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
-import {Annotations, INIT_CONTAINER, NODE_KERNEL_LABEL, WRAPPER_DIR, WRAPPER_PATH} from '../../lib/annotations.js'
+import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
+import {INIT_CONTAINER, isMutated, WRAPPER_DIR, WRAPPER_PATH, WRAPPER_VOLUME} from '../../lib/wrapped-pod.js'
 
 /**
  * Pure: from a Pod in an AdmissionReview, the JSONPatch the webhook answers with (or a denial).
  * Only settings travel into the Pod (addresses, role, paths, the env-map): never a secret value.
  */
 
-/** The emptyDir the init container fills and every wrapped container mounts read-only. */
-export const WRAPPER_VOLUME = 'cloudtaser-bin'
-export {INIT_CONTAINER, WRAPPER_DIR, WRAPPER_PATH}
+// What a wrapped Pod looks like is shared with `target status` and `target migrate finalize`.
+export {INIT_CONTAINER, isMutated, WRAPPER_DIR, WRAPPER_PATH, WRAPPER_VOLUME}
 /** Only when the Pod opts out of the automounted ServiceAccount token: the wrapper still needs one to log in. */
 export const TOKEN_VOLUME = 'cloudtaser-sa-token'
 export const TOKEN_DIR = '/var/run/secrets/cloudtaser.io/serviceaccount'
@@ -104,10 +104,6 @@ const annotationToEnv: [string, string][] = [
   [Annotations.ebpf, WrapperEnv.ebpf],
   [Annotations.ebpfFail, WrapperEnv.ebpfFail],
 ]
-
-/** Reinvocation (IfNeeded) and repeated CREATE attempts must not wrap the wrapper. */
-export const isMutated = (pod: V1Pod): boolean =>
-  (pod.spec?.volumes ?? []).some((v) => v.name === WRAPPER_VOLUME) || (pod.spec?.initContainers ?? []).some((c) => c.name === INIT_CONTAINER)
 
 /** What an image runs when the container sets no command (from the registry, or recorded by discover). */
 export interface ResolvedEntrypoint {

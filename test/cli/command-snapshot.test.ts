@@ -47,7 +47,7 @@ function shape(value: unknown): unknown {
   return value === null ? 'null' : typeof value
 }
 
-t.test('JSON results of discover, apply-plan, verify-plan and protect', async (t) => {
+t.test('JSON results of discover, apply-plan, verify-plan, protect and migrate', async (t) => {
   const lab = await startLab()
   t.teardown(() => lab.stop())
   const dir = mkdtempSync(join(tmpdir(), 'ct-snapshot-'))
@@ -73,6 +73,12 @@ t.test('JSON results of discover, apply-plan, verify-plan and protect', async (t
     // No values written yet: the check finds the secret missing (exit 1).
     'source verify-plan': await json(['source', 'verify-plan', plan], 1),
     'target protect --dry-run': await json(['target', 'protect', '--plan', plan, '--dry-run']),
+    'target migrate --dry-run': await json(['target', 'migrate', '--plan', plan, '--dry-run']),
+    'target migrate': await json(['target', 'migrate', '--plan', plan]),
+    'target migrate --check': await json(['target', 'migrate', '--plan', plan, '--check']),
+    // The Deployment is not protected yet: the Secret is kept, with reasons (exit 1).
+    'target migrate finalize --dry-run': await json(['target', 'migrate', 'finalize', '--plan', plan, '--dry-run'], 1),
+    'target migrate rollback --dry-run': await json(['target', 'migrate', 'rollback', '--plan', plan, '--dry-run']),
   }
   t.matchSnapshot(Object.fromEntries(Object.entries(results).map(([k, v]) => [k, shape(v)])), 'JSON result shapes')
 })

@@ -65,6 +65,8 @@ function recording(http: KubeHttp, tamper?: (prefix: string) => string): {http: 
     log,
     http: {
       server: http.server,
+      stats: http.stats,
+      send: http.send,
       get<T>(path: string, accept?: string, peek?: (prefix: string) => boolean): Promise<T> {
         const id = n++
         log.push(`ask ${id}`)
