@@ -88,7 +88,7 @@ cli(['source', 'configure'])
 step('4. Install cloudtaser with its Helm chart: two operator replicas (webhook material in OpenBao, no Kubernetes Secret) and the eBPF agent on every node')
 // Lab values: image look-ups through the lab's registry mirror; the lab host's bpffs is a
 // private mount, so the agent's hostPath cannot propagate mounts.
-const installArgs = ['target', 'install', '--set', `operator.vaultAddress=${env.BAO_ADDR}`, '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+const installArgs = ['target', 'install', '--vault-address', env.BAO_ADDR, '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
 cli(installArgs)
 cli(['target', 'status'], {allowFail: true})
 // Exit 1: this kernel lists bpf among its LSMs but refuses the programs, so the node is degraded.

@@ -17,6 +17,8 @@ export interface InstallRequest {
   mode: ConnectivityMode
   /** Values files, in order (later wins), as helm -f. */
   values: string[]
+  /** The OpenBao URL the operator uses (operator.vaultAddress); --set still wins. */
+  vaultAddress?: string
   /** key=value, as helm --set. */
   set: string[]
   dryRun: boolean
@@ -35,6 +37,7 @@ export function installArgs(req: InstallRequest): string[] {
     ...req.values.flatMap((f) => ['--values', f]),
     // --mode last among the values: the flag the user typed wins over a values file.
     '--set', `operator.broker.mode=${req.mode}`,
+    ...(req.vaultAddress ? ['--set', `operator.vaultAddress=${req.vaultAddress}`] : []),
     ...req.set.flatMap((s) => ['--set', s]),
     ...clusterArgs(req),
   ]
@@ -77,7 +80,11 @@ export function runHelm(args: string[], env: NodeJS.ProcessEnv = process.env): P
   return new Promise((resolve, reject) => {
     execFile(helm, args, {env: withDriver, maxBuffer: 64 << 20}, (err, stdout, stderr) => {
       if (!err) return resolve({stdout, stderr})
-      const message = stderr.trim().split('\n').filter(Boolean).pop() ?? err.message
+      // helm's reason starts at its `Error:` line (warnings come before it) and may span lines
+      // (schema violations list one per line); its "Use --debug flag" hint means nothing here.
+      const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('Use --debug'))
+      const from = lines.findLastIndex((l) => l.startsWith('Error:'))
+      const message = (from < 0 ? lines.slice(-1) : lines.slice(from)).join(' ').replace(/^Error:\s*/, '') || err.message
       const exitCode = /forbidden|unauthorized/i.test(stderr) ? ExitCode.AUTH : /connection refused|no such host|timeout|i\/o timeout/i.test(stderr) ? ExitCode.UNAVAILABLE : ExitCode.CONFIG
       reject(new CloudtaserError('HELM_FAILED', `helm ${args[0]} failed: ${message}`, {exitCode, details: {stderr: stderr.slice(-4000)}}))
     })

@@ -16,7 +16,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
   static override summary = 'Install or upgrade cloudtaser in the cluster with Helm (charts/cloudtaser): the operator, its webhook, the eBPF agent on every node.'
   static override description = `Runs \`helm upgrade --install\` with the values you chose; the same chart works with helm, Argo CD or Flux directly. --dry-run prints the manifests instead (helm template), changing nothing. Every value is documented in charts/cloudtaser/README.md. Upgrading in place restarts no protected Pod: only the operator and the agent roll.`
   static override examples = [
-    '<%= config.bin %> target install --mode direct -f values.yaml',
+    '<%= config.bin %> target install --mode direct --vault-address https://openbao.example.eu:8200 -f values.yaml',
     '<%= config.bin %> target install --dry-run --set operator.replicas=3',
     '<%= config.bin %> target install --set operator.registryMirrors[0]=cloudtaser.lab=http://10.245.0.2:5000 --wait',
   ]
@@ -24,6 +24,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
     ...kubeFlags,
     namespace: Flags.string({char: 'n', description: 'Namespace of the release (created if missing).', default: 'cloudtaser-system'}),
     release: Flags.string({description: 'Helm release name.', default: 'cloudtaser'}),
+    'vault-address': Flags.string({description: 'OpenBao URL the operator uses, as seen from inside the cluster (default: $BAO_ADDR, then $VAULT_ADDR); the chart refuses to render without one unless operator.secretBackend=kubernetes.'}),
     mode: Flags.string({description: 'How wrappers reach OpenBao: directly, through the beacon relay (bridge beside OpenBao), or by the bridge dialing in.', options: ['direct', 'beacon', 'reverse'], default: 'direct'}),
     values: Flags.string({char: 'f', description: 'Values file (repeatable; later wins), as helm -f.', multiple: true, default: []}),
     set: Flags.string({description: 'key=value (repeatable), as helm --set.', multiple: true, default: []}),
@@ -34,7 +35,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
 
   async run(): Promise<InstallResult> {
     const f = this.flags
-    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
+    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, vaultAddress: f['vault-address'] ?? (process.env.BAO_ADDR || process.env.VAULT_ADDR || undefined), set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
     const out = await runHelm(args)
     const result: InstallResult = {release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, dryRun: f['dry-run'], helm: args}
     if (f['dry-run']) {

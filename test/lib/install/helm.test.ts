@@ -6,13 +6,13 @@ import {join} from 'node:path'
 import {chartDir, installArgs, uninstallArgs} from '../../../lib/install/helm.js'
 import {repoRoot} from '../../../lib/lab/index.js'
 
-const base = {release: 'cloudtaser', namespace: 'cloudtaser-system', mode: 'direct' as const, values: ['a.yaml', 'b.yaml'], set: ['operator.replicas=3'], dryRun: false, wait: true, timeout: '2m', kubeconfig: '/k', context: 'prod'}
+const base = {release: 'cloudtaser', namespace: 'cloudtaser-system', mode: 'direct' as const, values: ['a.yaml', 'b.yaml'], vaultAddress: 'https://bao.eu:8200', set: ['operator.replicas=3'], dryRun: false, wait: true, timeout: '2m', kubeconfig: '/k', context: 'prod'}
 
 t.test('upgrade --install: values in order, --mode before --set (the flag typed wins over files, --set over both), cluster as kubectl', async (t) => {
   t.same(installArgs(base), [
     'upgrade', '--install', 'cloudtaser', chartDir(), '--create-namespace',
     '--namespace', 'cloudtaser-system', '--values', 'a.yaml', '--values', 'b.yaml',
-    '--set', 'operator.broker.mode=direct', '--set', 'operator.replicas=3',
+    '--set', 'operator.broker.mode=direct', '--set', 'operator.vaultAddress=https://bao.eu:8200', '--set', 'operator.replicas=3',
     '--kubeconfig', '/k', '--kube-context', 'prod',
     '--wait', '--timeout', '2m',
   ])
@@ -22,7 +22,7 @@ t.test('upgrade --install: values in order, --mode before --set (the flag typed 
 
 t.test('--dry-run prints the manifests of the chart with the chosen values; a bad value is helm\'s clear error', async (t) => {
   const helmDir = execFileSync('bash', [join(repoRoot(), 'tools', 'helm', 'build.sh')], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim()
-  const env = {...process.env, CLOUDTASER_HELM: join(helmDir, 'helm'), HELM_CACHE_HOME: '/tmp/ct-helm-cache', HELM_CONFIG_HOME: '/tmp/ct-helm-config'}
+  const env = {...process.env, BAO_ADDR: 'https://bao.eu:8200', CLOUDTASER_HELM: join(helmDir, 'helm'), HELM_CACHE_HOME: '/tmp/ct-helm-cache', HELM_CONFIG_HOME: '/tmp/ct-helm-config'}
   const run = (args: string[]) => spawnSync(process.execPath, ['bin/run.js', 'target', 'install', ...args], {env, encoding: 'utf8'})
   const r = run(['--dry-run', '--set', 'operator.replicas=3', '--json'])
   t.equal(r.status, 0, r.stderr)
@@ -31,6 +31,10 @@ t.test('--dry-run prints the manifests of the chart with the chosen values; a ba
   t.match(out.manifests, /kind: Deployment\n/)
   t.match(out.manifests, /replicas: 3\n/)
   t.match(out.manifests, /kind: DaemonSet\n/)
+  t.match(out.manifests, /value: "?https:\/\/bao\.eu:8200"?\n/, 'the operator gets $BAO_ADDR')
+  const noAddress = spawnSync(process.execPath, ['bin/run.js', 'target', 'install', '--dry-run'], {env: {...env, BAO_ADDR: '', VAULT_ADDR: ''}, encoding: 'utf8'})
+  t.equal(noAddress.status, 3)
+  t.match(noAddress.stderr, /operator\.vaultAddress/, 'without an address the chart says which value is missing')
   const bad = run(['--dry-run', '--set', 'operator.nosuchvalue=1'])
   t.equal(bad.status, 3)
   t.match(bad.stderr, /HELM_FAILED.*nosuchvalue|nosuchvalue[\s\S]*HELM_FAILED/)
