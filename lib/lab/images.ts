@@ -5,7 +5,7 @@ import {join, relative} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
 import {writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
-import {repoRoot} from './paths.js'
+import {baoBinary, repoRoot} from './paths.js'
 
 const run = promisify(execFile)
 
@@ -221,6 +221,18 @@ export const WRAPPER: ImageDef = {
 }
 /** runtime/wrapper/build.sh builds (cargo caches) and prints the executable's path. */
 const wrapperBinary = (): string => execFileSync('bash', [join(repoRoot(), 'runtime', 'wrapper', 'build.sh')], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim()
+
+/**
+ * OpenBao's own agent (`bao agent`, the lab's bao binary) on the busybox base: the Vault Agent
+ * Injector style sidecar that bench/pod-start.mjs compares the wrapper with. Not in LAB_IMAGES:
+ * only that bench needs it, and its ~180 MB layer is slow to pack.
+ */
+export const BAO_AGENT: ImageDef = {
+  name: 'bao-agent',
+  tag: async () => firstLine(baoBinary(), ['version'], /OpenBao v(\S+)/),
+  layers: async () => [await busyboxLayer(), [file(baoBinary(), 'usr/local/bin/bao', 0o755)]],
+  config: {entrypoint: ['/usr/local/bin/bao'], cmd: ['agent', '-config=/etc/bao/agent.hcl'], user: '65534:65534'},
+}
 
 export const LAB_IMAGES: ImageDef[] = [PAUSE, BASE, REDIS, CLOUDTASER, EBPF_AGENT, WRAPPER]
 
