@@ -1,7 +1,7 @@
 import {execFile, execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync} from 'node:fs'
-import {join, relative} from 'node:path'
+import {dirname, join, relative} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
 import {writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
@@ -163,11 +163,16 @@ function tree(hostDir: string, imageDir: string, skip: (name: string, host: stri
   return out
 }
 
-/** The packages `npm ls --omit=dev` names: what the CLI needs at run time. */
+/**
+ * The packages `npm ls --omit=dev` names: what the CLI needs at run time. Asked where node_modules
+ * really is: in a git worktree whose node_modules is a symlink to another checkout's, npm ls run
+ * in the worktree takes every package for extraneous and names nested ones by the other path.
+ */
 async function productionModules(root: string): Promise<LayerEntry[]> {
-  const {stdout} = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], {cwd: root, maxBuffer: 16 << 20}).catch((err: {stdout?: string}) => ({stdout: err.stdout ?? ''}))
-  const dirs = stdout.split('\n').filter((d) => d.startsWith(join(root, 'node_modules')) && !d.includes('/@types/'))
-  return dirs.flatMap((d) => tree(d, join('app', relative(root, d)), (name) => name === 'node_modules' || name === '.bin'))
+  const installed = dirname(realpathSync(join(root, 'node_modules')))
+  const {stdout} = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], {cwd: installed, maxBuffer: 16 << 20}).catch((err: {stdout?: string}) => ({stdout: err.stdout ?? ''}))
+  const dirs = stdout.split('\n').filter((d) => d.startsWith(join(installed, 'node_modules')) && !d.includes('/@types/'))
+  return dirs.flatMap((d) => tree(d, join('app', relative(installed, d)), (name) => name === 'node_modules' || name === '.bin'))
 }
 
 /**
