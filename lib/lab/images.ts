@@ -1,11 +1,11 @@
 import {execFile, execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync} from 'node:fs'
-import {join, relative} from 'node:path'
+import {dirname, join, relative} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
 import {writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
-import {repoRoot} from './paths.js'
+import {baoBinary, repoRoot} from './paths.js'
 
 const run = promisify(execFile)
 
@@ -163,11 +163,16 @@ function tree(hostDir: string, imageDir: string, skip: (name: string, host: stri
   return out
 }
 
-/** The packages `npm ls --omit=dev` names: what the CLI needs at run time. */
+/**
+ * The packages `npm ls --omit=dev` names: what the CLI needs at run time. Asked where node_modules
+ * really is: in a git worktree whose node_modules is a symlink to another checkout's, npm ls run
+ * in the worktree takes every package for extraneous and names nested ones by the other path.
+ */
 async function productionModules(root: string): Promise<LayerEntry[]> {
-  const {stdout} = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], {cwd: root, maxBuffer: 16 << 20}).catch((err: {stdout?: string}) => ({stdout: err.stdout ?? ''}))
-  const dirs = stdout.split('\n').filter((d) => d.startsWith(join(root, 'node_modules')) && !d.includes('/@types/'))
-  return dirs.flatMap((d) => tree(d, join('app', relative(root, d)), (name) => name === 'node_modules' || name === '.bin'))
+  const installed = dirname(realpathSync(join(root, 'node_modules')))
+  const {stdout} = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], {cwd: installed, maxBuffer: 16 << 20}).catch((err: {stdout?: string}) => ({stdout: err.stdout ?? ''}))
+  const dirs = stdout.split('\n').filter((d) => d.startsWith(join(installed, 'node_modules')) && !d.includes('/@types/'))
+  return dirs.flatMap((d) => tree(d, join('app', relative(installed, d)), (name) => name === 'node_modules' || name === '.bin'))
 }
 
 /**
@@ -220,6 +225,18 @@ export const WRAPPER: ImageDef = {
 }
 /** runtime/wrapper/build.sh builds (cargo caches) and prints the executable's path. */
 const wrapperBinary = (): string => execFileSync('bash', [join(repoRoot(), 'runtime', 'wrapper', 'build.sh')], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim()
+
+/**
+ * OpenBao's own agent (`bao agent`, the lab's bao binary) on the busybox base: the Vault Agent
+ * Injector style sidecar that bench/pod-start.mjs compares the wrapper with. Not in LAB_IMAGES:
+ * only that bench needs it, and its ~180 MB layer is slow to pack.
+ */
+export const BAO_AGENT: ImageDef = {
+  name: 'bao-agent',
+  tag: async () => firstLine(baoBinary(), ['version'], /OpenBao v(\S+)/),
+  layers: async () => [await busyboxLayer(), [file(baoBinary(), 'usr/local/bin/bao', 0o755)]],
+  config: {entrypoint: ['/usr/local/bin/bao'], cmd: ['agent', '-config=/etc/bao/agent.hcl'], user: '65534:65534'},
+}
 
 export const LAB_IMAGES: ImageDef[] = [PAUSE, BASE, REDIS, CLOUDTASER, EBPF_AGENT, WRAPPER]
 

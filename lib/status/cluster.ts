@@ -51,7 +51,7 @@ export interface StatusReport {
 interface Pod {
   metadata: {name: string; namespace: string; labels?: Record<string, string>; ownerReferences?: Array<{kind: string; name: string}>; deletionTimestamp?: string}
   spec: {containers: Array<{name: string; command?: string[]}>; initContainers?: Array<{name: string}>}
-  status?: {phase?: string; conditions?: Array<{type: string; status: string}>; containerStatuses?: Array<{name: string; state?: {waiting?: {reason?: string; message?: string}}}>}
+  status?: {phase?: string; conditions?: Array<{type: string; status: string}>; containerStatuses?: Array<{name: string; state?: {waiting?: {reason?: string; message?: string}}; lastState?: {terminated?: {exitCode?: number; message?: string}}}>}
 }
 
 /**
@@ -122,7 +122,10 @@ async function protectedWorkloads(http: KubeHttp): Promise<WorkloadStatus[]> {
     const ready = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
     if (ready) w.ready++
     const stuck = p.status?.containerStatuses?.find((c) => c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating')
-    if (stuck) w.problems.push(`Pod ${p.metadata.name} container ${stuck.name}: ${stuck.state!.waiting!.reason}${stuck.state!.waiting!.message ? `: ${stuck.state!.waiting!.message}` : ''}`)
+    // The last exit's termination message: where the wrapper writes why it did not start the app.
+    const last = stuck?.lastState?.terminated
+    const lastExit = last ? `; last exit ${last.exitCode ?? '?'}${last.message ? `: ${last.message.trim()}` : ''}` : ''
+    if (stuck) w.problems.push(`Pod ${p.metadata.name} container ${stuck.name}: ${stuck.state!.waiting!.reason}${stuck.state!.waiting!.message ? `: ${stuck.state!.waiting!.message}` : ''}${lastExit}`)
     else if (!ready && p.status?.phase !== 'Succeeded') w.problems.push(`Pod ${p.metadata.name} is not Ready (${p.status?.phase ?? 'unknown phase'})`)
   })
   return [...byOwner.values()].sort((a, b) => `${a.namespace}/${a.kind}/${a.name}`.localeCompare(`${b.namespace}/${b.kind}/${b.name}`))

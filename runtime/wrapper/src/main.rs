@@ -47,7 +47,19 @@ fn exit(code: i32) -> ! {
 
 fn fail(e: &Error) -> i32 {
     log::error(e, "start_failed");
+    termination_message(e);
     e.exit
+}
+
+/// The kubelet shows this file's text as the container's last termination message (`kubectl
+/// describe pod`, `target status`), so why a protected Pod does not start is visible without its
+/// logs. Only where the kubelet mounted it (never created elsewhere); code, message, hint: no value.
+fn termination_message(e: &Error) {
+    use std::io::Write;
+    let path = std::env::var_os("CLOUDTASER_TERMINATION_LOG").unwrap_or_else(|| "/dev/termination-log".into());
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).truncate(true).open(path) {
+        let _ = write!(f, "{}: {}{}", e.code, e.message, e.hint.map(|h| format!(" ({h})")).unwrap_or_default());
+    }
 }
 
 fn install(dir: Option<&OsStr>) -> i32 {

@@ -154,13 +154,24 @@ t.test('sighup mode: a new KV version sends SIGHUP and keeps the process', async
   t.equal(await r.exit, 42)
 })
 
-t.test('OpenBao unreachable at start: retries until the deadline, exits 5, the app never starts', async (t) => {
-  const r = start({...podEnv('restart'), CLOUDTASER_VAULT_ADDR: 'http://127.0.0.1:1', CLOUDTASER_START_DEADLINE: '1500ms'})
+t.test('OpenBao unreachable at start: retries until the deadline, exits 5, the app never starts, the reason in the termination message', async (t) => {
+  // The kubelet's /dev/termination-log stands in here: the wrapper only writes a file that exists.
+  const dir = mkdtempSync(join(tmpdir(), 'wrapper-term-'))
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
+  const termLog = join(dir, 'termination-log')
+  writeFileSync(termLog, 'stale text from a previous run that is longer than the new message will be')
+  const r = start({...podEnv('restart'), CLOUDTASER_VAULT_ADDR: 'http://127.0.0.1:1', CLOUDTASER_START_DEADLINE: '1500ms', CLOUDTASER_TERMINATION_LOG: termLog})
   t.equal(await r.exit, 5)
   t.equal(r.lines.length, 0, 'the child never ran')
   const err = r.stderr.join('')
   t.match(err, /openbao_retry/)
   t.match(err, /WRAPPER_START_DEADLINE.*unreachable/)
+  t.match(readFileSync(termLog, 'utf8'), /^WRAPPER_START_DEADLINE: OpenBao stayed unreachable for 2s: .*\(The application was not started without its secrets\..*\)$/s)
+  // Nothing created where the kubelet mounted no file.
+  const absent = join(dir, 'absent')
+  const r2 = start({...podEnv('restart'), CLOUDTASER_VAULT_ADDR: 'http://127.0.0.1:1', CLOUDTASER_START_DEADLINE: '200ms', CLOUDTASER_TERMINATION_LOG: absent})
+  t.equal(await r2.exit, 5)
+  t.same(readdirSync(dir), ['termination-log'], 'no file created')
 })
 
 t.test('a refused login fails at once with the role named', async (t) => {
