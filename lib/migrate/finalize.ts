@@ -1,17 +1,14 @@
-import type {KubeConfig} from '@kubernetes/client-node'
 import {mapBounded} from '../bounded.js'
 import {CloudtaserError} from '../errors.js'
 import type {KubeHttp} from '../kube/http.js'
 import {deleteSecret} from '../kube/secret-values.js'
 import type {BaoClient} from '../openbao/bao-client.js'
-import type {LoadedPlan} from '../plan/io.js'
 import type {Workload} from '../plan/types.generated.js'
 import {PlanWriter} from '../protect/plan-writer.js'
-import type {Decision} from '../protect/run.js'
 import {RunDigest} from './digest.js'
 import {compareWithKv, listNamespace, observeSource} from './observe.js'
 import {podsOf, secretUsers, type NamespaceObjects} from './references.js'
-import {openSession} from './session.js'
+import {openSession, type CutoverStepOptions} from './session.js'
 import {targetsOf, type Target} from './targets.js'
 import {expectedVersion, planFinalize, type FinalizeAction, type WorkloadUse} from './transform.js'
 import {now, upsertRecord} from './units.js'
@@ -32,20 +29,7 @@ export interface FinalizeResult {
   planWrites: number
 }
 
-export interface FinalizeOptions {
-  kc: KubeConfig
-  loaded: LoadedPlan
-  bao: BaoClient
-  actor: string
-  dryRun?: boolean
-  /** NAMESPACE/NAME: only these Secrets. */
-  secrets?: string[]
-  /** Asked before each deletion (--interactive); absent means approve (--yes). */
-  decide?: (t: {namespace: string; name: string}) => Promise<Decision>
-  concurrency?: number
-  onOutcome?: (o: FinalizeOutcome) => void
-  http?: KubeHttp
-}
+export type FinalizeOptions = CutoverStepOptions<FinalizeOutcome>
 
 /**
  * The cutover's last step: deletes a Kubernetes Secret only when OpenBao holds its values (the

@@ -1,4 +1,4 @@
-import {select} from '@inquirer/prompts'
+import {ask} from '../protect/prompt.js'
 import type {Decision} from '../protect/run.js'
 import type {CheckResult} from './check.js'
 import type {CopyOutcome} from './copy.js'
@@ -48,15 +48,6 @@ export function renderCheck(r: CheckResult): string[] {
   ]
 }
 
-const ask = (message: string, approve: string, skip: string): Promise<Decision> =>
-  select<Decision>({
-    message,
-    choices: [
-      {name: `approve: ${approve}`, value: 'approve'},
-      {name: `skip: ${skip}`, value: 'skip'},
-      {name: 'quit: stop here, the rest stays as it is', value: 'quit'},
-    ],
-  })
 
 export const askDelete = (s: {namespace: string; name: string}): Promise<Decision> => ask(`Delete Secret ${s.namespace}/${s.name}? (OpenBao holds its values)`, 'delete it', 'keep it for now')
 export const askRestore = (s: {namespace: string; name: string}): Promise<Decision> => ask(`Recreate Secret ${s.namespace}/${s.name} from OpenBao?`, 'recreate it', 'leave it absent')

@@ -1,18 +1,14 @@
-import type {KubeConfig} from '@kubernetes/client-node'
 import {mapBounded} from '../bounded.js'
 import {CloudtaserError} from '../errors.js'
 import type {KubeHttp} from '../kube/http.js'
 import {createSecret} from '../kube/secret-values.js'
-import type {BaoClient} from '../openbao/bao-client.js'
 import {readKvValues} from '../openbao/kv-values.js'
-import type {LoadedPlan} from '../plan/io.js'
 import type {MigratedSecret} from '../plan/types.generated.js'
 import {PlanWriter} from '../protect/plan-writer.js'
-import type {Decision} from '../protect/run.js'
 import {RunDigest} from './digest.js'
 import {fromKv} from './encoding.js'
 import {compareWithKv, observeSource} from './observe.js'
-import {openSession} from './session.js'
+import {openSession, type CutoverStepOptions} from './session.js'
 import {targetsOf, type Target} from './targets.js'
 import {planRollback} from './transform.js'
 import {now, upsertRecord} from './units.js'
@@ -33,18 +29,7 @@ export interface RollbackResult {
   planWrites: number
 }
 
-export interface RollbackOptions {
-  kc: KubeConfig
-  loaded: LoadedPlan
-  bao: BaoClient
-  actor: string
-  dryRun?: boolean
-  secrets?: string[]
-  decide?: (t: {namespace: string; name: string}) => Promise<Decision>
-  concurrency?: number
-  onOutcome?: (o: RollbackOutcome) => void
-  http?: KubeHttp
-}
+export type RollbackOptions = CutoverStepOptions<RollbackOutcome>
 
 /**
  * Recreates each recorded Secret that is gone from Kubernetes, from OpenBao's current version

@@ -2,7 +2,8 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import {kubeHttp, type KubeHttp} from '../kube/http.js'
 import type {LoadedPlan} from '../plan/io.js'
 import {acquireLease, holderIdentity, type HeldLease} from '../protect/lease.js'
-import {checkFingerprint} from '../protect/run.js'
+import {checkFingerprint, type Decision} from '../protect/run.js'
+import type {BaoClient} from '../openbao/bao-client.js'
 
 /**
  * What every migrate run starts with: the plan matched to this cluster by fingerprint, a
@@ -10,6 +11,22 @@ import {checkFingerprint} from '../protect/run.js'
  * one protect holds), so two runs never write the same plan or Secrets at once. A run killed
  * with -9 leaves the lease behind; the next run on this host sees its pid gone and takes it.
  */
+/** What `finalize` and `rollback` are given; O is what each reports per Secret. */
+export interface CutoverStepOptions<O> {
+  kc: KubeConfig
+  loaded: LoadedPlan
+  bao: BaoClient
+  actor: string
+  dryRun?: boolean
+  /** NAMESPACE/NAME: only these Secrets. */
+  secrets?: string[]
+  /** Asked before each change (--interactive); absent means approve (--yes). */
+  decide?: (t: {namespace: string; name: string}) => Promise<Decision>
+  concurrency?: number
+  onOutcome?: (o: O) => void
+  http?: KubeHttp
+}
+
 export interface Session {
   http: KubeHttp
   /** True once the lease was lost: stop starting new work. */

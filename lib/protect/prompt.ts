@@ -1,8 +1,8 @@
 import {select} from '@inquirer/prompts'
 import type {Decision, Preview, WorkloadRef} from './run.js'
 
-/** One question per workload; only ever asked when stdin is a terminal (cli/flags/approval.ts checks). */
-const ask = (message: string, approve: string, skip: string): Promise<Decision> =>
+/** One question per item (workload, Secret); only ever asked when stdin is a terminal (cli/flags/approval.ts checks). */
+export const ask = (message: string, approve: string, skip: string): Promise<Decision> =>
   select<Decision>({
     message,
     choices: [
