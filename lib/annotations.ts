@@ -34,6 +34,10 @@ export const Annotations = {
   initContainers: 'cloudtaser.io/init-containers',
   /** restart (default) or sighup: what the wrapper does when a secret's KV version changes. */
   onChange: 'cloudtaser.io/on-secret-change',
+  /** How long the wrapper waits for OpenBao at start before it gives up (duration, default 60s). */
+  startDeadline: 'cloudtaser.io/start-deadline',
+  /** How often the wrapper looks for a new KV version (duration, default 30s). */
+  pollInterval: 'cloudtaser.io/poll-interval',
   /**
    * Prefix; `cloudtaser.io/entrypoint.<container>` = JSON {entrypoint, cmd, digest} recorded ahead
    * of time (e.g. by discover) so admission needs no registry lookup for that container.

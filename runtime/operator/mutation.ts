@@ -100,6 +100,8 @@ const annotationToEnv: [string, string][] = [
   [Annotations.secretPaths, WrapperEnv.secretPaths],
   [Annotations.envMap, WrapperEnv.envMap],
   [Annotations.onChange, WrapperEnv.onChange],
+  [Annotations.startDeadline, WrapperEnv.startDeadline],
+  [Annotations.pollInterval, WrapperEnv.pollInterval],
   [Annotations.fileMap, WrapperEnv.fileMap],
   [Annotations.ebpf, WrapperEnv.ebpf],
   [Annotations.ebpfFail, WrapperEnv.ebpfFail],
@@ -225,6 +227,8 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
     const image = c.command && c.command.length > 0 ? undefined : resolved[c.name]
     const original = image ? [...image.entrypoint, ...(c.args ?? image.cmd)] : [...(c.command ?? []), ...(c.args ?? [])]
     const {args: _args, ...rest} = c
+    // Settings travel as annotations only: a CLOUDTASER_* env of the Pod's own (a stale one, or a
+    // token, which would be a secret in etcd) never reaches the wrapper.
     const env = (c.env ?? []).filter((e) => !e.name.startsWith('CLOUDTASER_'))
     // A run-to-completion init container is never restarted half-way on a secret change.
     const own = runsOnce ? [...settingsEnv.filter((e) => e.name !== WrapperEnv.onChange), {name: WrapperEnv.onChange, value: 'none'}] : settingsEnv

@@ -46,13 +46,16 @@ cli(['lab', 'up'])
 const labEnv = JSON.parse(cli(['lab', 'env', '--json']).stdout) as Record<string, string>
 Object.assign(env, {KUBECONFIG: labEnv.KUBECONFIG, BAO_ADDR: labEnv.BAO_ADDR, BAO_TOKEN: labEnv.BAO_TOKEN, PATH: `${labEnv.PATH_PREPEND}:${env.PATH}`})
 cli(['lab', 'images', '--json'])
-const installArgs = ['target', 'install', '--set', 'operator.ha=false', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+// As the demo: OpenBao's Kubernetes auth for this cluster and the operator's own policy and role
+// first (its webhook material lives in OpenBao); one operator replica keeps this test light.
+cli(['target', 'connect'])
+cli(['source', 'configure'])
+const installArgs = ['target', 'install', '--vault-address', labEnv.BAO_ADDR!, '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
 cli(installArgs)
 const manifest = join(root, 'examples/demo/redis.yaml')
 const objects = jsyaml.loadAll(readFileSync(manifest, 'utf8')).filter(Boolean) as Array<{kind: string; stringData?: Record<string, string>}>
 kubectl(['apply', '-f', manifest])
 kubectl(['-n', NS, 'rollout', 'status', 'deployment/redis', 'deployment/redis-client', '--timeout=180s'])
-cli(['target', 'connect'])
 const planFile = join(work, 'plan.yaml')
 cli(['target', 'discover', '-o', planFile, '--cluster-name', 'lab', '--vault-address', labEnv.BAO_ADDR!])
 cli(['source', 'apply-plan', planFile])
@@ -86,9 +89,8 @@ const before = await until('the protected Pods alone and Ready', async () => {
 t.test('a wrong OpenBao address: that Pod does not start and says why; target status names it; the other Pods keep running', async (t) => {
   const template = (await apps.readNamespacedDeployment({name: 'redis', namespace: NS})).spec!.template
   const wrong = 'http://openbao.wrong.invalid:8200'
-  template.metadata = {...template.metadata, labels: {...template.metadata!.labels, app: 'redis-wrong-addr'}, annotations: {...template.metadata!.annotations, [Annotations.vaultAddress]: wrong}}
   // The wrapper waits 60 s for OpenBao by default; 3 s keeps the test short (the same path).
-  template.spec!.containers[0]!.env = [...(template.spec!.containers[0]!.env ?? []), {name: 'CLOUDTASER_START_DEADLINE', value: '3s'}]
+  template.metadata = {...template.metadata, labels: {...template.metadata!.labels, app: 'redis-wrong-addr'}, annotations: {...template.metadata!.annotations, [Annotations.vaultAddress]: wrong, [Annotations.startDeadline]: '3s'}}
   await apps.createNamespacedDeployment({namespace: NS, body: {metadata: {name: 'redis-wrong-addr'}, spec: {replicas: 1, selector: {matchLabels: {app: 'redis-wrong-addr'}}, template}}})
   t.teardown(() => apps.deleteNamespacedDeployment({name: 'redis-wrong-addr', namespace: NS}).then(() => {}))
 

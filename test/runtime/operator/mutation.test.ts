@@ -94,6 +94,15 @@ t.test('missing settings are denied (nothing to inject is allowed); an operator 
   t.match(mutatePod(pod({}, {annotations: {...noPaths, [Annotations.secretPaths]: ' '}}), settings), {allowed: true, reason: 'nothing-to-inject'})
 })
 
+t.test('start-deadline and poll-interval annotations reach the wrapper as its env', async (t) => {
+  const p = pod({containers: [{name: 'app', image: 'a', command: ['a'], env: [{name: 'CLOUDTASER_START_DEADLINE', value: '1h'}]}]})
+  p.metadata!.annotations = {...p.metadata!.annotations, 'cloudtaser.io/start-deadline': '3s', 'cloudtaser.io/poll-interval': '5m'}
+  const r = mutatePod(p, settings)
+  if (!r.allowed) throw new Error('denied')
+  const env = applyPatch(p, r.patch).spec!.containers[0]!.env!
+  t.same(env.filter((e) => /DEADLINE|POLL/.test(e.name)), [{name: 'CLOUDTASER_START_DEADLINE', value: '3s'}, {name: 'CLOUDTASER_POLL_INTERVAL', value: '5m'}], 'the annotation, never the container\'s own CLOUDTASER_ env')
+})
+
 t.test('stale CLOUDTASER_* env on the container is replaced, never duplicated', async (t) => {
   const p = pod({containers: [{name: 'app', image: 'a', command: ['a'], env: [{name: 'CLOUDTASER_VAULT_TOKEN', value: 'x'}]}]})
   const r = mutatePod(p, settings)
