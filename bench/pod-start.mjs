@@ -205,11 +205,16 @@ const memoryCurrent = (cgroupPath) => {
     return undefined
   }
 }
+// cgroup v2's memory.current; this machine kind has cgroup v1, where the figure is left out.
+const cgroupMiB = (path) => {
+  const bytes = path ? memoryCurrent(path) : undefined
+  return bytes === undefined ? undefined : Number((bytes / 1048576).toFixed(1))
+}
 const mib = (kib) => Number((kib / 1024).toFixed(1))
 const operatorPods = (await core.listNamespacedPod({namespace: 'cloudtaser-system', labelSelector: 'app.kubernetes.io/component=operator'})).items
 const operator = operatorPods.map((p) => {
   const procs = (p.status?.containerStatuses ?? []).flatMap((c) => (c.containerID ? containerProcesses(c.containerID) : []))
-  return {pod: p.metadata.name, processes: procs.map((x) => `${x.cmd} ${mib(x.rssKiB)} MiB`), rssMiB: mib(procs.reduce((a, x) => a + x.rssKiB, 0)), cgroupMemoryCurrentMiB: procs[0]?.cgroupPath ? Number(((memoryCurrent(procs[0].cgroupPath) ?? 0) / 1048576).toFixed(1)) : undefined}
+  return {pod: p.metadata.name, processes: procs.map((x) => `${x.cmd} ${mib(x.rssKiB)} MiB`), rssMiB: mib(procs.reduce((a, x) => a + x.rssKiB, 0)), cgroupMemoryCurrentMiB: cgroupMiB(procs[0]?.cgroupPath)}
 })
 const wrapped = await startOnce('cloudtaser', 'mem-cloudtaser', {keep: true})
 const agented = await startOnce('bao-agent', 'mem-bao-agent', {keep: true})
