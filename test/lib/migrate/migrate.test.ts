@@ -265,7 +265,9 @@ t.test('leak hunt: no canary in any output, the plan, the lab\'s logs or any fil
   const traced = (name: string, args: string[]): string => {
     const out = execFileSync('strace', ['-f', '-qq', '-e', 'trace=open,openat,creat,rename,renameat,renameat2,link,symlink', '-o', join(dir, name), 'env', '-u', 'NODE_OPTIONS', process.execPath, join(process.cwd(), 'bin/run.js'), ...args], {
       // `env -u`: without the NODE_OPTIONS tap puts into every child (its process-info hook writes files of its own), the CLI as users run it.
-      env: isolatedEnv(env),
+      // The CLI caches its compiled code (bin/run.js); on a cold machine that write lands in /tmp. Kept in
+      // the plan's directory, it is hunted for canaries with everything else.
+      env: {...isolatedEnv(env), NODE_COMPILE_CACHE: join(dir, '.node-compile-cache')},
       cwd: dir,
       encoding: 'utf8',
     })
