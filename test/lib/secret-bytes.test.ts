@@ -25,7 +25,9 @@ t.test('unescape: what JSON.parse gives, as UTF-8 bytes, for any escaping', asyn
     const s = randomText(Math.floor(Math.random() * 60))
     // As Go escapes (\u003c, \u2028) and as JSON.stringify does, and every UTF-16 unit as \uXXXX (astral ones as surrogate pairs).
     const forms = [JSON.stringify(s), JSON.stringify(s).replace(/[<>&\u2028]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`), `"${s.split('').map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`]
-    for (const f of forms) t.ok(unescapeJson(Buffer.from(f.slice(1, -1))).equals(Buffer.from(s, 'utf8')), `${JSON.stringify(f).slice(0, 40)}`)
+    // The message names the input in ASCII only: raw U+2028 or half a surrogate pair in a TAP line
+    // once broke the stream (the subtest ended after 3 assertions with no failure of its own).
+    forms.forEach((f, k) => t.same([...unescapeJson(Buffer.from(f.slice(1, -1)))], [...Buffer.from(s, 'utf8')], `sample ${i}, form ${k}: ${Buffer.from(f).toString('base64').slice(0, 40)}`))
   }
   t.same([...unescapeJson(Buffer.from('\\ud800x'))], [0xef, 0xbf, 0xbd, 0x78], 'a lone surrogate becomes U+FFFD')
   t.throws(() => unescapeJson(Buffer.from('\\x')), /bad escape/)
