@@ -43,6 +43,9 @@ export const ERRORS = {
   KUBE_TOKEN_REQUEST: {exitCode: ExitCode.UNAVAILABLE},
   KUBE_UNAUTHORIZED: {exitCode: ExitCode.AUTH},
   KUBE_UNREACHABLE: {exitCode: ExitCode.UNAVAILABLE},
+  // target debug
+  DEBUG_REPORT_UNSUPPORTED: {exitCode: ExitCode.CONFIG},
+  DEBUG_REPORT_TIMEOUT: {exitCode: ExitCode.UNAVAILABLE},
   // the plan file (the first issue's code when a plan is invalid)
   PLAN_INVALID: {exitCode: ExitCode.CHECK_FAILED},
   PLAN_SCHEMA: {exitCode: ExitCode.CHECK_FAILED},

@@ -27,6 +27,8 @@ export interface KubeTarget {
   needsClient?: {reason: string; files: string[]}
   /** Running in a Pod without a kubeconfig: the ServiceAccount's files, re-read by long-lived clients. */
   inCluster?: {dir: string}
+  /** The context's namespace, the default of `-n` as in kubectl. */
+  namespace?: string
 }
 
 /** Where the kubelet mounts a Pod's ServiceAccount token, CA and namespace. */
@@ -131,7 +133,7 @@ export function resolveKubeconfig(sel: KubeconfigSelection, env: NodeJS.ProcessE
     throw new CloudtaserError('KUBE_NO_CLUSTER', `context "${contextName}" names no cluster with a server`, {exitCode: ExitCode.CONFIG, hint: 'Select another context with --context.'})
   }
   const user = (context.user ? users.get(context.user) : undefined) ?? {user: {}, dir: cluster.dir}
-  const target: KubeTarget = {server: server.replace(/\/$/, ''), context: contextName, cluster: context.cluster!}
+  const target: KubeTarget = {server: server.replace(/\/$/, ''), context: contextName, cluster: context.cluster!, ...(context.namespace ? {namespace: context.namespace} : {})}
 
   const dynamic = ['exec', 'auth-provider'].find((k) => user.user[k]) ?? (cluster.cluster['proxy-url'] ? 'proxy-url' : undefined) ?? (user.user.username ? 'username' : undefined)
   if (dynamic || !server.startsWith('https://')) return {...target, needsClient: {reason: dynamic ?? 'plain http', files}}

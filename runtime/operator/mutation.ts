@@ -295,6 +295,12 @@ export function requireEnforcingNode(affinity: V1Affinity | undefined): V1Affini
   }
 }
 
+/** Whether requireEnforcingNode constrains this Pod: every required term then names enforcing nodes. */
+export function requiresEnforcingNode(affinity: V1Affinity | undefined): boolean {
+  const terms = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []
+  return terms.length > 0 && terms.every((t) => (t.matchExpressions ?? []).some((e) => e.key === NODE_KERNEL_LABEL && e.operator === 'In' && e.values?.length === 1 && e.values[0] === 'enforce'))
+}
+
 /** RFC 6902 applied to a plain object: for tests and for the operator's dry-run output. */
 export function applyPatch<T>(doc: T, patch: JsonPatchOp[]): T {
   const out = structuredClone(doc) as Record<string, unknown>

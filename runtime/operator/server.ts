@@ -10,6 +10,7 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 import {LeaderElector} from '../../lib/kube/leader-election.js'
 import {handleAdmission, send, type AdmissionStats} from './admission.js'
+import {DiagnosticsController} from './diagnostics/controller.js'
 import {jsonLogger, type Logger} from './log.js'
 import {bundlePem} from './material.js'
 import {describe, MaterialController, type Loaded} from './material-controller.js'
@@ -64,6 +65,8 @@ export interface OperatorOptions {
   reusePort?: boolean
   /** The plain-HTTP ops port (/healthz, /readyz, /status, /metrics). */
   ops?: {host: string; port: number}
+  /** On the leader: fill DebugReports and warn (NoEnforcingNode) on Pods no node can protect. Needs kubeConfig. */
+  diagnostics?: boolean
 }
 
 export interface Operator {
@@ -121,6 +124,7 @@ class OperatorProcess implements Operator {
   private https: Server | undefined
   private ops: HttpServer | undefined
   private elector: LeaderElector | undefined
+  private diagnostics: DiagnosticsController | undefined
   private leading = false
   private serving = false
   private closing = false
@@ -153,6 +157,9 @@ class OperatorProcess implements Operator {
     this.failed.catch(() => undefined)
     this.firstSync = new Promise<void>((resolve, reject) => (this.settleFirstSync = (err) => (err ? reject(err) : resolve())))
     this.firstSync.catch(() => undefined)
+    if (o.diagnostics && o.kubeConfig) {
+      this.diagnostics = new DiagnosticsController({kubeConfig: o.kubeConfig, identity: this.identity, log: this.log, onError: (event, err) => this.failure(event, err)})
+    }
   }
 
   get caPem(): string {
@@ -300,6 +307,8 @@ class OperatorProcess implements Operator {
     this.leading = v
     this.log('info', v ? 'leader_started' : 'leader_stopped', {identity: this.identity})
     if (v) this.enqueue(() => this.leaderWork(true))
+    if (v) this.diagnostics?.start()
+    else void this.diagnostics?.stop()
   }
 
   /** One thing at a time: polls, rotations and webhook writes never interleave. */
@@ -360,6 +369,7 @@ class OperatorProcess implements Operator {
     clearInterval(this.pollTimer)
     await this.elector?.stop()
     this.leading = false
+    await this.diagnostics?.stop()
     await this.queue
     await Promise.all(
       [this.https, this.ops].map(

@@ -195,7 +195,12 @@ t.test('helm install, the operator on its ServiceAccount with the chart\'s RBAC,
   t.ok(await can('update', 'leases/cloudtaser-operator-leader', '-n', NAMESPACE), 'renew its Lease')
   t.notOk(await can('update', 'leases/other', '-n', NAMESPACE), 'no other Lease')
   t.notOk(await can('create', 'leases', '-n', 'kube-system'), 'no Lease outside its namespace')
-  t.notOk(await can('list', 'pods', '-A'), 'never lists Pods')
+  t.ok(await can('list', 'pods', '-A'), 'lists Pods (diagnostics, on by default)')
+  t.notOk(await can('create', 'pods', '-n', 'apps'), 'never creates Pods')
+  t.notOk(await can('patch', 'pods', '-n', 'apps'), 'never patches Pods')
+  t.notOk(await can('list', 'configmaps', '-A'), 'no ConfigMaps')
+  t.ok(await can('patch', 'debugreports.cloudtaser.io', '--subresource', 'status', '-n', 'apps'), 'writes DebugReport status')
+  t.notOk(await can('create', 'debugreports.cloudtaser.io', '-n', 'apps'), 'creates no DebugReport')
   t.notOk(await can('get', 'pods', '-n', 'apps', '--as', `system:serviceaccount:${NAMESPACE}:cloudtaser-ebpf-agent`), 'the agent has no rights')
 
   // The operator's real calls through the account's token, found as in a Pod (no kubeconfig:

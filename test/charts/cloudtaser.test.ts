@@ -92,6 +92,7 @@ t.test('the objects rendered, and no Secret unless secretBackend=kubernetes', as
     'ClusterRole/cloudtaser-operator',
     'ClusterRoleBinding/cloudtaser-ebpf-agent',
     'ClusterRoleBinding/cloudtaser-operator',
+    'CustomResourceDefinition/debugreports.cloudtaser.io',
     'DaemonSet/cloudtaser-ebpf-agent',
     'Deployment/cloudtaser-operator',
     `MutatingWebhookConfiguration/${WEBHOOK_CONFIG_NAME}`,
@@ -117,6 +118,12 @@ t.test('the objects rendered, and no Secret unless secretBackend=kubernetes', as
   t.same(byKind(off.objects, 'DaemonSet'), [], 'ebpf.enabled=false: no agent')
   t.notOk(off.objects.some((o) => o.metadata.name === 'cloudtaser-ebpf-agent'))
   t.same(byKind(off.objects, 'NetworkPolicy'), [], 'networkPolicy.enabled=false')
+
+  const noDiag = await render({operator: {diagnostics: {enabled: false}}})
+  t.same(byKind(noDiag.objects, 'CustomResourceDefinition'), [], 'diagnostics.enabled=false: no DebugReport CRD')
+  t.notMatch(JSON.stringify(one(noDiag.objects, 'ClusterRole', 'cloudtaser-operator')), /pods|events|nodes|debugreports/, 'and no read rules')
+  t.notOk(one(noDiag.objects, 'Deployment').spec.template.spec.containers[0].args.includes('--diagnostics'))
+  t.ok(one(defaults.objects, 'Deployment').spec.template.spec.containers[0].args.includes('--diagnostics'), 'on by default')
 })
 
 t.test('operator: HA, hardening, resources, probes', async (t) => {
@@ -238,11 +245,18 @@ t.test('eBPF agent: privileged, hostPID, BTF, bpffs, the socket protected Pods m
 t.test('RBAC: exactly the rules the README lists', async (t) => {
   const rules = (r: {objects: K8sObject[]}, kind: string, name = 'cloudtaser-operator') => one(r.objects, kind, name).rules
   t.same(rules(defaults, 'ClusterRole', 'cloudtaser-ebpf-agent'), [{apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch']}], 'the agent: its Node\'s label, nothing else')
-  t.same(rules(defaults, 'ClusterRole'), [
-    {apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [WEBHOOK_CONFIG_NAME], verbs: ['get', 'update']},
-    {apiGroups: [''], resources: ['secrets'], verbs: ['get']},
-  ])
-  t.same(rules(other, 'ClusterRole'), [rules(defaults, 'ClusterRole')[0]], 'readPullSecrets=false: no access to Secrets')
+  const webhookRule = {apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [WEBHOOK_CONFIG_NAME], verbs: ['get', 'update']}
+  const diagnostics = [
+    {apiGroups: ['cloudtaser.io'], resources: ['debugreports'], verbs: ['get', 'list', 'watch', 'delete']},
+    {apiGroups: ['cloudtaser.io'], resources: ['debugreports/status'], verbs: ['update', 'patch']},
+    {apiGroups: [''], resources: ['pods'], verbs: ['get', 'list']},
+    {apiGroups: [''], resources: ['events'], verbs: ['list', 'create']},
+    {apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list']},
+    {apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['get']},
+    {apiGroups: ['batch'], resources: ['jobs'], verbs: ['get']},
+  ]
+  t.same(rules(defaults, 'ClusterRole'), [webhookRule, ...diagnostics, {apiGroups: [''], resources: ['secrets'], verbs: ['get']}])
+  t.same(rules(other, 'ClusterRole'), [webhookRule, ...diagnostics], 'readPullSecrets=false: no access to Secrets')
   const lease = [
     {apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['cloudtaser-operator-leader'], verbs: ['get', 'update']},
     {apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create']},
@@ -251,7 +265,8 @@ t.test('RBAC: exactly the rules the README lists', async (t) => {
   t.same(rules(other, 'Role'), [...lease, {apiGroups: [''], resources: ['secrets'], resourceNames: ['cloudtaser-operator-pki'], verbs: ['get', 'update']}])
   for (const r of [defaults, other, spread]) {
     for (const o of [...byKind(r.objects, 'ClusterRole'), ...byKind(r.objects, 'Role')]) {
-      for (const rule of o.rules) t.notOk(rule.verbs.some((v: string) => ['*', 'list', 'watch', 'delete', 'deletecollection', 'escalate', 'bind', 'impersonate'].includes(v)), `${o.kind} ${JSON.stringify(rule)}`)
+      // list, watch and delete only in the diagnostics rules above: read-only objects, and the DebugReports.
+      for (const rule of o.rules) if (!diagnostics.some((d) => JSON.stringify(d) === JSON.stringify(rule))) t.notOk(rule.verbs.some((v: string) => ['*', 'list', 'watch', 'delete', 'deletecollection', 'escalate', 'bind', 'impersonate'].includes(v)), `${o.kind} ${JSON.stringify(rule)}`)
     }
   }
   const binding = one(defaults.objects, 'ClusterRoleBinding', 'cloudtaser-operator')

@@ -52,6 +52,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     'timeout-seconds': Flags.integer({description: 'Apiserver timeout for one admission call.', default: 5, min: 1, max: 30}),
     'exclude-namespace': Flags.string({description: 'Namespace never sent to the webhook (repeatable).', multiple: true, default: ['kube-system', 'cloudtaser-system']}),
     'registry-mirror': Flags.string({description: 'Registry host=URL whose images are read from another endpoint, as the nodes\' containerd mirrors them (repeatable; e.g. cloudtaser.lab=http://10.245.0.2:5000).', multiple: true, default: []}),
+    diagnostics: Flags.boolean({description: 'On the leader: fill DebugReport resources (`target debug`) and put a NoEnforcingNode event on each protected Pod that requires an enforcing node when the cluster has none. Needs the DebugReport CRD and read access to Pods, events and nodes (the chart grants it).', default: false}),
     'no-register': Flags.boolean({description: 'Serve only; do not write the MutatingWebhookConfiguration.', default: false}),
     'webhook-config': Flags.string({description: 'create: the operator writes the whole MutatingWebhookConfiguration; ca-bundle: it exists (the Helm chart owns it) and only its caBundle is set.', options: ['create', 'ca-bundle'], default: 'create'}),
     'secret-backend': Flags.string({description: 'Where the webhook CA and certificate live: openbao (alias vault), kubernetes (a Secret: fallback, warned), memory (one replica).', options: ['openbao', 'vault', 'kubernetes', 'memory'], default: 'memory', helpGroup: 'TLS MATERIAL'}),
@@ -129,6 +130,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
       timing,
       // Nothing is shared in memory: one replica, which always leads.
       leaderElection: kind === 'memory' ? undefined : {namespace, name: f['lease-name'], identity: f.identity},
+      diagnostics: f.diagnostics,
     })
     let fatal: unknown
     await new Promise<void>((resolve) => {
