@@ -1,8 +1,8 @@
 // Failure behaviour on the lab's node, after the demo's workflow has left Debian's Redis and its
 // client protected (lab up, images, target install, discover, apply-plan, protect):
 // (i) a wrong OpenBao address in a workload's annotations: that Pod does not start, says why in
-//     its termination message, events and logs, `target status` names it, and the other protected
-//     Pods keep running untouched;
+//     its termination message, events and logs, `target status` and `target debug` name it, and
+//     the other protected Pods keep running untouched;
 // (ii) `helm upgrade` in place (`target install` with a changed operator value) rolls the operator
 //     and restarts no protected Pod.
 import t from 'tap'
@@ -120,6 +120,18 @@ t.test('a wrong OpenBao address: that Pod does not start and says why; target st
   })
   t.equal(status.r.status, 1, 'target status exits 1')
   t.match(status.line, /last exit 5: WRAPPER_START_DEADLINE: OpenBao stayed unreachable/, `status carries the reason: ${status.line}`)
+
+  // target debug: the operator's leader says the same, and that the address does not answer from inside the cluster.
+  const debug = cli(['target', 'debug', 'deployment/redis-wrong-addr', '-n', NS, '--json'], {allowFail: true})
+  t.equal(debug.status, 1, 'target debug exits 1')
+  const report = JSON.parse(debug.stdout) as {status: {phase: string; findings: string[]; pods: Array<{injection: {wrapped: boolean}; connectivity: {address: string; reachable: boolean; detail: string}}>}}
+  t.equal(report.status.phase, 'Complete')
+  t.match(report.status.pods[0], {injection: {wrapped: true}, connectivity: {address: wrong, reachable: false, detail: /ENOTFOUND|EAI_AGAIN/}})
+  t.ok(report.status.findings.some((f) => /container redis: CrashLoopBackOff.*last exit 5: WRAPPER_START_DEADLINE/.test(f)), `the wrapper's reason: ${report.status.findings.join(' | ')}`)
+  t.ok(report.status.findings.some((f) => f.includes(`OpenBao at ${wrong} does not answer from the operator's network`)), 'the probe\'s verdict')
+  const healthy = JSON.parse(cli(['target', 'debug', 'deployment/redis', '-n', NS, '--json']).stdout) as {status: {findings: string[]; pods: Array<{connectivity: {reachable: boolean}}>}}
+  t.same(healthy.status.findings, [], 'the healthy Redis: no finding')
+  t.equal(healthy.status.pods[0]!.connectivity.reachable, true, 'its OpenBao answers from the operator\'s network')
 
   const after = await protectedPods()
   t.same(after, before, 'the other protected Pods: same UIDs, no restarts, still Ready')

@@ -213,6 +213,11 @@ t.test('drift: a Secret re-created after finalize, a value changed in Kubernetes
   t.match(row('m-shop/regcred'), {state: 'in-sync', drift: false})
   const human = await cli('target', 'migrate', '--plan', planFile, '--check')
   t.match(human.stdout, /m-pay\/db\s+DRIFT recreated/)
+  // The OpenBao side, where it also reaches the cluster: the same check through source verify-plan.
+  const verify = await cli('source', 'verify-plan', planFile, '--migration', '--json')
+  t.equal(verify.code, 1, 'verify-plan --migration exits 1 on drift')
+  const v = JSON.parse(verify.stdout)
+  t.same(v.migration.secrets, c.secrets, 'the same rows as target migrate --check')
 
   const conflict = await cli('target', 'migrate', '--plan', planFile, '--json')
   t.equal(conflict.code, 6, 'a different value in OpenBao is a conflict')
