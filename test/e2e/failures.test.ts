@@ -127,7 +127,7 @@ t.test('a wrong OpenBao address: that Pod does not start and says why; target st
   const report = JSON.parse(debug.stdout) as {status: {phase: string; findings: string[]; pods: Array<{injection: {wrapped: boolean}; connectivity: {address: string; reachable: boolean; detail: string}}>}}
   t.equal(report.status.phase, 'Complete')
   t.match(report.status.pods[0], {injection: {wrapped: true}, connectivity: {address: wrong, reachable: false, detail: /ENOTFOUND|EAI_AGAIN/}})
-  t.ok(report.status.findings.some((f) => /container redis: CrashLoopBackOff.*last exit 5: WRAPPER_START_DEADLINE/.test(f)), `the wrapper's reason: ${report.status.findings.join(' | ')}`)
+  t.ok(report.status.findings.some((f) => /container redis: .*last exit 5: WRAPPER_START_DEADLINE: OpenBao stayed unreachable/.test(f)), `the wrapper's reason: ${report.status.findings.join(' | ')}`)
   t.ok(report.status.findings.some((f) => f.includes(`OpenBao at ${wrong} does not answer from the operator's network`)), 'the probe\'s verdict')
   const healthy = JSON.parse(cli(['target', 'debug', 'deployment/redis', '-n', NS, '--json']).stdout) as {status: {findings: string[]; pods: Array<{connectivity: {reachable: boolean}}>}}
   t.same(healthy.status.findings, [], 'the healthy Redis: no finding')

@@ -33,6 +33,8 @@ function podFindings(p: PodDiagnosis): string[] {
     const lastExit = c.lastExit ? `; last exit ${c.lastExit.code ?? '?'}${c.lastExit.message ? `: ${c.lastExit.message}` : ''}` : ''
     if (c.state === 'waiting' && c.reason && !PROGRESS.has(c.reason)) out.push(`${pod} container ${c.name}: ${c.reason}${c.message ? `: ${c.message}` : ''}${lastExit}`)
     else if (c.state === 'terminated' && c.reason !== 'Completed') out.push(`${pod} container ${c.name}: terminated (${c.reason ?? 'no reason'})${c.message ? `: ${c.message}` : ''}`)
+    // Between two crashes a crash-looping container is running: its previous exit says why.
+    else if (!p.ready && c.lastExit && c.lastExit.code !== 0) out.push(`${pod} container ${c.name}: ${c.state}, ${c.restarts} restart(s)${lastExit}`)
   }
   if (p.connectivity.reachable === false) out.push(`${pod}: OpenBao at ${p.connectivity.address} does not answer from the operator's network: ${p.connectivity.detail}`)
   // Warnings the lines above do not already say (BackOff repeats what the container state says).
