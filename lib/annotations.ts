@@ -32,6 +32,11 @@ export const Annotations = {
    * moved to the wrapper); app containers are always wrapped.
    */
   initContainers: 'cloudtaser.io/init-containers',
+  /**
+   * JSON `{"<KV path>": ["field", ...]}`: fields `target migrate` stored base64-encoded because the
+   * Secret's value was not UTF-8 text (the plan's base64Fields). The wrapper decodes them back.
+   */
+  base64Fields: 'cloudtaser.io/base64-fields',
   /** restart (default) or sighup: what the wrapper does when a secret's KV version changes. */
   onChange: 'cloudtaser.io/on-secret-change',
   /** How long the wrapper waits for OpenBao at start before it gives up (duration, default 60s). */

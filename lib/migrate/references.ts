@@ -1,4 +1,5 @@
 import type {V1CronJob, V1DaemonSet, V1Deployment, V1Ingress, V1Job, V1ObjectMeta, V1Pod, V1PodSpec, V1ReplicaSet, V1ReplicationController, V1ServiceAccount, V1StatefulSet} from '@kubernetes/client-node'
+import {Annotations} from '../annotations.js'
 import {isMutated} from '../wrapped-pod.js'
 
 /**
@@ -98,11 +99,23 @@ export interface PodState {
   wrapped: boolean
   ready: boolean
   done: boolean
+  /** What its wrapper decodes (cloudtaser.io/base64-fields): KV path -> fields; absent when nothing. */
+  base64Fields?: Record<string, string[]>
+}
+
+const base64FieldsOf = (p: V1Pod): Record<string, string[]> => {
+  try {
+    const v = JSON.parse(p.metadata?.annotations?.[Annotations.base64Fields] ?? '{}') as unknown
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string[]>) : {}
+  } catch {
+    return {}
+  }
 }
 
 const podState = (p: V1Pod): PodState => ({
   name: p.metadata?.name ?? '',
   wrapped: isMutated(p),
+  ...(p.metadata?.annotations?.[Annotations.base64Fields] ? {base64Fields: base64FieldsOf(p)} : {}),
   ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
   done: podDone(p),
 })

@@ -107,7 +107,7 @@ export interface WorkloadUse {
   remains?: string
   /** Desired replicas (undefined for CronJobs: no Pods are expected between runs). */
   replicas?: number
-  pods: Array<{name: string; wrapped: boolean; ready: boolean; done: boolean}>
+  pods: Array<{name: string; wrapped: boolean; ready: boolean; done: boolean; base64Fields?: Record<string, string[]>}>
 }
 
 export interface FinalizeObserved {
@@ -140,7 +140,9 @@ export function planFinalize(record: MigratedSecret | undefined, o: FinalizeObse
     else {
       const running = w.pods.filter((p) => !p.done)
       for (const p of running) {
+        const undecoded = (record.base64Fields ?? []).filter((f) => !(p.base64Fields?.[record.vaultPath] ?? []).includes(f))
         if (!p.wrapped) reasons.push(`${w.ref}: Pod ${p.name} does not run under the wrapper`)
+        else if (undecoded.length > 0) reasons.push(`${w.ref}: Pod ${p.name} would get binary field(s) ${undecoded.join(', ')} base64-encoded (protected before target migrate recorded them): run \`target protect\` again`)
         else if (!p.ready) reasons.push(`${w.ref}: Pod ${p.name} is not Ready`)
       }
       if ((w.replicas ?? 0) > 0 && running.length === 0) reasons.push(`${w.ref}: no Pods yet (wait for its rollout)`)

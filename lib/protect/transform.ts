@@ -69,6 +69,21 @@ export function fileMap(workload: Workload): string | undefined {
 }
 
 /**
+ * The `cloudtaser.io/base64-fields` annotation: per KV path this workload reads (env or files),
+ * the fields `target migrate` recorded as binary, which the wrapper must decode.
+ */
+export function base64Fields(tenant: Tenant, workload: Workload): string | undefined {
+  const out: Record<string, string[]> = {}
+  for (const s of workload.secrets) {
+    const record = tenant.secrets?.find((r) => r.name === s.source.name && r.vaultPath === s.vaultPath)
+    if (!record?.base64Fields?.length) continue
+    out[s.vaultPath] = [...new Set([...(out[s.vaultPath] ?? []), ...record.base64Fields])].sort()
+  }
+  const paths = Object.keys(out).sort()
+  return paths.length > 0 ? JSON.stringify(Object.fromEntries(paths.map((p) => [p, out[p]]))) : undefined
+}
+
+/**
  * Init containers whose Secret references protect moves to the wrapper: the webhook wraps exactly
  * these (app containers are always wrapped). Init containers that read no secret run untouched.
  */
@@ -96,6 +111,8 @@ export function desiredAnnotations(plan: MigrationPlan, tenant: Tenant, workload
   }
   const files = fileMap(workload)
   if (files) out[Annotations.fileMap] = files
+  const binary = base64Fields(tenant, workload)
+  if (binary) out[Annotations.base64Fields] = binary
   const init = wrappedInitContainers(workload)
   if (init.length > 0) out[Annotations.initContainers] = init.join(',')
   const authMount = plan.openbao?.authMount

@@ -32,6 +32,7 @@ export const WrapperEnv = {
   startDeadline: 'CLOUDTASER_START_DEADLINE',
   pollInterval: 'CLOUDTASER_POLL_INTERVAL',
   fileMap: 'CLOUDTASER_FILE_MAP',
+  base64Fields: 'CLOUDTASER_BASE64_FIELDS',
   ebpf: 'CLOUDTASER_EBPF',
   ebpfFail: 'CLOUDTASER_EBPF_FAIL',
 } as const
@@ -103,6 +104,7 @@ const annotationToEnv: [string, string][] = [
   [Annotations.startDeadline, WrapperEnv.startDeadline],
   [Annotations.pollInterval, WrapperEnv.pollInterval],
   [Annotations.fileMap, WrapperEnv.fileMap],
+  [Annotations.base64Fields, WrapperEnv.base64Fields],
   [Annotations.ebpf, WrapperEnv.ebpf],
   [Annotations.ebpfFail, WrapperEnv.ebpfFail],
 ]

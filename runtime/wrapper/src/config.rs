@@ -39,6 +39,7 @@ pub struct Config {
     pub start_deadline_ms: u64,
     pub poll_interval_ms: u64,
     pub files: Vec<crate::files::FileSecret>,
+    pub base64_fields: crate::base64::Base64Fields,
     pub ebpf: crate::ebpf::Mode,
     pub ebpf_socket: String,
 }
@@ -169,6 +170,7 @@ pub fn read(env: &[(OsString, OsString)]) -> Result<Config> {
         start_deadline_ms: duration_ms(get("CLOUDTASER_START_DEADLINE"), 60_000, "CLOUDTASER_START_DEADLINE")?,
         poll_interval_ms: duration_ms(get("CLOUDTASER_POLL_INTERVAL"), 30_000, "CLOUDTASER_POLL_INTERVAL")?,
         files,
+        base64_fields: crate::base64::Base64Fields::parse(get("CLOUDTASER_BASE64_FIELDS").as_deref())?,
         ebpf: crate::ebpf::Mode::from_env(get("CLOUDTASER_EBPF").as_deref(), get("CLOUDTASER_EBPF_FAIL").as_deref())?,
         ebpf_socket: get("CLOUDTASER_EBPF_SOCKET").unwrap_or_else(|| crate::ebpf::DEFAULT_SOCKET.into()),
     })

@@ -8,6 +8,7 @@
 use crate::bao::{Bao, Session};
 use crate::error::{Error, Result, EXIT_CONFIG};
 use crate::json::{self, Node};
+use crate::base64::{invalid, Base64Fields};
 use crate::secrets::{put_value_with, read, Read};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -146,7 +147,7 @@ fn shred_dir(dir: &Path) {
 }
 
 /// Write one secret's files into a new `..<time>` directory and swap `..data` to it.
-fn write_one(f: &FileSecret, r: &Read) -> Result<usize> {
+fn write_one(f: &FileSecret, r: &Read, base64: &Base64Fields) -> Result<usize> {
     let mount = Path::new(&f.mount_path);
     let fields = r.fields();
     let items: Vec<Item> = if f.items.is_empty() {
@@ -177,7 +178,7 @@ fn write_one(f: &FileSecret, r: &Read) -> Result<usize> {
                 return Err(io_err("cannot create", &target, std::io::Error::last_os_error()));
             }
             let mut failed = None;
-            put_value_with(&r.resp.body, node, &mut |piece: &[u8]| {
+            let decoded = put_value_with(&r.resp.body, node, base64.has(&r.path, &it.field), &mut |piece: &[u8]| {
                 let mut p = piece;
                 while !p.is_empty() && failed.is_none() {
                     let n = unsafe { libc::write(fd, p.as_ptr().cast(), p.len()) };
@@ -193,6 +194,9 @@ fn write_one(f: &FileSecret, r: &Read) -> Result<usize> {
             unsafe { libc::close(fd) };
             if let Some(e) = failed {
                 return Err(io_err("cannot write", &target, e));
+            }
+            if !decoded {
+                return Err(invalid(&r.path, &it.field));
             }
             if !owned || !chmod {
                 return Err(io_err("cannot set the owner or mode of", &target, std::io::Error::last_os_error()));
@@ -232,12 +236,12 @@ fn write_one(f: &FileSecret, r: &Read) -> Result<usize> {
 }
 
 /// Read and write every file secret; the KV versions in order.
-pub fn deliver(bao: &Bao, s: &Session, files: &[FileSecret]) -> Result<Vec<i64>> {
+pub fn deliver(bao: &Bao, s: &Session, files: &[FileSecret], base64: &Base64Fields) -> Result<Vec<i64>> {
     let mut versions = Vec::with_capacity(files.len());
     let mut count = 0;
     for f in files {
         let r = read(bao, s, &f.path)?;
-        count += write_one(f, &r)?;
+        count += write_one(f, &r, base64)?;
         versions.push(r.version());
     }
     if !files.is_empty() {

@@ -4,6 +4,7 @@
 //! `cloudtaser-wrapper install DIR` copies the executable to DIR/wrapper (the init container's job).
 mod alloc;
 mod bao;
+mod base64;
 mod config;
 mod ebpf;
 mod error;
@@ -147,9 +148,9 @@ fn run() -> i32 {
     let mut wait = 200u64;
     let (session, fetched, file_versions) = loop {
         let attempt = login(&cfg, &bao).and_then(|s| {
-            let f = secrets::fetch(&bao, &s, &cfg.secret_paths, &cfg.env_map, None)?.expect("no versions to compare");
+            let f = secrets::fetch(&bao, &s, &cfg.secret_paths, &cfg.env_map, &cfg.base64_fields, None)?.expect("no versions to compare");
             // Files before the app starts: it may read them at once.
-            let fv = files::deliver(&bao, &s, &cfg.files)?;
+            let fv = files::deliver(&bao, &s, &cfg.files, &cfg.base64_fields)?;
             Ok((s, f, fv))
         });
         match attempt {

@@ -89,7 +89,7 @@ impl Poll {
             Some(c) => (c[..n].to_vec(), c[n..].to_vec(), None),
             None => {
                 // Unchanged versions: no value is copied anywhere, the response bytes are zeroed.
-                let next = crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, Some(&self.versions[..n]))?;
+                let next = crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, &self.cfg.base64_fields, Some(&self.versions[..n]))?;
                 let fv = crate::files::versions_by_read(&self.bao, &self.session, &self.cfg.files)?;
                 if next.is_none() && fv[..] == self.versions[n..] {
                     return Ok(());
@@ -102,7 +102,7 @@ impl Poll {
         let action = if self.cfg.on_change == OnChange::Sighup { "sighup" } else { "restart" };
         log("info", "secret_changed", &[("versions", F::S(&joined)), ("action", F::S(action))]);
         // Files first, swapped atomically, so the restarted (or signalled) app reads the new ones.
-        let files_now = if files_now[..] != self.versions[n..] { crate::files::deliver(&self.bao, &self.session, &self.cfg.files)? } else { files_now };
+        let files_now = if files_now[..] != self.versions[n..] { crate::files::deliver(&self.bao, &self.session, &self.cfg.files, &self.cfg.base64_fields)? } else { files_now };
         if self.cfg.on_change == OnChange::Sighup {
             // The process keeps its environment: new env values have nowhere to go.
             drop(env_next.take());
@@ -111,7 +111,7 @@ impl Poll {
         } else {
             let next = match env_next.take() {
                 Some(x) => x,
-                None => crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, None)?.expect("no versions to compare"),
+                None => crate::secrets::fetch(&self.bao, &self.session, &self.cfg.secret_paths, &self.cfg.env_map, &self.cfg.base64_fields, None)?.expect("no versions to compare"),
             };
             self.versions = next.versions.iter().copied().chain(files_now).collect();
             let launch = crate::launch_for(&self.env, &self.cfg, &next.store)?;

@@ -2,6 +2,7 @@
 //! names (docs/wrapper.md, env-map). Each answer is scanned in place (json.rs) and each value
 //! decoded straight from the response bytes into the store; the responses are zeroed when dropped.
 use crate::bao::{bad_answer, Bao, Session};
+use crate::base64::{invalid, Base64Fields};
 use crate::config::{default_name, EnvMapGroup};
 use crate::error::{Error, Result, EXIT_CONFIG};
 use crate::http::Response;
@@ -98,24 +99,30 @@ pub fn map_fields<'r>(reads: &'r [Read], groups: &[EnvMapGroup]) -> Result<Vec<(
 
 /// Copy one value into the open store entry: a JSON string unescaped, any other JSON value as
 /// the text OpenBao sent.
-pub fn put_value(store: &mut Store, body: &[u8], node: &Node) {
-    put_value_with(body, node, &mut |piece| store.value(piece));
+/// With `base64`, the value's text is decoded (crate::base64); false when it is not valid base64.
+pub fn put_value(store: &mut Store, body: &[u8], node: &Node, base64: bool) -> bool {
+    put_value_with(body, node, base64, &mut |piece| store.value(piece))
 }
 
 /// The same, to any sink (files.rs writes the pieces straight into a file).
-pub fn put_value_with(body: &[u8], node: &Node, sink: &mut dyn FnMut(&[u8])) {
-    match node {
-        Node::Str(s, e) => json::unescape(&body[*s..*e], sink),
-        other => {
-            let (s, e) = other.span();
-            sink(&body[s..e]);
+pub fn put_value_with(body: &[u8], node: &Node, base64: bool, sink: &mut dyn FnMut(&[u8])) -> bool {
+    let (s, e) = node.span();
+    if !base64 {
+        match node {
+            Node::Str(s, e) => json::unescape(&body[*s..*e], sink),
+            _ => sink(&body[s..e]),
         }
+        return true;
     }
+    let Node::Str(s, e) = node else { return false };
+    let mut d = crate::base64::Decoder::default();
+    json::unescape(&body[*s..*e], &mut |piece| d.push(piece, sink));
+    d.finish()
 }
 
 /// Read, map and store. With `unless`, an unchanged set of versions returns None before any
 /// value is copied.
-pub fn fetch(bao: &Bao, s: &Session, paths: &[String], groups: &[EnvMapGroup], unless: Option<&[i64]>) -> Result<Option<Fetched>> {
+pub fn fetch(bao: &Bao, s: &Session, paths: &[String], groups: &[EnvMapGroup], base64: &Base64Fields, unless: Option<&[i64]>) -> Result<Option<Fetched>> {
     let reads = paths.iter().map(|p| read(bao, s, p)).collect::<Result<Vec<_>>>()?;
     let versions: Vec<i64> = reads.iter().map(Read::version).collect();
     if unless == Some(&versions[..]) {
@@ -126,7 +133,10 @@ pub fn fetch(bao: &Bao, s: &Session, paths: &[String], groups: &[EnvMapGroup], u
     let mut store = Store::new(capacity);
     for (name, i, field, node) in &entries {
         store.begin(name.as_bytes());
-        put_value(&mut store, &reads[*i].resp.body, node);
+        if !put_value(&mut store, &reads[*i].resp.body, node, base64.has(&reads[*i].path, field)) {
+            store.end(name.len());
+            return Err(invalid(&reads[*i].path, field));
+        }
         if !store.end(name.len()) {
             return Err(Error::new(
                 "WRAPPER_SECRET_NUL",

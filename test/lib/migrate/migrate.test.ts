@@ -95,7 +95,7 @@ t.test('migrate --dry-run: every Secret would be copied, nothing written', async
   t.notOk(record(await plan(), 'm-shop', 'db'), 'plan untouched')
   const human = await cli('target', 'migrate', '--plan', planFile, '--dry-run')
   t.match(human.stdout, /would copy\s+m-shop\/blob -> secret\/data\/cloudtaser-lab\/m-shop\/blob \(fields keystore\.p12, note\.txt; base64: keystore\.p12\)/)
-  t.match(human.stderr, /^3 Secret\(s\) have binary fields, stored base64 in OpenBao .*the wrapper does not decode them yet/, 'binary fields are called out')
+  t.match(human.stderr, /^3 Secret\(s\) have binary fields, stored base64 in OpenBao .*run `target protect` after this so the wrappers decode them/, 'binary fields are called out')
 })
 
 t.test('migrate: every Secret copied, equal byte for byte, recorded without values', async (t) => {

@@ -112,6 +112,14 @@ const observed = (over: Partial<FinalizeObserved> = {}): FinalizeObserved => ({
   ...over,
 })
 
+t.test('planFinalize: a binary field is deleted only once the Pods decode it', async (t) => {
+  const binary = record({base64Fields: ['ks.p12']})
+  const pods = (b64?: Record<string, string[]>) => observed({workloads: [{ref: 'Deployment/api', state: 'migrated', replicas: 1, pods: [{name: 'api-1', wrapped: true, ready: true, done: false, ...(b64 ? {base64Fields: b64} : {})}]}]})
+  t.same(planFinalize(binary, pods()), {kind: 'keep', reasons: ['Deployment/api: Pod api-1 would get binary field(s) ks.p12 base64-encoded (protected before target migrate recorded them): run `target protect` again']})
+  t.same(planFinalize(binary, pods({'secret/data/other': ['ks.p12']})).kind, 'keep', 'another path does not count')
+  t.same(planFinalize(binary, pods({[binary.vaultPath]: ['ks.p12']})).kind, 'delete')
+})
+
 t.test('planFinalize: delete only when every condition holds; otherwise every reason', async (t) => {
   t.same(planFinalize(record(), observed()), {kind: 'delete', uid: '0f6a4a36-4cf3-4d93-9f0b-5e2d8f6e1c2a', resourceVersion: '10'})
   t.same(planFinalize(undefined, observed()), {kind: 'keep', reasons: ['not copied to OpenBao yet: run `target migrate` first']})

@@ -179,3 +179,17 @@ t.test('files only: nothing else to deliver is not "nothing to deliver"; a plan 
   files.secrets[0]!.files![0]!.deliverable = false
   t.match(computeProtect(p, p.tenants[0]!, files, live(), settings), {action: 'skip', skipReason: /nothing the wrapper can deliver/})
 })
+
+t.test('base64-fields: the binary fields target migrate recorded, per KV path the workload reads; none, no annotation', async (t) => {
+  const w = workload()
+  const p = plan(w)
+  t.notOk(computeProtect(p, p.tenants[0]!, w, live(), settings).annotations['cloudtaser.io/base64-fields'], 'no binary field recorded')
+  p.tenants[0]!.secrets = [
+    {name: 'psp', vaultPath: 'secret/data/c/payments/psp', base64Fields: ['store.p12', 'key.der']},
+    {name: 'db', vaultPath: 'secret/data/c/payments/db'},
+    // Recorded at another path than the workload now maps: not what the wrapper reads.
+    {name: 'tls', vaultPath: 'secret/data/elsewhere/tls', base64Fields: ['tls.key']},
+  ] as unknown as NonNullable<MigrationPlan['tenants'][number]['secrets']>
+  const a = computeProtect(p, p.tenants[0]!, w, live(), settings).annotations
+  t.equal(a['cloudtaser.io/base64-fields'], JSON.stringify({'secret/data/c/payments/psp': ['key.der', 'store.p12']}))
+})

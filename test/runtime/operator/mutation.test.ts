@@ -194,6 +194,10 @@ t.test('file-map: a memory emptyDir per mountPath in every container, the map pa
     t.same(c.volumeMounts!.filter((m) => m.name.startsWith(FILES_VOLUME_PREFIX)), [{name: `${FILES_VOLUME_PREFIX}0`, mountPath: '/etc/tls'}, {name: `${FILES_VOLUME_PREFIX}1`, mountPath: '/etc/conf'}], `${c.name}: writable mounts`)
     t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_FILE_MAP')!.value, fileMap, `${c.name}: the map as written`)
   }
+  const b64 = JSON.stringify({'secret/data/billing/tls': ['tls.key']})
+  const withB64 = mutatePod(pod({}, {annotations: {...annotations, [Annotations.base64Fields]: b64}, labels: {[INJECT_LABEL]: 'true'}}), settings)
+  if (!withB64.allowed) throw new Error(withB64.message)
+  for (const c of applyPatch(pod(), withB64.patch).spec!.containers) t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_BASE64_FIELDS')?.value, b64, `${c.name}: base64-fields passed on`)
   const onlyFiles = Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== Annotations.secretPaths && k !== Annotations.envMap))
   t.ok(mutatePod(pod({}, {annotations: {...onlyFiles, [Annotations.fileMap]: fileMap}, labels: {[INJECT_LABEL]: 'true'}}), settings).allowed, 'files alone are enough')
   for (const [bad, why] of [

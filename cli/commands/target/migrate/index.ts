@@ -59,7 +59,7 @@ A different value already in OpenBao is a conflict (exit 6, the differing fields
         result.finalize = await finalize({kc, loaded: await loadPlan(f.plan), bao, actor, concurrency: f.concurrency, onOutcome: (o) => renderFinalize(o).forEach((l) => this.log(l))})
       }
       const binary = result.processed.filter((o) => o.base64Fields && ['copied', 'updated', 'recorded', 'would-create', 'would-update', 'would-record'].includes(o.outcome))
-      if (binary.length > 0) this.logToStderr(`${binary.length} Secret(s) have binary fields, stored base64 in OpenBao (listed in the plan as base64Fields); the wrapper does not decode them yet, so a workload protected now would get their base64 text (docs/migrate.md, Binary values).`)
+      if (binary.length > 0) this.logToStderr(`${binary.length} Secret(s) have binary fields, stored base64 in OpenBao (listed in the plan as base64Fields); run \`target protect\` after this so the wrappers decode them (cloudtaser.io/base64-fields; docs/migrate.md, Binary values).`)
       const conflicts = result.counts.conflict ?? 0
       if (conflicts > 0) this.logToStderr(`${conflicts} conflict(s): OpenBao already holds different values (fields named above). Re-run with --overwrite to replace them, or point the plan at other paths.`)
       const bad = (result.counts.failed ?? 0) + (result.counts.drift ?? 0) + (result.finalize?.counts.failed ?? 0)
