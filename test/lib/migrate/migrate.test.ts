@@ -168,6 +168,10 @@ t.test('protect; the webhook wraps the new Pods; finalize waits for them, then d
   t.ok(db.reasons!.some((x) => /^still used by (Pod|ReplicaSet)\/api-/.test(x)), 'the old Pod and ReplicaSet still read it')
 
   for (const ns of fx.namespaces) for (const app of ['api', 'mirror']) await makeReady(ns, app)
+  // The binary fields travel from the plan through protect and the webhook to the wrapper's settings.
+  const [wrappedPod] = (await core.listNamespacedPod({namespace: 'm-shop', labelSelector: 'app=api'})).items.filter((x) => (x.spec?.initContainers ?? []).some((c) => c.name === 'cloudtaser-init'))
+  const b64 = JSON.parse(wrappedPod!.spec!.containers[0]!.env!.find((e) => e.name === 'CLOUDTASER_BASE64_FIELDS')!.value!) as Record<string, string[]>
+  t.same(b64[await pathOf('m-shop', 'blob')], ['keystore.p12'], 'the wrapper is told to decode the binary field, and only it')
   // The Deployment controller scales the old ReplicaSets down once the new Pods are Ready; unscheduled Pods go at once.
   await eventually('old Pods gone', async () => {
     const pods = (await core.listPodForAllNamespaces()).items.filter((x) => fx.namespaces.includes(x.metadata!.namespace!))
