@@ -6,52 +6,17 @@
 // (ii) `helm upgrade` in place (`target install` with a changed operator value) rolls the operator
 //     and restarts no protected Pod.
 import t from 'tap'
-import {spawnSync, type SpawnSyncReturns} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import jsyaml from 'js-yaml'
 import {AppsV1Api, CoreV1Api, KubeConfig, type V1Pod} from '@kubernetes/client-node'
 import {Annotations} from '../../lib/annotations.js'
+import {root, sleep, startLabSession, until} from './lab-session.js'
 
-const root = join(import.meta.dirname, '..', '..')
-const work = mkdtempSync(join(tmpdir(), 'cloudtaser-failures-'))
-const env: NodeJS.ProcessEnv = {...process.env, CLOUDTASER_ACTOR: 'failures@cloudtaser', CLOUDTASER_LAB_DIR: join(work, 'lab')}
+const {work, env, labEnv, installArgs, run, cli, kubectl} = startLabSession(t, 'failures', 'failures@cloudtaser')
 const NS = 'redis-demo'
-let labUp = false
-t.teardown(() => {
-  if (labUp) spawnSync(process.execPath, [join(root, 'bin/run.js'), 'lab', 'down'], {cwd: work, env, stdio: 'ignore'})
-  rmSync(work, {recursive: true, force: true})
-})
-
-function run(cmd: string, args: string[], {input, allowFail = false}: {input?: string; allowFail?: boolean} = {}): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, {cwd: work, env, encoding: 'utf8', input, maxBuffer: 64 << 20})
-  if (r.status !== 0 && !allowFail) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`)
-  return r
-}
-const cli = (args: string[], opts?: {input?: string; allowFail?: boolean}) => run(process.execPath, [join(root, 'bin/run.js'), ...args], opts)
-const kubectl = (args: string[], opts?: {allowFail?: boolean}) => run(join(env.CLOUDTASER_LAB_DIR!, 'bin/kubectl'), args, opts)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; ; await sleep(500)) {
-    const v = await check()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-  }
-}
 
 // ---- the demo's workflow, up to a protected Redis and client (failures here are setup errors)
-labUp = true
-cli(['lab', 'up'])
-const labEnv = JSON.parse(cli(['lab', 'env', '--json']).stdout) as Record<string, string>
-Object.assign(env, {KUBECONFIG: labEnv.KUBECONFIG, BAO_ADDR: labEnv.BAO_ADDR, BAO_TOKEN: labEnv.BAO_TOKEN, PATH: `${labEnv.PATH_PREPEND}:${env.PATH}`})
-cli(['lab', 'images', '--json'])
-// As the demo: OpenBao's Kubernetes auth for this cluster and the operator's own policy and role
-// first (its webhook material lives in OpenBao); one operator replica keeps this test light.
-cli(['target', 'connect'])
-cli(['source', 'configure'])
-const installArgs = ['target', 'install', '--vault-address', labEnv.BAO_ADDR!, '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
-cli(installArgs)
 const manifest = join(root, 'examples/demo/redis.yaml')
 const objects = jsyaml.loadAll(readFileSync(manifest, 'utf8')).filter(Boolean) as Array<{kind: string; stringData?: Record<string, string>}>
 kubectl(['apply', '-f', manifest])
