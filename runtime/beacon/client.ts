@@ -108,6 +108,7 @@ export function exchangeHello(sock: net.Socket, role: RoleName, infoHash: Buffer
     let buf: Buffer = Buffer.alloc(0)
     const cleanup = (): void => {
       sock.off('data', onData)
+      sock.off('end', onClose)
       sock.off('close', onClose)
       sock.off('error', onError)
       signal?.removeEventListener('abort', onAbort)
@@ -147,6 +148,9 @@ export function exchangeHello(sock: net.Socket, role: RoleName, infoHash: Buffer
     const onError = (err: Error): void => fail(new BeaconError('BEACON_CLOSED', `beacon connection failed: ${err.message}`, {cause: err}))
     const onAbort = (): void => fail(new BeaconError('BEACON_ABORTED', 'aborted while waiting for a peer'))
     sock.on('data', onData)
+    // Half-open sockets (the relay supports half-close) see 'end' and no 'close' when the beacon
+    // or a proxy in front of it goes away before pairing: without this the dial waited forever.
+    sock.once('end', onClose)
     sock.once('close', onClose)
     sock.once('error', onError)
     signal?.addEventListener('abort', onAbort, {once: true})

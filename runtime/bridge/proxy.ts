@@ -27,6 +27,12 @@ export function serveTunnel(sock: tls.TLSSocket, ctx: TunnelContext): http2.Serv
     ctx.logger('warn', 'tunnel_idle', {cluster: ctx.cluster})
     session.destroy()
   })
+  // The beacon half-closes when it goes away: the tunnel has no use for half a connection.
+  sock.once('end', () => {
+    ctx.logger('warn', 'tunnel_ended', {cluster: ctx.cluster})
+    session.destroy()
+    sock.destroy()
+  })
   session.on('error', (err) => ctx.logger('warn', 'tunnel_error', {cluster: ctx.cluster, error: err.message}))
   session.on('stream', (stream, headers) => {
     stream.on('error', () => {})

@@ -112,8 +112,23 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     lastError = undefined
     stats.tunnels++
     log('info', 'tunnel_up', {})
+    // The relay half-closes when the beacon goes away, and an HTTP/2 ping has no timeout of its own:
+    // without these two a dead tunnel stayed "up" and wrapper requests waited on it.
+    s.once('end', () =>
+      // After the frames that arrived with the FIN (a GOAWAY says why the bridge closed).
+      setImmediate(() => {
+        if (h2.destroyed) return
+        lastError ??= 'the beacon closed the connection'
+        h2.destroy()
+      }),
+    )
     const beat = setInterval(() => {
+      const missed = setTimeout(() => {
+        log('warn', 'heartbeat_failed', {error: `no answer to a ping within ${2 * LIMITS.heartbeatMs} ms`})
+        h2.destroy()
+      }, 2 * LIMITS.heartbeatMs)
       h2.ping((err) => {
+        clearTimeout(missed)
         if (err) {
           log('warn', 'heartbeat_failed', {error: err.message})
           h2.destroy()
@@ -121,6 +136,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       })
     }, LIMITS.heartbeatMs)
     await new Promise<void>((r) => h2.once('close', r))
+    // The session may close with its socket still open (half-closed): the beacon client redials only once it is gone.
+    s.destroy()
     clearInterval(beat)
     if (session === h2) session = undefined
     if (tunnel === 'up') tunnel = 'connecting'

@@ -53,7 +53,11 @@ t.teardown(() => rmSync(work, {recursive: true, force: true}))
 
 // The beacon, its own process, plain TCP; a recorder in front keeps every byte both ways.
 const beaconLogs: string[] = []
-const beaconProc = spawn(process.execPath, ['bin/run.js', 'beacon', 'serve', '--plain', '--host', '127.0.0.1', '--port', '0', '--ops-host', '127.0.0.1', '--ops-port', '0', '--match-timeout', '3000'], {stdio: ['ignore', 'ignore', 'pipe']})
+const spawnBeacon = (port: number) => spawn(process.execPath, ['bin/run.js', 'beacon', 'serve', '--plain', '--host', '127.0.0.1', '--port', String(port), '--ops-host', '127.0.0.1', '--ops-port', '0', '--match-timeout', '3000'], {stdio: ['ignore', 'ignore', 'pipe']})
+const beaconProc = spawnBeacon(0)
+// A beacon restarted by a subtest serves the rest of the file: killed with the file, not the subtest.
+const restartedBeacons: ReturnType<typeof spawnBeacon>[] = []
+t.teardown(() => restartedBeacons.forEach((p) => p.kill('SIGKILL')))
 t.teardown(() => void beaconProc.kill('SIGKILL'))
 beaconProc.stderr!.on('data', (c: Buffer) => beaconLogs.push(c.toString()))
 await until(() => /"event":"listening"/.test(beaconLogs.join('')), 'the beacon to listen', 30_000)
@@ -211,6 +215,22 @@ t.test('an unregistered fingerprint: nobody answers in its init room; the broker
   await until(() => log.has('bootstrap_waiting', {hint: /must be registered/}), 'the waiting line')
   ac.abort()
   await t.rejects(p)
+})
+
+t.test('the beacon killed mid-run: a wrapper started during the outage waits; broker and bridge reconnect; it gets its secret', async (t) => {
+  t.equal(broker.state().tunnel, 'up')
+  beaconProc.kill('SIGKILL')
+  await until(() => broker.state().tunnel !== 'up', 'the broker to see its tunnel go down')
+  const r = startWrapper() // start deadline 8 s
+  await new Promise((res) => setTimeout(res, 1500))
+  t.notOk(r.lines.some((l) => l.why === 'start'), 'the app does not start while OpenBao is out of reach')
+  const restarted = spawnBeacon(beaconPort) // the same address, as a restarted Pod behind its Service
+  restartedBeacons.push(restarted)
+  restarted.stderr!.on('data', (c: Buffer) => beaconLogs.push(c.toString()))
+  t.equal((await r.waitFor('start', 1, 15_000)).env!.PGPASSWORD, canary, 'the wrapper started during the outage got its secret once the beacon was back')
+  t.equal(broker.state().tunnel, 'up', 'the broker reconnected')
+  t.equal(bridge.clusters()[fingerprint], 'operational', 'the bridge reconnected in the operational room')
+  r.killAll()
 })
 
 t.test('leak hunt: the beacon relayed only ciphertext, and logged no payload', async (t) => {
