@@ -244,9 +244,13 @@ export interface BeaconClient {
   stop(): Promise<void>
 }
 
+/** How long stop() lets open sessions end by themselves. */
+const STOP_GRACE_MS = 2_000
+
 export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
   const ac = new AbortController()
   const active = new Set<Promise<void>>()
+  const open = new Set<net.Socket>()
   const state = {sessions: 0}
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -263,7 +267,8 @@ export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
         state.sessions++
         // A reset mid-session must not crash the daemon when onSession forgot an error handler.
         session.on('error', (err) => o.onError?.(err, 0))
-        const closed = new Promise<void>((resolve) => session.once('close', () => resolve()))
+        open.add(session)
+        const closed = new Promise<void>((resolve) => session.once('close', () => (open.delete(session), resolve())))
         const run = Promise.resolve()
           .then(() => o.onSession(session))
           .then(() => closed)
@@ -292,7 +297,13 @@ export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
     async stop() {
       ac.abort()
       await loop
-      await Promise.allSettled([...active])
+      // Sessions get a moment to finish what the caller started (a GOAWAY, an answer), then are cut:
+      // a relayed socket whose peer went quiet may never close by itself.
+      const settled = Promise.allSettled([...active])
+      const grace = new Promise<void>((r) => setTimeout(r, STOP_GRACE_MS).unref())
+      await Promise.race([settled, grace])
+      for (const s of open) s.destroy()
+      await settled
     },
   }
 }

@@ -13,11 +13,11 @@ import type {Transport} from '../../lib/openbao/transport.js'
 import {issueLeaf} from '../../lib/x509/issue.js'
 import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../beacon/client.js'
 import type {Logger} from '../beacon/log.js'
-import {writeLine, type RefusalCode, type SessionStatus} from '../tunnel/wire.js'
+import {writeLine, type JwksPush, type RefusalCode, type SessionStatus} from '../tunnel/wire.js'
 import {serveBootstrap} from './issuer.js'
 import {JwksCache} from './jwt.js'
 import {serveTunnel, type TunnelContext} from './proxy.js'
-import {listClusters, readCaKey, readCluster, type ClusterState} from './registrations.js'
+import {listClusters, readCaKey, readCluster, writeInitialized, type ClusterState} from './registrations.js'
 
 export interface BridgeOptions {
   client: BaoClient
@@ -75,9 +75,6 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       if ((err as {status?: number}).status === 0x20) return // MATCH_TIMEOUT: nobody came, redial
       log('warn', 'beacon_error', {cluster: fp, room, error: err.message, retryMs: delay})
     }
-    // Init room: TLS with the CA-signed serving certificate (the broker may pin the CA), no client certificate yet.
-    const initServer = tls.createServer({key: id.key, cert: id.cert + id.ca, minVersion: 'TLSv1.3'})
-    initServer.on('tlsClientError', (err) => log('warn', 'bootstrap_tls_failed', {cluster: fp, error: err.message}))
     w.init = runBeaconClient({
       ...o.beacon,
       role: 'bridge',
@@ -87,6 +84,12 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       onError: onError('init'),
       onSession: (raw: net.Socket) =>
         new Promise<void>((resolve) => {
+          // Init room: TLS with the CA-signed serving certificate and its CA (the broker checks its pin
+          // before sending a renewal proof), no client certificate yet. One server per session: a shared
+          // one's 'secureConnection' handlers outlived sessions that died in the handshake and then
+          // served the next session twice.
+          const initServer = tls.createServer({key: id.key, cert: id.cert + id.ca, minVersion: 'TLSv1.3'})
+          initServer.on('tlsClientError', (err) => log('warn', 'bootstrap_tls_failed', {cluster: fp, error: err.message}))
           initServer.once('secureConnection', (s: tls.TLSSocket) => {
             void serveBootstrap(s, {fingerprint: fp, client: o.client, logger: log}).then((r) => {
               if (r === 'issued') {
@@ -136,11 +139,22 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     await writeLine(s, status)
     stats.tunnels++
     log('info', 'tunnel_up', {cluster: fp, serial})
-    const session = serveTunnel(s, {cluster: fp, baoAddr: o.baoAddr, transport: o.transport, jwks: w.jwks, logger: log, stats})
+    const session = serveTunnel(s, {cluster: fp, baoAddr: o.baoAddr, transport: o.transport, jwks: w.jwks, onJwks: (push) => recordJwks(fp, serial, push), logger: log, stats})
     w.sessions.add(session)
     await new Promise<void>((resolve) => session.once('close', resolve))
     w.sessions.delete(session)
     log('info', 'tunnel_down', {cluster: fp})
+  }
+
+  /** Keeps the keys and the broker's subject beside the serial, for the broker's renewal after a restart. */
+  async function recordJwks(fp: string, serial: string, push: JwksPush): Promise<void> {
+    const state = await readCluster(o.client, fp)
+    const init = state?.initialized
+    if (!state || !init || init.serial !== serial) return
+    const jwks = {issuer: push.issuer, keys: push.keys}
+    const subject = push.subject ?? init.brokerSubject
+    if (JSON.stringify(init.jwks) === JSON.stringify(jwks) && init.brokerSubject === subject) return
+    if (await writeInitialized(o.client, state.layout, {...init, jwks, brokerSubject: subject}, state.initializedVersion)) log('info', 'jwks_recorded', {cluster: fp, brokerSubject: subject})
   }
 
   async function stopWorker(w: Worker, refusal?: SessionStatus): Promise<void> {

@@ -2,6 +2,9 @@
 // sends its fingerprint and a CSR for a key it made in memory; the bridge checks them, creates
 // clusters/<fp>/initialized with check-and-set 0 (OpenBao makes "once" atomic), and only then
 // returns the certificate it signed with the cluster CA (docs/register.md, "Trust bootstrap").
+// A restarted broker (its key lived in memory) renews here: its request then carries a token of
+// its own ServiceAccount, checked against the keys and subject recorded from its last tunnel, and
+// the new serial replaces the old one in the same record (check-and-set), revoking the old key.
 import {createHash} from 'node:crypto'
 import net from 'node:net'
 import type tls from 'node:tls'
@@ -10,8 +13,9 @@ import type {BaoClient} from '../../lib/openbao/client.js'
 import {checkCsr} from '../../lib/x509/csr.js'
 import {issueLeaf} from '../../lib/x509/issue.js'
 import type {Logger} from '../beacon/log.js'
-import {readLine, writeLine, type BootstrapAnswer, type BootstrapRequest, type Refusal, type RefusalCode} from '../tunnel/wire.js'
-import {markInitialized, readCaKey, readCluster} from './registrations.js'
+import {brokerAudience, readLine, writeLine, type BootstrapAnswer, type BootstrapRequest, type Refusal, type RefusalCode} from '../tunnel/wire.js'
+import {JwksCache} from './jwt.js'
+import {readCaKey, readCluster, writeInitialized, type InitializedRecord} from './registrations.js'
 
 export const BROKER_CERT_DAYS = 90
 const MAX_NAMES = 8
@@ -26,13 +30,14 @@ export interface InitContext {
 
 export async function serveBootstrap(sock: tls.TLSSocket, ctx: InitContext): Promise<'issued' | RefusalCode> {
   let answer: BootstrapAnswer
+  let renewal = false
   try {
     const req = await readLine<BootstrapRequest>(sock)
-    answer = await decide(req, ctx)
+    ;({answer, renewal} = await decide(req, ctx))
   } catch (err) {
     answer = refusal('BRIDGE_BAD_REQUEST', `unreadable bootstrap request: ${(err as Error).message}`)
   }
-  if (answer.ok) ctx.logger('info', 'bootstrap_issued', {cluster: ctx.fingerprint, serial: answer.serial})
+  if (answer.ok) ctx.logger('info', 'bootstrap_issued', {cluster: ctx.fingerprint, serial: answer.serial, renewal})
   else ctx.logger('warn', 'bootstrap_refused', {cluster: ctx.fingerprint, code: answer.code, reason: answer.message})
   await writeLine(sock, answer)
   sock.end()
@@ -41,7 +46,12 @@ export async function serveBootstrap(sock: tls.TLSSocket, ctx: InitContext): Pro
 
 const refusal = (code: RefusalCode, message: string): Refusal => ({ok: false, code, message})
 
-async function decide(req: BootstrapRequest, ctx: InitContext): Promise<BootstrapAnswer> {
+async function decide(req: BootstrapRequest, ctx: InitContext): Promise<{answer: BootstrapAnswer; renewal: boolean}> {
+  const renewal = {done: false}
+  return {answer: await check(req, ctx, renewal), renewal: renewal.done}
+}
+
+async function check(req: BootstrapRequest, ctx: InitContext, renewal: {done: boolean}): Promise<BootstrapAnswer> {
   if (req?.v !== 1 || req.type !== 'bootstrap' || typeof req.fingerprint !== 'string' || typeof req.csr !== 'string') return refusal('BRIDGE_BAD_REQUEST', 'not a version 1 bootstrap request')
   // The room is SHA-256("cloudtaser-init:" + fp): a fingerprint that does not hash to it was sent to the wrong room.
   if (initHashHex(req.fingerprint) !== initHashHex(ctx.fingerprint)) return refusal('BRIDGE_WRONG_ROOM', `fingerprint ${req.fingerprint} does not belong to this init room`)
@@ -61,7 +71,11 @@ async function decide(req: BootstrapRequest, ctx: InitContext): Promise<Bootstra
   // Read fresh: a deregister since the bridge's last look must win.
   const state = await readCluster(ctx.client, ctx.fingerprint)
   if (!state) return refusal('BRIDGE_NOT_REGISTERED', `cluster ${ctx.fingerprint} is not registered with this OpenBao (or was deregistered)`)
-  if (state.initialized) return refusal('BRIDGE_ALREADY_INITIALIZED', `cluster ${ctx.fingerprint} was initialized at ${state.initialized.initializedAt}; a certificate is issued once (run \`cloudtaser source register --rotate-ca\` to start over)`)
+  if (state.initialized && req.proof === undefined) return refusal('BRIDGE_ALREADY_INITIALIZED', `cluster ${ctx.fingerprint} was initialized at ${state.initialized.initializedAt}; a certificate is issued once, then renewed only with the broker's ServiceAccount proof (run \`cloudtaser source register --rotate-ca\` to start over)`)
+  if (state.initialized) {
+    const why = proofProblem(String(req.proof), state.initialized, ctx.fingerprint)
+    if (why) return refusal('BRIDGE_PROOF_REFUSED', `renewal refused: ${why}`)
+  }
   const key = await readCaKey(ctx.client, state.layout, state.record.caCertSha256)
   const leaf = issueLeaf({
     ca: {certPem: state.record.caCertificate, key},
@@ -72,14 +86,29 @@ async function decide(req: BootstrapRequest, ctx: InitContext): Promise<Bootstra
     ipAddresses,
     days: BROKER_CERT_DAYS,
   })
-  const marked = await markInitialized(ctx.client, state.layout, {
-    initializedAt: new Date().toISOString(),
+  const now = new Date().toISOString()
+  const rec: InitializedRecord = {
+    ...state.initialized,
+    initializedAt: state.initialized?.initializedAt ?? now,
     serial: leaf.serial,
     spkiSha256: createHash('sha256').update(csr.spki).digest('hex'),
     notAfter: leaf.notAfter,
     caCertSha256: state.record.caCertSha256,
-  })
-  // Lost the race (another bridge replica, or a concurrent replay): the certificate never leaves.
-  if (!marked) return refusal('BRIDGE_ALREADY_INITIALIZED', `cluster ${ctx.fingerprint} was initialized meanwhile by another bootstrap`)
+    ...(state.initialized ? {renewedAt: now} : {}),
+  }
+  // Lost the race (another bridge replica, a concurrent replay or renewal): the certificate never leaves.
+  if (!(await writeInitialized(ctx.client, state.layout, rec, state.initializedVersion))) return refusal('BRIDGE_ALREADY_INITIALIZED', `cluster ${ctx.fingerprint} was initialized or renewed meanwhile by another bootstrap`)
+  renewal.done = Boolean(state.initialized)
   return {ok: true, certificate: leaf.certPem, caCertificate: state.record.caCertificate, serial: leaf.serial}
+}
+
+/** Why a renewal proof does not name this cluster's broker, or undefined when it does. */
+function proofProblem(proof: string, init: InitializedRecord, fingerprint: string): string | undefined {
+  if (!init.jwks || !init.brokerSubject) return 'no tunnel has recorded the cluster\'s keys and the broker\'s ServiceAccount since the bootstrap'
+  const keys = new JwksCache()
+  keys.set(init.jwks)
+  const v = keys.verify(proof, undefined, brokerAudience(fingerprint))
+  if (!v.ok) return `ServiceAccount proof: ${v.reason}${v.staleKeys ? ' (the cluster\'s signing keys changed since the last tunnel)' : ''}`
+  if (v.subject !== init.brokerSubject) return `the proof is for ${v.subject}, not the broker's ServiceAccount ${init.brokerSubject}`
+  return undefined
 }

@@ -9,7 +9,7 @@ export interface Jwks {
 }
 
 export type JwtVerdict =
-  | {ok: true; namespace: string; serviceAccount: string; kid: string}
+  | {ok: true; namespace: string; serviceAccount: string; subject: string; kid: string}
   | {ok: false; reason: string; staleKeys?: boolean}
 
 const ALGS: Record<string, {hash: string | null; dsaEncoding?: 'ieee-p1363'}> = {RS256: {hash: 'sha256'}, ES256: {hash: 'sha256', dsaEncoding: 'ieee-p1363'}}
@@ -32,11 +32,12 @@ export class JwksCache {
     return this.issuer !== undefined
   }
 
-  verify(jwt: string, now = Date.now() / 1000): JwtVerdict {
+  /** With `audience`, the token's `aud` must name it (a renewal proof); logins leave audiences to OpenBao's role. */
+  verify(jwt: string, now = Date.now() / 1000, audience?: string): JwtVerdict {
     const parts = jwt.split('.')
     if (parts.length !== 3) return {ok: false, reason: 'not a JWT'}
     let header: {alg?: string; kid?: string}
-    let claims: {iss?: string; exp?: number; nbf?: number; sub?: string; 'kubernetes.io'?: {namespace?: string; serviceaccount?: {name?: string}}}
+    let claims: {iss?: string; aud?: string | string[]; exp?: number; nbf?: number; sub?: string; 'kubernetes.io'?: {namespace?: string; serviceaccount?: {name?: string}}}
     try {
       header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'))
       claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'))
@@ -55,9 +56,10 @@ export class JwksCache {
     if (claims.iss !== this.issuer) return {ok: false, reason: `issuer ${claims.iss} is not the cluster's (${this.issuer})`}
     if (typeof claims.exp !== 'number' || claims.exp + SKEW_S < now) return {ok: false, reason: 'expired'}
     if (typeof claims.nbf === 'number' && claims.nbf - SKEW_S > now) return {ok: false, reason: 'not valid yet'}
+    if (audience !== undefined && !(Array.isArray(claims.aud) ? claims.aud : [claims.aud]).includes(audience)) return {ok: false, reason: `audience is not ${audience}`}
     const ns = claims['kubernetes.io']?.namespace
     const sa = claims['kubernetes.io']?.serviceaccount?.name
     if (!ns || !sa || claims.sub !== `system:serviceaccount:${ns}:${sa}`) return {ok: false, reason: 'not a ServiceAccount token'}
-    return {ok: true, namespace: ns, serviceAccount: sa, kid: header.kid!}
+    return {ok: true, namespace: ns, serviceAccount: sa, subject: claims.sub, kid: header.kid!}
   }
 }

@@ -6,14 +6,16 @@ import http2 from 'node:http2'
 import type tls from 'node:tls'
 import type {Transport} from '../../lib/openbao/transport.js'
 import type {Logger} from '../beacon/log.js'
-import {JWKS_STALE_HEADER, LIMITS, TUNNEL_PATHS} from '../tunnel/wire.js'
-import type {Jwks, JwksCache} from './jwt.js'
+import {JWKS_STALE_HEADER, LIMITS, TUNNEL_PATHS, type JwksPush} from '../tunnel/wire.js'
+import type {JwksCache} from './jwt.js'
 
 export interface TunnelContext {
   cluster: string
   baoAddr: string
   transport: Transport
   jwks: JwksCache
+  /** Records what a renewal is later checked against (the bridge writes it to OpenBao). */
+  onJwks: (push: JwksPush) => Promise<void>
   logger: Logger
   stats: {requests: number; refused: number; logins: number}
 }
@@ -73,8 +75,10 @@ async function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHt
   const body = await readBody(stream)
   try {
     if (path === TUNNEL_PATHS.jwks && method === 'PUT') {
-      ctx.jwks.set(JSON.parse(body?.toString('utf8') ?? '{}') as Jwks)
-      ctx.logger('info', 'jwks_updated', {cluster: ctx.cluster})
+      const push = JSON.parse(body?.toString('utf8') ?? '{}') as JwksPush
+      ctx.jwks.set({issuer: push.issuer, keys: push.keys})
+      ctx.logger('info', 'jwks_updated', {cluster: ctx.cluster, brokerSubject: push.subject})
+      await ctx.onJwks(push).catch((err: Error) => ctx.logger('warn', 'jwks_record_failed', {cluster: ctx.cluster, error: err.message, effect: 'a restarted broker cannot renew until this is recorded'}))
       return respond(stream, 204, {})
     }
     const url = new URL(path, ctx.baoAddr)

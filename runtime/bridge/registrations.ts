@@ -4,12 +4,15 @@ import {createPrivateKey, type KeyObject} from 'node:crypto'
 import type {BaoClient} from '../../lib/openbao/client.js'
 import {caPath, kvData, PARENT_NAMESPACE, registrationLayout, type RegistrationLayout, type RegistrationRecord} from '../../lib/openbao/registration.js'
 import {renderPolicy} from '../../lib/openbao/policy.js'
+import type {Jwks} from './jwt.js'
 
 export interface ClusterState {
   layout: RegistrationLayout
   record: RegistrationRecord
   /** The initialized record the bridge wrote at bootstrap, if any. */
   initialized?: InitializedRecord
+  /** Its KV version: every later write is check-and-set on it. */
+  initializedVersion: number
 }
 
 /** Written once per registration by the bridge, with check-and-set 0 (docs/register.md). */
@@ -21,6 +24,10 @@ export interface InitializedRecord {
   spkiSha256: string
   notAfter: string
   caCertSha256: string
+  /** The cluster's public keys and the broker's ServiceAccount, from the last tunnel: what a renewal proof is checked against. */
+  jwks?: Jwks
+  brokerSubject?: string
+  renewedAt?: string
 }
 
 /**
@@ -36,7 +43,8 @@ export function bridgeFleetPolicy(): string {
     {path: `${PARENT_NAMESPACE}/sys/namespaces/*`, capabilities: ['read', 'list']},
     {path: `${kv}/clusters/+/registered`, capabilities: ['read']},
     {path: `${kv}/system/+/ca/*`, capabilities: ['read']},
-    {path: `${kv}/clusters/+/initialized`, capabilities: ['create', 'read']},
+    // update: renewals and the JWKS record, always check-and-set on the version read.
+    {path: `${kv}/clusters/+/initialized`, capabilities: ['create', 'read', 'update']},
   ])
 }
 
@@ -66,16 +74,18 @@ export async function readCluster(client: BaoClient, fingerprint: string): Promi
   const reg = await client.read<{data?: {data?: RegistrationRecord | null}}>(kvData(layout, layout.paths.registered))
   const record = reg?.data?.data ?? undefined
   if (!record || record.fingerprint !== fingerprint) return undefined
-  const init = await client.read<{data?: {data?: InitializedRecord | null}}>(kvData(layout, layout.paths.initialized))
-  return {layout, record, initialized: init?.data?.data ?? undefined}
+  const init = await client.read<{data?: {data?: InitializedRecord | null; metadata?: {version?: number}}}>(kvData(layout, layout.paths.initialized))
+  const initialized = init?.data?.data ?? undefined
+  return {layout, record, initialized, initializedVersion: initialized ? (init?.data?.metadata?.version ?? 0) : 0}
 }
 
 /**
- * Creates the initialized record with check-and-set 0: OpenBao then allows it once, even across
- * bridge replicas. Returns false when it already existed (another bridge, or a replay).
+ * Writes the initialized record with check-and-set: `cas` 0 creates it (OpenBao then allows it
+ * once, even across bridge replicas), a version replaces exactly that version. Returns false when
+ * someone wrote first (another bridge, a replay, a concurrent renewal).
  */
-export async function markInitialized(client: BaoClient, l: RegistrationLayout, rec: InitializedRecord): Promise<boolean> {
-  const r = await client.call<{errors?: string[]}>('POST', kvData(l, l.paths.initialized), {body: {options: {cas: 0}, data: rec}, accept: [400]})
+export async function writeInitialized(client: BaoClient, l: RegistrationLayout, rec: InitializedRecord, cas: number): Promise<boolean> {
+  const r = await client.call<{errors?: string[]}>('POST', kvData(l, l.paths.initialized), {body: {options: {cas}, data: rec}, accept: [400]})
   if (r.status !== 400) return true
   if (/check-and-set/.test(r.body?.errors?.join('; ') ?? '')) return false
   throw new Error(`creating ${kvData(l, l.paths.initialized)}: ${r.body?.errors?.join('; ')}`)

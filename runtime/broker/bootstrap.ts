@@ -1,7 +1,8 @@
 // The init room, broker side: make a key in memory, send a CSR, get the certificate. The key
 // never leaves this process. With a pinned CA hash (register's operationalInfoHash) a fake bridge
 // or a beacon in the middle cannot hand us a CA of its own; without one the hash is logged for an
-// administrator to compare with register's output.
+// administrator to compare with register's output. A restarted broker renews the same way, adding
+// a token of its own ServiceAccount as proof, sent only after the bridge's chain matched the pin.
 import {createHash, generateKeyPairSync, X509Certificate} from 'node:crypto'
 import tls from 'node:tls'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
@@ -29,6 +30,8 @@ export interface BootstrapOptions {
   ipAddresses: string[]
   logger: Logger
   signal?: AbortSignal
+  /** A fresh ServiceAccount token (audience brokerAudience(fp)) for a renewal; needs caPin. */
+  proof?: () => Promise<string>
 }
 
 export const bootstrapError = (code: 'BROKER_BOOTSTRAP_REFUSED' | 'BROKER_CA_PIN_MISMATCH' | 'BROKER_BOOTSTRAP_FAILED', message: string, hint?: string) =>
@@ -45,6 +48,14 @@ export async function bootstrapBroker(o: BootstrapOptions): Promise<BrokerIdenti
       s.once('error', reject)
     })
     const req: BootstrapRequest = {v: 1, type: 'bootstrap', fingerprint: o.fingerprint, csr: makeCsr(privateKey, publicKey, `cloudtaser-broker-${o.fingerprint.slice(0, 8)}`), dnsNames: o.dnsNames, ipAddresses: o.ipAddresses}
+    if (o.proof && o.caPin) {
+      // The token is a credential: only the bridge the pin names may see it, so check before sending.
+      const chain = s.getPeerCertificate(true)
+      const caRaw = chain.issuerCertificate?.raw
+      if (!caRaw || createHash('sha256').update(caRaw).digest('hex') !== o.caPin.toLowerCase() || !new X509Certificate(chain.raw).verify(new X509Certificate(caRaw).publicKey))
+        throw bootstrapError('BROKER_CA_PIN_MISMATCH', 'the bridge in the init room does not present the pinned CA; the renewal proof was not sent', 'Compare --ca-sha256 with `cloudtaser source register` output (operationalInfoHash).')
+      req.proof = await o.proof()
+    }
     await writeLine(s, req)
     const answer = await readLine<BootstrapAnswer>(s).catch((err: Error) => {
       throw bootstrapError('BROKER_BOOTSTRAP_FAILED', `no bootstrap answer from the bridge: ${err.message}`)

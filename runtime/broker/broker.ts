@@ -10,7 +10,7 @@ import type net from 'node:net'
 import type {KubeHttp} from '../../lib/kube/http.js'
 import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../beacon/client.js'
 import type {Logger} from '../beacon/log.js'
-import {JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type SessionStatus} from '../tunnel/wire.js'
+import {brokerAudience, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
 import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
 
 export interface BrokerOptions {
@@ -18,6 +18,8 @@ export interface BrokerOptions {
   beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
   kube: KubeHttp
   caPin?: string
+  /** The broker's own ServiceAccount: with caPin, a restarted broker renews its certificate with a token of it. */
+  serviceAccount?: {namespace: string; name: string}
   host: string
   port: number
   opsHost: string
@@ -61,10 +63,26 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   await new Promise<void>((r) => ops.listen(o.opsPort, o.opsHost, r))
   const opsUrl = `http://${o.opsHost}:${(ops.address() as net.AddressInfo).port}`
 
+  const sa = o.serviceAccount
   async function jwks(): Promise<Buffer> {
     const discovery = await o.kube.get<{issuer: string}>('/.well-known/openid-configuration')
-    const set = await o.kube.get<{keys: unknown[]}>('/openid/v1/jwks', 'application/jwk-set+json')
-    return Buffer.from(JSON.stringify({issuer: discovery.issuer, keys: set.keys}))
+    const set = await o.kube.get<{keys: JwksPush['keys']}>('/openid/v1/jwks', 'application/jwk-set+json')
+    const push: JwksPush = {issuer: discovery.issuer, keys: set.keys, ...(sa ? {subject: `system:serviceaccount:${sa.namespace}:${sa.name}`} : {})}
+    return Buffer.from(JSON.stringify(push))
+  }
+
+  /** TokenRequest for the broker's own ServiceAccount, bound to this cluster's bridge, 10 minutes. */
+  async function proof(): Promise<string> {
+    const body = Buffer.from(JSON.stringify({apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {audiences: [brokerAudience(o.fingerprint)], expirationSeconds: 600}}))
+    const r = await o.kube.send('POST', `/api/v1/namespaces/${encodeURIComponent(sa!.namespace)}/serviceaccounts/${encodeURIComponent(sa!.name)}/token`, {body, contentType: 'application/json'})
+    try {
+      if (r.status !== 201 && r.status !== 200) throw new Error(`TokenRequest for ${sa!.namespace}/${sa!.name}: HTTP ${r.status}: ${r.bytes.toString('utf8').slice(0, 300)}`)
+      const token = (JSON.parse(r.bytes.toString('utf8')) as {status?: {token?: string}}).status?.token
+      if (!token) throw new Error('TokenRequest returned no token')
+      return token
+    } finally {
+      r.bytes.fill(0)
+    }
   }
 
   function exchange(s: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<{status: number; headers: http2.IncomingHttpHeaders; body: Buffer}> {
@@ -186,7 +204,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const identity = (async (): Promise<BrokerIdentity> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await bootstrapBroker({beacon: o.beacon, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal})
+        return await bootstrapBroker({beacon: o.beacon, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal, ...(sa && o.caPin ? {proof} : {})})
       } catch (err) {
         lastError = (err as Error).message
         const code = (err as {code?: string}).code

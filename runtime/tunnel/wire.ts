@@ -7,6 +7,7 @@
 //                    then HTTP/2: each wrapper request is one stream, flow-controlled per stream.
 //
 // Lines are UTF-8 JSON ending in \n with a size limit; nothing in them is secret.
+import type {JsonWebKey} from 'node:crypto'
 import type {Duplex} from 'node:stream'
 
 export const TUNNEL_VERSION = 1
@@ -37,6 +38,23 @@ export interface BootstrapRequest {
   /** Names and addresses wrappers reach the broker at (its in-cluster Service); checked by the bridge. */
   dnsNames: string[]
   ipAddresses: string[]
+  /**
+   * Renewal after a broker restart: a ServiceAccount token for the broker's own ServiceAccount,
+   * audience brokerAudience(fingerprint), which the bridge checks against the cluster keys and
+   * subject it recorded from the last tunnel. Sent only once the bridge's chain matched the CA pin.
+   */
+  proof?: string
+}
+
+/** The audience of a broker's renewal proof: bound to one cluster, useless as an OpenBao login. */
+export const brokerAudience = (fingerprint: string) => `cloudtaser-bridge:${fingerprint}`
+
+/** Broker -> bridge on the tunnel: the cluster's keys (for logins and renewals) and the broker's own identity. */
+export interface JwksPush {
+  issuer: string
+  keys: (JsonWebKey & {kid?: string})[]
+  /** `system:serviceaccount:<ns>:<name>` of the broker, recorded as the only subject a renewal may carry. */
+  subject?: string
 }
 
 export type Refusal = {ok: false; code: RefusalCode; message: string}
@@ -51,6 +69,7 @@ export type RefusalCode =
   | 'BRIDGE_BAD_CSR'
   | 'BRIDGE_BAD_REQUEST'
   | 'BRIDGE_REVOKED'
+  | 'BRIDGE_PROOF_REFUSED'
   | 'BRIDGE_INTERNAL'
 
 /** Bridge-only request paths on the tunnel (never forwarded to OpenBao). */

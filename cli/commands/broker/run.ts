@@ -22,6 +22,7 @@ export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
     ...kubeFlags,
     ...beaconDialFlags,
     'ca-sha256': Flags.string({description: 'Pin: hex SHA-256 of the cluster CA (operationalInfoHash printed by `source register`). Without it the hash is logged for comparison.'}),
+    'service-account': Flags.string({description: 'NAMESPACE/NAME of the broker\'s own ServiceAccount. With --ca-sha256, a restarted broker renews its certificate with a token of it (TokenRequest, audience bound to this cluster); without it a restart needs `source register --rotate-ca`.'}),
     host: Flags.string({description: 'Listen address for wrappers.', default: '0.0.0.0'}),
     port: Flags.integer({description: 'HTTPS port for wrappers (0: any free port).', default: 8200, min: 0, max: 65535}),
     'ops-host': Flags.string({description: 'Listen address for /healthz, /readyz and /statusz.', default: '0.0.0.0'}),
@@ -34,9 +35,12 @@ export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
   async run(): Promise<BrokerRunResult> {
     const f = this.flags
     if (f['ca-sha256'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(f['ca-sha256'])) throw new CloudtaserError('BROKER_BAD_CA_PIN', `--ca-sha256 "${f['ca-sha256']}" is not a hex SHA-256 (64 hex digits)`, {exitCode: ExitCode.USAGE})
+    const sa = f['service-account']?.split('/')
+    if (sa && (sa.length !== 2 || !sa[0] || !sa[1])) throw new CloudtaserError('BROKER_BAD_SERVICE_ACCOUNT', `--service-account "${f['service-account']}" is not NAMESPACE/NAME`, {exitCode: ExitCode.USAGE})
+    if (sa && !f['ca-sha256']) throw new CloudtaserError('BROKER_BAD_SERVICE_ACCOUNT', '--service-account needs --ca-sha256: the renewal token is sent only to a bridge whose CA matches the pin', {exitCode: ExitCode.USAGE})
     const kube = await kubeHttp(kubeTargetFromFlags(f))
     const fingerprint = await readFingerprint(kube)
-    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), kube, caPin: f['ca-sha256'], host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
+    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), kube, caPin: f['ca-sha256'], serviceAccount: sa ? {namespace: sa[0]!, name: sa[1]!} : undefined, host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)
       process.once('SIGINT', resolve)

@@ -25,7 +25,8 @@ import type {LogFields, Logger} from '../../../runtime/beacon/log.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
 import {bridgeFleetPolicy} from '../../../runtime/bridge/registrations.js'
 import {bootstrapBroker} from '../../../runtime/broker/bootstrap.js'
-import {startBroker, type Broker} from '../../../runtime/broker/broker.js'
+import {startBroker, type Broker, type BrokerOptions} from '../../../runtime/broker/broker.js'
+import {brokerAudience} from '../../../runtime/tunnel/wire.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, runWrapper, type Run} from '../wrapper/helpers.js'
 
@@ -112,11 +113,16 @@ t.teardown(async () => {
   await baoTransport.close()
 })
 
+// The broker's own ServiceAccount: a restarted broker renews its certificate with a token of it.
+await core.createNamespace({body: {metadata: {name: 'cloudtaser-system'}}})
+await core.createNamespacedServiceAccount({namespace: 'cloudtaser-system', body: {metadata: {name: 'cloudtaser-broker'}}})
 const brokerLog = recorder()
 const brokers: Broker[] = []
 t.teardown(() => Promise.all(brokers.map((b) => b.stop())))
-const broker = await startBroker({fingerprint, beacon, kube, caPin: reg.infoHashes.operational!, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: ['cloudtaser-broker.cloudtaser-system.svc'], ipAddresses: ['127.0.0.1'], logger: brokerLog.logger, backoff: {baseMs: 50, maxMs: 500}, refusedDelayMs: 200})
+const brokerOptions = (logger: Logger): BrokerOptions => ({fingerprint, beacon, kube, caPin: reg.infoHashes.operational!, serviceAccount: {namespace: 'cloudtaser-system', name: 'cloudtaser-broker'}, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: ['cloudtaser-broker.cloudtaser-system.svc'], ipAddresses: ['127.0.0.1'], logger, backoff: {baseMs: 50, maxMs: 500}, refusedDelayMs: 200})
+let broker = await startBroker(brokerOptions(brokerLog.logger))
 brokers.push(broker)
+const saTokenFor = async (namespace: string, name: string, audiences: string[]) => (await core.createNamespacedServiceAccountToken({name, namespace, body: {spec: {expirationSeconds: 600, audiences}}})).status!.token!
 const runs: Run[] = []
 t.teardown(() => runs.forEach((r) => r.killAll()))
 const caFile = join(work, 'ca.pem')
@@ -170,6 +176,44 @@ t.test('a replayed bootstrap after initialization is refused on both sides', asy
   const log = recorder()
   await t.rejects(bootstrapBroker({beacon, fingerprint, dnsNames: [], ipAddresses: [], logger: log.logger}), {code: 'BROKER_BOOTSTRAP_REFUSED', message: /BRIDGE_ALREADY_INITIALIZED/})
   t.ok(bridgeLog.has('bootstrap_refused', {cluster: fingerprint, code: 'BRIDGE_ALREADY_INITIALIZED'}))
+})
+
+t.test('a restarted broker renews with a token of its ServiceAccount; the old certificate is revoked; other proofs are refused', async (t) => {
+  await until(() => bridgeLog.has('jwks_recorded', {cluster: fingerprint, brokerSubject: 'system:serviceaccount:cloudtaser-system:cloudtaser-broker'}), 'the bridge to record the keys and the broker\'s subject')
+  const pin = reg.infoHashes.operational!
+  const attempt = (proof: () => Promise<string>, caPin = pin) => bootstrapBroker({beacon, fingerprint, caPin, dnsNames: [], ipAddresses: [], logger: recorder().logger, proof})
+  await t.rejects(attempt(() => saTokenFor('apps', 'billing', [brokerAudience(fingerprint)])), {code: 'BROKER_BOOTSTRAP_REFUSED', message: /BRIDGE_PROOF_REFUSED.*apps:billing, not the broker's ServiceAccount/}, 'another ServiceAccount of the cluster')
+  await t.rejects(attempt(() => saTokenFor('cloudtaser-system', 'cloudtaser-broker', [])), {code: 'BROKER_BOOTSTRAP_REFUSED', message: /BRIDGE_PROOF_REFUSED.*audience is not cloudtaser-bridge:/}, 'the broker\'s token for another audience (what a login would carry)')
+  await t.rejects(attempt(() => saTokenFor('cloudtaser-system', 'cloudtaser-broker', [brokerAudience(randomUUID())])), {message: /BRIDGE_PROOF_REFUSED.*audience/}, 'a proof bound to another cluster')
+  const forged = `${Buffer.from('{"alg":"RS256","kid":"x"}').toString('base64url')}.${Buffer.from(JSON.stringify({iss: issuer, sub: 'system:serviceaccount:cloudtaser-system:cloudtaser-broker', aud: [brokerAudience(fingerprint)]})).toString('base64url')}.AAAA`
+  await t.rejects(attempt(async () => forged), {message: /BRIDGE_PROOF_REFUSED.*unknown key id/}, 'a token the cluster did not sign')
+  let asked = false
+  await t.rejects(attempt(async () => ((asked = true), 'never sent'), 'cd'.repeat(32)), {code: 'BROKER_CA_PIN_MISMATCH', message: /proof was not sent/}, 'a bridge that does not match the pin never sees the token')
+  t.notOk(asked, 'the token was not even requested')
+  t.equal(bridgeLog.lines.filter((l) => l.event === 'bootstrap_refused' && l.code === 'BRIDGE_PROOF_REFUSED').length, 4, 'the bridge logged each refusal')
+
+  // The restart: a second broker with the same options while the first still runs (a rolling update would do this).
+  const before = await broker.identity
+  const renewedLog = recorder()
+  // Its lines go to brokerLog too: the rest of the file checks the broker that is running.
+  const renewed = await startBroker(brokerOptions((level, event, fields) => (renewedLog.logger(level, event, fields), brokerLog.logger(level, event, fields))))
+  brokers.push(renewed)
+  const id = await renewed.identity
+  t.not(id.serial, before.serial, 'a new certificate, for a new key')
+  t.equal(id.caSha256, before.caSha256)
+  t.ok(bridgeLog.has('bootstrap_issued', {cluster: fingerprint, serial: id.serial, renewal: true}))
+  const init = ((await root('GET', `cloudtaser/${fingerprint.slice(0, 8)}/cloudtaser/data/clusters/${fingerprint}/initialized`)).body as {data: {data: {serial: string; renewedAt?: string}}}).data.data
+  t.equal(init.serial, id.serial, 'the initialized record now names the renewed certificate')
+  t.ok(init.renewedAt)
+  await until(() => renewed.state().tunnel === 'up', 'the renewed broker\'s tunnel')
+  await until(() => brokerLog.has('tunnel_refused', {code: 'BRIDGE_REVOKED'}), 'the old broker to be refused', 30_000)
+  t.notOk(renewedLog.has('tunnel_refused'), 'the old certificate is the one refused with BRIDGE_REVOKED')
+  const old = broker
+  broker = renewed
+  await old.stop()
+  const r = startWrapper()
+  t.equal((await r.waitFor('start')).env!.PGPASSWORD, canary, 'a wrapper gets its secret through the renewed broker')
+  r.killAll()
 })
 
 t.test('a broker with a certificate from another CA cannot open the tunnel', async (t) => {
