@@ -19,6 +19,8 @@ export interface InstallRequest {
   values: string[]
   /** The OpenBao URL the operator uses (operator.vaultAddress); --set still wins. */
   vaultAddress?: string
+  /** Beacon mode: the relay, the cluster CA pin (register's operationalInfoHash), plain TCP to the relay. */
+  beacon?: {address?: string; caSha256?: string; plain?: boolean}
   /** key=value, as helm --set. */
   set: string[]
   dryRun: boolean
@@ -37,7 +39,13 @@ export function installArgs(req: InstallRequest): string[] {
     ...req.values.flatMap((f) => ['--values', f]),
     // --mode last among the values: the flag the user typed wins over a values file.
     '--set', `operator.broker.mode=${req.mode}`,
-    ...(req.vaultAddress ? ['--set', `operator.vaultAddress=${req.vaultAddress}`] : []),
+    // Beacon mode keeps the operator's webhook material in a Secret: its own OpenBao login through
+    // the broker is not built (the chart says why); --set still wins, and then the chart refuses.
+    ...(req.mode === 'beacon' ? ['--set', 'operator.secretBackend=kubernetes'] : []),
+    ...(req.beacon?.address ? ['--set', `operator.broker.beacon.address=${req.beacon.address}`] : []),
+    ...(req.beacon?.caSha256 ? ['--set', `operator.broker.beacon.caSha256=${req.beacon.caSha256}`] : []),
+    ...(req.beacon?.plain ? ['--set', 'operator.broker.beacon.plain=true'] : []),
+    ...(req.vaultAddress && req.mode !== 'beacon' ? ['--set', `operator.vaultAddress=${req.vaultAddress}`] : []),
     ...req.set.flatMap((s) => ['--set', s]),
     ...clusterArgs(req),
   ]

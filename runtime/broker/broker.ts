@@ -12,6 +12,7 @@ import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../bea
 import type {Logger} from '../beacon/log.js'
 import {brokerAudience, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
 import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
+import {publishCa} from './publish-ca.js'
 
 export interface BrokerOptions {
   fingerprint: string
@@ -20,6 +21,8 @@ export interface BrokerOptions {
   caPin?: string
   /** The broker's own ServiceAccount: with caPin, a restarted broker renews its certificate with a token of it. */
   serviceAccount?: {namespace: string; name: string}
+  /** ConfigMap the cluster CA certificate is written to after bootstrap (the webhook gives it to wrappers). */
+  publishCa?: {namespace: string; name: string}
   host: string
   port: number
   opsHost: string
@@ -222,6 +225,22 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
 
   const started = identity.then(async (id) => {
     tunnel = 'connecting'
+    if (o.publishCa) {
+      const where = o.publishCa
+      // Retried in the background: wrappers can use the tunnel before the ConfigMap exists only if they carry the CA themselves.
+      void (async () => {
+        for (let attempt = 0; !ac.signal.aborted; attempt++) {
+          try {
+            await publishCa(o.kube, where, {pem: id.ca, sha256: id.caSha256})
+            log('info', 'ca_published', {configMap: `${where.namespace}/${where.name}`, caSha256: id.caSha256})
+            return
+          } catch (err) {
+            log('warn', 'ca_publish_failed', {configMap: `${where.namespace}/${where.name}`, error: (err as Error).message})
+            await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))))
+          }
+        }
+      })()
+    }
     server = https.createServer({key: id.key, cert: id.cert, minVersion: 'TLSv1.2'}, (req, res) => {
       relay(req, res).catch((err: Error) => {
         log('warn', 'relay_failed', {error: err.message})

@@ -15,6 +15,8 @@ export const TOKEN_DIR = '/var/run/secrets/cloudtaser.io/serviceaccount'
 /** Only when OpenBao's CA comes from a ConfigMap (annotation or operator default). */
 export const CA_VOLUME = 'cloudtaser-vault-ca'
 export const CA_DIR = '/var/run/secrets/cloudtaser.io/vault-ca'
+/** Beacon mode: the cluster CA's PEM on the Pod, where a downwardAPI volume turns it into the wrapper's CA file. */
+export const BROKER_CA_ANNOTATION = 'cloudtaser.io/broker-ca'
 
 /** The environment the wrapper reads. Every name starts with CLOUDTASER_, which it strips before exec. */
 export const WrapperEnv = {
@@ -71,6 +73,12 @@ export interface MutationSettings {
   defaultVaultAddress?: string
   /** Used when the Pod has no vault-ca-configmap annotation: `name` or `name/key`. */
   defaultVaultCaConfigMap?: string
+  /**
+   * Beacon mode: Pods without their own vault-address and CA use the broker, verified with the
+   * cluster CA the broker published in `configMap` (operator namespace); `pem` is the copy read
+   * last, undefined until the broker has bootstrapped.
+   */
+  brokerCa?: {configMap: string; pem?: string}
   /** The node directory holding the eBPF agent's socket (default EBPF_SOCKET_DIR); always mounted at EBPF_SOCKET_DIR. */
   ebpfSocketDir?: string
 }
@@ -189,7 +197,10 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   // The wrapper registers with the node's agent over its socket (docs/ebpf.md); connecting needs no write access.
   const ebpf = annotations[Annotations.ebpf]?.trim().toLowerCase() === 'true'
   if (ebpf) filesMounts.push({name: EBPF_VOLUME, mountPath: EBPF_SOCKET_DIR, readOnly: true})
-  const caSource = annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
+  const brokerCa = settings.brokerCa && !annotations[Annotations.vaultAddress] && !annotations[Annotations.vaultCaConfigMap] ? settings.brokerCa : undefined
+  if (brokerCa && !brokerCa.pem)
+    return {allowed: false, message: `cloudtaser: the broker has not bootstrapped through the beacon yet (no cluster CA in ConfigMap ${brokerCa.configMap}), so this Pod could not reach OpenBao; the controller retries. Check \`kubectl logs deploy/cloudtaser-broker\` and that the cluster is registered (\`cloudtaser source register\`)`}
+  const caSource = brokerCa ? undefined : annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
   const ca = caSource ? parseCaConfigMap(caSource) : undefined
   if (ca && 'error' in ca) return {allowed: false, message: `cloudtaser: ${Annotations.vaultCaConfigMap}: ${ca.error}`}
   resolved = {...resolved, ...recordedEntrypoints(pod)}
@@ -219,7 +230,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   const extraMounts: V1VolumeMount[] = needsToken ? [{name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true}] : []
   // Not optional: without its CA the wrapper could not verify OpenBao, so the kubelet holds the
   // Pod (event: configmap not found) instead of starting an app that would fail anyway.
-  if (ca) {
+  if (ca || brokerCa) {
     settingsEnv.push({name: WrapperEnv.caCert, value: `${CA_DIR}/ca.crt`})
     extraMounts.push({name: CA_VOLUME, mountPath: CA_DIR, readOnly: true})
   }
@@ -266,6 +277,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
         {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}},
         ...(needsToken ? [{name: TOKEN_VOLUME, projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600}}]}}] : []),
         ...(ca ? [{name: CA_VOLUME, configMap: {name: ca.name, items: [{key: ca.key, path: 'ca.crt'}]}}] : []),
+        ...(brokerCa ? [{name: CA_VOLUME, downwardAPI: {items: [{path: 'ca.crt', fieldRef: {fieldPath: `metadata.annotations['${BROKER_CA_ANNOTATION}']`}}]}}] : []),
         // Node RAM only, never disk or etcd; room for two generations during a rotation swap.
         ...fileMounts.map((_, i) => ({name: `${FILES_VOLUME_PREFIX}${i}`, emptyDir: {medium: 'Memory', sizeLimit: '4Mi'}})),
         // DirectoryOrCreate: without an agent the wrapper then finds no socket and fails closed (or starts, fail-open).
@@ -280,6 +292,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   // there (the scheduler's FailedScheduling event says so when no such node exists).
   const failOpen = annotations[Annotations.ebpfFail]?.trim().toLowerCase() === 'open'
   if (ebpf && !failOpen) patch.push({op: 'add', path: '/spec/affinity', value: requireEnforcingNode(spec.affinity)})
+  if (brokerCa) patch.push({op: 'add', path: '/metadata/annotations', value: {...annotations, [BROKER_CA_ANNOTATION]: brokerCa.pem}})
   return {allowed: true, patch, reason: 'mutated'}
 }
 

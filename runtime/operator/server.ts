@@ -10,6 +10,7 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 import {LeaderElector} from '../../lib/kube/leader-election.js'
 import {handleAdmission, send, type AdmissionStats} from './admission.js'
+import {followBrokerCa} from './broker-ca.js'
 import {DiagnosticsController} from './diagnostics/controller.js'
 import {jsonLogger, type Logger} from './log.js'
 import {bundlePem} from './material.js'
@@ -65,6 +66,8 @@ export interface OperatorOptions {
   reusePort?: boolean
   /** The plain-HTTP ops port (/healthz, /readyz, /status, /metrics). */
   ops?: {host: string; port: number}
+  /** Beacon mode: the ConfigMap the broker publishes the cluster CA in (needs kubeConfig); Pods are denied until it exists. */
+  brokerCa?: {namespace: string; name: string}
   /** On the leader: fill DebugReports and warn (NoEnforcingNode) on Pods no node can protect. Needs kubeConfig. */
   diagnostics?: boolean
 }
@@ -157,6 +160,7 @@ class OperatorProcess implements Operator {
     this.failed.catch(() => undefined)
     this.firstSync = new Promise<void>((resolve, reject) => (this.settleFirstSync = (err) => (err ? reject(err) : resolve())))
     this.firstSync.catch(() => undefined)
+    if (o.brokerCa && o.kubeConfig) followBrokerCa(o.kubeConfig, o.brokerCa, o.mutation, this.log, this.abort.signal)
     if (o.diagnostics && o.kubeConfig) {
       this.diagnostics = new DiagnosticsController({kubeConfig: o.kubeConfig, identity: this.identity, log: this.log, onError: (event, err) => this.failure(event, err)})
     }

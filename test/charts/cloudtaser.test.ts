@@ -302,8 +302,10 @@ t.test('values the chart refuses, with the reason', async (t) => {
   t.match(await renderError({ebpf: {enforceMode: 'enforce'}}), /enforceMode.*boolean/)
   t.match(await renderError({operator: {replicas: 1}}), /operator.ha=true needs operator.replicas >= 2/)
   t.match(await renderError({operator: {broker: {mode: 'beacon'}}}), /needs operator.broker.beacon.address/)
-  t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443'}}}}), /mode=beacon is not available in this version: the in-cluster broker is not built yet/)
-  t.match(await renderError({operator: {broker: {mode: 'reverse'}}}), /mode=reverse is not available/)
+  t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443'}}}}), /needs operator.broker.beacon.caSha256: the operationalInfoHash/)
+  t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443', caSha256: 'ab'.repeat(32)}}}}), /secretBackend=vault is not available in this version: the operator's own OpenBao login would go through the broker/)
+  t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: 'xyz'}}}}), /caSha256.*does not match pattern/)
+  t.match(await renderError({operator: {broker: {mode: 'reverse'}}}), /mode=reverse is not available in this version: reverse-connect is not built/)
   t.match(await renderError({operator: {broker: {mode: 'relay'}}}), /mode.*direct.*beacon.*reverse/)
   t.match(await renderError({operator: {vaultAddress: 'openbao:8200'}}), /vaultAddress/)
   t.match(await renderError({operator: {vaultAddress: ''}}), /secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress/)
@@ -329,4 +331,37 @@ t.test('README documents every value', async (t) => {
   t.ok(rows.length > 50, `${rows.length} rows`)
   const get = (path: string) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], values)
   t.same(rows.filter((p) => get(p) === undefined), [], 'and no row names a value that does not exist')
+})
+
+t.test('beacon mode: the broker Deployment, its least-privilege RBAC, and the webhook pointed at it', async (t) => {
+  const pin = 'ab'.repeat(32)
+  const {objects} = await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443', caSha256: pin}}}})
+  const deploy = one(objects, 'Deployment', 'cloudtaser-broker')
+  t.equal(deploy.spec.replicas, 1)
+  t.equal(deploy.spec.strategy.type, 'Recreate', 'never two brokers: a second one would renew and revoke the first')
+  const c = deploy.spec.template.spec.containers[0]
+  t.same(c.args, ['broker', 'run', '--beacon=beacon.example.eu:443', `--ca-sha256=${pin}`, '--service-account=cloudtaser-system/cloudtaser-broker', '--publish-ca=cloudtaser-system/cloudtaser-broker-ca', '--dns-name=cloudtaser-broker.cloudtaser-system.svc', '--dns-name=cloudtaser-broker.cloudtaser-system.svc.cluster.local', '--port=8200', '--ops-port=9466'])
+  t.equal(deploy.spec.template.spec.serviceAccountName, 'cloudtaser-broker')
+  t.same(one(objects, 'Service', 'cloudtaser-broker').spec.ports, [{name: 'https', port: 8200, targetPort: 'https', protocol: 'TCP'}])
+  t.same(one(objects, 'ClusterRole', 'cloudtaser-broker').rules, [
+    {apiGroups: [''], resources: ['namespaces'], resourceNames: ['kube-system'], verbs: ['get']},
+    {nonResourceURLs: ['/.well-known/openid-configuration', '/openid/v1/jwks'], verbs: ['get']},
+  ])
+  t.same(one(objects, 'Role', 'cloudtaser-broker').rules, [
+    {apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['cloudtaser-broker'], verbs: ['create']},
+    {apiGroups: [''], resources: ['configmaps'], resourceNames: ['cloudtaser-broker-ca'], verbs: ['update']},
+    {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
+  ])
+  t.match(one(objects, 'Role', 'cloudtaser-operator').rules, [{}, {}, {}, {apiGroups: [''], resources: ['configmaps'], resourceNames: ['cloudtaser-broker-ca'], verbs: ['get']}])
+  const opArgs: string[] = one(objects, 'Deployment', 'cloudtaser-operator').spec.template.spec.containers[0].args
+  t.ok(opArgs.includes('--default-vault-address=https://cloudtaser-broker.cloudtaser-system.svc:8200'), 'wrappers dial the broker')
+  t.ok(opArgs.includes('--broker-ca-configmap=cloudtaser-broker-ca'))
+  const plain = await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: pin, plain: true, caConfigMap: 'beacon-ca'}}}})
+  const pc = one(plain.objects, 'Deployment', 'cloudtaser-broker').spec.template.spec
+  t.ok(pc.containers[0].args.includes('--beacon-plain'))
+  t.ok(pc.containers[0].args.includes('--beacon-ca=/etc/cloudtaser/beacon-ca/ca.crt'))
+  t.same(pc.volumes, [{name: 'beacon-ca', configMap: {name: 'beacon-ca'}}])
+  t.notOk((await render()).objects.some((o) => o.metadata.name === 'cloudtaser-broker'), 'direct mode renders no broker')
+  const kc = await kubeconform((await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: pin}}}})).text)
+  t.equal(kc.code, 0, `kubeconform -strict: ${kc.stdout}${kc.stderr}`)
 })

@@ -6,6 +6,15 @@ Names are fixed, not derived from the release name: the webhook configuration na
 {{- define "cloudtaser.agentName" -}}cloudtaser-ebpf-agent{{- end -}}
 {{- define "cloudtaser.webhookConfigName" -}}cloudtaser-inject{{- end -}}
 {{- define "cloudtaser.pkiSecretName" -}}cloudtaser-operator-pki{{- end -}}
+{{- define "cloudtaser.brokerName" -}}cloudtaser-broker{{- end -}}
+{{- define "cloudtaser.brokerCaConfigMap" -}}cloudtaser-broker-ca{{- end -}}
+{{/* What wrappers dial in beacon mode: the broker's Service, a name its certificate carries. */}}
+{{- define "cloudtaser.brokerUrl" -}}https://{{ include "cloudtaser.brokerName" . }}.{{ .Release.Namespace }}.svc:{{ .Values.operator.broker.port }}{{- end -}}
+
+{{- define "cloudtaser.brokerSelector" -}}
+app.kubernetes.io/name: cloudtaser
+app.kubernetes.io/component: broker
+{{- end -}}
 
 {{- define "cloudtaser.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
@@ -49,14 +58,21 @@ app.kubernetes.io/component: ebpf-agent
 
 {{/* Refuse settings this version cannot serve, with the reason. */}}
 {{- define "cloudtaser.validate" -}}
-{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) -}}
-{{- fail "operator.secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress (and run `cloudtaser source configure` for its policy and role), or choose operator.secretBackend=kubernetes (a Kubernetes Secret; fallback)" -}}
-{{- end -}}
 {{- $mode := .Values.operator.broker.mode -}}
-{{- if and (eq $mode "beacon") (not .Values.operator.broker.beacon.address) -}}
+{{- if eq $mode "beacon" -}}
+{{- if not .Values.operator.broker.beacon.address -}}
 {{- fail "operator.broker.mode=beacon needs operator.broker.beacon.address (the relay's host:port)" -}}
 {{- end -}}
-{{- if ne $mode "direct" -}}
-{{- fail (printf "operator.broker.mode=%s is not available in this version: the in-cluster broker is not built yet (docs/architecture.md, Connectivity); use direct" $mode) -}}
+{{- if not (regexMatch "^[0-9a-fA-F]{64}$" (toString .Values.operator.broker.beacon.caSha256)) -}}
+{{- fail "operator.broker.mode=beacon needs operator.broker.beacon.caSha256: the operationalInfoHash `cloudtaser source register` printed (64 hex digits). It pins the cluster CA, and a restarted broker renews its certificate only with it" -}}
+{{- end -}}
+{{- if eq .Values.operator.secretBackend "vault" -}}
+{{- fail "operator.broker.mode=beacon with operator.secretBackend=vault is not available in this version: the operator's own OpenBao login would go through the broker and needs a jwt auth method on the OpenBao side (docs/bridge.md); set operator.secretBackend=kubernetes" -}}
+{{- end -}}
+{{- else if ne $mode "direct" -}}
+{{- fail (printf "operator.broker.mode=%s is not available in this version: reverse-connect is not built yet (docs/bridge.md); use direct or beacon" $mode) -}}
+{{- end -}}
+{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) -}}
+{{- fail "operator.secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress (and run `cloudtaser source configure` for its policy and role), or choose operator.secretBackend=kubernetes (a Kubernetes Secret; fallback)" -}}
 {{- end -}}
 {{- end -}}

@@ -23,6 +23,7 @@ export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
     ...beaconDialFlags,
     'ca-sha256': Flags.string({description: 'Pin: hex SHA-256 of the cluster CA (operationalInfoHash printed by `source register`). Without it the hash is logged for comparison.'}),
     'service-account': Flags.string({description: 'NAMESPACE/NAME of the broker\'s own ServiceAccount. With --ca-sha256, a restarted broker renews its certificate with a token of it (TokenRequest, audience bound to this cluster); without it a restart needs `source register --rotate-ca`.'}),
+    'publish-ca': Flags.string({description: 'NAMESPACE/NAME of a ConfigMap to write the cluster CA certificate to (key ca.crt) after bootstrap; the operator\'s --broker-ca-configmap reads it and gives it to wrappers.'}),
     host: Flags.string({description: 'Listen address for wrappers.', default: '0.0.0.0'}),
     port: Flags.integer({description: 'HTTPS port for wrappers (0: any free port).', default: 8200, min: 0, max: 65535}),
     'ops-host': Flags.string({description: 'Listen address for /healthz, /readyz and /statusz.', default: '0.0.0.0'}),
@@ -38,9 +39,11 @@ export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
     const sa = f['service-account']?.split('/')
     if (sa && (sa.length !== 2 || !sa[0] || !sa[1])) throw new CloudtaserError('BROKER_BAD_SERVICE_ACCOUNT', `--service-account "${f['service-account']}" is not NAMESPACE/NAME`, {exitCode: ExitCode.USAGE})
     if (sa && !f['ca-sha256']) throw new CloudtaserError('BROKER_BAD_SERVICE_ACCOUNT', '--service-account needs --ca-sha256: the renewal token is sent only to a bridge whose CA matches the pin', {exitCode: ExitCode.USAGE})
+    const pub = f['publish-ca']?.split('/')
+    if (pub && (pub.length !== 2 || !pub[0] || !pub[1])) throw new CloudtaserError('USAGE', `--publish-ca "${f['publish-ca']}" is not NAMESPACE/NAME`, {exitCode: ExitCode.USAGE})
     const kube = await kubeHttp(kubeTargetFromFlags(f))
     const fingerprint = await readFingerprint(kube)
-    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), kube, caPin: f['ca-sha256'], serviceAccount: sa ? {namespace: sa[0]!, name: sa[1]!} : undefined, host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
+    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), kube, caPin: f['ca-sha256'], serviceAccount: sa ? {namespace: sa[0]!, name: sa[1]!} : undefined, publishCa: pub ? {namespace: pub[0]!, name: pub[1]!} : undefined, host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)
       process.once('SIGINT', resolve)

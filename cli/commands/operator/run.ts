@@ -46,6 +46,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     'wrapper-image': Flags.string({description: 'Image holding the wrapper executable, run as the init container.', required: true}),
     'wrapper-source': Flags.string({description: 'Path of the wrapper executable in that image.', default: DEFAULT_WRAPPER_SOURCE}),
     'default-vault-address': Flags.string({description: 'OpenBao address for pods without cloudtaser.io/vault-address.'}),
+    'broker-ca-configmap': Flags.string({description: 'Beacon mode: ConfigMap in the operator\'s namespace where the broker publishes the cluster CA (broker run --publish-ca). Pods without their own vault-address get it as their CA; they are refused until it exists.', exclusive: ['default-vault-ca-configmap']}),
     'default-vault-ca-configmap': Flags.string({description: 'ConfigMap (name or name/key, key ca.crt by default) with the PEM of OpenBao\'s CA, for pods without cloudtaser.io/vault-ca-configmap. It must exist in each protected namespace.'}),
     'ebpf-socket-dir': Flags.string({description: `Node directory holding the eBPF agent's socket (ebpf.sock), mounted at ${EBPF_SOCKET_DIR} in Pods with cloudtaser.io/ebpf: "true".`, default: EBPF_SOCKET_DIR}),
     'failure-policy': Flags.string({description: 'What the apiserver does when the webhook cannot answer (see docs/operator.md).', options: ['Fail', 'Ignore'], default: 'Fail'}),
@@ -113,6 +114,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     const exclude = [...new Set([...f['exclude-namespace'], ...(f['service-namespace'] ? [f['service-namespace']] : [])])]
     const op = launchOperator({
       mutation: {wrapperImage: f['wrapper-image'], wrapperSource: f['wrapper-source'], defaultVaultAddress: f['default-vault-address'], defaultVaultCaConfigMap: f['default-vault-ca-configmap'], ebpfSocketDir: f['ebpf-socket-dir']},
+      brokerCa: f['broker-ca-configmap'] ? {namespace, name: f['broker-ca-configmap']} : undefined,
       host: f.host,
       port: f.port,
       reusePort: f['reuse-port'],

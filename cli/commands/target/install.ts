@@ -18,6 +18,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
   static override examples = [
     '<%= config.bin %> target install --mode direct --vault-address https://openbao.example.eu:8200 -f values.yaml',
     '<%= config.bin %> target install --dry-run --set operator.replicas=3',
+    '<%= config.bin %> target install --mode beacon --beacon beacon.example.eu:443 --ca-sha256 <operationalInfoHash from source register>',
     '<%= config.bin %> target install --set operator.registryMirrors[0]=cloudtaser.lab=http://10.245.0.2:5000 --wait',
   ]
   static override flags = {
@@ -26,6 +27,9 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
     release: Flags.string({description: 'Helm release name.', default: 'cloudtaser'}),
     'vault-address': Flags.string({description: 'OpenBao URL the operator uses, as seen from inside the cluster (default: $BAO_ADDR, then $VAULT_ADDR); the chart refuses to render without one unless operator.secretBackend=kubernetes.'}),
     mode: Flags.string({description: 'How wrappers reach OpenBao: directly, through the beacon relay (bridge beside OpenBao), or by the bridge dialing in.', options: ['direct', 'beacon', 'reverse'], default: 'direct'}),
+    beacon: Flags.string({description: 'Beacon mode: the relay\'s host:port (operator.broker.beacon.address).', helpGroup: 'BEACON'}),
+    'ca-sha256': Flags.string({description: 'Beacon mode: the cluster CA pin, the operationalInfoHash `cloudtaser source register` printed (operator.broker.beacon.caSha256).', helpGroup: 'BEACON'}),
+    'beacon-plain': Flags.boolean({description: 'Beacon mode: plain TCP to the relay (a lab or trusted network); the tunnel inside is mTLS either way.', default: false, helpGroup: 'BEACON'}),
     values: Flags.string({char: 'f', description: 'Values file (repeatable; later wins), as helm -f.', multiple: true, default: []}),
     set: Flags.string({description: 'key=value (repeatable), as helm --set.', multiple: true, default: []}),
     'dry-run': Flags.boolean({description: 'Print the manifests; change nothing.', default: false}),
@@ -35,7 +39,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
 
   async run(): Promise<InstallResult> {
     const f = this.flags
-    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, vaultAddress: f['vault-address'] ?? (process.env.BAO_ADDR || process.env.VAULT_ADDR || undefined), set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
+    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, vaultAddress: f['vault-address'] ?? (process.env.BAO_ADDR || process.env.VAULT_ADDR || undefined), beacon: {address: f.beacon, caSha256: f['ca-sha256'], plain: f['beacon-plain']}, set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
     const out = await runHelm(args)
     const result: InstallResult = {release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, dryRun: f['dry-run'], helm: args}
     if (f['dry-run']) {

@@ -17,6 +17,11 @@ t.test('upgrade --install: values in order, --mode before --set (the flag typed 
     '--wait', '--timeout', '2m',
   ])
   t.same(installArgs({...base, dryRun: true}).slice(0, 3), ['template', 'cloudtaser', chartDir()], 'dry-run renders, never touches the cluster')
+  t.same(installArgs({...base, mode: 'beacon', beacon: {address: 'beacon.eu:443', caSha256: 'ab'.repeat(32), plain: true}, set: []}).slice(11, 23), [
+    '--set', 'operator.broker.mode=beacon', '--set', 'operator.secretBackend=kubernetes',
+    '--set', 'operator.broker.beacon.address=beacon.eu:443', '--set', `operator.broker.beacon.caSha256=${'ab'.repeat(32)}`, '--set', 'operator.broker.beacon.plain=true',
+    '--kubeconfig', '/k',
+  ], 'beacon mode: the relay and the pin as values, the webhook material in a Secret, $BAO_ADDR not used')
   t.same(uninstallArgs({...base, wait: false}), ['uninstall', 'cloudtaser', '--namespace', 'cloudtaser-system', '--kubeconfig', '/k', '--kube-context', 'prod'])
 })
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, FILES_VOLUME_PREFIX, parseCaConfigMap, isMutated, mutatePod, WRAPPER_DIR, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, BROKER_CA_ANNOTATION, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, FILES_VOLUME_PREFIX, parseCaConfigMap, isMutated, mutatePod, WRAPPER_DIR, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -176,6 +176,28 @@ t.test("OpenBao's CA from a ConfigMap: annotation over operator default, fail-cl
     t.match(r, {allowed: false, message: /cloudtaser\.io\/vault-ca-configmap: .*(not a ConfigMap name|not a valid ConfigMap key)/}, bad)
   }
   t.same(parseCaConfigMap('a.b-c/k_1.pem'), {name: 'a.b-c', key: 'k_1.pem'})
+})
+
+t.test('beacon mode: Pods without their own address get the broker and the cluster CA through a downwardAPI file; refused until the broker published it', async (t) => {
+  const {[Annotations.vaultAddress]: _address, ...rest} = annotations
+  const p = pod({}, {annotations: rest, labels: {[INJECT_LABEL]: 'true'}})
+  const beacon = {...settings, defaultVaultAddress: 'https://cloudtaser-broker.cloudtaser-system.svc:8200'}
+  const early = mutatePod(p, {...beacon, brokerCa: {configMap: 'cloudtaser-system/cloudtaser-broker-ca'}})
+  t.match(early, {allowed: false, message: /broker has not bootstrapped through the beacon yet \(no cluster CA in ConfigMap cloudtaser-system\/cloudtaser-broker-ca\)/})
+  const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+  const r = mutatePod(p, {...beacon, brokerCa: {configMap: 'cloudtaser-system/cloudtaser-broker-ca', pem}})
+  if (!r.allowed) throw new Error(r.message)
+  const out = applyPatch(p, r.patch)
+  t.equal(out.metadata!.annotations![BROKER_CA_ANNOTATION], pem, 'the PEM travels on the Pod (public)')
+  t.same(out.spec!.volumes!.find((v) => v.name === CA_VOLUME), {name: CA_VOLUME, downwardAPI: {items: [{path: 'ca.crt', fieldRef: {fieldPath: `metadata.annotations['${BROKER_CA_ANNOTATION}']`}}]}})
+  for (const c of out.spec!.containers) {
+    t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_VAULT_ADDR')!.value, 'https://cloudtaser-broker.cloudtaser-system.svc:8200')
+    t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_VAULT_CACERT')!.value, `${CA_DIR}/ca.crt`)
+  }
+  t.equal(out.metadata!.annotations![Annotations.secretPaths], annotations[Annotations.secretPaths], 'the Pod\'s own annotations are kept')
+  const own = mutatePod(pod(), {...beacon, brokerCa: {configMap: 'x/y'}})
+  t.ok(own.allowed, 'a Pod with its own vault-address is not held for the broker')
+  if (own.allowed) t.notOk(JSON.stringify(own.patch).includes(BROKER_CA_ANNOTATION))
 })
 
 t.test('file-map: a memory emptyDir per mountPath in every container, the map passed on; bad maps and taken paths denied', async (t) => {
