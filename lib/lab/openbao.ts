@@ -23,6 +23,8 @@ export interface OpenBaoOptions {
   config?: string
   /** The address to listen on, default 127.0.0.1; a lab with a node uses the host's end of its veth, which Pods reach too. */
   host?: string
+  /** Run inside this network namespace (`ip netns exec`; root): an OpenBao the cluster cannot reach, for beacon mode. */
+  netns?: string
 }
 
 export interface OpenBao {
@@ -82,7 +84,9 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     const args = persistent
       ? ['server', `-config=${writeConfig(dir, port, clusterPort)}`]
       : ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=${host}:${port}`, ...(options.tls ? ['-dev-tls', `-dev-tls-cert-dir=${tlsDir}`] : []), ...extraConfig]
-    const p = spawnManaged({name: 'bao', command: bao, args, env, cwd: dir, logPath: join(dir, 'bao.log'), daemon: options.daemon})
+    // `ip netns exec` execs bao after joining the namespace: the process managed is bao itself.
+    const [command, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, bao, ...args]] : [bao, args]
+    const p = spawnManaged({name: 'bao', command, args: argv, env, cwd: dir, logPath: join(dir, 'bao.log'), daemon: options.daemon})
     proc = p
     try {
       const probe = () => health(`${scheme}://${host}:${port}`, caPath)

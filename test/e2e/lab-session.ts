@@ -21,7 +21,8 @@ export interface LabSession {
   kubectl(args: string[], o?: {input?: string; allowFail?: boolean}): SpawnSyncReturns<string>
 }
 
-export function startLabSession(t: Test, name: string, actor: string): LabSession {
+/** `install: false` stops after lab up and images: the caller connects and installs its own way (beacon mode). */
+export function startLabSession(t: Test, name: string, actor: string, {install = true}: {install?: boolean} = {}): LabSession {
   const work = mkdtempSync(join(tmpdir(), `cloudtaser-${name}-`))
   const env: NodeJS.ProcessEnv = {...process.env, CLOUDTASER_ACTOR: actor, CLOUDTASER_LAB_DIR: join(work, 'lab')}
   let labUp = false
@@ -41,6 +42,7 @@ export function startLabSession(t: Test, name: string, actor: string): LabSessio
   const labEnv = JSON.parse(cli(['lab', 'env', '--json']).stdout) as Record<string, string>
   Object.assign(env, {KUBECONFIG: labEnv.KUBECONFIG, BAO_ADDR: labEnv.BAO_ADDR, BAO_TOKEN: labEnv.BAO_TOKEN, PATH: `${labEnv.PATH_PREPEND}:${env.PATH}`})
   const images = (JSON.parse(cli(['lab', 'images', '--json']).stdout) as {images: Array<{name: string; ref: string}>}).images
+  if (!install) return {work, env, labEnv, images, installArgs: [], run, cli, kubectl}
   // As the demo: OpenBao's Kubernetes auth for this cluster and the operator's own policy and role
   // first (its webhook material lives in OpenBao); one operator replica keeps the tests light.
   cli(['target', 'connect'])

@@ -1,0 +1,139 @@
+// Beacon mode on the lab's node, three networks: the cluster (the node's network namespace, its
+// Pods behind it), the OpenBao side (a namespace of its own holding OpenBao and the bridge, with a
+// route to the host only) and the beacon (on the host, the "internet" both reach). Neither side
+// can open a connection to the other; the test shows that, then a protected Pod gets its secret
+// from that OpenBao through the broker (installed by `target install --mode beacon`), the beacon
+// and the bridge, each a real process as a user runs it.
+import t from 'tap'
+import {spawn, spawnSync} from 'node:child_process'
+import {createHash, createPublicKey, randomBytes, type JsonWebKey} from 'node:crypto'
+import {join} from 'node:path'
+import {startOpenBao} from '../../lib/lab/openbao.js'
+import {bridgeFleetPolicy} from '../../runtime/bridge/registrations.js'
+import {bao} from '../lib/lab/helpers.js'
+import {root, startLabSession, until} from './lab-session.js'
+
+const {labEnv, images, cli, kubectl} = startLabSession(t, 'beacon', 'beacon@cloudtaser', {install: false})
+const hostIp = new URL(labEnv.BAO_ADDR!).hostname
+const ip = (args: string[]) => {
+  const r = spawnSync('ip', args, {encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`)
+}
+
+// The OpenBao side: a namespace joined to the host by a /30, no other route.
+const id = String(process.pid % 10000)
+const euNs = `cteu${id}`
+const [euHostIp, euIp] = [`10.250.${process.pid % 250}.1`, `10.250.${process.pid % 250}.2`]
+ip(['netns', 'add', euNs])
+t.teardown(() => void spawnSync('ip', ['netns', 'del', euNs]))
+ip(['link', 'add', `cteuh${id}`, 'type', 'veth', 'peer', 'name', `cteun${id}`])
+ip(['link', 'set', `cteun${id}`, 'netns', euNs])
+ip(['addr', 'add', `${euHostIp}/30`, 'dev', `cteuh${id}`])
+ip(['link', 'set', `cteuh${id}`, 'up'])
+ip(['-n', euNs, 'addr', 'add', `${euIp}/30`, 'dev', `cteun${id}`])
+ip(['-n', euNs, 'link', 'set', `cteun${id}`, 'up'])
+ip(['-n', euNs, 'link', 'set', 'lo', 'up'])
+const openbao = await startOpenBao({host: euIp, netns: euNs})
+t.teardown(() => openbao.stop())
+const eu = (method: string, path: string, body?: unknown) => bao(openbao.addr, openbao.token, method, path, body)
+
+// The beacon, on the host: the only address both sides reach.
+const beaconLog: string[] = []
+const beacon = spawn(process.execPath, [join(root, 'bin/run.js'), 'beacon', 'serve', '--plain', '--host', '0.0.0.0', '--port', '0', '--ops-host', '127.0.0.1', '--ops-port', '0'], {stdio: ['ignore', 'ignore', 'pipe']})
+t.teardown(() => void beacon.kill('SIGKILL'))
+beacon.stderr!.on('data', (c: Buffer) => beaconLog.push(c.toString()))
+const beaconPort = Number(
+  await until('the beacon to listen', async () => /"event":"listening"[^\n]*"port":(\d+)/.exec(beaconLog.join(''))?.[1], 30_000),
+)
+
+// OpenBao side, as its administrator: register the cluster (its fingerprint is public), the
+// bridge's least-privilege token, a JWT auth method with the cluster's public keys (OpenBao
+// cannot reach the apiserver for a TokenReview), a role for the app, and the secret.
+const kube = (path: string) => JSON.parse(kubectl(['get', '--raw', path]).stdout) as Record<string, unknown>
+const fingerprint = (JSON.parse(kubectl(['get', 'namespace', 'kube-system', '-o', 'json']).stdout) as {metadata: {uid: string}}).metadata.uid
+const euEnv = {BAO_ADDR: openbao.addr, BAO_TOKEN: openbao.token}
+const reg = JSON.parse(spawnSync(process.execPath, [join(root, 'bin/run.js'), 'source', 'register', '--fingerprint', fingerprint, '--json'], {env: {...process.env, ...euEnv}, encoding: 'utf8'}).stdout) as {infoHashes: {operational: string}}
+const pin = reg.infoHashes.operational
+await eu('PUT', 'sys/policies/acl/cloudtaser-bridge', {policy: bridgeFleetPolicy()})
+const bridgeToken = ((await eu('POST', 'auth/token/create', {policies: ['cloudtaser-bridge'], no_default_policy: true, ttl: '1h'})).body as {auth: {client_token: string}}).auth.client_token
+const issuer = kube('/.well-known/openid-configuration').issuer as string
+const pems = (kube('/openid/v1/jwks').keys as JsonWebKey[]).map((k) => createPublicKey({key: k, format: 'jwk'}).export({type: 'spki', format: 'pem'}) as string)
+await eu('POST', 'sys/auth/k8s-beacon', {type: 'jwt'})
+await eu('POST', 'auth/k8s-beacon/config', {jwt_validation_pubkeys: pems, bound_issuer: issuer})
+const NS = 'beacon-demo'
+await eu('PUT', 'sys/policies/acl/app-read', {policy: 'path "secret/data/app/*" { capabilities = ["read"] }'})
+await eu('POST', 'auth/k8s-beacon/role/app', {role_type: 'jwt', user_claim: 'sub', bound_subject: `system:serviceaccount:${NS}:default`, bound_audiences: [issuer], token_policies: ['app-read'], token_ttl: '10m'})
+const canary = `canary-beacon-e2e-${randomBytes(8).toString('hex')}`
+await eu('POST', 'secret/data/app/db', {data: {password: canary}})
+
+// The bridge, in the OpenBao side's namespace, dialling out to the beacon.
+const bridgeLog: string[] = []
+const bridge = spawn('ip', ['netns', 'exec', euNs, process.execPath, join(root, 'bin/run.js'), 'bridge', 'run', '--beacon', `${euHostIp}:${beaconPort}`, '--beacon-plain', '--refresh-interval', '2'], {env: {...process.env, BAO_ADDR: openbao.addr, BAO_TOKEN: bridgeToken}, stdio: ['ignore', 'ignore', 'pipe']})
+t.teardown(() => void bridge.kill('SIGKILL'))
+bridge.stderr!.on('data', (c: Buffer) => bridgeLog.push(c.toString()))
+
+const base = images.find((i) => i.name === 'base')!.ref
+const probePod = (name: string, command: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {name, namespace: NS},
+  spec: {restartPolicy: 'Never', containers: [{name: 'probe', image: `cloudtaser.lab/${base}`, command: ['/bin/sh', '-c', command]}]},
+})
+
+t.test('the two sides cannot reach each other; the OpenBao side reaches the beacon', async (t) => {
+  kubectl(['create', 'namespace', NS])
+  const url = `${openbao.addr}/v1/sys/health`
+  kubectl(['apply', '-f', '-'], {input: JSON.stringify(probePod('reach', `timeout 5 wget -q -O /dev/null ${url} && echo bao-reached || echo bao-unreachable; timeout 5 wget -q -O /dev/null http://${labEnv.CLOUDTASER_LAB_REGISTRY}/v2/ && echo control-reached || echo control-unreachable`))})
+  const out = await until('the probe Pod', async () => {
+    const log = kubectl(['-n', NS, 'logs', 'reach'], {allowFail: true}).stdout
+    return /control-(un)?reached/.test(log) ? log : undefined
+  })
+  t.match(out, /bao-unreachable/, 'a Pod cannot reach the OpenBao side')
+  t.match(out, /control-reached/, 'the same probe reaches the lab registry (the probe works); the beacon is reached by the broker below')
+  const fromEu = spawnSync('ip', ['netns', 'exec', euNs, process.execPath, '-e', `require('net').connect({host: ${JSON.stringify(hostIp)}, port: 6443, timeout: 3000}).on('connect', () => { console.log('reached'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(1) }).on('timeout', () => { console.log('timeout'); process.exit(1) })`], {encoding: 'utf8'})
+  t.not(fromEu.status, 0, `the OpenBao side cannot reach the cluster's apiserver (${fromEu.stdout.trim()})`)
+  const euToBeacon = spawnSync('ip', ['netns', 'exec', euNs, process.execPath, '-e', `require('net').connect({host: ${JSON.stringify(euHostIp)}, port: ${beaconPort}}).on('connect', () => process.exit(0)).on('error', () => process.exit(1))`])
+  t.equal(euToBeacon.status, 0, 'the OpenBao side reaches the beacon')
+})
+
+t.test('target install --mode beacon: the broker bootstraps through the beacon and publishes the cluster CA', async (t) => {
+  cli(['target', 'install', '--mode', 'beacon', '--beacon', `${hostIp}:${beaconPort}`, '--beacon-plain', '--ca-sha256', pin, '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.enabled=false', '--wait', '--timeout', '3m'])
+  const ca = await until('the broker\'s CA ConfigMap', async () => {
+    const r = kubectl(['-n', 'cloudtaser-system', 'get', 'configmap', 'cloudtaser-broker-ca', '-o', 'json'], {allowFail: true})
+    return r.status === 0 ? (JSON.parse(r.stdout) as {data: {'ca.crt': string}}).data['ca.crt'] : undefined
+  })
+  const der = Buffer.from(ca.replace(/-----[^-]+-----|\s/g, ''), 'base64')
+  t.equal(createHash('sha256').update(der).digest('hex'), pin, 'the published CA is the registered one')
+  await until('the broker\'s tunnel', async () => (/"event":"tunnel_up"/.test(kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker'], {allowFail: true}).stdout) ? true : undefined))
+  await until('the bridge\'s bootstrap line', async () => (/"event":"bootstrap_issued"/.test(bridgeLog.join('')) ? true : undefined), 10_000)
+  t.pass('the bridge issued the broker\'s certificate in the init room')
+})
+
+t.test('a protected Pod gets its secret from OpenBao through broker, beacon and bridge', async (t) => {
+  const app = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {name: 'app', namespace: NS},
+    spec: {
+      replicas: 1,
+      selector: {matchLabels: {app: 'app'}},
+      template: {
+        metadata: {
+          labels: {app: 'app', 'cloudtaser.io/inject': 'true'},
+          // No vault-address: the webhook points the wrapper at the broker and hands it the cluster CA.
+          annotations: {'cloudtaser.io/secret-paths': 'secret/data/app/db', 'cloudtaser.io/env-map': 'password=DB_PASSWORD', 'cloudtaser.io/vault-role': 'app', 'cloudtaser.io/vault-auth-path': 'auth/k8s-beacon'},
+        },
+        spec: {containers: [{name: 'app', image: `cloudtaser.lab/${base}`, command: ['/bin/sh', '-c', 'echo "digest $(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; exec sleep 3600']}]},
+      },
+    },
+  }
+  kubectl(['apply', '-f', '-'], {input: JSON.stringify(app)})
+  const printed = await until('the app\'s digest', async () => /^digest ([0-9a-f]{64})$/m.exec(kubectl(['-n', NS, 'logs', 'deployment/app', '-c', 'app'], {allowFail: true}).stdout)?.[1])
+  t.equal(printed, createHash('sha256').update(canary).digest('hex'), 'the app got the value from the OpenBao side')
+  const pod = JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-l', 'app=app', '-o', 'json']).stdout).items[0] as {spec: {containers: Array<{env: Array<{name: string; value?: string}>}>}}
+  t.equal(pod.spec.containers[0]!.env.find((e) => e.name === 'CLOUDTASER_VAULT_ADDR')?.value, 'https://cloudtaser-broker.cloudtaser-system.svc:8200', 'its only OpenBao address is the broker')
+  await until('the bridge\'s login line', async () => (new RegExp(`"event":"login_forwarded"[^\\n]*"namespace":"${NS}"`).test(bridgeLog.join('')) ? true : undefined), 10_000)
+  t.pass('the bridge checked the Pod\'s ServiceAccount token before the login went on')
+  const logs = [bridgeLog.join(''), beaconLog.join(''), kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker']).stdout]
+  for (const l of logs) t.notOk(l.includes(canary), 'the secret is in no log of bridge, beacon or broker')
+})
