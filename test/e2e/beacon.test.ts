@@ -137,3 +137,22 @@ t.test('a protected Pod gets its secret from OpenBao through broker, beacon and 
   const logs = [bridgeLog.join(''), beaconLog.join(''), kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker']).stdout]
   for (const l of logs) t.notOk(l.includes(canary), 'the secret is in no log of bridge, beacon or broker')
 })
+
+t.test('the broker Pod deleted: its replacement renews with its ServiceAccount, and a new app Pod gets its secret', async (t) => {
+  const brokerPod = () => (JSON.parse(kubectl(['-n', 'cloudtaser-system', 'get', 'pods', '-l', 'app.kubernetes.io/component=broker', '-o', 'json']).stdout).items as Array<{metadata: {name: string; deletionTimestamp?: string}}>).filter((p) => !p.metadata.deletionTimestamp)
+  const old = brokerPod()[0]!.metadata.name
+  kubectl(['-n', 'cloudtaser-system', 'delete', 'pod', old, '--wait=true'])
+  await until('the new broker\'s tunnel', async () => {
+    const now = brokerPod()
+    if (now.length !== 1 || now[0]!.metadata.name === old) return undefined
+    return /"event":"tunnel_up"/.test(kubectl(['-n', 'cloudtaser-system', 'logs', now[0]!.metadata.name], {allowFail: true}).stdout) ? true : undefined
+  })
+  await until('the bridge\'s renewal line', async () => (/"event":"bootstrap_issued"[^\n]*"renewal":true/.test(bridgeLog.join('')) ? true : undefined), 10_000)
+  t.pass('the bridge renewed the new broker\'s certificate (its key never left the old Pod, which is gone)')
+  kubectl(['-n', NS, 'rollout', 'restart', 'deployment/app'])
+  kubectl(['-n', NS, 'rollout', 'status', 'deployment/app', '--timeout=180s'])
+  const pods = JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-l', 'app=app', '-o', 'json']).stdout).items as Array<{metadata: {name: string; deletionTimestamp?: string}}>
+  const fresh = pods.find((p) => !p.metadata.deletionTimestamp)!.metadata.name
+  const printed = await until('the new app Pod\'s digest', async () => /^digest ([0-9a-f]{64})$/m.exec(kubectl(['-n', NS, 'logs', fresh, '-c', 'app'], {allowFail: true}).stdout)?.[1])
+  t.equal(printed, createHash('sha256').update(canary).digest('hex'), 'a Pod started after the broker restart gets its secret')
+})
