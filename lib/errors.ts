@@ -77,6 +77,8 @@ export const ERRORS = {
   MIGRATE_UNKNOWN_SECRET: {exitCode: ExitCode.USAGE, hint: 'Name a Secret the plan records, as NAMESPACE/NAME (see `cloudtaser plan show`).'},
   // OpenBao (lib/openbao)
   BAO_AUTH_MOUNT_MISSING: {exitCode: ExitCode.CONFIG},
+  BAO_AUTH_MOUNT_CONFLICT: {exitCode: ExitCode.CONFLICT},
+  BAO_NO_CLUSTER_KEYS: {exitCode: ExitCode.CONFIG},
   BAO_BAD_ADDRESS: {exitCode: ExitCode.CONFIG},
   BAO_CACERT_UNREADABLE: {exitCode: ExitCode.CONFIG},
   BAO_INVALID_TOKEN: {exitCode: ExitCode.AUTH},

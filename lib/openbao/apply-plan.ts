@@ -96,7 +96,7 @@ export async function applyPlan(client: OpenBaoClient, plan: MigrationPlan, opti
   const actions = planManaged(set, observed, {force: options.force})
   const summary = summarize(actions)
   const refused = summary.conflict > 0
-  if (!options.dryRun && !refused) await executeManaged(client, set, actions, concurrency)
+  if (!options.dryRun && !refused) await executeManaged(client, set, actions, observed.authType, concurrency)
   return {
     plan: plan.metadata.name,
     dryRun: Boolean(options.dryRun),

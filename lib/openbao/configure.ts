@@ -75,6 +75,6 @@ export async function configureOperator(client: OpenBaoClient, o: OperatorAccess
   const actions = planManaged(set, observed, {force: options.force})
   const summary = summarize(actions)
   const refused = summary.conflict > 0
-  if (!options.dryRun && !refused) await executeManaged(client, set, actions)
+  if (!options.dryRun && !refused) await executeManaged(client, set, actions, observed.authType)
   return {dryRun: Boolean(options.dryRun), force: Boolean(options.force), kvMount, authMount: o.authMount, actions, summary, refused, requests: structuredClone(client.stats)}
 }

@@ -72,9 +72,9 @@ export const baoError = {
       hint: `Upgrade it in place: bao kv enable-versioning ${mount}`,
     }),
   authMountMissing: (mount: string) =>
-    new CloudtaserError('BAO_AUTH_MOUNT_MISSING', `no kubernetes auth method is enabled at "auth/${mount}/"`, {
+    new CloudtaserError('BAO_AUTH_MOUNT_MISSING', `no kubernetes or jwt auth method is enabled at "auth/${mount}/"`, {
       exitCode: ExitCode.CONFIG,
-      hint: 'Run `cloudtaser target connect` for this cluster first (it enables and configures the auth method).',
+      hint: 'Run `cloudtaser target connect` for this cluster first (it enables and configures the auth method); in beacon mode, `cloudtaser source configure --jwt-from-registration <fingerprint>`.',
     }),
 }
 

@@ -2,11 +2,15 @@ import {mapBounded} from '../bounded.js'
 import type {Action} from './actions.js'
 import type {OpenBaoClient} from './client.js'
 import {baoError} from './errors.js'
+import {jwtRoleBody, roleSpecOfJwt} from './jwt-role.js'
 import {ownershipOf, samePolicyText} from './policy.js'
 
 /**
- * Policies and kubernetes-auth roles that cloudtaser owns (apply-plan per tenant, configure for
- * the operator): desired state -> observe -> pure plan -> execute.
+ * Policies and auth roles that cloudtaser owns (apply-plan per tenant, configure for the
+ * operator): desired state -> observe -> pure plan -> execute. A role is planned as "these
+ * ServiceAccounts of this namespace"; on a `kubernetes` mount it is written as such, on a `jwt`
+ * mount (beacon mode: OpenBao cannot reach the apiserver for a TokenReview) as the same
+ * ServiceAccounts' token subjects with the broker's token audience (jwt-role.ts).
  */
 export interface DesiredPolicy {
   name: string
@@ -38,10 +42,14 @@ export interface ManagedSet {
   roles: DesiredRole[]
 }
 
+export type AuthType = 'kubernetes' | 'jwt'
+
 export interface ObservedState {
   /** Policy text by name; absent = no such policy. */
   policies: Map<string, string>
   roles: Map<string, RoleSpec>
+  /** The auth mount's type; undefined when the token may not read the mount table (kubernetes assumed). */
+  authType?: AuthType
 }
 
 const ROLE_FIELDS = ['bound_service_account_names', 'bound_service_account_namespaces', 'token_policies', 'token_ttl', 'token_max_ttl'] as const
@@ -138,7 +146,7 @@ interface RoleRead {
 export async function observeManaged(client: OpenBaoClient, set: ManagedSet, concurrency = 8): Promise<ObservedState> {
   const policies = new Map<string, string>()
   const roles = new Map<string, RoleSpec>()
-  if (set.roles.length > 0) await requireAuthMount(client, set.authMount)
+  const authType = set.roles.length > 0 ? await requireAuthMount(client, set.authMount) : undefined
   await mapBounded(set.policies, concurrency, async (p) => {
     const r = await client.read<{data?: {policy?: string}}>(`sys/policies/acl/${p.name}`)
     if (r?.data?.policy !== undefined) policies.set(p.name, r.data.policy)
@@ -151,6 +159,7 @@ export async function observeManaged(client: OpenBaoClient, set: ManagedSet, con
       return
     }
     const d = r.body?.data ?? {}
+    if (authType === 'jwt') return void roles.set(role.name, roleSpecOfJwt(d))
     roles.set(role.name, {
       bound_service_account_names: d.bound_service_account_names ?? [],
       bound_service_account_namespaces: d.bound_service_account_namespaces ?? [],
@@ -164,25 +173,27 @@ export async function observeManaged(client: OpenBaoClient, set: ManagedSet, con
     const r = await client.read<{data?: {policy?: string}}>(`sys/policies/acl/${name}`)
     if (r?.data?.policy !== undefined) policies.set(name, r.data.policy)
   })
-  return {policies, roles}
+  return {policies, roles, authType}
 }
 
 /**
  * A role path under a missing mount can still route into a parent mount (auth/kubernetes/prod/…
  * into auth/kubernetes/), so the mount table is asked when the token may read it.
  */
-async function requireAuthMount(client: OpenBaoClient, mount: string): Promise<void> {
+async function requireAuthMount(client: OpenBaoClient, mount: string): Promise<AuthType | undefined> {
   const r = await client.call<{data?: Record<string, {type?: string}>}>('GET', 'sys/auth', {accept: [403]})
-  if (r.status !== 200) return
+  if (r.status !== 200) return undefined
   const table = (r.body?.data ?? r.body ?? {}) as Record<string, {type?: string}>
-  if (table[`${mount}/`]?.type !== 'kubernetes') throw baoError.authMountMissing(mount)
+  const type = table[`${mount}/`]?.type
+  if (type !== 'kubernetes' && type !== 'jwt') throw baoError.authMountMissing(mount)
+  return type
 }
 
 /** Applies create and update actions: all policies first, so no role ever names a missing policy. */
-export async function executeManaged(client: OpenBaoClient, set: ManagedSet, actions: readonly Action[], concurrency = 8): Promise<void> {
+export async function executeManaged(client: OpenBaoClient, set: ManagedSet, actions: readonly Action[], authType: AuthType | undefined, concurrency = 8): Promise<void> {
   const todo = (resource: Action['resource']) => actions.filter((a) => a.resource === resource && (a.kind === 'create' || a.kind === 'update'))
   const policyText = new Map(set.policies.map((p) => [p.name, p.text]))
   const roleSpec = new Map(set.roles.map((r) => [r.name, r.spec]))
   await mapBounded(todo('policy'), concurrency, (a) => client.write(`sys/policies/acl/${a.name}`, {policy: policyText.get(a.name)}, 'PUT'))
-  await mapBounded(todo('role'), concurrency, (a) => client.write(`auth/${set.authMount}/role/${a.name}`, roleSpec.get(a.name)))
+  await mapBounded(todo('role'), concurrency, (a) => client.write(`auth/${set.authMount}/role/${a.name}`, authType === 'jwt' ? jwtRoleBody(roleSpec.get(a.name)!) : roleSpec.get(a.name)))
 }

@@ -1,5 +1,6 @@
 import type {V1Affinity, V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kubernetes/client-node'
 import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
+import {BROKER_TOKEN_AUDIENCE} from '../../lib/openbao/jwt-role.js'
 import {INIT_CONTAINER, isMutated, WRAPPER_DIR, WRAPPER_PATH, WRAPPER_VOLUME} from '../../lib/wrapped-pod.js'
 
 /**
@@ -17,6 +18,11 @@ export const CA_VOLUME = 'cloudtaser-vault-ca'
 export const CA_DIR = '/var/run/secrets/cloudtaser.io/vault-ca'
 /** Beacon mode: the cluster CA's PEM on the Pod, where a downwardAPI volume turns it into the wrapper's CA file. */
 export const BROKER_CA_ANNOTATION = 'cloudtaser.io/broker-ca'
+/**
+ * The audience of the token a wrapper logs in with through the broker: OpenBao's jwt roles bind
+ * it (apply-plan), because a cluster's default audience differs between providers.
+ */
+export {BROKER_TOKEN_AUDIENCE}
 
 /** The environment the wrapper reads. Every name starts with CLOUDTASER_, which it strips before exec. */
 export const WrapperEnv = {
@@ -197,7 +203,9 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   // The wrapper registers with the node's agent over its socket (docs/ebpf.md); connecting needs no write access.
   const ebpf = annotations[Annotations.ebpf]?.trim().toLowerCase() === 'true'
   if (ebpf) filesMounts.push({name: EBPF_VOLUME, mountPath: EBPF_SOCKET_DIR, readOnly: true})
-  const brokerCa = settings.brokerCa && !annotations[Annotations.vaultAddress] && !annotations[Annotations.vaultCaConfigMap] ? settings.brokerCa : undefined
+  // Through the broker: no address of its own, or the broker's (a plan written for beacon mode names it).
+  const viaBroker = !annotations[Annotations.vaultAddress] || annotations[Annotations.vaultAddress] === settings.defaultVaultAddress
+  const brokerCa = settings.brokerCa && viaBroker && !annotations[Annotations.vaultCaConfigMap] ? settings.brokerCa : undefined
   if (brokerCa && !brokerCa.pem)
     return {allowed: false, message: `cloudtaser: the broker has not bootstrapped through the beacon yet (no cluster CA in ConfigMap ${brokerCa.configMap}), so this Pod could not reach OpenBao; the controller retries. Check \`kubectl logs deploy/cloudtaser-broker\` and that the cluster is registered (\`cloudtaser source register\`)`}
   const caSource = brokerCa ? undefined : annotations[Annotations.vaultCaConfigMap] || settings.defaultVaultCaConfigMap
@@ -225,7 +233,8 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
 
   // automountServiceAccountToken: false leaves the wrapper without a JWT for kubernetes auth:
   // mount a projected, kubelet-rotated token of the same ServiceAccount at our own path instead.
-  const needsToken = spec.automountServiceAccountToken === false && annotations[Annotations.vaultAuthMethod] !== 'token'
+  // Through the broker the token is always our own, with the audience OpenBao's jwt role binds.
+  const needsToken = (spec.automountServiceAccountToken === false || brokerCa !== undefined) && annotations[Annotations.vaultAuthMethod] !== 'token'
   if (needsToken) settingsEnv.push({name: WrapperEnv.tokenFile, value: `${TOKEN_DIR}/token`})
   const extraMounts: V1VolumeMount[] = needsToken ? [{name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true}] : []
   // Not optional: without its CA the wrapper could not verify OpenBao, so the kubelet holds the
@@ -275,7 +284,7 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
       value: [
         ...(spec.volumes ?? []),
         {name: WRAPPER_VOLUME, emptyDir: {medium: 'Memory', sizeLimit: '64Mi'}},
-        ...(needsToken ? [{name: TOKEN_VOLUME, projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600}}]}}] : []),
+        ...(needsToken ? [{name: TOKEN_VOLUME, projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600, ...(brokerCa ? {audience: BROKER_TOKEN_AUDIENCE} : {})}}]}}] : []),
         ...(ca ? [{name: CA_VOLUME, configMap: {name: ca.name, items: [{key: ca.key, path: 'ca.crt'}]}}] : []),
         ...(brokerCa ? [{name: CA_VOLUME, downwardAPI: {items: [{path: 'ca.crt', fieldRef: {fieldPath: `metadata.annotations['${BROKER_CA_ANNOTATION}']`}}]}}] : []),
         // Node RAM only, never disk or etcd; room for two generations during a rotation swap.

@@ -6,14 +6,16 @@
 // and the bridge, each a real process as a user runs it.
 import t from 'tap'
 import {spawn, spawnSync} from 'node:child_process'
-import {createHash, createPublicKey, randomBytes, type JsonWebKey} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import jsyaml from 'js-yaml'
 import {startOpenBao} from '../../lib/lab/openbao.js'
 import {bridgeFleetPolicy} from '../../runtime/bridge/registrations.js'
 import {bao} from '../lib/lab/helpers.js'
 import {root, startLabSession, until} from './lab-session.js'
 
-const {labEnv, images, cli, kubectl} = startLabSession(t, 'beacon', 'beacon@cloudtaser', {install: false})
+const {work, labEnv, images, cli, kubectl} = startLabSession(t, 'beacon', 'beacon@cloudtaser', {install: false})
 const hostIp = new URL(labEnv.BAO_ADDR!).hostname
 const ip = (args: string[]) => {
   const r = spawnSync('ip', args, {encoding: 'utf8'})
@@ -46,25 +48,18 @@ const beaconPort = Number(
   await until('the beacon to listen', async () => /"event":"listening"[^\n]*"port":(\d+)/.exec(beaconLog.join(''))?.[1], 30_000),
 )
 
-// OpenBao side, as its administrator: register the cluster (its fingerprint is public), the
-// bridge's least-privilege token, a JWT auth method with the cluster's public keys (OpenBao
-// cannot reach the apiserver for a TokenReview), a role for the app, and the secret.
-const kube = (path: string) => JSON.parse(kubectl(['get', '--raw', path]).stdout) as Record<string, unknown>
+// OpenBao side, as its administrator: register the cluster (its fingerprint is public) and give
+// the bridge its least-privilege token. The jwt auth method and the roles come later, from the
+// keys the bridge records and from the plan.
 const fingerprint = (JSON.parse(kubectl(['get', 'namespace', 'kube-system', '-o', 'json']).stdout) as {metadata: {uid: string}}).metadata.uid
 const euEnv = {BAO_ADDR: openbao.addr, BAO_TOKEN: openbao.token}
 const reg = JSON.parse(spawnSync(process.execPath, [join(root, 'bin/run.js'), 'source', 'register', '--fingerprint', fingerprint, '--json'], {env: {...process.env, ...euEnv}, encoding: 'utf8'}).stdout) as {infoHashes: {operational: string}}
 const pin = reg.infoHashes.operational
 await eu('PUT', 'sys/policies/acl/cloudtaser-bridge', {policy: bridgeFleetPolicy()})
 const bridgeToken = ((await eu('POST', 'auth/token/create', {policies: ['cloudtaser-bridge'], no_default_policy: true, ttl: '1h'})).body as {auth: {client_token: string}}).auth.client_token
-const issuer = kube('/.well-known/openid-configuration').issuer as string
-const pems = (kube('/openid/v1/jwks').keys as JsonWebKey[]).map((k) => createPublicKey({key: k, format: 'jwk'}).export({type: 'spki', format: 'pem'}) as string)
-await eu('POST', 'sys/auth/k8s-beacon', {type: 'jwt'})
-await eu('POST', 'auth/k8s-beacon/config', {jwt_validation_pubkeys: pems, bound_issuer: issuer})
 const NS = 'beacon-demo'
-await eu('PUT', 'sys/policies/acl/app-read', {policy: 'path "secret/data/app/*" { capabilities = ["read"] }'})
-await eu('POST', 'auth/k8s-beacon/role/app', {role_type: 'jwt', user_claim: 'sub', bound_subject: `system:serviceaccount:${NS}:default`, bound_audiences: [issuer], token_policies: ['app-read'], token_ttl: '10m'})
+const BROKER_URL = 'https://cloudtaser-broker.cloudtaser-system.svc:8200'
 const canary = `canary-beacon-e2e-${randomBytes(8).toString('hex')}`
-await eu('POST', 'secret/data/app/db', {data: {password: canary}})
 
 // The bridge, in the OpenBao side's namespace, dialling out to the beacon.
 const bridgeLog: string[] = []
@@ -109,29 +104,52 @@ t.test('target install --mode beacon: the broker bootstraps through the beacon a
   t.pass('the bridge issued the broker\'s certificate in the init room')
 })
 
-t.test('a protected Pod gets its secret from OpenBao through broker, beacon and bridge', async (t) => {
-  const app = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: {name: 'app', namespace: NS},
-    spec: {
-      replicas: 1,
-      selector: {matchLabels: {app: 'app'}},
-      template: {
-        metadata: {
-          labels: {app: 'app', 'cloudtaser.io/inject': 'true'},
-          // No vault-address: the webhook points the wrapper at the broker and hands it the cluster CA.
-          annotations: {'cloudtaser.io/secret-paths': 'secret/data/app/db', 'cloudtaser.io/env-map': 'password=DB_PASSWORD', 'cloudtaser.io/vault-role': 'app', 'cloudtaser.io/vault-auth-path': 'auth/k8s-beacon'},
+t.test('the plan workflow through the beacon: discover, jwt auth from the bridge\'s record, apply-plan, protect; the Pod gets its secret', async (t) => {
+  const app = [
+    {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'db', namespace: NS}, stringData: {password: canary}},
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {name: 'app', namespace: NS},
+      spec: {
+        replicas: 1,
+        selector: {matchLabels: {app: 'app'}},
+        template: {
+          metadata: {labels: {app: 'app'}},
+          spec: {containers: [{name: 'app', image: `cloudtaser.lab/${base}`, command: ['/bin/sh', '-c', 'echo "digest $(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; exec sleep 3600'], env: [{name: 'DB_PASSWORD', valueFrom: {secretKeyRef: {name: 'db', key: 'password'}}}]}]},
         },
-        spec: {containers: [{name: 'app', image: `cloudtaser.lab/${base}`, command: ['/bin/sh', '-c', 'echo "digest $(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; exec sleep 3600']}]},
       },
     },
+  ]
+  kubectl(['apply', '-f', '-'], {input: app.map((o) => JSON.stringify(o)).join('\n')})
+  kubectl(['-n', NS, 'rollout', 'status', 'deployment/app', '--timeout=180s'])
+  const digest = createHash('sha256').update(canary).digest('hex')
+  const printed = (pod?: string) => until('the app\'s digest', async () => /^digest ([0-9a-f]{64})$/m.exec(kubectl(['-n', NS, 'logs', pod ?? 'deployment/app', '-c', 'app'], {allowFail: true}).stdout)?.[1])
+  t.equal(await printed(), digest, 'the baseline: from the Kubernetes Secret')
+
+  // Cluster side: the plan names the broker as the address and the jwt auth mount.
+  const planFile = join(work, 'plan.yaml')
+  cli(['target', 'discover', '-n', NS, '-o', planFile, '--cluster-name', 'lab', '--vault-address', BROKER_URL, '--auth-mount', 'k8s-beacon'])
+  // OpenBao side (the plan crossed the air gap): jwt auth with the keys the bridge recorded, roles, values.
+  const onEu = (args: string[]) => {
+    const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), ...args], {env: {...process.env, ...euEnv}, encoding: 'utf8'})
+    if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`)
+    return r.stdout
   }
-  kubectl(['apply', '-f', '-'], {input: JSON.stringify(app)})
-  const printed = await until('the app\'s digest', async () => /^digest ([0-9a-f]{64})$/m.exec(kubectl(['-n', NS, 'logs', 'deployment/app', '-c', 'app'], {allowFail: true}).stdout)?.[1])
-  t.equal(printed, createHash('sha256').update(canary).digest('hex'), 'the app got the value from the OpenBao side')
-  const pod = JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-l', 'app=app', '-o', 'json']).stdout).items[0] as {spec: {containers: Array<{env: Array<{name: string; value?: string}>}>}}
-  t.equal(pod.spec.containers[0]!.env.find((e) => e.name === 'CLOUDTASER_VAULT_ADDR')?.value, 'https://cloudtaser-broker.cloudtaser-system.svc:8200', 'its only OpenBao address is the broker')
+  const configured = JSON.parse(onEu(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', 'k8s-beacon', '--json'])) as {actions: Array<{resource: string; kind: string}>}
+  t.match(configured.actions, [{resource: 'auth-method', kind: 'create'}, {resource: 'auth-config', kind: 'create'}], 'a jwt auth method from the recorded keys')
+  onEu(['source', 'apply-plan', planFile])
+  const role = (await eu('GET', 'auth/k8s-beacon/role/' + (JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {actions: Array<{resource: string; name: string}>}).actions.find((a) => a.resource === 'role')!.name)).body as {data: {role_type: string; bound_claims: {sub: string[]}; bound_audiences: string[]}}
+  t.match(role.data, {role_type: 'jwt', bound_claims: {sub: [`system:serviceaccount:${NS}:default`]}, bound_audiences: ['cloudtaser']}, 'the tenant role binds the ServiceAccount\'s token subject and the broker audience')
+  const plan = jsyaml.load(readFileSync(planFile, 'utf8')) as {tenants: Array<{workloads: Array<{secrets: Array<{vaultPath: string}>}>}>}
+  await eu('POST', plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath, {data: {password: canary}})
+  onEu(['source', 'verify-plan', planFile])
+  // Cluster side again.
+  cli(['target', 'protect', '--plan', planFile, '--yes', '--wait'])
+  const pods = JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-l', 'app=app', '-o', 'json']).stdout).items as Array<{metadata: {name: string; deletionTimestamp?: string}; spec: {initContainers?: Array<{name: string}>; containers: Array<{env: Array<{name: string; value?: string}>}>}}>
+  const wrapped = pods.find((p) => !p.metadata.deletionTimestamp && p.spec.initContainers?.[0]?.name === 'cloudtaser-init')!
+  t.equal(await printed(wrapped.metadata.name), digest, 'the wrapped app got the value from the OpenBao side')
+  t.equal(wrapped.spec.containers[0]!.env.find((e) => e.name === 'CLOUDTASER_VAULT_ADDR')?.value, BROKER_URL, 'its only OpenBao address is the broker')
   await until('the bridge\'s login line', async () => (new RegExp(`"event":"login_forwarded"[^\\n]*"namespace":"${NS}"`).test(bridgeLog.join('')) ? true : undefined), 10_000)
   t.pass('the bridge checked the Pod\'s ServiceAccount token before the login went on')
   const logs = [bridgeLog.join(''), beaconLog.join(''), kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker']).stdout]

@@ -2,8 +2,9 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {openBaoClientFromFlags, openBaoFlags} from '../../flags/openbao.js'
 import {ExitCode} from '../../../lib/errors.js'
-import {renderActions, summaryLine} from '../../../lib/openbao/actions.js'
+import {renderActions, summarize, summaryLine} from '../../../lib/openbao/actions.js'
 import {configureOperator, OPERATOR_DEFAULTS, type ConfigureResult} from '../../../lib/openbao/configure.js'
+import {configureJwtFromRegistration} from '../../../lib/openbao/jwt-auth.js'
 
 export default class SourceConfigure extends BaseCommand<typeof SourceConfigure> {
   static override summary = 'Create the cloudtaser operator\'s own OpenBao policy and kubernetes-auth role.'
@@ -18,17 +19,20 @@ export default class SourceConfigure extends BaseCommand<typeof SourceConfigure>
     'operator-namespace': Flags.string({description: 'Namespace the operator runs in.', default: OPERATOR_DEFAULTS.namespace}),
     'operator-service-account': Flags.string({description: 'The operator\'s ServiceAccount.', default: OPERATOR_DEFAULTS.serviceAccount}),
     role: Flags.string({description: 'Name of the policy and of the role (the operator\'s --bao-role).', default: OPERATOR_DEFAULTS.name}),
+    'jwt-from-registration': Flags.string({description: 'Beacon mode: make --auth-mount a jwt auth method with the public keys and issuer the bridge recorded for this cluster fingerprint (OpenBao cannot reach the apiserver for a TokenReview). Roles written to it then bind ServiceAccount token subjects.'}),
   }
 
   async run(): Promise<ConfigureResult> {
     const f = this.flags
     const client = openBaoClientFromFlags(f)
     try {
-      const result = await configureOperator(
+      const jwt = f['jwt-from-registration'] ? await configureJwtFromRegistration(client, {fingerprint: f['jwt-from-registration'], mount: f['auth-mount'], dryRun: f['dry-run']}) : []
+      const operator = await configureOperator(
         client,
         {...OPERATOR_DEFAULTS, kvMount: f['kv-mount'], authMount: f['auth-mount'], namespace: f['operator-namespace'], serviceAccount: f['operator-service-account'], name: f.role},
         {dryRun: f['dry-run'], force: f.force},
       )
+      const result = {...operator, actions: [...jwt, ...operator.actions], summary: summarize([...jwt, ...operator.actions])}
       for (const line of renderActions(result.actions, result.dryRun || result.refused)) this.log(`  ${line}`)
       this.log(summaryLine(result.summary, result.dryRun || result.refused))
       if (result.refused) this.setExitCode(ExitCode.CONFLICT)

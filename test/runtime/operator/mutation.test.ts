@@ -1,7 +1,7 @@
 import t from 'tap'
 import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
-import {applyPatch, BROKER_CA_ANNOTATION, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, FILES_VOLUME_PREFIX, parseCaConfigMap, isMutated, mutatePod, WRAPPER_DIR, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
+import {applyPatch, BROKER_CA_ANNOTATION, BROKER_TOKEN_AUDIENCE, CA_DIR, CA_VOLUME, containersNeedingEntrypoint, FILES_VOLUME_PREFIX, parseCaConfigMap, isMutated, mutatePod, WRAPPER_DIR, WRAPPER_PATH, type JsonPatchOp, type MutationSettings} from '../../../runtime/operator/mutation.js'
 
 const settings: MutationSettings = {wrapperImage: 'registry.example/cloudtaser-wrapper:1', wrapperSource: '/cloudtaser-wrapper'}
 const annotations = {
@@ -195,6 +195,11 @@ t.test('beacon mode: Pods without their own address get the broker and the clust
     t.equal(c.env!.find((e) => e.name === 'CLOUDTASER_VAULT_CACERT')!.value, `${CA_DIR}/ca.crt`)
   }
   t.equal(out.metadata!.annotations![Annotations.secretPaths], annotations[Annotations.secretPaths], 'the Pod\'s own annotations are kept')
+  t.same(out.spec!.volumes!.find((v) => v.name === 'cloudtaser-sa-token'), {name: 'cloudtaser-sa-token', projected: {sources: [{serviceAccountToken: {path: 'token', expirationSeconds: 3600, audience: BROKER_TOKEN_AUDIENCE}}]}}, 'a token for the audience the jwt role binds')
+  t.equal(out.spec!.containers[0]!.env!.find((e) => e.name === 'CLOUDTASER_SA_TOKEN_FILE')?.value, '/var/run/secrets/cloudtaser.io/serviceaccount/token')
+  const planned = pod({}, {annotations: {...rest, [Annotations.vaultAddress]: beacon.defaultVaultAddress}, labels: {[INJECT_LABEL]: 'true'}})
+  const viaPlan = mutatePod(planned, {...beacon, brokerCa: {configMap: 'x/y', pem}})
+  t.ok(viaPlan.allowed && JSON.stringify(viaPlan.patch).includes(BROKER_CA_ANNOTATION), 'a Pod whose address is the broker\'s (from a plan) gets the CA too')
   const own = mutatePod(pod(), {...beacon, brokerCa: {configMap: 'x/y'}})
   t.ok(own.allowed, 'a Pod with its own vault-address is not held for the broker')
   if (own.allowed) t.notOk(JSON.stringify(own.patch).includes(BROKER_CA_ANNOTATION))
