@@ -139,7 +139,9 @@ t.test('the plan workflow through the beacon: discover, jwt auth from the bridge
   const configured = JSON.parse(onEu(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', 'k8s-beacon', '--json'])) as {actions: Array<{resource: string; kind: string}>}
   t.match(configured.actions, [{resource: 'auth-method', kind: 'create'}, {resource: 'auth-config', kind: 'create'}], 'a jwt auth method from the recorded keys')
   onEu(['source', 'apply-plan', planFile])
-  const role = (await eu('GET', 'auth/k8s-beacon/role/' + (JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {actions: Array<{resource: string; name: string}>}).actions.find((a) => a.resource === 'role')!.name)).body as {data: {role_type: string; bound_claims: {sub: string[]}; bound_audiences: string[]}}
+  const again = JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {actions: Array<{resource: string; name: string; kind: string}>}
+  t.same(again.actions.map((a) => a.kind), again.actions.map(() => 'unchanged'), 'a second apply-plan reads the jwt role back as what the plan wants')
+  const role = (await eu('GET', `auth/k8s-beacon/role/${again.actions.find((a) => a.resource === 'role')!.name}`)).body as {data: {role_type: string; bound_claims: {sub: string[]}; bound_audiences: string[]}}
   t.match(role.data, {role_type: 'jwt', bound_claims: {sub: [`system:serviceaccount:${NS}:default`]}, bound_audiences: ['cloudtaser']}, 'the tenant role binds the ServiceAccount\'s token subject and the broker audience')
   const plan = jsyaml.load(readFileSync(planFile, 'utf8')) as {tenants: Array<{workloads: Array<{secrets: Array<{vaultPath: string}>}>}>}
   await eu('POST', plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath, {data: {password: canary}})

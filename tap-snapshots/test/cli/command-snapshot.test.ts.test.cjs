@@ -1495,6 +1495,15 @@ Array [
       Object {
         "aliases": undefined,
         "char": undefined,
+        "default": undefined,
+        "multiple": false,
+        "name": "jwt-from-registration",
+        "required": undefined,
+        "type": "option",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
         "default": "secret",
         "multiple": false,
         "name": "kv-mount",
