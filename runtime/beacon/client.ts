@@ -230,6 +230,13 @@ export interface BeaconClientOptions extends BeaconDialOptions {
    * parallel: dial again as soon as paired, so one connection is always waiting (a bridge serving many brokers).
    */
   mode?: 'serial' | 'parallel'
+  /**
+   * Wait on every address the beacon's name resolves to, not only on the first to answer (the
+   * bridge): with several beacon replicas behind one name, a broker reaches any one of them and
+   * must find the bridge there. Re-resolved every `resolveMs` (default 30 s).
+   */
+  everyAddress?: boolean
+  resolveMs?: number
   backoff?: {baseMs?: number; maxMs?: number}
   onError?: (err: Error, nextDelayMs: number) => void
 }
@@ -248,6 +255,7 @@ export interface BeaconClient {
 const STOP_GRACE_MS = 2_000
 
 export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
+  if (o.everyAddress) return runOnEveryAddress(o)
   const ac = new AbortController()
   const active = new Set<Promise<void>>()
   const open = new Set<net.Socket>()
@@ -304,6 +312,45 @@ export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
       await Promise.race([settled, grace])
       for (const s of open) s.destroy()
       await settled
+    },
+  }
+}
+
+/** One client per resolved address (each dials only that address, keeping the name for TLS). */
+function runOnEveryAddress(o: BeaconClientOptions): BeaconClient {
+  const {host} = splitAddress(o.address)
+  const clients = new Map<string, BeaconClient>()
+  let stopped = false
+  let retired = 0
+  const sync = async (): Promise<void> => {
+    let found: string[]
+    try {
+      found = await (o.lookup ?? lookupAll)(host)
+    } catch (err) {
+      o.onError?.(err as Error, o.resolveMs ?? 30_000)
+      return
+    }
+    if (stopped) return
+    for (const a of found) if (!clients.has(a)) clients.set(a, runBeaconClient({...o, everyAddress: false, lookup: async () => [a]}))
+    for (const [a, c] of clients) {
+      if (found.includes(a)) continue
+      clients.delete(a)
+      retired += c.sessions
+      void c.stop()
+    }
+  }
+  const first = sync()
+  const timer = setInterval(() => void sync(), o.resolveMs ?? 30_000)
+  timer.unref()
+  return {
+    get sessions() {
+      return retired + [...clients.values()].reduce((n, c) => n + c.sessions, 0)
+    },
+    async stop() {
+      stopped = true
+      clearInterval(timer)
+      await first
+      await Promise.all([...clients.values()].map((c) => c.stop()))
     },
   }
 }

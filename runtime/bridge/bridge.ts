@@ -80,6 +80,8 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       role: 'bridge',
       infoHash: initInfoHash(fp),
       mode: 'parallel',
+      // Several beacon replicas behind one name: the broker reaches any one of them.
+      everyAddress: true,
       backoff: o.backoff,
       onError: onError('init'),
       onSession: (raw: net.Socket) =>
@@ -109,6 +111,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         role: 'bridge',
         infoHash: Buffer.from(state.record.operationalInfoHash, 'hex'),
         mode: 'parallel',
+        everyAddress: true,
         backoff: o.backoff,
         inner: {key: id.key, cert: id.cert, ca: id.ca},
         onError: onError('operational'),

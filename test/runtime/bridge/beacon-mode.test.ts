@@ -298,6 +298,39 @@ t.test('leak hunt: the beacon relayed only ciphertext, and logged no payload', a
   for (const l of [...bridgeLog.lines, ...brokerLog.lines]) t.notOk(JSON.stringify(l).includes(canary), 'no secret in bridge or broker logs')
 })
 
+t.test('two beacon replicas behind one name: the bridge waits on both, so a broker reaching either pairs, and moves when its replica dies', async (t) => {
+  const replica = async (host: string, port: number) => {
+    const p = spawn(process.execPath, ['bin/run.js', 'beacon', 'serve', '--plain', '--host', host, '--port', String(port), '--ops-host', '127.0.0.1', '--ops-port', '0', '--match-timeout', '3000'], {stdio: ['ignore', 'ignore', 'pipe']})
+    restartedBeacons.push(p)
+    let out = ''
+    p.stderr!.on('data', (c: Buffer) => (out += c.toString()))
+    await until(() => /"event":"listening"/.test(out), `the replica on ${host}`, 30_000)
+    return {p, port: Number(/"event":"listening"[^\n]*"port":(\d+)/.exec(out)![1])}
+  }
+  const a = await replica('127.0.0.1', 0)
+  const b = await replica('127.0.0.2', a.port) // another loopback address, the same port: two A records
+  const name = {address: `beacons.test:${a.port}`, tls: false as const}
+  const fp = randomUUID()
+  const r = await registerCluster(rootClient, {fingerprint: fp, from: 'flag'})
+  const log = recorder()
+  const bridge2 = await startBridge({client: bridgeClient, baoAddr: lab.baoAddr, transport: baoTransport, beacon: {...name, lookup: async () => ['127.0.0.1', '127.0.0.2']}, logger: log.logger, refreshMs: 600_000, backoff: {baseMs: 50, maxMs: 500}})
+  t.teardown(() => bridge2.stop())
+  // The broker's resolver answers replica B only (DNS order, or A unreachable from its network).
+  let seen = ['127.0.0.2']
+  const b2 = await startBroker({...brokerOptions(recorder().logger), fingerprint: fp, caPin: r.infoHashes.operational!, beacon: {...name, lookup: async () => seen}})
+  brokers.push(b2)
+  await until(() => b2.state().tunnel === 'up', 'the tunnel through replica B')
+  t.pass('a broker that reaches only replica B bootstraps and pairs: the bridge waits there too')
+  seen = ['127.0.0.2', '127.0.0.1']
+  const tunnels = b2.stats.tunnels
+  b.p.kill('SIGKILL')
+  // Down and up again may fall between two looks at the state: count tunnels instead.
+  await until(() => b2.stats.tunnels > tunnels && b2.state().tunnel === 'up', 'a new tunnel through replica A', 30_000)
+  t.pass('replica B killed: the broker redials, reaches replica A, and the bridge is there')
+  await b2.stop()
+  await deregisterCluster(rootClient, {fingerprint: fp, from: 'flag'})
+})
+
 t.test('deregistering the cluster closes its tunnel, with the reason logged on both sides; wrappers get a clear 503', async (t) => {
   await deregisterCluster(rootClient, {fingerprint, from: 'flag'})
   await bridge.refresh()
