@@ -22,7 +22,7 @@ const {OpenBaoClient} = await imp('lib/openbao/client.js')
 const {registerCluster} = await imp('lib/openbao/register.js')
 const {UndiciTransport} = await imp('lib/openbao/undici-transport.js')
 const {startBridge} = await imp('runtime/bridge/bridge.js')
-const {bridgeFleetPolicy} = await imp('runtime/bridge/registrations.js')
+const {bridgeFleetPolicy} = await imp('lib/openbao/bridge-policy.js')
 const {startBroker} = await imp('runtime/broker/broker.js')
 
 const quiet = () => {}

@@ -5,13 +5,25 @@
 //   client reading a Kubernetes Secret -> target connect -> discover -> review -> apply-plan ->
 //   values into OpenBao -> verify-plan -> protect --wait -> the Secret deleted -> a rotation in
 //   OpenBao reaches both apps -> leak hunt over etcd, the node's disk, every log and file.
+// `--mode beacon`: OpenBao in a network of its own that the cluster cannot reach, with the bridge
+// beside it and the beacon between (docs/bridge.md, "The main job in beacon mode").
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {appendFileSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {load, loadAll} from 'js-yaml'
-import {huntCanaries, RECORD_DIR} from '../dist/lib/lab/index.js'
+import {huntCanaries, RECORD_DIR, startBeaconSide} from '../dist/lib/lab/index.js'
+
+const modeAt = process.argv.indexOf('--mode')
+const mode = modeAt > 0 ? process.argv[modeAt + 1] : 'direct'
+if (mode !== 'direct' && mode !== 'beacon') {
+  console.error(`--mode ${mode}: expected direct or beacon`)
+  process.exit(2)
+}
+const beacon = mode === 'beacon'
+const BROKER_URL = 'https://cloudtaser-broker.cloudtaser-system.svc:8200'
+const JWT_MOUNT = 'k8s-beacon'
 
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'cloudtaser-demo-'))
@@ -62,7 +74,10 @@ async function until(what, check, timeoutMs = 120_000) {
 }
 
 let labUp = false
+let side
 const cleanup = () => {
+  // An exit handler cannot wait: the OpenBao side's processes are killed, its namespace removed.
+  side?.killNow()
   if (labUp) spawnSync(process.execPath, [join(root, 'bin/run.js'), 'lab', 'down'], {cwd: work, env, stdio: 'inherit'})
   rmSync(work, {recursive: true, force: true})
 }
@@ -81,15 +96,34 @@ const images = JSON.parse(cli(['lab', 'images', '--json'], {quiet: true}).stdout
 for (const i of images) say(`  ${i.ref.padEnd(24)} ${i.digest.slice(0, 19)}  ${(i.size / 1e6).toFixed(2)} MB\n`)
 const registry = labEnv.CLOUDTASER_LAB_REGISTRY
 
-step('3. Point OpenBao\'s Kubernetes auth at this cluster, and give the operator its own policy and role')
-cli(['target', 'connect'])
-cli(['source', 'configure'])
-
-step('4. Install cloudtaser with its Helm chart: two operator replicas (webhook material in OpenBao, no Kubernetes Secret) and the eBPF agent on every node')
 // Lab values: image look-ups through the lab's registry mirror; the lab host's bpffs is a
 // private mount, so the agent's hostPath cannot propagate mounts.
-const installArgs = ['target', 'install', '--vault-address', env.BAO_ADDR, '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
-cli(installArgs)
+const labValues = ['--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+let fingerprint
+if (!beacon) {
+  step('3. Point OpenBao\'s Kubernetes auth at this cluster, and give the operator its own policy and role')
+  cli(['target', 'connect'])
+  cli(['source', 'configure'])
+
+  step('4. Install cloudtaser with its Helm chart: two operator replicas (webhook material in OpenBao, no Kubernetes Secret) and the eBPF agent on every node')
+  cli(['target', 'install', '--vault-address', env.BAO_ADDR, ...labValues])
+} else {
+  step('3. The OpenBao side: OpenBao in a network the cluster cannot reach, the beacon between; register the cluster and start the bridge')
+  side = await startBeaconSide()
+  // From here on the bao CLI and the source commands talk to the OpenBao side's server.
+  Object.assign(env, {BAO_ADDR: side.openbao.addr, BAO_TOKEN: side.openbao.token})
+  say(`OpenBao side: ${side.openbao.addr} in network namespace ${side.netns}; beacon on the host, port ${side.beaconPort}\n`)
+  fingerprint = JSON.parse(kubectl(['get', 'namespace', 'kube-system', '-o', 'json'], {quiet: true}).stdout).metadata.uid
+  const reg = JSON.parse(cli(['source', 'register', '--fingerprint', fingerprint, '--json'], {quiet: true}).stdout)
+  say(`registered; operationalInfoHash (the CA pin, public): ${reg.infoHashes.operational}\n`)
+  await side.startBridge()
+
+  step('4. Install cloudtaser in beacon mode: the operator and the broker, which bootstraps its certificate through the beacon')
+  const hostIp = new URL(labEnv.BAO_ADDR).hostname
+  cli(['target', 'install', '--mode', 'beacon', '--beacon', `${hostIp}:${side.beaconPort}`, '--beacon-plain', '--ca-sha256', reg.infoHashes.operational, ...labValues])
+  await until('the broker\'s tunnel', () => /"event":"tunnel_up"/.test(kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker'], {quiet: true, allowFail: true}).stdout), 120_000)
+  say('broker: tunnel up through the beacon\n')
+}
 cli(['target', 'status'], {allowFail: true})
 // Exit 1: this kernel lists bpf among its LSMs but refuses the programs, so the node is degraded.
 cli(['target', 'check'], {allowFail: true})
@@ -105,13 +139,16 @@ kubectl(['-n', 'redis-demo', 'rollout', 'status', 'deployment/redis', 'deploymen
 kubectl(['-n', 'redis-demo', 'logs', 'deployment/redis-client', '--tail=1'])
 
 step('6. Discover: which workloads read which Secrets (metadata only, never values)')
-cli(['target', 'discover', '-o', planFile, '--cluster-name', 'lab', '--vault-address', env.BAO_ADDR])
+cli(['target', 'discover', '-o', planFile, '--cluster-name', 'lab', ...(beacon ? ['--vault-address', BROKER_URL, '--auth-mount', JWT_MOUNT] : ['--vault-address', env.BAO_ADDR])])
 say(readFileSync(planFile, 'utf8'))
 
 step('7. (review the plan in a pull request; it is the only thing that crosses the air gap)')
 cli(['plan', 'validate', planFile])
 
 step('8. On the OpenBao side: policies and roles exactly as reviewed')
+// Beacon mode: OpenBao cannot reach the apiserver, so a jwt auth method checks tokens with the
+// cluster's public keys, which the bridge recorded from the broker's tunnel.
+if (beacon) cli(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', JWT_MOUNT])
 cli(['source', 'apply-plan', planFile])
 
 step('9. Someone with the values writes them into OpenBao with the bao CLI (values on stdin, never argv)')
@@ -187,11 +224,14 @@ const etcdHits = found(original).filter((h) => h.path.includes('/etcd/'))
 say(`before-migration password (was in the Kubernetes Secret): in ${found(original).length} place(s), ${etcdHits.length} of them etcd files; etcd keeps history until compaction, and containerd's metadata on the node keeps the env of the unprotected containers: the reason to rotate after a migration\n`)
 for (const h of found(original)) say(`  ${h.path.replace(work, '$DEMO')} (${h.encoding})\n`)
 say(`rotated password (only ever in OpenBao): ${found(rotated).length === 0 ? 'found nowhere' : `FOUND in ${found(rotated).map((h) => `${h.path} (${h.encoding})`).join(', ')}`}\n`)
+const relayLogs = side ? [...side.logs.beacon, ...side.logs.bridge].join('') : ''
+if (side) say(`beacon and bridge logs: ${[rotated, original].some((c) => relayLogs.includes(c)) ? 'a password FOUND' : 'no password'}\n`)
+if (side && [rotated, original].some((c) => relayLogs.includes(c))) process.exit(1)
 if (etcdHits.length === 0) {
   console.error('the hunt did not find the old Secret in etcd: it is not reading what it claims to')
   process.exit(1)
 }
 if (found(rotated).length > 0) process.exit(1)
 
-say(bold(`\nDone in ${elapsed()}: Redis and its client run under the wrapper with their password from OpenBao. The lab is stopped and its state removed on exit.\n`))
+say(bold(`\nDone in ${elapsed()}: Redis and its client run under the wrapper with their password from OpenBao${beacon ? ', reached only through the broker, the beacon and the bridge' : ''}. The lab is stopped and its state removed on exit.\n`))
 process.exit(0)

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run -s build
-exec node scripts/demo.mjs
+exec node scripts/demo.mjs "$@"

@@ -13,3 +13,4 @@ export {LAB_IMAGES, PAUSE, BASE, REDIS, CLOUDTASER, EBPF_AGENT, WRAPPER, BAO_AGE
 export {writeImage, tarLayer, type LayerEntry, type ImageConfig, type BuiltImage} from './oci.js'
 export {huntCanaries, base64Forms, type HuntHit, type HuntResult} from './leak-hunt.js'
 export {startS3Server, ensureS3ServerBinary, type S3Server} from './s3-server.js'
+export {startBeaconSide, type BeaconSide} from './beacon-side.js'

@@ -3,7 +3,6 @@
 import {createPrivateKey, type KeyObject} from 'node:crypto'
 import type {BaoClient} from '../../lib/openbao/client.js'
 import {caPath, kvData, PARENT_NAMESPACE, registrationLayout, type RegistrationLayout, type RegistrationRecord} from '../../lib/openbao/registration.js'
-import {renderPolicy} from '../../lib/openbao/policy.js'
 import type {Jwks} from './jwt.js'
 
 export interface ClusterState {
@@ -28,24 +27,6 @@ export interface InitializedRecord {
   jwks?: Jwks
   brokerSubject?: string
   renewedAt?: string
-}
-
-/**
- * The bridge's OpenBao policy, written in the namespace that holds `cloudtaser/` (the token's
- * namespace): list the cluster namespaces, and in each, what the per-cluster bridge policy
- * grants. One token serves every registered cluster; it cannot read any tenant secret, write a
- * registration or plant a CA. (Wrapper requests it relays carry the wrapper's own token.)
- */
-export function bridgeFleetPolicy(): string {
-  const kv = `${PARENT_NAMESPACE}/+/cloudtaser/data`
-  return renderPolicy('component=bridge fleet', ['The cloudtaser bridge: finds registered clusters and bootstraps them. See docs/bridge.md.'], [
-    {path: `${PARENT_NAMESPACE}/sys/namespaces`, capabilities: ['list']},
-    {path: `${PARENT_NAMESPACE}/sys/namespaces/*`, capabilities: ['read', 'list']},
-    {path: `${kv}/clusters/+/registered`, capabilities: ['read']},
-    {path: `${kv}/system/+/ca/*`, capabilities: ['read']},
-    // update: renewals and the JWKS record, always check-and-set on the version read.
-    {path: `${kv}/clusters/+/initialized`, capabilities: ['create', 'read', 'update']},
-  ])
 }
 
 interface NsList {

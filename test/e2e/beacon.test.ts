@@ -1,52 +1,27 @@
 // Beacon mode on the lab's node, three networks: the cluster (the node's network namespace, its
 // Pods behind it), the OpenBao side (a namespace of its own holding OpenBao and the bridge, with a
-// route to the host only) and the beacon (on the host, the "internet" both reach). Neither side
+// route to the host only) and the beacon (on the host, the "internet" both reach; lib/lab/beacon-side.ts). Neither side
 // can open a connection to the other; the test shows that, then a protected Pod gets its secret
 // from that OpenBao through the broker (installed by `target install --mode beacon`), the beacon
 // and the bridge, each a real process as a user runs it.
 import t from 'tap'
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import jsyaml from 'js-yaml'
-import {startOpenBao} from '../../lib/lab/openbao.js'
-import {bridgeFleetPolicy} from '../../runtime/bridge/registrations.js'
+import {startBeaconSide} from '../../lib/lab/index.js'
 import {bao} from '../lib/lab/helpers.js'
 import {root, startLabSession, until} from './lab-session.js'
 
 const {work, labEnv, images, cli, kubectl} = startLabSession(t, 'beacon', 'beacon@cloudtaser', {install: false})
 const hostIp = new URL(labEnv.BAO_ADDR!).hostname
-const ip = (args: string[]) => {
-  const r = spawnSync('ip', args, {encoding: 'utf8'})
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`)
-}
-
-// The OpenBao side: a namespace joined to the host by a /30, no other route.
-const id = String(process.pid % 10000)
-const euNs = `cteu${id}`
-const [euHostIp, euIp] = [`10.250.${process.pid % 250}.1`, `10.250.${process.pid % 250}.2`]
-ip(['netns', 'add', euNs])
-t.teardown(() => void spawnSync('ip', ['netns', 'del', euNs]))
-ip(['link', 'add', `cteuh${id}`, 'type', 'veth', 'peer', 'name', `cteun${id}`])
-ip(['link', 'set', `cteun${id}`, 'netns', euNs])
-ip(['addr', 'add', `${euHostIp}/30`, 'dev', `cteuh${id}`])
-ip(['link', 'set', `cteuh${id}`, 'up'])
-ip(['-n', euNs, 'addr', 'add', `${euIp}/30`, 'dev', `cteun${id}`])
-ip(['-n', euNs, 'link', 'set', `cteun${id}`, 'up'])
-ip(['-n', euNs, 'link', 'set', 'lo', 'up'])
-const openbao = await startOpenBao({host: euIp, netns: euNs})
-t.teardown(() => openbao.stop())
+// The OpenBao side (OpenBao in a network namespace with a route to the host only) and the beacon on the host.
+const side = await startBeaconSide()
+t.teardown(() => side.stop())
+const {openbao, netns: euNs, hostIp: euHostIp, beaconPort} = side
+const [beaconLog, bridgeLog] = [side.logs.beacon, side.logs.bridge]
 const eu = (method: string, path: string, body?: unknown) => bao(openbao.addr, openbao.token, method, path, body)
-
-// The beacon, on the host: the only address both sides reach.
-const beaconLog: string[] = []
-const beacon = spawn(process.execPath, [join(root, 'bin/run.js'), 'beacon', 'serve', '--plain', '--host', '0.0.0.0', '--port', '0', '--ops-host', '127.0.0.1', '--ops-port', '0'], {stdio: ['ignore', 'ignore', 'pipe']})
-t.teardown(() => void beacon.kill('SIGKILL'))
-beacon.stderr!.on('data', (c: Buffer) => beaconLog.push(c.toString()))
-const beaconPort = Number(
-  await until('the beacon to listen', async () => /"event":"listening"[^\n]*"port":(\d+)/.exec(beaconLog.join(''))?.[1], 30_000),
-)
 
 // OpenBao side, as its administrator: register the cluster (its fingerprint is public) and give
 // the bridge its least-privilege token. The jwt auth method and the roles come later, from the
@@ -55,17 +30,12 @@ const fingerprint = (JSON.parse(kubectl(['get', 'namespace', 'kube-system', '-o'
 const euEnv = {BAO_ADDR: openbao.addr, BAO_TOKEN: openbao.token}
 const reg = JSON.parse(spawnSync(process.execPath, [join(root, 'bin/run.js'), 'source', 'register', '--fingerprint', fingerprint, '--json'], {env: {...process.env, ...euEnv}, encoding: 'utf8'}).stdout) as {infoHashes: {operational: string}}
 const pin = reg.infoHashes.operational
-await eu('PUT', 'sys/policies/acl/cloudtaser-bridge', {policy: bridgeFleetPolicy()})
-const bridgeToken = ((await eu('POST', 'auth/token/create', {policies: ['cloudtaser-bridge'], no_default_policy: true, ttl: '1h'})).body as {auth: {client_token: string}}).auth.client_token
 const NS = 'beacon-demo'
 const BROKER_URL = 'https://cloudtaser-broker.cloudtaser-system.svc:8200'
 const canary = `canary-beacon-e2e-${randomBytes(8).toString('hex')}`
 
 // The bridge, in the OpenBao side's namespace, dialling out to the beacon.
-const bridgeLog: string[] = []
-const bridge = spawn('ip', ['netns', 'exec', euNs, process.execPath, join(root, 'bin/run.js'), 'bridge', 'run', '--beacon', `${euHostIp}:${beaconPort}`, '--beacon-plain', '--refresh-interval', '2'], {env: {...process.env, BAO_ADDR: openbao.addr, BAO_TOKEN: bridgeToken}, stdio: ['ignore', 'ignore', 'pipe']})
-t.teardown(() => void bridge.kill('SIGKILL'))
-bridge.stderr!.on('data', (c: Buffer) => bridgeLog.push(c.toString()))
+await side.startBridge()
 
 const base = images.find((i) => i.name === 'base')!.ref
 const probePod = (name: string, command: string) => ({
