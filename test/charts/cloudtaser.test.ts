@@ -356,6 +356,10 @@ t.test('beacon mode: the broker Deployment, its least-privilege RBAC, and the we
   const opArgs: string[] = one(objects, 'Deployment', 'cloudtaser-operator').spec.template.spec.containers[0].args
   t.ok(opArgs.includes('--default-vault-address=https://cloudtaser-broker.cloudtaser-system.svc:8200'), 'wrappers dial the broker')
   t.ok(opArgs.includes('--broker-ca-configmap=cloudtaser-broker-ca'))
+  const np = one(objects, 'NetworkPolicy', 'cloudtaser-broker')
+  t.same(np.spec.ingress, [{ports: [{port: 'https', protocol: 'TCP'}]}], 'wrappers from any namespace')
+  t.same(np.spec.egress.at(-1), {ports: [{port: 443, protocol: 'TCP'}]}, 'the beacon\'s port, from its address')
+  t.same(one((await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'relay.eu:8443', caSha256: pin}}}})).objects, 'NetworkPolicy', 'cloudtaser-broker').spec.egress.at(-1), {ports: [{port: 8443, protocol: 'TCP'}]})
   const plain = await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: pin, plain: true, caConfigMap: 'beacon-ca'}}}})
   const pc = one(plain.objects, 'Deployment', 'cloudtaser-broker').spec.template.spec
   t.ok(pc.containers[0].args.includes('--beacon-plain'))
