@@ -52,22 +52,9 @@ async function decide(req: BootstrapRequest, ctx: InitContext): Promise<{answer:
 }
 
 async function check(req: BootstrapRequest, ctx: InitContext, renewal: {done: boolean}): Promise<BootstrapAnswer> {
-  if (req?.v !== 1 || req.type !== 'bootstrap' || typeof req.fingerprint !== 'string' || typeof req.csr !== 'string') return refusal('BRIDGE_BAD_REQUEST', 'not a version 1 bootstrap request')
-  // The room is SHA-256("cloudtaser-init:" + fp): a fingerprint that does not hash to it was sent to the wrong room.
-  if (initHashHex(req.fingerprint) !== initHashHex(ctx.fingerprint)) return refusal('BRIDGE_WRONG_ROOM', `fingerprint ${req.fingerprint} does not belong to this init room`)
-  const dnsNames = Array.isArray(req.dnsNames) ? req.dnsNames : []
-  const ipAddresses = Array.isArray(req.ipAddresses) ? req.ipAddresses : []
-  if (dnsNames.length + ipAddresses.length > MAX_NAMES) return refusal('BRIDGE_BAD_REQUEST', `at most ${MAX_NAMES} names and addresses`)
-  const badName = dnsNames.find((d) => typeof d !== 'string' || !CLUSTER_NAME.test(d))
-  if (badName !== undefined) return refusal('BRIDGE_BAD_REQUEST', `name ${JSON.stringify(badName)} is not an in-cluster Service name (*.svc, *.svc.cluster.local or localhost)`)
-  const badIp = ipAddresses.find((a) => typeof a !== 'string' || net.isIP(a) === 0)
-  if (badIp !== undefined) return refusal('BRIDGE_BAD_REQUEST', `${JSON.stringify(badIp)} is not an IP address`)
-  let csr
-  try {
-    csr = checkCsr(req.csr)
-  } catch (err) {
-    return refusal('BRIDGE_BAD_CSR', `certificate request refused: ${(err as Error).message}`)
-  }
+  const parsed = parseBootstrap(req, ctx.fingerprint)
+  if (!parsed.ok) return parsed
+  const {dnsNames, ipAddresses, csr} = parsed
   // Read fresh: a deregister since the bridge's last look must win.
   const state = await readCluster(ctx.client, ctx.fingerprint)
   if (!state) return refusal('BRIDGE_NOT_REGISTERED', `cluster ${ctx.fingerprint} is not registered with this OpenBao (or was deregistered)`)
@@ -100,6 +87,30 @@ async function check(req: BootstrapRequest, ctx: InitContext, renewal: {done: bo
   if (!(await writeInitialized(ctx.client, state.layout, rec, state.initializedVersion))) return refusal('BRIDGE_ALREADY_INITIALIZED', `cluster ${ctx.fingerprint} was initialized or renewed meanwhile by another bootstrap`)
   renewal.done = Boolean(state.initialized)
   return {ok: true, certificate: leaf.certPem, caCertificate: state.record.caCertificate, serial: leaf.serial}
+}
+
+/**
+ * Pure: a request line's shape, names and CSR, before anything is read from OpenBao. The line is
+ * whatever the peer sent (JSON of any shape); the answer is a refusal or what to sign.
+ */
+export function parseBootstrap(req: BootstrapRequest, fingerprint: string): Refusal | {ok: true; dnsNames: string[]; ipAddresses: string[]; csr: ReturnType<typeof checkCsr>} {
+  if (req?.v !== 1 || req.type !== 'bootstrap' || typeof req.fingerprint !== 'string' || typeof req.csr !== 'string') return refusal('BRIDGE_BAD_REQUEST', 'not a version 1 bootstrap request')
+  // The room is SHA-256("cloudtaser-init:" + fp): a fingerprint that does not hash to it was sent to the wrong room.
+  if (initHashHex(req.fingerprint) !== initHashHex(fingerprint)) return refusal('BRIDGE_WRONG_ROOM', `fingerprint ${req.fingerprint} does not belong to this init room`)
+  const dnsNames = Array.isArray(req.dnsNames) ? req.dnsNames : []
+  const ipAddresses = Array.isArray(req.ipAddresses) ? req.ipAddresses : []
+  if (dnsNames.length + ipAddresses.length > MAX_NAMES) return refusal('BRIDGE_BAD_REQUEST', `at most ${MAX_NAMES} names and addresses`)
+  const badName = dnsNames.find((d) => typeof d !== 'string' || !CLUSTER_NAME.test(d))
+  if (badName !== undefined) return refusal('BRIDGE_BAD_REQUEST', `name ${JSON.stringify(badName)} is not an in-cluster Service name (*.svc, *.svc.cluster.local or localhost)`)
+  const badIp = ipAddresses.find((a) => typeof a !== 'string' || net.isIP(a) === 0)
+  if (badIp !== undefined) return refusal('BRIDGE_BAD_REQUEST', `${JSON.stringify(badIp)} is not an IP address`)
+  let csr
+  try {
+    csr = checkCsr(req.csr)
+  } catch (err) {
+    return refusal('BRIDGE_BAD_CSR', `certificate request refused: ${(err as Error).message}`)
+  }
+  return {ok: true, dnsNames, ipAddresses, csr}
 }
 
 /** Why a renewal proof does not name this cluster's broker, or undefined when it does. */

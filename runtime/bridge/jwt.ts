@@ -44,7 +44,9 @@ export class JwksCache {
     } catch {
       return {ok: false, reason: 'not a JWT'}
     }
-    const alg = header.alg ? ALGS[header.alg] : undefined
+    // JSON.parse accepts `null`, numbers and arrays too (found by test/runtime/tunnel/parsers-fuzz.test.ts).
+    if (typeof header !== 'object' || header === null || Array.isArray(header) || typeof claims !== 'object' || claims === null || Array.isArray(claims)) return {ok: false, reason: 'not a JWT'}
+    const alg = typeof header.alg === 'string' && Object.hasOwn(ALGS, header.alg) ? ALGS[header.alg] : undefined
     if (!alg) return {ok: false, reason: `algorithm ${header.alg} is not accepted`}
     if (!this.ready) return {ok: false, reason: 'no JWKS from the cluster yet', staleKeys: true}
     const key = header.kid ? this.keys.get(header.kid) : undefined
