@@ -98,7 +98,7 @@ const registry = labEnv.CLOUDTASER_LAB_REGISTRY
 
 // Lab values: image look-ups through the lab's registry mirror; the lab host's bpffs is a
 // private mount, so the agent's hostPath cannot propagate mounts.
-const labValues = ['--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+const labValues = ['--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${registry}`, '--set', 'ebpf.bpffsMountPropagation=None']
 let fingerprint
 if (!beacon) {
   step('3. Point OpenBao\'s Kubernetes auth at this cluster, and give the operator its own policy and role')
@@ -106,7 +106,7 @@ if (!beacon) {
   cli(['source', 'configure'])
 
   step('4. Install cloudtaser with its Helm chart: two operator replicas (webhook material in OpenBao, no Kubernetes Secret) and the eBPF agent on every node')
-  cli(['target', 'install', '--vault-address', env.BAO_ADDR, ...labValues])
+  cli(['target', 'install', '--vault-address', env.BAO_ADDR, ...labValues, '--wait', '--timeout', '3m'])
 } else {
   step('3. The OpenBao side: OpenBao in a network the cluster cannot reach, the beacon between; register the cluster and start the bridge')
   side = await startBeaconSide()
@@ -118,11 +118,17 @@ if (!beacon) {
   say(`registered; operationalInfoHash (the CA pin, public): ${reg.infoHashes.operational}\n`)
   await side.startBridge()
 
-  step('4. Install cloudtaser in beacon mode: the operator and the broker, which bootstraps its certificate through the beacon')
+  step('4. Install cloudtaser in beacon mode: the broker bootstraps its certificate through the beacon; the operator logs in to OpenBao through it')
   const hostIp = new URL(labEnv.BAO_ADDR).hostname
-  cli(['target', 'install', '--mode', 'beacon', '--beacon', `${hostIp}:${side.beaconPort}`, '--beacon-plain', '--ca-sha256', reg.infoHashes.operational, ...labValues])
+  // No --wait: the operator keeps its webhook material in OpenBao and is Ready once the jwt auth
+  // method exists, which is made from the keys the broker's first tunnel brings to the bridge.
+  cli(['target', 'install', '--mode', 'beacon', '--beacon', `${hostIp}:${side.beaconPort}`, '--beacon-plain', '--ca-sha256', reg.infoHashes.operational, '--auth-mount', JWT_MOUNT, ...labValues])
   await until('the broker\'s tunnel', () => /"event":"tunnel_up"/.test(kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker'], {quiet: true, allowFail: true}).stdout), 120_000)
   say('broker: tunnel up through the beacon\n')
+  await until('the bridge to record the cluster\'s public keys', () => side.logs.bridge.join('').includes('"event":"jwks_recorded"'), 60_000)
+  say('On the OpenBao side: a jwt auth method with the public keys the bridge recorded (OpenBao cannot reach the apiserver), and the operator\'s own policy and role\n')
+  cli(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', JWT_MOUNT])
+  kubectl(['-n', 'cloudtaser-system', 'rollout', 'status', 'deployment/cloudtaser-operator', '--timeout=300s'])
 }
 cli(['target', 'status'], {allowFail: true})
 // Exit 1: this kernel lists bpf among its LSMs but refuses the programs, so the node is degraded.
@@ -146,9 +152,6 @@ step('7. (review the plan in a pull request; it is the only thing that crosses t
 cli(['plan', 'validate', planFile])
 
 step('8. On the OpenBao side: policies and roles exactly as reviewed')
-// Beacon mode: OpenBao cannot reach the apiserver, so a jwt auth method checks tokens with the
-// cluster's public keys, which the bridge recorded from the broker's tunnel.
-if (beacon) cli(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', JWT_MOUNT])
 cli(['source', 'apply-plan', planFile])
 
 step('9. Someone with the values writes them into OpenBao with the bao CLI (values on stdin, never argv)')

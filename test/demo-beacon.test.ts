@@ -10,6 +10,7 @@ t.test('npm run demo -- --mode beacon: register -> bridge -> install --mode beac
   t.match(r.stdout, /OpenBao side: http:\/\/10\.250\.\d+\.2:\d+ in network namespace cteu\d+/)
   t.match(r.stdout, /registered; operationalInfoHash \(the CA pin, public\): [0-9a-f]{64}/)
   t.match(r.stdout, /broker: tunnel up through the beacon/)
+  t.match(r.stdout, /Kubernetes Secrets of cloudtaser's own: none/, 'the operator logs in through the broker and keeps its material in OpenBao')
   t.match(r.stdout, /\n {2}address: https:\/\/cloudtaser-broker\.cloudtaser-system\.svc:8200\n/, 'the plan names the broker')
   t.match(r.stdout, /created +auth-method auth\/k8s-beacon +\(jwt\)\n +created +auth-config auth\/k8s-beacon\/config/, 'a jwt auth method from the keys the bridge recorded')
   t.match(r.stdout, /All \d+ secret\(s\) present/)

@@ -303,7 +303,7 @@ t.test('values the chart refuses, with the reason', async (t) => {
   t.match(await renderError({operator: {replicas: 1}}), /operator.ha=true needs operator.replicas >= 2/)
   t.match(await renderError({operator: {broker: {mode: 'beacon'}}}), /needs operator.broker.beacon.address/)
   t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443'}}}}), /needs operator.broker.beacon.caSha256: the operationalInfoHash/)
-  t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443', caSha256: 'ab'.repeat(32)}}}}), /secretBackend=vault is not available in this version: the operator's own OpenBao login would go through the broker/)
+  t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'beacon.example.eu:443', caSha256: 'ab'.repeat(32)}}}}), /secretBackend=vault: the operator logs in to OpenBao through the broker with a jwt auth method; set operator.broker.beacon.authMount/)
   t.match(await renderError({operator: {broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: 'xyz'}}}}), /caSha256.*does not match pattern/)
   t.match(await renderError({operator: {broker: {mode: 'reverse'}}}), /mode=reverse is not available in this version: reverse-connect is not built/)
   t.match(await renderError({operator: {broker: {mode: 'relay'}}}), /mode.*direct.*beacon.*reverse/)
@@ -368,4 +368,18 @@ t.test('beacon mode: the broker Deployment, its least-privilege RBAC, and the we
   t.notOk((await render()).objects.some((o) => o.metadata.name === 'cloudtaser-broker'), 'direct mode renders no broker')
   const kc = await kubeconform((await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: pin}}}})).text)
   t.equal(kc.code, 0, `kubeconform -strict: ${kc.stdout}${kc.stderr}`)
+})
+
+t.test('beacon mode with secretBackend=vault: the operator logs in through the broker (jwt mount, a token of audience cloudtaser, the published CA)', async (t) => {
+  const {objects} = await render({operator: {vaultAddress: '', broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: 'ab'.repeat(32), authMount: 'k8s-prod'}}}})
+  const spec = one(objects, 'Deployment', 'cloudtaser-operator').spec.template.spec
+  const c = spec.containers[0]
+  t.ok(c.args.includes('--secret-backend=openbao'))
+  t.ok(c.args.includes('--bao-auth-mount=k8s-prod'))
+  t.ok(c.args.includes('--sa-token-file=/var/run/secrets/cloudtaser.io/serviceaccount/token'))
+  t.same(c.env.filter((e: {name: string}) => e.name.startsWith('BAO_')), [{name: 'BAO_ADDR', value: 'https://cloudtaser-broker.cloudtaser-system.svc:8200'}, {name: 'BAO_CACERT', value: '/etc/cloudtaser/broker-ca/ca.crt'}])
+  t.same(spec.volumes.find((v: {name: string}) => v.name === 'broker-ca'), {name: 'broker-ca', configMap: {name: 'cloudtaser-broker-ca', optional: true}})
+  t.same(spec.volumes.find((v: {name: string}) => v.name === 'bao-token').projected.sources[0].serviceAccountToken, {path: 'token', audience: 'cloudtaser', expirationSeconds: 3600})
+  t.same(one(objects, 'NetworkPolicy', 'cloudtaser-operator').spec.egress.at(-1), {ports: [{port: 8200, protocol: 'TCP'}]}, 'egress to the broker, not to an OpenBao address')
+  t.notOk(objects.some((o) => o.kind === 'Secret'), 'no Kubernetes Secret in the release')
 })

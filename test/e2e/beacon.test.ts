@@ -30,6 +30,11 @@ const fingerprint = (JSON.parse(kubectl(['get', 'namespace', 'kube-system', '-o'
 const euEnv = {BAO_ADDR: openbao.addr, BAO_TOKEN: openbao.token}
 const reg = JSON.parse(spawnSync(process.execPath, [join(root, 'bin/run.js'), 'source', 'register', '--fingerprint', fingerprint, '--json'], {env: {...process.env, ...euEnv}, encoding: 'utf8'}).stdout) as {infoHashes: {operational: string}}
 const pin = reg.infoHashes.operational
+const onEu = (args: string[]) => {
+  const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), ...args], {env: {...process.env, ...euEnv}, encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`)
+  return r.stdout
+}
 const NS = 'beacon-demo'
 const BROKER_URL = 'https://cloudtaser-broker.cloudtaser-system.svc:8200'
 const canary = `canary-beacon-e2e-${randomBytes(8).toString('hex')}`
@@ -61,8 +66,10 @@ t.test('the two sides cannot reach each other; the OpenBao side reaches the beac
   t.equal(euToBeacon.status, 0, 'the OpenBao side reaches the beacon')
 })
 
-t.test('target install --mode beacon: the broker bootstraps through the beacon and publishes the cluster CA', async (t) => {
-  cli(['target', 'install', '--mode', 'beacon', '--beacon', `${hostIp}:${beaconPort}`, '--beacon-plain', '--ca-sha256', pin, '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.enabled=false', '--wait', '--timeout', '3m'])
+t.test('target install --mode beacon: the broker bootstraps through the beacon and publishes the cluster CA; the operator logs in through it', async (t) => {
+  // No --wait: the operator keeps its webhook material in OpenBao, which it reaches only once the
+  // broker is up and the jwt mount exists, and that mount is made from keys the broker's tunnel brings.
+  cli(['target', 'install', '--mode', 'beacon', '--beacon', `${hostIp}:${beaconPort}`, '--beacon-plain', '--ca-sha256', pin, '--auth-mount', 'k8s-beacon', '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.enabled=false'])
   const ca = await until('the broker\'s CA ConfigMap', async () => {
     const r = kubectl(['-n', 'cloudtaser-system', 'get', 'configmap', 'cloudtaser-broker-ca', '-o', 'json'], {allowFail: true})
     return r.status === 0 ? (JSON.parse(r.stdout) as {data: {'ca.crt': string}}).data['ca.crt'] : undefined
@@ -72,6 +79,12 @@ t.test('target install --mode beacon: the broker bootstraps through the beacon a
   await until('the broker\'s tunnel', async () => (/"event":"tunnel_up"/.test(kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker'], {allowFail: true}).stdout) ? true : undefined))
   await until('the bridge\'s bootstrap line', async () => (/"event":"bootstrap_issued"/.test(bridgeLog.join('')) ? true : undefined), 10_000)
   t.pass('the bridge issued the broker\'s certificate in the init room')
+  await until('the bridge to record the cluster\'s keys', async () => (/"event":"jwks_recorded"/.test(bridgeLog.join('')) ? true : undefined), 30_000)
+  const configured = JSON.parse(onEu(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', 'k8s-beacon', '--json'])) as {actions: Array<{resource: string; kind: string}>}
+  t.match(configured.actions, [{resource: 'auth-method', kind: 'create'}, {resource: 'auth-config', kind: 'create'}, {resource: 'policy', kind: 'create'}, {resource: 'role', kind: 'create'}], 'a jwt auth method from the recorded keys, the operator\'s policy and role')
+  kubectl(['-n', 'cloudtaser-system', 'rollout', 'status', 'deployment/cloudtaser-operator', '--timeout=300s'])
+  const own = (JSON.parse(kubectl(['get', 'secrets', '-A', '-o', 'json']).stdout) as {items: Array<{metadata: {namespace: string; name: string}}>}).items.filter((s) => /cloudtaser/.test(`${s.metadata.namespace}/${s.metadata.name}`))
+  t.same(own, [], 'the operator is Ready with its webhook material in OpenBao: no Kubernetes Secret of cloudtaser\'s')
 })
 
 t.test('the plan workflow through the beacon: discover, jwt auth from the bridge\'s record, apply-plan, protect; the Pod gets its secret', async (t) => {
@@ -100,14 +113,7 @@ t.test('the plan workflow through the beacon: discover, jwt auth from the bridge
   // Cluster side: the plan names the broker as the address and the jwt auth mount.
   const planFile = join(work, 'plan.yaml')
   cli(['target', 'discover', '-n', NS, '-o', planFile, '--cluster-name', 'lab', '--vault-address', BROKER_URL, '--auth-mount', 'k8s-beacon'])
-  // OpenBao side (the plan crossed the air gap): jwt auth with the keys the bridge recorded, roles, values.
-  const onEu = (args: string[]) => {
-    const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), ...args], {env: {...process.env, ...euEnv}, encoding: 'utf8'})
-    if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`)
-    return r.stdout
-  }
-  const configured = JSON.parse(onEu(['source', 'configure', '--jwt-from-registration', fingerprint, '--auth-mount', 'k8s-beacon', '--json'])) as {actions: Array<{resource: string; kind: string}>}
-  t.match(configured.actions, [{resource: 'auth-method', kind: 'create'}, {resource: 'auth-config', kind: 'create'}], 'a jwt auth method from the recorded keys')
+  // OpenBao side (the plan crossed the air gap): the tenant's policy and jwt role, then the value.
   onEu(['source', 'apply-plan', planFile])
   const again = JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {actions: Array<{resource: string; name: string; kind: string}>}
   t.same(again.actions.map((a) => a.kind), again.actions.map(() => 'unchanged'), 'a second apply-plan reads the jwt role back as what the plan wants')

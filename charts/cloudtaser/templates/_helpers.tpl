@@ -66,13 +66,13 @@ app.kubernetes.io/component: ebpf-agent
 {{- if not (regexMatch "^[0-9a-fA-F]{64}$" (toString .Values.operator.broker.beacon.caSha256)) -}}
 {{- fail "operator.broker.mode=beacon needs operator.broker.beacon.caSha256: the operationalInfoHash `cloudtaser source register` printed (64 hex digits). It pins the cluster CA, and a restarted broker renews its certificate only with it" -}}
 {{- end -}}
-{{- if eq .Values.operator.secretBackend "vault" -}}
-{{- fail "operator.broker.mode=beacon with operator.secretBackend=vault is not available in this version: the operator's own OpenBao login would go through the broker and needs a jwt auth method on the OpenBao side (docs/bridge.md); set operator.secretBackend=kubernetes" -}}
+{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.broker.beacon.authMount) -}}
+{{- fail "operator.broker.mode=beacon with operator.secretBackend=vault: the operator logs in to OpenBao through the broker with a jwt auth method; set operator.broker.beacon.authMount (the mount `cloudtaser source configure --jwt-from-registration` made), or operator.secretBackend=kubernetes" -}}
 {{- end -}}
 {{- else if ne $mode "direct" -}}
 {{- fail (printf "operator.broker.mode=%s is not available in this version: reverse-connect is not built yet (docs/bridge.md); use direct or beacon" $mode) -}}
 {{- end -}}
-{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) -}}
+{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) (ne $mode "beacon") -}}
 {{- fail "operator.secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress (and run `cloudtaser source configure` for its policy and role), or choose operator.secretBackend=kubernetes (a Kubernetes Secret; fallback)" -}}
 {{- end -}}
 {{- end -}}

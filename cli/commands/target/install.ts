@@ -29,6 +29,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
     mode: Flags.string({description: 'How wrappers reach OpenBao: directly, through the beacon relay (bridge beside OpenBao), or by the bridge dialing in.', options: ['direct', 'beacon', 'reverse'], default: 'direct'}),
     beacon: Flags.string({description: 'Beacon mode: the relay\'s host:port (operator.broker.beacon.address).', helpGroup: 'BEACON'}),
     'ca-sha256': Flags.string({description: 'Beacon mode: the cluster CA pin, the operationalInfoHash `cloudtaser source register` printed (operator.broker.beacon.caSha256).', helpGroup: 'BEACON'}),
+    'auth-mount': Flags.string({description: 'Beacon mode: the jwt auth mount (`source configure --jwt-from-registration`) the operator logs in with through the broker, keeping its webhook material in OpenBao. Without it the material is kept in a Kubernetes Secret (warned).', helpGroup: 'BEACON'}),
     'beacon-plain': Flags.boolean({description: 'Beacon mode: plain TCP to the relay (a lab or trusted network); the tunnel inside is mTLS either way.', default: false, helpGroup: 'BEACON'}),
     values: Flags.string({char: 'f', description: 'Values file (repeatable; later wins), as helm -f.', multiple: true, default: []}),
     set: Flags.string({description: 'key=value (repeatable), as helm --set.', multiple: true, default: []}),
@@ -39,7 +40,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
 
   async run(): Promise<InstallResult> {
     const f = this.flags
-    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, vaultAddress: f['vault-address'] ?? (process.env.BAO_ADDR || process.env.VAULT_ADDR || undefined), beacon: {address: f.beacon, caSha256: f['ca-sha256'], plain: f['beacon-plain']}, set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
+    const args = installArgs({release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, values: f.values, vaultAddress: f['vault-address'] ?? (process.env.BAO_ADDR || process.env.VAULT_ADDR || undefined), beacon: {address: f.beacon, caSha256: f['ca-sha256'], plain: f['beacon-plain'], authMount: f['auth-mount']}, set: f.set, dryRun: f['dry-run'], wait: f.wait, timeout: f.timeout, kubeconfig: f.kubeconfig, context: f.context})
     const out = await runHelm(args)
     const result: InstallResult = {release: f.release, namespace: f.namespace, mode: f.mode as ConnectivityMode, dryRun: f['dry-run'], helm: args}
     if (f['dry-run']) {

@@ -22,6 +22,7 @@ t.test('upgrade --install: values in order, --mode before --set (the flag typed 
     '--set', 'operator.broker.beacon.address=beacon.eu:443', '--set', `operator.broker.beacon.caSha256=${'ab'.repeat(32)}`, '--set', 'operator.broker.beacon.plain=true',
     '--kubeconfig', '/k',
   ], 'beacon mode: the relay and the pin as values, the webhook material in a Secret, $BAO_ADDR not used')
+  t.same(installArgs({...base, mode: 'beacon', beacon: {address: 'beacon.eu:443', caSha256: 'ab'.repeat(32), authMount: 'k8s-prod'}, set: []}).slice(11, 15), ['--set', 'operator.broker.mode=beacon', '--set', 'operator.broker.beacon.authMount=k8s-prod'], 'with the jwt mount the operator keeps its material in OpenBao (no secretBackend override)')
   t.same(uninstallArgs({...base, wait: false}), ['uninstall', 'cloudtaser', '--namespace', 'cloudtaser-system', '--kubeconfig', '/k', '--kube-context', 'prod'])
 })
 
