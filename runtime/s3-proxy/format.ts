@@ -1,7 +1,7 @@
 // The encrypted object format (docs/s3-proxy.md, "Format"): a sequence of independently
 // authenticated AES-256-GCM segments per part, and a manifest (part numbers and plaintext
 // lengths) sealed with the same data key and kept in the object's metadata.
-import {createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject} from 'node:crypto'
+import {createCipheriv, createDecipheriv, createSecretKey, randomBytes, type DecipherGCM, type KeyObject} from 'node:crypto'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
 
 /** Plaintext bytes per segment. */
@@ -82,34 +82,84 @@ export function openSegment(key: Buffer | KeyObject, part: number, index: number
   return out
 }
 
-/** Encrypts a part's plaintext stream of known length, one segment at a time (flat memory). */
-export async function* sealPart(rawKey: Buffer, part: number, length: number, padded: boolean, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  // One KeyObject per object: a raw key would be imported again for every segment.
+/** Segments per upstream chunk: each chunk is one write (and, signed, one chunk signature on both sides). */
+export const GROUP = 16
+const ZEROS = Buffer.alloc(SEGMENT)
+
+/** Ciphertext bytes of each chunk sealChunks yields for a part of `length` plaintext bytes. */
+export function chunkSizes(length: number, padded: boolean): number[] {
+  const n = segmentsOf(length)
+  const last = padded ? SEGMENT_CT : partCiphertextSize(length, false) - (n - 1) * SEGMENT_CT
+  const sizes: number[] = []
+  for (let i = 0; i < n; i += GROUP) {
+    const k = Math.min(GROUP, n - i)
+    sizes.push(i + k === n ? (k - 1) * SEGMENT_CT + last : k * SEGMENT_CT)
+  }
+  return sizes
+}
+
+/**
+ * Encrypts a part's plaintext stream of known length into chunks of GROUP sealed segments (flat
+ * memory: one chunk at a time). The plaintext goes from the client's buffers straight into the
+ * cipher and the ciphertext once into the chunk: no gathering copy of each segment, no
+ * concatenation of segments.
+ */
+export async function* sealChunks(rawKey: Buffer, part: number, length: number, padded: boolean, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // One KeyObject per part: a raw key would be imported again for every segment.
   const key = createSecretKey(rawKey)
   const n = segmentsOf(length)
-  let buf = Buffer.allocUnsafe(SEGMENT)
-  let fill = 0
+  const sizes = chunkSizes(length, padded)
+  let chunk = Buffer.allocUnsafe(sizes[0]!)
+  let chunkNo = 0
+  let at = 0
   let index = 0
+  let inSegment = 0
   let seen = 0
-  for await (const chunk of source) {
-    seen += chunk.length
+  let cipher = startSegment()
+  function startSegment() {
+    const nonce = randomBytes(NONCE)
+    nonce.copy(chunk, at)
+    at += NONCE
+    const c = createCipheriv('aes-256-gcm', key, nonce)
+    c.setAAD(aad(part, index, index === n - 1))
+    return c
+  }
+  const put = (b: Buffer) => {
+    at += b.copy(chunk, at)
+  }
+  /** Seals the current segment; true when its chunk is complete. */
+  const endSegment = (): boolean => {
+    put(cipher.final())
+    put(cipher.getAuthTag())
+    index++
+    inSegment = 0
+    return at === chunk.length
+  }
+  for await (const data of source) {
+    seen += data.length
     if (seen > length) throw bodyLength(length, seen)
-    for (let at = 0; at < chunk.length; ) {
-      const take = Math.min(SEGMENT - fill, chunk.length - at)
-      chunk.copy(buf, fill, at, at + take)
-      fill += take
-      at += take
+    for (let from = 0; from < data.length; ) {
+      const take = Math.min(SEGMENT - inSegment, data.length - from)
+      put(cipher.update(data.subarray(from, from + take)))
+      inSegment += take
+      from += take
       // A full segment that is not the last is sealed at once; the last waits for the stream's end.
-      if (fill === SEGMENT && index < n - 1) {
-        yield sealSegment(key, part, index++, false, buf)
-        buf = Buffer.allocUnsafe(SEGMENT)
-        fill = 0
+      if (inSegment === SEGMENT && index < n - 1) {
+        if (endSegment()) {
+          yield chunk
+          chunk = Buffer.allocUnsafe(sizes[++chunkNo]!)
+          at = 0
+        }
+        cipher = startSegment()
       }
     }
   }
   if (seen !== length) throw bodyLength(length, seen)
   // Reached only once the source ended without error: its checks (signature, checksum) passed.
-  yield sealSegment(key, part, index, true, buf.subarray(0, fill), padded ? SEGMENT : undefined)
+  if (padded && inSegment < SEGMENT) put(cipher.update(ZEROS.subarray(0, SEGMENT - inSegment)))
+  endSegment()
+  if (at !== chunk.length) throw new Error(`part ${part}: the last chunk has ${at} of ${chunk.length} planned bytes`)
+  yield chunk
 }
 
 const bodyLength = (want: number, got: number) =>
@@ -163,26 +213,54 @@ export function coveringSegments(m: Manifest, first: number, last: number): Segm
 
 /**
  * Decrypts the covering segments from the ciphertext stream that starts at refs[0].ctOffset,
- * yielding only the requested plaintext. Each segment is authenticated before any of it is
- * yielded; a short stream is an integrity error.
+ * yielding only the requested plaintext. Ciphertext goes from the received buffers straight into
+ * the decipher; a segment's plaintext is held until its tag is checked, so nothing unauthenticated
+ * is yielded. A short stream is an integrity error.
  */
 export async function* openSegments(rawKey: Buffer, refs: SegmentRef[], source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const key = createSecretKey(rawKey)
-  // Each segment's ciphertext is gathered into one reused buffer: no concatenation of leftovers.
-  const seg = Buffer.allocUnsafe(SEGMENT_CT)
-  let fill = 0
+  const nonce = Buffer.allocUnsafe(NONCE)
+  const tag = Buffer.allocUnsafe(TAG)
+  let held: Buffer[] = []
   let i = 0
+  let pos = 0
+  let d: DecipherGCM | undefined
   for await (const chunk of source) {
     for (let at = 0; at < chunk.length && i < refs.length; ) {
       const r = refs[i]!
-      const take = Math.min(r.ctLength - fill, chunk.length - at)
-      chunk.copy(seg, fill, at, at + take)
-      fill += take
+      const bodyEnd = r.ctLength - TAG
+      let take: number
+      if (pos < NONCE) {
+        take = chunk.copy(nonce, pos, at, at + Math.min(NONCE - pos, chunk.length - at))
+        if (pos + take === NONCE) {
+          d = createDecipheriv('aes-256-gcm', key, nonce)
+          d.setAAD(aad(r.part, r.index, r.final))
+        }
+      } else if (pos < bodyEnd) {
+        take = Math.min(bodyEnd - pos, chunk.length - at)
+        const out = d!.update(chunk.subarray(at, at + take))
+        if (out.length) held.push(out)
+      } else take = chunk.copy(tag, pos - bodyEnd, at, at + Math.min(r.ctLength - pos, chunk.length - at))
+      pos += take
       at += take
-      if (fill === r.ctLength) {
+      if (pos === r.ctLength) {
+        d!.setAuthTag(tag)
+        try {
+          d!.final()
+        } catch {
+          throw integrityError(`part ${r.part} segment ${r.index}`)
+        }
         i++
-        fill = 0
-        yield openSegment(key, r.part, r.index, r.final, seg.subarray(0, r.ctLength)).subarray(r.keepFrom, r.keepTo)
+        pos = 0
+        // Keep plaintext bytes [keepFrom, keepTo) of the segment, spread over the held buffers.
+        let base = 0
+        for (const b of held) {
+          const from = Math.max(r.keepFrom - base, 0)
+          const to = Math.min(r.keepTo - base, b.length)
+          if (to > from) yield from === 0 && to === b.length ? b : b.subarray(from, to)
+          base += b.length
+        }
+        held = []
       }
     }
   }

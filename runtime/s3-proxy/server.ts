@@ -4,7 +4,7 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {randomBytes} from 'node:crypto'
 import {clientBody, planBody} from './client-body.js'
-import {coveringSegments, openSegments, partCiphertextSize, plaintextSize, SEGMENT_CT, sealManifest, sealPart, segmentsOf, type Manifest} from './format.js'
+import {chunkSizes, coveringSegments, openSegments, plaintextSize, sealChunks, sealManifest, type Manifest} from './format.js'
 import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
@@ -192,42 +192,16 @@ async function upstreamError(c: Ctx, up: UpstreamResponse): Promise<void> {
   await relay(c, up)
 }
 
-/** Segments per upstream aws-chunk: each chunk costs a signature on both sides, so not one per 64 KiB. */
-const GROUP = 16
-
-function segmentChunkSizes(length: number, padded: boolean): number[] {
-  const n = segmentsOf(length)
-  const last = padded ? SEGMENT_CT : partCiphertextSize(length, false) - (n - 1) * SEGMENT_CT
-  const sizes: number[] = []
-  for (let i = 0; i < n; i += GROUP) {
-    const k = Math.min(GROUP, n - i)
-    sizes.push((k - (i + k === n ? 1 : 0)) * SEGMENT_CT + (i + k === n ? last : 0))
-  }
-  return sizes
-}
-
-async function* grouped(segments: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let held: Buffer[] = []
-  for await (const s of segments) {
-    held.push(s)
-    if (held.length === GROUP) {
-      yield Buffer.concat(held)
-      held = []
-    }
-  }
-  if (held.length) yield Buffer.concat(held)
-}
-
 /** Encrypts the request body as part `part` and sends it upstream; returns the upstream answer. */
 async function sendEncrypted(c: Ctx, key: Buffer, part: number, rawQuery: string, headers: Record<string, string>) {
   const plan = planBody(c.req.headers, c.auth)
-  const source = sealPart(key, part, plan.length, c.o.pad, counted(clientBody(c.req, c.req.headers, c.auth, plan), c.o.metrics, 'enc'))
+  const source = sealChunks(key, part, plan.length, c.o.pad, counted(clientBody(c.req, c.req.headers, c.auth, plan), c.o.metrics, 'enc'))
   const up = await upstreamRequest(c.o.upstream, {
     method: 'PUT',
     rawPath: c.rawPath,
     rawQuery,
     headers,
-    body: {source: grouped(source), chunkSizes: segmentChunkSizes(plan.length, c.o.pad)},
+    body: {source, chunkSizes: chunkSizes(plan.length, c.o.pad)},
   })
   return {up, plan}
 }
