@@ -8,7 +8,7 @@ import {chunkSizes, coveringSegments, openSegments, plaintextSize, sealChunks, s
 import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
-import {HIGH_WATER_MARK, writeFlow} from './flow.js'
+import {BATCH, flow, HIGH_WATER_MARK, writeFlow} from './flow.js'
 import {released} from './release.js'
 import {errorXml, s3Error, toS3Error, type S3Error} from './s3-errors.js'
 import {uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
@@ -332,7 +332,19 @@ async function getObject(c: Ctx): Promise<void> {
   if (size === 0) headers['content-length'] = 0
   c.res.writeHead(status, headers)
   if (!firstChunk.done) c.res.write(firstChunk.value)
-  for await (const b of plain) await writeFlow(c.res, b)
+  // Corked per BATCH bytes: one writev (and one wake-up of the client) per MiB, not per 64 KiB.
+  let corked = 0
+  for await (const b of plain) {
+    if (corked === 0) c.res.cork()
+    c.res.write(b)
+    corked += b.length
+    if (corked >= BATCH) {
+      c.res.uncork()
+      corked = 0
+      await flow(c.res)
+    }
+  }
+  if (corked > 0) c.res.uncork()
   c.res.end()
 }
 
