@@ -94,17 +94,24 @@ try {
   console.log(`openssl speed -evp aes-256-gcm, 64 KiB blocks, one core: ${openssl.toFixed(0)} MiB/s`)
 
   // Paths measured in turn, the order rotated every round (the machine may be shared).
-  const paths = [['Proxy', viaProxy], ...(viaBase ? [['Base', viaBase]] : []), ['Direct', direct]]
+  const paths = [['Proxy', viaProxy, mine.proxy.pid], ...(viaBase ? [['Base', viaBase, base.proxy.pid]] : []), ['Direct', direct]]
+  // CPU seconds the proxy process used (user + system): per MiB moved, it does not depend on how
+  // busy the rest of the machine is, unlike the wall-clock rates.
+  const cpuOf = (pid) => (pid ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((s, v) => s + Number(v), 0) / 100 : 0)
   const rows = []
   for (const mb of SIZES) {
     const bytes = mb * MiB
     const t = {}
-    for (const [name] of paths) t[name] = {put: [], get: []}
+    for (const [name] of paths) t[name] = {put: [], get: [], putCpu: 0, getCpu: 0}
     for (let r = 0; r < ROUNDS; r++) {
       for (let k = 0; k < paths.length; k++) {
-        const [name, c] = paths[(r + k) % paths.length]
+        const [name, c, pid] = paths[(r + k) % paths.length]
+        let cpu = cpuOf(pid)
         t[name].put.push(await put(c, `o-${name}-${mb}`, bytes))
+        t[name].putCpu += cpuOf(pid) - cpu
+        cpu = cpuOf(pid)
         t[name].get.push(await get(c, `o-${name}-${mb}`, bytes))
+        t[name].getCpu += cpuOf(pid) - cpu
       }
     }
     const rate = (name, op) => mbps(bytes, median(t[name][op]))
@@ -114,6 +121,12 @@ try {
     const cell = (op, name) => `${name.toLowerCase()} ${row[op + name].toFixed(0)} MiB/s (${(row[op + name] / row[op + 'Direct']).toFixed(2)}x)`
     const line = (op) => [...paths.filter(([n]) => n !== 'Direct').map(([n]) => cell(op, n)), `direct ${row[op + 'Direct'].toFixed(0)} MiB/s`].join(', ')
     console.log(`${String(mb).padStart(5)} MiB  put ${line('put')}   get ${line('get')}   (target >= 0.7x)`)
+    for (const [name, , pid] of paths) {
+      if (!pid) continue
+      const perMiB = (op) => ((1000 * t[name][`${op}Cpu`]) / (mb * ROUNDS)).toFixed(2)
+      row[`cpu${name}`] = {put: Number(perMiB('put')), get: Number(perMiB('get'))}
+      console.log(`           ${name.toLowerCase()} process CPU per MiB: put ${perMiB('put')} ms, get ${perMiB('get')} ms`)
+    }
   }
 
   if (BIG_MB > 0) {

@@ -8,8 +8,6 @@ import type {Writable} from 'node:stream'
 export const BUFFERED = 2 * 1024 * 1024
 /** Socket read buffers: the same depth on the reading side. */
 export const HIGH_WATER_MARK = 1024 * 1024
-/** Bytes written together (corked) to a socket: one syscall and one wake-up of the reader per batch. */
-export const BATCH = 1024 * 1024
 
 /** Writes `b`; waits for 'drain' only once more than BUFFERED bytes are queued (or `abort` settles). */
 export async function writeFlow(w: Writable, b: Buffer | string, abort?: Promise<unknown>): Promise<void> {

@@ -3,6 +3,7 @@
 // lengths) sealed with the same data key and kept in the object's metadata.
 import {createCipheriv, createDecipheriv, createSecretKey, randomBytes, type DecipherGCM, type KeyObject} from 'node:crypto'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
+import {createPool} from './pool.js'
 
 /** Plaintext bytes per segment. */
 export const SEGMENT = 64 * 1024
@@ -85,6 +86,8 @@ export function openSegment(key: Buffer | KeyObject, part: number, index: number
 /** Segments per upstream chunk: each chunk is one write (and, signed, one chunk signature on both sides). */
 export const GROUP = 16
 const ZEROS = Buffer.alloc(SEGMENT)
+/** Buffers for chunks (sealChunks) and plaintext batches (GET): in flight per request, a few MiB. */
+export const chunkPool = createPool(GROUP * SEGMENT_CT, 16)
 
 /** Ciphertext bytes of each chunk sealChunks yields for a part of `length` plaintext bytes. */
 export function chunkSizes(length: number, padded: boolean): number[] {
@@ -102,14 +105,14 @@ export function chunkSizes(length: number, padded: boolean): number[] {
  * Encrypts a part's plaintext stream of known length into chunks of GROUP sealed segments (flat
  * memory: one chunk at a time). The plaintext goes from the client's buffers straight into the
  * cipher and the ciphertext once into the chunk: no gathering copy of each segment, no
- * concatenation of segments.
+ * concatenation of segments. Chunks come from chunkPool: the consumer gives each back once written.
  */
 export async function* sealChunks(rawKey: Buffer, part: number, length: number, padded: boolean, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   // One KeyObject per part: a raw key would be imported again for every segment.
   const key = createSecretKey(rawKey)
   const n = segmentsOf(length)
   const sizes = chunkSizes(length, padded)
-  let chunk = Buffer.allocUnsafe(sizes[0]!)
+  let chunk = chunkPool.take().subarray(0, sizes[0]!)
   let chunkNo = 0
   let at = 0
   let index = 0
@@ -147,7 +150,7 @@ export async function* sealChunks(rawKey: Buffer, part: number, length: number, 
       if (inSegment === SEGMENT && index < n - 1) {
         if (endSegment()) {
           yield chunk
-          chunk = Buffer.allocUnsafe(sizes[++chunkNo]!)
+          chunk = chunkPool.take().subarray(0, sizes[++chunkNo]!)
           at = 0
         }
         cipher = startSegment()

@@ -21,7 +21,8 @@ export interface UpstreamRequest {
   rawPath: string
   rawQuery: string
   headers?: Record<string, string>
-  body?: Buffer | {source: AsyncIterable<Buffer>; chunkSizes: number[]}
+  /** A streamed body: `release` gets each chunk back once the socket has written it. */
+  body?: Buffer | {source: AsyncIterable<Buffer>; chunkSizes: number[]; release?: (b: Buffer) => void}
 }
 
 export interface UpstreamResponse {
@@ -93,7 +94,7 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
   const write = (b: Buffer | string) => writeFlow(req, b, response)
   if (Buffer.isBuffer(r.body)) req.end(r.body)
   else if (streaming) {
-    const {source, chunkSizes} = r.body as {source: AsyncIterable<Buffer>; chunkSizes: number[]}
+    const {source, chunkSizes, release} = r.body as {source: AsyncIterable<Buffer>; chunkSizes: number[]; release?: (b: Buffer) => void}
     try {
       let previous = signature
       let i = 0
@@ -104,11 +105,14 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
           // Corked: the framing and the chunk leave in one writev, without copying the chunk.
           req.cork()
           req.write(`${chunk.length.toString(16)};chunk-signature=${previous}\r\n`)
-          req.write(chunk)
+          req.write(chunk, () => release?.(chunk))
           req.write(CRLF)
           req.uncork()
           await flow(req, response)
-        } else await write(chunk)
+        } else {
+          req.write(chunk, () => release?.(chunk))
+          await flow(req, response)
+        }
       }
       if (i !== chunkSizes.length) throw new Error(`upstream body ended after ${i} of ${chunkSizes.length} chunks`)
       if (c.payload === 'streaming') await write(`0;chunk-signature=${chunkSignature(scope, previous, EMPTY_SHA256)}\r\n\r\n`)
