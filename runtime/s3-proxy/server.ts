@@ -4,7 +4,7 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {randomBytes} from 'node:crypto'
 import {clientBody, planBody} from './client-body.js'
-import {chunkPool, chunkSizes, coveringSegments, openSegments, plaintextSize, sealChunks, sealManifest, type Manifest} from './format.js'
+import {chunkPool, chunkSizes, coveringSegments, integrityError, openSegments, partSaltAt, plaintextSize, SALT, sealChunks, sealManifest, VERSION, type Manifest} from './format.js'
 import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
@@ -219,14 +219,14 @@ async function putObject(c: Ctx): Promise<void> {
   const {key, wrapped} = await c.o.keys.newDataKey()
   try {
     const plan = planBody(c.req.headers, c.auth)
-    const manifest: Manifest = {padded: c.o.pad, parts: [{part: 1, length: plan.length}]}
+    const manifest: Manifest = {version: VERSION, padded: c.o.pad, parts: [{part: 1, length: plan.length}]}
     const env: Envelope = {keyName: c.o.keys.options.key, wrapped: wrapped.ciphertext, sealedManifest: sealManifest(key, manifest)}
     const {up, plan: done} = await sendEncrypted(c, key, 1, c.rawQuery, {...forwardHeaders(c.req), ...envelopeHeaders(env)})
     if (up.status !== 200) return upstreamError(c, up)
     await up.text()
     c.res.setHeader('etag', String(up.headers.etag ?? ''))
     if (done.checksum?.value) c.res.setHeader(`x-amz-checksum-${done.checksum.alg}`, done.checksum.value)
-    c.res.setHeader('x-cloudtaser-encryption', 'aes-256-gcm-segmented-v1')
+    c.res.setHeader('x-cloudtaser-encryption', `aes-256-gcm-segmented-v${VERSION}`)
     c.res.writeHead(200, {'content-length': 0}).end()
   } finally {
     key.fill(0)
@@ -298,7 +298,7 @@ async function getObject(c: Ctx): Promise<void> {
   const size = plaintextSize(opened.manifest)
   copyResponseHeaders(c.res, first.headers)
   c.res.setHeader('accept-ranges', 'bytes')
-  c.res.setHeader('x-cloudtaser-encryption', 'aes-256-gcm-segmented-v1')
+  c.res.setHeader('x-cloudtaser-encryption', `aes-256-gcm-segmented-v${opened.manifest.version}`)
   if (head) {
     c.res.writeHead(200, {'content-length': size}).end()
     return
@@ -307,23 +307,28 @@ async function getObject(c: Ctx): Promise<void> {
   const want = range ?? {first: 0, last: size - 1}
   const refs = size === 0 ? [] : coveringSegments(opened.manifest, want.first, want.last)
   let body: UpstreamResponse
+  const salts = new Map<number, Buffer>()
   if (ranged) {
     if (refs.length === 0) {
       c.res.writeHead(200, {'content-length': 0}).end()
       return
     }
-    const start = refs[0]!.ctOffset
-    const end = refs.at(-1)!.ctOffset + refs.at(-1)!.ctLength - 1
-    body = await upstreamRequest(c.o.upstream, {
-      method: 'GET',
-      rawPath: c.rawPath,
-      rawQuery: c.rawQuery,
-      // The same object version as the HEAD, or a clean 412 instead of mixed bytes.
-      headers: {range: `bytes=${start}-${end}`, 'if-match': String(first.headers.etag ?? '*')},
-    })
+    // The same object version as the HEAD, or a clean 412 instead of mixed bytes.
+    const ranged = (start: number, end: number) =>
+      upstreamRequest(c.o.upstream, {method: 'GET', rawPath: c.rawPath, rawQuery: c.rawQuery, headers: {range: `bytes=${start}-${end}`, 'if-match': String(first.headers.etag ?? '*')}})
+    // A read starting inside a part needs that part's salt (16 bytes at the part's start) first.
+    const salt = partSaltAt(opened.manifest, refs)
+    if (salt) {
+      const r = await ranged(salt.ctOffset, salt.ctOffset + SALT - 1)
+      if (r.status !== 206 && r.status !== 200) return upstreamError(c, r)
+      const b = await r.bytes()
+      if (b.length !== SALT) throw integrityError(`part ${salt.part}: its salt is cut short`)
+      salts.set(salt.part, b)
+    }
+    body = await ranged(refs[0]!.ctOffset, refs.at(-1)!.ctOffset + refs.at(-1)!.ctLength - 1)
     if (body.status !== 206 && body.status !== 200) return upstreamError(c, body)
   } else body = first
-  const plain = counted(openSegments(opened.key, refs, body.res), c.o.metrics, 'dec')
+  const plain = counted(openSegments(opened.key, refs, body.res, salts), c.o.metrics, 'dec')
   // Authenticate the first segment before answering, so early tampering is a clean S3 error.
   const firstChunk = await plain.next()
   const status = range ? 206 : 200
@@ -373,15 +378,18 @@ async function copyObject(c: Ctx): Promise<void> {
 
 /** Upload IDs the client sees carry the wrapped key, so parts can be encrypted by any proxy replica, restarts included. */
 const SEP = '.ctsr.'
-function splitUploadId(id: string): {upstreamId: string; env: Envelope; padded: boolean} {
+function splitUploadId(id: string, continuing = true): {upstreamId: string; env: Envelope; padded: boolean} {
   const at = id.lastIndexOf(SEP)
   if (at < 0) throw s3Error('NoSuchUpload', 'the upload ID was not issued by this proxy (use the ID CreateMultipartUpload returned through it)', 404)
+  let t: {k: string; w: string; p: boolean; v?: number}
   try {
-    const t = JSON.parse(Buffer.from(id.slice(at + SEP.length), 'base64url').toString('utf8')) as {k: string; w: string; p: boolean}
-    return {upstreamId: id.slice(0, at), env: {keyName: t.k, wrapped: t.w}, padded: t.p}
+    t = JSON.parse(Buffer.from(id.slice(at + SEP.length), 'base64url').toString('utf8')) as typeof t
   } catch {
     throw s3Error('NoSuchUpload', 'the upload ID is malformed', 404)
   }
+  // Parts of one object share its format; an upload begun by a format-1 proxy cannot be continued.
+  if (continuing && t.v !== VERSION) throw s3Error('NoSuchUpload', `the upload was started by a proxy writing format ${t.v ?? 1}; abort it and upload again`, 404)
+  return {upstreamId: id.slice(0, at), env: {keyName: t.k, wrapped: t.w}, padded: t.p}
 }
 
 function withUploadId(rawQuery: string, upstreamId: string): string {
@@ -400,7 +408,7 @@ async function createMultipart(c: Ctx): Promise<void> {
   if (up.status !== 200) return sendXml(c, up.status, text, up)
   const upstreamId = xmlText(text, 'UploadId')
   if (!upstreamId) throw s3Error('InternalError', 'the server answered CreateMultipartUpload without an UploadId', 502)
-  const token = Buffer.from(JSON.stringify({k: env.keyName, w: env.wrapped, p: c.o.pad})).toString('base64url')
+  const token = Buffer.from(JSON.stringify({k: env.keyName, w: env.wrapped, p: c.o.pad, v: VERSION})).toString('base64url')
   sendXml(c, 200, text.replace(/<UploadId>[^<]*<\/UploadId>/, `<UploadId>${xmlEscape(upstreamId + SEP + token)}</UploadId>`), up)
 }
 
@@ -435,7 +443,7 @@ async function completeMultipart(c: Ctx): Promise<void> {
     return {part, etag: m[1]!, length: Number(m[2])}
   })
   if (parts.length === 0) throw s3Error('MalformedXML', 'CompleteMultipartUpload names no parts')
-  const manifest: Manifest = {padded, parts: parts.map(({part, length}) => ({part, length}))}
+  const manifest: Manifest = {version: VERSION, padded, parts: parts.map(({part, length}) => ({part, length}))}
   const key = await c.o.keys.unwrap(env.keyName, env.wrapped)
   const sealed = sealManifest(key, manifest)
   if (sealed.length > 1500) throw s3Error('InvalidRequest', 'too many distinct part sizes for the encrypted manifest (use equal part sizes)')
@@ -467,7 +475,8 @@ async function completeMultipart(c: Ctx): Promise<void> {
 }
 
 async function multipartById(c: Ctx): Promise<void> {
-  const {upstreamId} = splitUploadId(c.query.get('uploadId') ?? '')
+  // Abort and ListParts work for an upload of any format.
+  const {upstreamId} = splitUploadId(c.query.get('uploadId') ?? '', false)
   await relay(c, await upstreamRequest(c.o.upstream, {method: c.req.method!, rawPath: c.rawPath, rawQuery: withUploadId(c.rawQuery, upstreamId)}))
 }
 

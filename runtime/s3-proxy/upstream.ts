@@ -29,7 +29,8 @@ export interface UpstreamResponse {
   status: number
   headers: IncomingMessage['headers']
   res: IncomingMessage
-  /** The whole body (for XML answers). */
+  /** The whole body (small answers only: XML, a part's salt). */
+  bytes(): Promise<Buffer>
   text(): Promise<string>
 }
 
@@ -123,14 +124,16 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
     }
   } else req.end()
   const res = await response
+  const bytes = async () => {
+    const parts: Buffer[] = []
+    for await (const b of res) parts.push(b as Buffer)
+    return Buffer.concat(parts)
+  }
   return {
     status: res.statusCode ?? 0,
     headers: res.headers,
     res,
-    text: async () => {
-      const parts: Buffer[] = []
-      for await (const b of res) parts.push(b as Buffer)
-      return Buffer.concat(parts).toString('utf8')
-    },
+    bytes,
+    text: async () => (await bytes()).toString('utf8'),
   }
 }
