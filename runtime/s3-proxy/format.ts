@@ -271,72 +271,101 @@ export function partSaltAt(m: Manifest, refs: SegmentRef[]): {part: number; ctOf
 }
 
 /**
- * Decrypts the covering ciphertext from the stream that starts at refs[0].ctOffset, yielding only
- * the requested plaintext. Ciphertext goes from the received buffers straight into the decipher;
- * a segment's plaintext is held until its tag is checked, so nothing unauthenticated is yielded.
- * A short stream is an integrity error. `salts`: parts whose salt was read beforehand.
+ * Decrypts the covering ciphertext of a stream that starts at refs[0].ctOffset, chunk by chunk as
+ * it arrives (synchronous: no promise per chunk), passing on only the requested plaintext.
+ * Ciphertext goes from the received buffers straight into the decipher; a segment's plaintext is
+ * held until its tag is checked, so nothing unauthenticated is passed on. `salts`: parts whose
+ * salt was read beforehand.
  */
-export async function* openSegments(rawKey: Buffer, refs: SegmentRef[], source: AsyncIterable<Buffer>, salts: Map<number, Buffer> = new Map()): AsyncGenerator<Buffer> {
-  const dataKey = createSecretKey(rawKey)
-  const keys = new Map<number, KeyObject>()
-  for (const [part, salt] of salts) keys.set(part, partKey(rawKey, salt, part))
-  const head = Buffer.allocUnsafe(Math.max(NONCE, SALT))
-  const tag = Buffer.allocUnsafe(TAG)
-  let held: Buffer[] = []
-  let i = 0
-  let pos = 0
-  let d: DecipherGCM | undefined
-  for await (const chunk of source) {
-    for (let at = 0; at < chunk.length && i < refs.length; ) {
-      const r = refs[i]!
+export class SegmentOpener {
+  private readonly dataKey: KeyObject
+  private readonly keys = new Map<number, KeyObject>()
+  private readonly head = Buffer.allocUnsafe(Math.max(NONCE, SALT))
+  private readonly tag = Buffer.allocUnsafe(TAG)
+  private held: Buffer[] = []
+  private i = 0
+  private pos = 0
+  private d: DecipherGCM | undefined
+
+  constructor(
+    private readonly rawKey: Buffer,
+    private readonly refs: SegmentRef[],
+    salts: Map<number, Buffer> = new Map(),
+  ) {
+    this.dataKey = createSecretKey(rawKey)
+    for (const [part, salt] of salts) this.keys.set(part, partKey(rawKey, salt, part))
+  }
+
+  /** Feeds received ciphertext; `out` gets each authenticated plaintext piece, in order. Throws S3_INTEGRITY. */
+  push(chunk: Buffer, out: (plain: Buffer) => void): void {
+    const {refs, head, tag} = this
+    for (let at = 0; at < chunk.length && this.i < refs.length; ) {
+      const r = refs[this.i]!
+      const pos = this.pos
       let take: number
       if (r.kind === 'salt') {
         take = chunk.copy(head, pos, at, at + Math.min(r.ctLength - pos, chunk.length - at))
-        if (pos + take === r.ctLength) keys.set(r.part, partKey(rawKey, head.subarray(0, SALT), r.part))
+        if (pos + take === r.ctLength) this.keys.set(r.part, partKey(this.rawKey, head.subarray(0, SALT), r.part))
       } else {
         const nonceLength = layout(r.version).nonce
         const bodyEnd = r.ctLength - TAG
         if (pos < nonceLength) take = chunk.copy(head, pos, at, at + Math.min(nonceLength - pos, chunk.length - at))
         else {
-          if (!d) {
+          if (!this.d) {
             // Format 1: the nonce just read, under the data key; format 2: derived, under the part's key.
-            const key = r.version === 1 ? dataKey : keys.get(r.part)
+            const key = r.version === 1 ? this.dataKey : this.keys.get(r.part)
             if (!key) throw integrityError(`part ${r.part}: its salt was not read`)
-            d = createDecipheriv('aes-256-gcm', key, r.version === 1 ? head.subarray(0, NONCE) : derivedNonce(r.index))
-            d.setAAD(aad(r.version, r.part, r.index, r.final))
+            this.d = createDecipheriv('aes-256-gcm', key, r.version === 1 ? head.subarray(0, NONCE) : derivedNonce(r.index))
+            this.d.setAAD(aad(r.version, r.part, r.index, r.final))
           }
           if (pos < bodyEnd) {
             take = Math.min(bodyEnd - pos, chunk.length - at)
-            const out = d.update(chunk.subarray(at, at + take))
-            if (out.length) held.push(out)
+            const plain = this.d.update(chunk.subarray(at, at + take))
+            if (plain.length) this.held.push(plain)
           } else take = chunk.copy(tag, pos - bodyEnd, at, at + Math.min(r.ctLength - pos, chunk.length - at))
         }
       }
-      pos += take
+      this.pos += take
       at += take
-      if (pos < r.ctLength) continue
-      i++
-      pos = 0
+      if (this.pos < r.ctLength) continue
+      this.i++
+      this.pos = 0
       if (r.kind === 'salt') continue
-      d!.setAuthTag(tag)
+      this.d!.setAuthTag(tag)
       try {
-        d!.final()
+        this.d!.final()
       } catch {
         throw integrityError(`part ${r.part} segment ${r.index}`)
       }
-      d = undefined
+      this.d = undefined
       // Keep plaintext bytes [keepFrom, keepTo) of the segment, spread over the held buffers.
       let base = 0
-      for (const b of held) {
+      for (const b of this.held) {
         const from = Math.max(r.keepFrom - base, 0)
         const to = Math.min(r.keepTo - base, b.length)
-        if (to > from) yield from === 0 && to === b.length ? b : b.subarray(from, to)
+        if (to > from) out(from === 0 && to === b.length ? b : b.subarray(from, to))
         base += b.length
       }
-      held = []
+      this.held = []
     }
   }
-  if (i < refs.length) throw integrityError(`the object ended inside part ${refs[i]!.part} ${refs[i]!.kind === 'salt' ? 'salt' : `segment ${refs[i]!.index}`}`)
+
+  /** The stream ended: an integrity error if it ended before the last covering byte. */
+  end(): void {
+    const r = this.refs[this.i]
+    if (r) throw integrityError(`the object ended inside part ${r.part} ${r.kind === 'salt' ? 'salt' : `segment ${r.index}`}`)
+  }
+}
+
+/** SegmentOpener over an async stream. */
+export async function* openSegments(rawKey: Buffer, refs: SegmentRef[], source: AsyncIterable<Buffer>, salts?: Map<number, Buffer>): AsyncGenerator<Buffer> {
+  const opener = new SegmentOpener(rawKey, refs, salts)
+  for await (const chunk of source) {
+    const out: Buffer[] = []
+    opener.push(chunk, (b) => out.push(b))
+    yield* out
+  }
+  opener.end()
 }
 
 /** Manifest bytes: format version, flags, then runs of consecutive part numbers with equal lengths. */

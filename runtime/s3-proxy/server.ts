@@ -4,11 +4,11 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {randomBytes} from 'node:crypto'
 import {clientBody, planBody} from './client-body.js'
-import {chunkPool, chunkSizes, coveringSegments, integrityError, openSegments, partSaltAt, plaintextSize, SALT, sealChunks, sealManifest, VERSION, type Manifest} from './format.js'
+import {chunkPool, chunkSizes, coveringSegments, integrityError, partSaltAt, SegmentOpener, plaintextSize, SALT, sealChunks, sealManifest, VERSION, type Manifest} from './format.js'
 import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
-import {flow, HIGH_WATER_MARK, writeFlow} from './flow.js'
+import {BUFFERED, HIGH_WATER_MARK, writeFlow} from './flow.js'
 import {released} from './release.js'
 import {errorXml, s3Error, toS3Error, type S3Error} from './s3-errors.js'
 import {uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
@@ -328,36 +328,82 @@ async function getObject(c: Ctx): Promise<void> {
     body = await ranged(refs[0]!.ctOffset, refs.at(-1)!.ctOffset + refs.at(-1)!.ctLength - 1)
     if (body.status !== 206 && body.status !== 200) return upstreamError(c, body)
   } else body = first
-  const plain = counted(openSegments(opened.key, refs, body.res, salts), c.o.metrics, 'dec')
-  // Authenticate the first segment before answering, so early tampering is a clean S3 error.
-  const firstChunk = await plain.next()
   const status = range ? 206 : 200
-  const headers: Record<string, string | number> = {'content-length': want.last - want.first + 1}
+  const headers: Record<string, string | number> = {'content-length': size === 0 ? 0 : want.last - want.first + 1}
   if (range) headers['content-range'] = `bytes ${want.first}-${want.last}/${size}`
-  if (size === 0) headers['content-length'] = 0
-  c.res.writeHead(status, headers)
-  if (!firstChunk.done) c.res.write(firstChunk.value)
-  // Plaintext is gathered into pooled batches of ~1 MiB: one write (and one wake-up of the client)
-  // per batch, and the decipher's buffers die young instead of waiting in the socket's queue.
+  // Headers go out with the first authenticated plaintext, so early tampering is a clean S3 error.
+  await sendPlaintext(c, new SegmentOpener(opened.key, refs, salts), body.res, () => c.res.writeHead(status, headers))
+}
+
+/**
+ * Decrypts `src` into the response as it arrives, in 'data' events rather than async iteration
+ * (no promise per 64 KiB). Plaintext is gathered into pooled batches of ~1 MiB: one write (and one
+ * wake-up of the client) per batch, and the decipher's buffers die young instead of waiting in the
+ * socket's queue. The upstream is paused while more than BUFFERED bytes wait for the client.
+ */
+async function sendPlaintext(c: Ctx, opener: SegmentOpener, src: IncomingMessage, head: () => void): Promise<void> {
   let batch = chunkPool.take()
   let fill = 0
-  const send = async () => {
+  let started = false
+  const start = () => {
+    if (started) return
+    started = true
+    head()
+  }
+  const write = () => {
     const full = batch
     c.res.write(full.subarray(0, fill), () => chunkPool.give(full))
     batch = chunkPool.take()
     fill = 0
-    await flow(c.res)
   }
-  for await (const b of plain) {
+  const emit = (b: Buffer) => {
+    start()
+    c.o.metrics.bytesDecrypted += b.length
+    released(b.length)
     for (let at = 0; at < b.length; ) {
       const n = b.copy(batch, fill, at)
       fill += n
       at += n
-      if (fill === batch.length) await send()
+      if (fill === batch.length) write()
     }
   }
-  if (fill > 0) await send()
-  chunkPool.give(batch)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown) => {
+        src.destroy()
+        reject(err)
+      }
+      src.on('data', (chunk: Buffer) => {
+        try {
+          opener.push(chunk, emit)
+        } catch (err) {
+          fail(err)
+          return
+        }
+        if (c.res.writableLength > BUFFERED && !src.isPaused()) {
+          src.pause()
+          c.res.once('drain', () => src.resume())
+        }
+      })
+      src.once('end', () => {
+        try {
+          opener.end()
+        } catch (err) {
+          reject(err)
+          return
+        }
+        start()
+        if (fill > 0) write()
+        resolve()
+      })
+      src.once('error', fail)
+      c.res.once('close', () => {
+        if (!c.res.writableFinished) fail(new Error('the client closed the connection'))
+      })
+    })
+  } finally {
+    chunkPool.give(batch)
+  }
   c.res.end()
 }
 
