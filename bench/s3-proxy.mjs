@@ -95,8 +95,8 @@ try {
 
   // Paths measured in turn, the order rotated every round (the machine may be shared).
   const paths = [['Proxy', viaProxy, mine.proxy.pid], ...(viaBase ? [['Base', viaBase, base.proxy.pid]] : []), ['Direct', direct]]
-  // CPU seconds the proxy process used (user + system): per MiB moved, it does not depend on how
-  // busy the rest of the machine is, unlike the wall-clock rates.
+  // CPU seconds a process used (user + system, all its threads): per MiB moved, it depends less on
+  // how busy the rest of the machine is than the wall-clock rates do.
   const cpuOf = (pid) => (pid ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((s, v) => s + Number(v), 0) / 100 : 0)
   // One unmeasured 8 MiB round trip per path first: JIT warm-up and connection set-up are not per-MiB costs.
   for (const [name, c] of paths) {
@@ -107,16 +107,25 @@ try {
   for (const mb of SIZES) {
     const bytes = mb * MiB
     const t = {}
-    for (const [name] of paths) t[name] = {put: [], get: [], putCpu: 0, getCpu: 0}
+    const zero = () => ({client: 0, server: 0, proxy: 0})
+    for (const [name] of paths) t[name] = {put: [], get: [], putCpu: zero(), getCpu: zero()}
+    // CPU seconds of the three processes: this one (the client), versitygw, the proxy of the path.
+    const cpus = (pid) => {
+      const u = process.cpuUsage()
+      return {client: (u.user + u.system) / 1e6, server: cpuOf(s3.process.pid), proxy: cpuOf(pid)}
+    }
+    const add = (acc, a, b) => {
+      for (const k of Object.keys(acc)) acc[k] += b[k] - a[k]
+    }
     for (let r = 0; r < ROUNDS; r++) {
       for (let k = 0; k < paths.length; k++) {
         const [name, c, pid] = paths[(r + k) % paths.length]
-        let cpu = cpuOf(pid)
+        let before = cpus(pid)
         t[name].put.push(await put(c, `o-${name}-${mb}`, bytes))
-        t[name].putCpu += cpuOf(pid) - cpu
-        cpu = cpuOf(pid)
+        add(t[name].putCpu, before, cpus(pid))
+        before = cpus(pid)
         t[name].get.push(await get(c, `o-${name}-${mb}`, bytes))
-        t[name].getCpu += cpuOf(pid) - cpu
+        add(t[name].getCpu, before, cpus(pid))
       }
     }
     const rate = (name, op) => mbps(bytes, median(t[name][op]))
@@ -126,11 +135,14 @@ try {
     const cell = (op, name) => `${name.toLowerCase()} ${row[op + name].toFixed(0)} MiB/s (${(row[op + name] / row[op + 'Direct']).toFixed(2)}x)`
     const line = (op) => [...paths.filter(([n]) => n !== 'Direct').map(([n]) => cell(op, n)), `direct ${row[op + 'Direct'].toFixed(0)} MiB/s`].join(', ')
     console.log(`${String(mb).padStart(5)} MiB  put ${line('put')}   get ${line('get')}   (target >= 0.7x)`)
-    for (const [name, , pid] of paths) {
-      if (!pid) continue
-      const perMiB = (op) => ((1000 * t[name][`${op}Cpu`]) / (mb * ROUNDS)).toFixed(2)
-      row[`cpu${name}`] = {put: Number(perMiB('put')), get: Number(perMiB('get'))}
-      console.log(`           ${name.toLowerCase()} process CPU per MiB: put ${perMiB('put')} ms, get ${perMiB('get')} ms`)
+    const perMiB = (x) => (1000 * x) / (mb * ROUNDS)
+    for (const op of ['put', 'get']) {
+      const parts = paths.map(([name, , pid]) => {
+        const u = t[name][`${op}Cpu`]
+        row[`${op}Cpu${name}`] = {client: perMiB(u.client), server: perMiB(u.server), ...(pid ? {proxy: perMiB(u.proxy)} : {})}
+        return `${name.toLowerCase()} ${[u.client, u.server, ...(pid ? [u.proxy] : [])].map((x) => perMiB(x).toFixed(2)).join(' + ')}`
+      })
+      console.log(`           ${op} CPU ms per MiB (client + server [+ proxy]): ${parts.join(', ')}`)
     }
   }
 
