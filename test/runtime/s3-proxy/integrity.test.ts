@@ -324,3 +324,18 @@ t.test('failures around the proxy', async (t) => {
   })
 })
 
+
+t.test('a client that goes away mid-body: the proxy stops reading upstream, gives its buffers back and serves on', async (t) => {
+  const big = randomBytes(24 * 1024 * 1024)
+  await put('gone/big', big)
+  for (let i = 0; i < 3; i++) {
+    const r = await stack.sdk.send(new GetObjectCommand({Bucket, Key: 'gone/big'}))
+    const body = r.Body as NodeJS.ReadableStream & {destroy(): void}
+    await new Promise<void>((resolve) => body.once('data', () => resolve()))
+    body.destroy()
+  }
+  // Sockets the proxy was writing to are gone; it must neither crash nor wedge.
+  await new Promise((r) => setTimeout(r, 200))
+  t.ok((await get('gone/big')).equals(big), 'the next full GET is whole')
+  t.ok((await get('gone/big', 'bytes=20000000-20000099')).equals(big.subarray(20_000_000, 20_000_100)), 'and a ranged one')
+})
