@@ -108,6 +108,8 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
           req.write(`${chunk.length.toString(16)};chunk-signature=${previous}\r\n`)
           req.write(chunk, () => release?.(chunk))
           req.write(CRLF)
+          // The last chunk takes the final zero-length one with it (one write less per upload).
+          if (i === chunkSizes.length) req.write(`0;chunk-signature=${(previous = chunkSignature(scope, previous, EMPTY_SHA256))}\r\n\r\n`)
           req.uncork()
           await flow(req, response)
         } else {
@@ -116,7 +118,7 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
         }
       }
       if (i !== chunkSizes.length) throw new Error(`upstream body ended after ${i} of ${chunkSizes.length} chunks`)
-      if (c.payload === 'streaming') await write(`0;chunk-signature=${chunkSignature(scope, previous, EMPTY_SHA256)}\r\n\r\n`)
+      if (c.payload === 'streaming' && chunkSizes.length === 0) await write(`0;chunk-signature=${chunkSignature(scope, previous, EMPTY_SHA256)}\r\n\r\n`)
       req.end()
     } catch (err) {
       req.destroy()
