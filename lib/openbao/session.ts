@@ -1,6 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import type {BaoClient} from './bao-client.js'
+import {OpenBaoClient} from './client.js'
 import type {ConnectionSettings} from './config.js'
 import {loginKubernetes} from './login.js'
 
@@ -22,10 +23,9 @@ export interface BaoSession {
 
 /**
  * One OpenBao session for a long-running daemon (the operator, the S3 proxy). The token file is
- * read at every login: projected ServiceAccount tokens are rotated by the kubelet. `connect` makes
- * the clients, so each daemon picks its transport (the S3 proxy does not load undici).
+ * read at every login: projected ServiceAccount tokens are rotated by the kubelet.
  */
-export function baoSession(bao: SessionSettings, auth: BaoAuth, connect: (s: ConnectionSettings) => BaoClient): BaoSession {
+export function baoSession(bao: SessionSettings, auth: BaoAuth, connect: (s: ConnectionSettings) => BaoClient = (s) => new OpenBaoClient(s)): BaoSession {
   let current: {client: BaoClient; until: number} | undefined
   let pending: Promise<BaoClient> | undefined
   const client = async (): Promise<BaoClient> => {

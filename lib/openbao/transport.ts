@@ -1,7 +1,6 @@
 /**
- * How OpenBaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator,
- * node:http (node-http-transport.ts) for the S3 proxy sidecar, whose memory undici would grow by
- * ~12 MB. (The wrapper is a Rust executable with its own client: runtime/wrapper/src/http.rs.)
+ * How OpenBaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator. (The
+ * wrapper is a Rust executable with its own client: runtime/wrapper/src/http.rs.)
  */
 export interface TransportRequest {
   method: string

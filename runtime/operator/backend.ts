@@ -1,6 +1,5 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
-import {OpenBaoClient} from '../../lib/openbao/client.js'
 import {baoSession, type BaoAuth, type SessionSettings} from '../../lib/openbao/session.js'
 import {MemoryStore, type BackendKind, type MaterialStore} from './store.js'
 import {KubernetesSecretStore} from './store-kubernetes.js'
@@ -19,7 +18,7 @@ export function backendKind(value: string): BackendKind {
 }
 
 export function makeStore(b: BackendSettings): MaterialStore {
-  if (b.kind === 'openbao') return new OpenBaoStore(baoSession(b.bao, b.auth, (s) => new OpenBaoClient(s)), b.kvMount)
+  if (b.kind === 'openbao') return new OpenBaoStore(baoSession(b.bao, b.auth), b.kvMount)
   if (b.kind === 'kubernetes') return new KubernetesSecretStore(b.kubeConfig, b.namespace)
   return new MemoryStore()
 }

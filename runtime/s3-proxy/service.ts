@@ -3,9 +3,7 @@
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
-import {BaoClient} from '../../lib/openbao/bao-client.js'
 import {resolveConnection} from '../../lib/openbao/config.js'
-import {NodeHttpTransport} from '../../lib/openbao/node-http-transport.js'
 import {baoSession, SA_TOKEN_FILE, type BaoAuth, type BaoSession, type SessionSettings} from '../../lib/openbao/session.js'
 import {KeyService} from './keys.js'
 import {ProxyMetrics} from './metrics.js'
@@ -49,8 +47,7 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv, prefix: string): Cred
 }
 
 /** The OpenBao session (lib/openbao/session.ts): a kubernetes login is renewed at half its lease. */
-export const s3BaoSession = (c: S3ProxyConfig): BaoSession =>
-  baoSession(c.bao, c.auth, (s) => new BaoClient(s, new NodeHttpTransport({ca: s.ca, timeoutMs: s.timeoutMs, https: s.addr.startsWith('https:')})))
+export const s3BaoSession = (c: S3ProxyConfig): BaoSession => baoSession(c.bao, c.auth)
 
 export async function startS3ProxyService(c: S3ProxyConfig): Promise<RunningS3Proxy> {
   const metrics = new ProxyMetrics()
