@@ -5,7 +5,8 @@
 // in its own process (its RSS is sampled from /proc). The client is @aws-sdk/client-s3 with
 // checksums only when required, so neither path pays for the SDK's JavaScript CRC32.
 // Needs `npm run build` first (imports dist/). SIZES_MB (default 8,64), ROUNDS (default 3),
-// BIG_MB (default 1024; 0 skips the RSS run), UPSTREAM_PAYLOAD (streaming or unsigned).
+// BIG_MB (default 1024; 0 skips the RSS run), UPSTREAM_PAYLOAD (streaming or unsigned; default: the
+// proxy's own), BASELINE_DIR (another built checkout whose proxy is measured in the same run).
 import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
@@ -26,33 +27,40 @@ try {
   await fetch(`${bao.addr}/v1/sys/mounts/transit`, {method: 'POST', headers: baoHeaders, body: JSON.stringify({type: 'transit'})})
   await fetch(`${bao.addr}/v1/transit/keys/bench`, {method: 'POST', headers: baoHeaders, body: '{}'})
   const pod = {accessKeyId: 'BENCHPOD', secretAccessKey: randomBytes(24).toString('base64url')}
-  const proxy = spawn(process.execPath, ['bin/run.js', 's3-proxy', 'run', '--port', '0', '--ops-port', '0', '--ops-host', '127.0.0.1', '--upstream', s3.endpoint, '--bao-auth', 'token', '--transit-key', 'bench', '--upstream-payload', process.env.UPSTREAM_PAYLOAD ?? 'streaming'], {
-    env: {
-      ...process.env,
-      // e.g. PROXY_NODE_OPTIONS=--cpu-prof to profile the proxy alone.
-      NODE_OPTIONS: process.env.PROXY_NODE_OPTIONS ?? '',
-      BAO_ADDR: bao.addr,
-      BAO_TOKEN: bao.token,
-      CLOUDTASER_S3_ACCESS_KEY_ID: pod.accessKeyId,
-      CLOUDTASER_S3_SECRET_ACCESS_KEY: pod.secretAccessKey,
-      CLOUDTASER_S3_UPSTREAM_ACCESS_KEY_ID: s3.accessKeyId,
-      CLOUDTASER_S3_UPSTREAM_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  stopAll.push(() => proxy.kill('SIGKILL'))
-  const url = await new Promise((resolve, reject) => {
-    let err = ''
-    proxy.stderr.on('data', (c) => {
-      err += c
-      const line = err.split('\n').find((l) => l.includes('"listening"'))
-      if (line) resolve(JSON.parse(line).url)
+  // The proxy of this checkout, and optionally the one of another built checkout (BASELINE_DIR) for an A/B in one run.
+  const startProxy = async (dir) => {
+    const proxy = spawn(process.execPath, [`${dir}/bin/run.js`, 's3-proxy', 'run', '--port', '0', '--ops-port', '0', '--ops-host', '127.0.0.1', '--upstream', s3.endpoint, '--bao-auth', 'token', '--transit-key', 'bench', ...(process.env.UPSTREAM_PAYLOAD ? ['--upstream-payload', process.env.UPSTREAM_PAYLOAD] : [])], {
+      env: {
+        ...process.env,
+        // e.g. PROXY_NODE_OPTIONS=--cpu-prof to profile the proxy alone.
+        NODE_OPTIONS: process.env.PROXY_NODE_OPTIONS ?? '',
+        BAO_ADDR: bao.addr,
+        BAO_TOKEN: bao.token,
+        CLOUDTASER_S3_ACCESS_KEY_ID: pod.accessKeyId,
+        CLOUDTASER_S3_SECRET_ACCESS_KEY: pod.secretAccessKey,
+        CLOUDTASER_S3_UPSTREAM_ACCESS_KEY_ID: s3.accessKeyId,
+        CLOUDTASER_S3_UPSTREAM_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     })
-    proxy.once('exit', (code) => reject(new Error(`proxy exited ${code}: ${err}`)))
-  })
+    stopAll.push(() => proxy.kill('SIGKILL'))
+    const url = await new Promise((resolve, reject) => {
+      let err = ''
+      proxy.stderr.on('data', (c) => {
+        err += c
+        const line = err.split('\n').find((l) => l.includes('"listening"'))
+        if (line) resolve(JSON.parse(line).url)
+      })
+      proxy.once('exit', (code) => reject(new Error(`proxy exited ${code}: ${err}`)))
+    })
+    return {proxy, url}
+  }
+  const mine = await startProxy('.')
+  const base = process.env.BASELINE_DIR ? await startProxy(process.env.BASELINE_DIR) : undefined
   const client = (endpoint, credentials) =>
     new S3Client({endpoint, region: 'us-east-1', forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'})
-  const viaProxy = client(url, pod)
+  const viaProxy = client(mine.url, pod)
+  const viaBase = base && client(base.url, pod)
   const direct = client(s3.endpoint, {accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey})
   await direct.send(new CreateBucketCommand({Bucket: 'bench'}))
 
@@ -85,53 +93,79 @@ try {
   const openssl = (kbps * 1000) / MiB
   console.log(`openssl speed -evp aes-256-gcm, 64 KiB blocks, one core: ${openssl.toFixed(0)} MiB/s`)
 
+  // Paths measured in turn, the order rotated every round (the machine may be shared).
+  const paths = [['Proxy', viaProxy, mine.proxy.pid], ...(viaBase ? [['Base', viaBase, base.proxy.pid]] : []), ['Direct', direct]]
+  // CPU seconds a process used (user + system, all its threads): per MiB moved, it depends less on
+  // how busy the rest of the machine is than the wall-clock rates do.
+  const cpuOf = (pid) => (pid ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((s, v) => s + Number(v), 0) / 100 : 0)
+  // One unmeasured 8 MiB round trip per path first: JIT warm-up and connection set-up are not per-MiB costs.
+  for (const [name, c] of paths) {
+    await put(c, `warm-${name}`, 8 * MiB)
+    await get(c, `warm-${name}`, 8 * MiB)
+  }
   const rows = []
   for (const mb of SIZES) {
     const bytes = mb * MiB
-    const t = {putProxy: [], putDirect: [], getProxy: [], getDirect: []}
+    const t = {}
+    const zero = () => ({client: 0, server: 0, proxy: 0})
+    for (const [name] of paths) t[name] = {put: [], get: [], putCpu: zero(), getCpu: zero()}
+    // CPU seconds of the three processes: this one (the client), versitygw, the proxy of the path.
+    const cpus = (pid) => {
+      const u = process.cpuUsage()
+      return {client: (u.user + u.system) / 1e6, server: cpuOf(s3.process.pid), proxy: cpuOf(pid)}
+    }
+    const add = (acc, a, b) => {
+      for (const k of Object.keys(acc)) acc[k] += b[k] - a[k]
+    }
     for (let r = 0; r < ROUNDS; r++) {
-      // Alternate the order: the machine is shared.
-      const order = r % 2 === 0 ? ['Proxy', 'Direct'] : ['Direct', 'Proxy']
-      for (const which of order) {
-        const c = which === 'Proxy' ? viaProxy : direct
-        t[`put${which}`].push(await put(c, `o-${which}-${mb}`, bytes))
-        t[`get${which}`].push(await get(c, `o-${which}-${mb}`, bytes))
+      for (let k = 0; k < paths.length; k++) {
+        const [name, c, pid] = paths[(r + k) % paths.length]
+        let before = cpus(pid)
+        t[name].put.push(await put(c, `o-${name}-${mb}`, bytes))
+        add(t[name].putCpu, before, cpus(pid))
+        before = cpus(pid)
+        t[name].get.push(await get(c, `o-${name}-${mb}`, bytes))
+        add(t[name].getCpu, before, cpus(pid))
       }
     }
-    const row = {
-      sizeMiB: mb,
-      putProxy: mbps(bytes, median(t.putProxy)),
-      putDirect: mbps(bytes, median(t.putDirect)),
-      getProxy: mbps(bytes, median(t.getProxy)),
-      getDirect: mbps(bytes, median(t.getDirect)),
-    }
-    row.putRatio = row.putProxy / row.putDirect
-    row.getRatio = row.getProxy / row.getDirect
+    const rate = (name, op) => mbps(bytes, median(t[name][op]))
+    const row = {sizeMiB: mb}
+    for (const [name] of paths) for (const op of ['put', 'get']) row[`${op}${name}`] = rate(name, op)
     rows.push(row)
-    console.log(
-      `${String(mb).padStart(5)} MiB  put proxy ${row.putProxy.toFixed(0)} MiB/s, direct ${row.putDirect.toFixed(0)} MiB/s: ${row.putRatio.toFixed(2)}x   get proxy ${row.getProxy.toFixed(0)} MiB/s, direct ${row.getDirect.toFixed(0)} MiB/s: ${row.getRatio.toFixed(2)}x   (target >= 0.7x)`,
-    )
+    const cell = (op, name) => `${name.toLowerCase()} ${row[op + name].toFixed(0)} MiB/s (${(row[op + name] / row[op + 'Direct']).toFixed(2)}x)`
+    const line = (op) => [...paths.filter(([n]) => n !== 'Direct').map(([n]) => cell(op, n)), `direct ${row[op + 'Direct'].toFixed(0)} MiB/s`].join(', ')
+    console.log(`${String(mb).padStart(5)} MiB  put ${line('put')}   get ${line('get')}   (target >= 0.7x)`)
+    const perMiB = (x) => (1000 * x) / (mb * ROUNDS)
+    for (const op of ['put', 'get']) {
+      const parts = paths.map(([name, , pid]) => {
+        const u = t[name][`${op}Cpu`]
+        row[`${op}Cpu${name}`] = {client: perMiB(u.client), server: perMiB(u.server), ...(pid ? {proxy: perMiB(u.proxy)} : {})}
+        return `${name.toLowerCase()} ${[u.client, u.server, ...(pid ? [u.proxy] : [])].map((x) => perMiB(x).toFixed(2)).join(' + ')}`
+      })
+      console.log(`           ${op} CPU ms per MiB (client + server [+ proxy]): ${parts.join(', ')}`)
+    }
   }
 
   if (BIG_MB > 0) {
-    const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]) / 1024
-    const sample = async (f) => {
-      const samples = []
-      const timer = setInterval(() => samples.push(rss()), 100)
-      const s = await f()
-      clearInterval(timer)
-      return {s, max: Math.max(...samples), min: Math.min(...samples)}
+    for (const [name, c, pid] of [['proxy', viaProxy, mine.proxy.pid], ...(base ? [['base', viaBase, base.proxy.pid]] : [])]) {
+      const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024
+      const sample = async (f) => {
+        const samples = []
+        const timer = setInterval(() => samples.push(rss()), 100)
+        const s = await f()
+        clearInterval(timer)
+        return {s, max: Math.max(...samples), min: Math.min(...samples)}
+      }
+      const before = rss()
+      const up = await sample(() => put(c, `big-${name}`, BIG_MB * MiB))
+      const down = await sample(() => get(c, `big-${name}`, BIG_MB * MiB))
+      console.log(
+        `${BIG_MB} MiB through the ${name}: put ${mbps(BIG_MB * MiB, up.s).toFixed(0)} MiB/s, get ${mbps(BIG_MB * MiB, down.s).toFixed(0)} MiB/s; RSS before ${before.toFixed(0)} MB, during put ${up.min.toFixed(0)}-${up.max.toFixed(0)} MB, during get ${down.min.toFixed(0)}-${down.max.toFixed(0)} MB (target < 100 MB, flat)`,
+      )
     }
-    const before = rss()
-    const up = await sample(() => put(viaProxy, 'big', BIG_MB * MiB))
-    const down = await sample(() => get(viaProxy, 'big', BIG_MB * MiB))
-    console.log(
-      `${BIG_MB} MiB through the proxy: put ${mbps(BIG_MB * MiB, up.s).toFixed(0)} MiB/s, get ${mbps(BIG_MB * MiB, down.s).toFixed(0)} MiB/s; proxy RSS before ${before.toFixed(0)} MB, during put ${up.min.toFixed(0)}-${up.max.toFixed(0)} MB, during get ${down.min.toFixed(0)}-${down.max.toFixed(0)} MB (target < 100 MB, flat)`,
-    )
   }
-  viaProxy.destroy()
-  direct.destroy()
-  proxy.kill('SIGTERM')
+  for (const c of [viaProxy, viaBase, direct]) c?.destroy()
+  for (const p of [mine, base]) p?.proxy.kill('SIGTERM')
 } finally {
   await Promise.all([bao.stop(), s3.stop()])
 }

@@ -12,6 +12,14 @@ if (major < 22 || (major === 22 && minor < 12) || major === 23) {
 // @oclif/core start without compiling their code again (~40 ms of every command's start-up).
 nodeModule.enableCompileCache?.()
 
-// Dynamic, so that the version check and the compile cache come before oclif loads.
-const {execute} = await import('@oclif/core')
-await execute({dir: import.meta.url})
+const args = process.argv.slice(2)
+if (args[0] === 's3-proxy' && args[1] === 'run' && !args.some((a) => a === '--help' || a === '-h')) {
+  // The S3 proxy sidecar runs for the Pod's lifetime: it starts without oclif (same flags, same
+  // service; runtime/s3-proxy/main.ts), which keeps its memory down.
+  const {main} = await import('../dist/runtime/s3-proxy/main.js')
+  await main(args.slice(2))
+} else {
+  // Dynamic, so that the version check and the compile cache come before oclif loads.
+  const {execute} = await import('@oclif/core')
+  await execute({dir: import.meta.url})
+}

@@ -1,5 +1,6 @@
 import {Command, Errors, type Interfaces} from '@oclif/core'
 import {CloudtaserError, ExitCode, isCloudtaserError} from '../lib/errors.js'
+import {internalError, writeError} from '../lib/report-error.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -57,26 +58,3 @@ function toCloudtaserError(err: Error & {exitCode?: number; oclif?: {exit?: numb
   }
   return internalError(err)
 }
-
-/**
- * How every command reports a failure: the error object under --json (stdout, as oclif writes
- * JSON), else code, message and hint on stderr; the stack only for internal errors (bugs).
- */
-function writeError(error: CloudtaserError, json: boolean, stack?: string): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
-  } else {
-    process.stderr.write(`Error [${error.code}]: ${error.message}\n`)
-    if (error.hint) process.stderr.write(`Hint: ${error.hint}\n`)
-    if (error.exitCode === ExitCode.INTERNAL && stack) process.stderr.write(`${stack}\n`)
-  }
-  process.exitCode = error.exitCode
-}
-
-/** Anything that is not a CloudtaserError is a bug: say so, keep the cause. */
-const internalError = (err: Error): CloudtaserError =>
-  new CloudtaserError('INTERNAL', err.message, {
-    exitCode: ExitCode.INTERNAL,
-    hint: 'This is a bug in cloudtaser; please report it with the command you ran.',
-    cause: err,
-  })

@@ -12,6 +12,11 @@ export const HIGH_WATER_MARK = 1024 * 1024
 /** Writes `b`; waits for 'drain' only once more than BUFFERED bytes are queued (or `abort` settles). */
 export async function writeFlow(w: Writable, b: Buffer | string, abort?: Promise<unknown>): Promise<void> {
   w.write(b)
+  await flow(w, abort)
+}
+
+/** Waits for 'drain' only if more than BUFFERED bytes are queued (after writes made some other way, e.g. corked). */
+export async function flow(w: Writable, abort?: Promise<unknown>): Promise<void> {
   if (w.writableLength > BUFFERED && !w.destroyed) await (abort ? Promise.race([once(w, 'drain'), abort]) : once(w, 'drain'))
 }
 

@@ -10,7 +10,8 @@ export const META = {
   dek: 'x-amz-meta-cloudtaser-dek',
   manifest: 'x-amz-meta-cloudtaser-manifest',
 } as const
-export const FORMAT_VERSION = '1'
+/** Written on new objects; the layout a reader uses is the one sealed in the manifest (format.ts). */
+export const FORMAT_VERSION = '2'
 const OURS = /^x-amz-meta-cloudtaser-/
 
 export interface Envelope {

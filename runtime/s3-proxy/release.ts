@@ -16,7 +16,7 @@ function load(): Gc {
   return gc
 }
 
-const EVERY = 8 * 1024 * 1024
+const EVERY = 2 * 1024 * 1024
 let moved = 0
 
 /** Counts bytes streamed; every EVERY bytes, a scavenge frees the buffers that are done. */

@@ -4,11 +4,11 @@ import http, {type IncomingMessage, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {randomBytes} from 'node:crypto'
 import {clientBody, planBody} from './client-body.js'
-import {coveringSegments, openSegments, partCiphertextSize, plaintextSize, SEGMENT_CT, sealManifest, sealPart, segmentsOf, type Manifest} from './format.js'
+import {chunkPool, chunkSizes, coveringSegments, integrityError, partSaltAt, SegmentOpener, plaintextSize, SALT, sealChunks, sealManifest, VERSION, type Manifest} from './format.js'
 import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
-import {HIGH_WATER_MARK, writeFlow} from './flow.js'
+import {BUFFERED, HIGH_WATER_MARK, writeFlow} from './flow.js'
 import {released} from './release.js'
 import {errorXml, s3Error, toS3Error, type S3Error} from './s3-errors.js'
 import {uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
@@ -192,50 +192,24 @@ async function upstreamError(c: Ctx, up: UpstreamResponse): Promise<void> {
   await relay(c, up)
 }
 
-/** Segments per upstream aws-chunk: each chunk costs a signature on both sides, so not one per 64 KiB. */
-const GROUP = 16
-
-function segmentChunkSizes(length: number, padded: boolean): number[] {
-  const n = segmentsOf(length)
-  const last = padded ? SEGMENT_CT : partCiphertextSize(length, false) - (n - 1) * SEGMENT_CT
-  const sizes: number[] = []
-  for (let i = 0; i < n; i += GROUP) {
-    const k = Math.min(GROUP, n - i)
-    sizes.push((k - (i + k === n ? 1 : 0)) * SEGMENT_CT + (i + k === n ? last : 0))
-  }
-  return sizes
-}
-
-async function* grouped(segments: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let held: Buffer[] = []
-  for await (const s of segments) {
-    held.push(s)
-    if (held.length === GROUP) {
-      yield Buffer.concat(held)
-      held = []
-    }
-  }
-  if (held.length) yield Buffer.concat(held)
-}
-
 /** Encrypts the request body as part `part` and sends it upstream; returns the upstream answer. */
 async function sendEncrypted(c: Ctx, key: Buffer, part: number, rawQuery: string, headers: Record<string, string>) {
   const plan = planBody(c.req.headers, c.auth)
-  const source = sealPart(key, part, plan.length, c.o.pad, counted(clientBody(c.req, c.req.headers, c.auth, plan), c.o.metrics, 'enc'))
+  const source = sealChunks(key, part, plan.length, c.o.pad, counted(clientBody(c.req, c.req.headers, c.auth, plan), c.o.metrics))
   const up = await upstreamRequest(c.o.upstream, {
     method: 'PUT',
     rawPath: c.rawPath,
     rawQuery,
     headers,
-    body: {source: grouped(source), chunkSizes: segmentChunkSizes(plan.length, c.o.pad)},
+    body: {source, chunkSizes: chunkSizes(plan.length, c.o.pad), release: chunkPool.give},
   })
   return {up, plan}
 }
 
-async function* counted(src: AsyncIterable<Buffer>, m: ProxyMetrics, dir: 'enc' | 'dec'): AsyncGenerator<Buffer> {
+/** Plaintext on its way to the encryptor: counted, and a scavenge every few MiB (release.ts). (GET counts in sendPlaintext.) */
+async function* counted(src: AsyncIterable<Buffer>, m: ProxyMetrics): AsyncGenerator<Buffer> {
   for await (const b of src) {
-    if (dir === 'enc') m.bytesEncrypted += b.length
-    else m.bytesDecrypted += b.length
+    m.bytesEncrypted += b.length
     released(b.length)
     yield b
   }
@@ -245,14 +219,14 @@ async function putObject(c: Ctx): Promise<void> {
   const {key, wrapped} = await c.o.keys.newDataKey()
   try {
     const plan = planBody(c.req.headers, c.auth)
-    const manifest: Manifest = {padded: c.o.pad, parts: [{part: 1, length: plan.length}]}
+    const manifest: Manifest = {version: VERSION, padded: c.o.pad, parts: [{part: 1, length: plan.length}]}
     const env: Envelope = {keyName: c.o.keys.options.key, wrapped: wrapped.ciphertext, sealedManifest: sealManifest(key, manifest)}
     const {up, plan: done} = await sendEncrypted(c, key, 1, c.rawQuery, {...forwardHeaders(c.req), ...envelopeHeaders(env)})
     if (up.status !== 200) return upstreamError(c, up)
     await up.text()
     c.res.setHeader('etag', String(up.headers.etag ?? ''))
     if (done.checksum?.value) c.res.setHeader(`x-amz-checksum-${done.checksum.alg}`, done.checksum.value)
-    c.res.setHeader('x-cloudtaser-encryption', 'aes-256-gcm-segmented-v1')
+    c.res.setHeader('x-cloudtaser-encryption', `aes-256-gcm-segmented-v${VERSION}`)
     c.res.writeHead(200, {'content-length': 0}).end()
   } finally {
     key.fill(0)
@@ -324,7 +298,7 @@ async function getObject(c: Ctx): Promise<void> {
   const size = plaintextSize(opened.manifest)
   copyResponseHeaders(c.res, first.headers)
   c.res.setHeader('accept-ranges', 'bytes')
-  c.res.setHeader('x-cloudtaser-encryption', 'aes-256-gcm-segmented-v1')
+  c.res.setHeader('x-cloudtaser-encryption', `aes-256-gcm-segmented-v${opened.manifest.version}`)
   if (head) {
     c.res.writeHead(200, {'content-length': size}).end()
     return
@@ -333,32 +307,103 @@ async function getObject(c: Ctx): Promise<void> {
   const want = range ?? {first: 0, last: size - 1}
   const refs = size === 0 ? [] : coveringSegments(opened.manifest, want.first, want.last)
   let body: UpstreamResponse
+  const salts = new Map<number, Buffer>()
   if (ranged) {
     if (refs.length === 0) {
       c.res.writeHead(200, {'content-length': 0}).end()
       return
     }
-    const start = refs[0]!.ctOffset
-    const end = refs.at(-1)!.ctOffset + refs.at(-1)!.ctLength - 1
-    body = await upstreamRequest(c.o.upstream, {
-      method: 'GET',
-      rawPath: c.rawPath,
-      rawQuery: c.rawQuery,
-      // The same object version as the HEAD, or a clean 412 instead of mixed bytes.
-      headers: {range: `bytes=${start}-${end}`, 'if-match': String(first.headers.etag ?? '*')},
-    })
+    // The same object version as the HEAD, or a clean 412 instead of mixed bytes.
+    const ranged = (start: number, end: number) =>
+      upstreamRequest(c.o.upstream, {method: 'GET', rawPath: c.rawPath, rawQuery: c.rawQuery, headers: {range: `bytes=${start}-${end}`, 'if-match': String(first.headers.etag ?? '*')}})
+    // A read starting inside a part needs that part's salt (16 bytes at the part's start) first.
+    const salt = partSaltAt(opened.manifest, refs)
+    if (salt) {
+      const r = await ranged(salt.ctOffset, salt.ctOffset + SALT - 1)
+      if (r.status !== 206 && r.status !== 200) return upstreamError(c, r)
+      const b = await r.bytes()
+      if (b.length !== SALT) throw integrityError(`part ${salt.part}: its salt is cut short`)
+      salts.set(salt.part, b)
+    }
+    body = await ranged(refs[0]!.ctOffset, refs.at(-1)!.ctOffset + refs.at(-1)!.ctLength - 1)
     if (body.status !== 206 && body.status !== 200) return upstreamError(c, body)
   } else body = first
-  const plain = counted(openSegments(opened.key, refs, body.res), c.o.metrics, 'dec')
-  // Authenticate the first segment before answering, so early tampering is a clean S3 error.
-  const firstChunk = await plain.next()
   const status = range ? 206 : 200
-  const headers: Record<string, string | number> = {'content-length': want.last - want.first + 1}
+  const headers: Record<string, string | number> = {'content-length': size === 0 ? 0 : want.last - want.first + 1}
   if (range) headers['content-range'] = `bytes ${want.first}-${want.last}/${size}`
-  if (size === 0) headers['content-length'] = 0
-  c.res.writeHead(status, headers)
-  if (!firstChunk.done) c.res.write(firstChunk.value)
-  for await (const b of plain) await writeFlow(c.res, b)
+  // Headers go out with the first authenticated plaintext, so early tampering is a clean S3 error.
+  await sendPlaintext(c, new SegmentOpener(opened.key, refs, salts), body.res, () => c.res.writeHead(status, headers))
+}
+
+/**
+ * Decrypts `src` into the response as it arrives, in 'data' events rather than async iteration
+ * (no promise per 64 KiB). Plaintext is gathered into pooled batches of ~1 MiB: one write (and one
+ * wake-up of the client) per batch, and the decipher's buffers die young instead of waiting in the
+ * socket's queue. The upstream is paused while more than BUFFERED bytes wait for the client.
+ */
+async function sendPlaintext(c: Ctx, opener: SegmentOpener, src: IncomingMessage, head: () => void): Promise<void> {
+  let batch = chunkPool.take()
+  let fill = 0
+  let started = false
+  const start = () => {
+    if (started) return
+    started = true
+    head()
+  }
+  const write = () => {
+    const full = batch
+    c.res.write(full.subarray(0, fill), () => chunkPool.give(full))
+    batch = chunkPool.take()
+    fill = 0
+  }
+  const emit = (b: Buffer) => {
+    start()
+    c.o.metrics.bytesDecrypted += b.length
+    released(b.length)
+    for (let at = 0; at < b.length; ) {
+      const n = b.copy(batch, fill, at)
+      fill += n
+      at += n
+      if (fill === batch.length) write()
+    }
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown) => {
+        src.destroy()
+        reject(err)
+      }
+      src.on('data', (chunk: Buffer) => {
+        try {
+          opener.push(chunk, emit)
+        } catch (err) {
+          fail(err)
+          return
+        }
+        if (c.res.writableLength > BUFFERED && !src.isPaused()) {
+          src.pause()
+          c.res.once('drain', () => src.resume())
+        }
+      })
+      src.once('end', () => {
+        try {
+          opener.end()
+        } catch (err) {
+          reject(err)
+          return
+        }
+        start()
+        if (fill > 0) write()
+        resolve()
+      })
+      src.once('error', fail)
+      c.res.once('close', () => {
+        if (!c.res.writableFinished) fail(new Error('the client closed the connection'))
+      })
+    })
+  } finally {
+    chunkPool.give(batch)
+  }
   c.res.end()
 }
 
@@ -379,15 +424,18 @@ async function copyObject(c: Ctx): Promise<void> {
 
 /** Upload IDs the client sees carry the wrapped key, so parts can be encrypted by any proxy replica, restarts included. */
 const SEP = '.ctsr.'
-function splitUploadId(id: string): {upstreamId: string; env: Envelope; padded: boolean} {
+function splitUploadId(id: string, continuing = true): {upstreamId: string; env: Envelope; padded: boolean} {
   const at = id.lastIndexOf(SEP)
   if (at < 0) throw s3Error('NoSuchUpload', 'the upload ID was not issued by this proxy (use the ID CreateMultipartUpload returned through it)', 404)
+  let t: {k: string; w: string; p: boolean; v?: number}
   try {
-    const t = JSON.parse(Buffer.from(id.slice(at + SEP.length), 'base64url').toString('utf8')) as {k: string; w: string; p: boolean}
-    return {upstreamId: id.slice(0, at), env: {keyName: t.k, wrapped: t.w}, padded: t.p}
+    t = JSON.parse(Buffer.from(id.slice(at + SEP.length), 'base64url').toString('utf8')) as typeof t
   } catch {
     throw s3Error('NoSuchUpload', 'the upload ID is malformed', 404)
   }
+  // Parts of one object share its format; an upload begun by a format-1 proxy cannot be continued.
+  if (continuing && t.v !== VERSION) throw s3Error('NoSuchUpload', `the upload was started by a proxy writing format ${t.v ?? 1}; abort it and upload again`, 404)
+  return {upstreamId: id.slice(0, at), env: {keyName: t.k, wrapped: t.w}, padded: t.p}
 }
 
 function withUploadId(rawQuery: string, upstreamId: string): string {
@@ -406,7 +454,7 @@ async function createMultipart(c: Ctx): Promise<void> {
   if (up.status !== 200) return sendXml(c, up.status, text, up)
   const upstreamId = xmlText(text, 'UploadId')
   if (!upstreamId) throw s3Error('InternalError', 'the server answered CreateMultipartUpload without an UploadId', 502)
-  const token = Buffer.from(JSON.stringify({k: env.keyName, w: env.wrapped, p: c.o.pad})).toString('base64url')
+  const token = Buffer.from(JSON.stringify({k: env.keyName, w: env.wrapped, p: c.o.pad, v: VERSION})).toString('base64url')
   sendXml(c, 200, text.replace(/<UploadId>[^<]*<\/UploadId>/, `<UploadId>${xmlEscape(upstreamId + SEP + token)}</UploadId>`), up)
 }
 
@@ -441,7 +489,7 @@ async function completeMultipart(c: Ctx): Promise<void> {
     return {part, etag: m[1]!, length: Number(m[2])}
   })
   if (parts.length === 0) throw s3Error('MalformedXML', 'CompleteMultipartUpload names no parts')
-  const manifest: Manifest = {padded, parts: parts.map(({part, length}) => ({part, length}))}
+  const manifest: Manifest = {version: VERSION, padded, parts: parts.map(({part, length}) => ({part, length}))}
   const key = await c.o.keys.unwrap(env.keyName, env.wrapped)
   const sealed = sealManifest(key, manifest)
   if (sealed.length > 1500) throw s3Error('InvalidRequest', 'too many distinct part sizes for the encrypted manifest (use equal part sizes)')
@@ -473,7 +521,8 @@ async function completeMultipart(c: Ctx): Promise<void> {
 }
 
 async function multipartById(c: Ctx): Promise<void> {
-  const {upstreamId} = splitUploadId(c.query.get('uploadId') ?? '')
+  // Abort and ListParts work for an upload of any format.
+  const {upstreamId} = splitUploadId(c.query.get('uploadId') ?? '', false)
   await relay(c, await upstreamRequest(c.o.upstream, {method: c.req.method!, rawPath: c.rawPath, rawQuery: withUploadId(c.rawQuery, upstreamId)}))
 }
 

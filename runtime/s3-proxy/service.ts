@@ -3,11 +3,13 @@
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {CloudtaserError, ExitCode} from '../../lib/errors.js'
+import {resolveConnection} from '../../lib/openbao/config.js'
 import {baoSession, SA_TOKEN_FILE, type BaoAuth, type BaoSession, type SessionSettings} from '../../lib/openbao/session.js'
 import {KeyService} from './keys.js'
 import {ProxyMetrics} from './metrics.js'
 import {startS3Proxy, type ProxyServer} from './server.js'
 import type {Credentials} from './sigv4.js'
+import type {S3ProxyFlags} from './options.js'
 import {closeUpstream, type UpstreamConfig} from './upstream.js'
 
 export {SA_TOKEN_FILE}
@@ -78,4 +80,39 @@ export async function startS3ProxyService(c: S3ProxyConfig): Promise<RunningS3Pr
       await session.close()
     },
   }
+}
+
+/**
+ * `cloudtaser s3-proxy run` from its parsed flags: the one way the proxy starts, whether bin/run.js
+ * took the oclif-free path (runtime/s3-proxy/main.ts) or oclif ran the command. Serves until
+ * SIGTERM or SIGINT, then stops cleanly.
+ */
+export async function runS3Proxy(f: S3ProxyFlags, env: NodeJS.ProcessEnv): Promise<{url: string; ops: string}> {
+  const kubernetes = f['bao-auth'] === 'kubernetes'
+  if (kubernetes && !f['bao-role']) throw new CloudtaserError('USAGE', '--bao-role is required with --bao-auth kubernetes', {exitCode: ExitCode.USAGE})
+  // A kubernetes login needs no token up front: resolve the rest of the connection without one.
+  const conn = resolveConnection({}, kubernetes ? {...env, BAO_TOKEN: 'login'} : env)
+  const endpoint = new URL(f.upstream)
+  const payload = f['upstream-payload'] === 'auto' ? (endpoint.protocol === 'https:' ? 'unsigned' : 'streaming') : (f['upstream-payload'] as 'streaming' | 'unsigned')
+  const running = await startS3ProxyService({
+    host: f.host,
+    port: f.port,
+    opsHost: f['ops-host'],
+    opsPort: f['ops-port'],
+    client: credentialsFromEnv(env, 'CLOUDTASER_S3'),
+    upstream: {endpoint, region: f.region, credentials: credentialsFromEnv(env, 'CLOUDTASER_S3_UPSTREAM'), payload},
+    bao: {...conn, token: kubernetes ? undefined : conn.token},
+    auth: kubernetes ? {method: 'kubernetes', mount: f['bao-auth-mount'], role: f['bao-role']!, jwtFile: f['sa-token-file']} : {method: 'token'},
+    transit: {mount: f['transit-mount'], key: f['transit-key']},
+    pad: !f['no-pad'],
+    requireEncrypted: f['require-encrypted'],
+    log: (e) => process.stderr.write(`${JSON.stringify({time: new Date().toISOString(), ...e})}\n`),
+  })
+  process.stderr.write(`${JSON.stringify({level: 'info', msg: 'listening', url: running.proxy.url, ops: running.opsUrl, upstreamPayload: payload})}\n`)
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve)
+    process.once('SIGINT', resolve)
+  })
+  await running.stop()
+  return {url: running.proxy.url, ops: running.opsUrl}
 }

@@ -1306,7 +1306,7 @@ Array [
       Object {
         "aliases": undefined,
         "char": undefined,
-        "default": "streaming",
+        "default": "auto",
         "multiple": false,
         "name": "upstream-payload",
         "required": undefined,

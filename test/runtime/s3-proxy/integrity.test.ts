@@ -5,10 +5,11 @@
 import t from 'tap'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {randomBytes} from 'node:crypto'
+import {createCipheriv, randomBytes} from 'node:crypto'
 import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand} from '@aws-sdk/client-s3'
 import {resolveConnection} from '../../../lib/openbao/config.js'
-import {partCiphertextSize, SEGMENT_CT} from '../../../runtime/s3-proxy/format.js'
+import {transitEncrypt} from '../../../lib/openbao/transit.js'
+import {coveringSegments, openSegments, partCiphertextSize, SALT, sealChunks, SEGMENT_CT} from '../../../runtime/s3-proxy/format.js'
 import {rewrapBucket} from '../../../runtime/s3-proxy/rewrap.js'
 import {startS3ProxyService} from '../../../runtime/s3-proxy/service.js'
 import {runCli} from '../../helpers/cli.js'
@@ -30,16 +31,26 @@ const failure = (p: Promise<unknown>) =>
     (e: {name?: string; $metadata?: {httpStatusCode?: number}}) => ({name: e.name, status: e.$metadata?.httpStatusCode}),
   )
 
+async function* stream(b: Buffer) {
+  yield b
+}
+/** Offset of segment i of a single-part object (format 2: the part's salt comes first). */
+const seg = (i: number) => SALT + i * SEGMENT_CT
+
 t.test('tampered, truncated and reordered ciphertext is refused', async (t) => {
   const cases: [string, (b: Buffer) => Buffer][] = [
-    ['a flipped bit in the first segment', (b) => (b[20]! ^= 1, b)],
-    ['a flipped bit in the third segment', (b) => (b[2 * SEGMENT_CT + 100]! ^= 1, b)],
+    ['a flipped bit in the salt', (b) => (b[3]! ^= 1, b)],
+    ['a flipped bit in the first segment', (b) => (b[seg(0) + 20]! ^= 1, b)],
+    ['a flipped bit in the third segment', (b) => (b[seg(2) + 100]! ^= 1, b)],
     ['a flipped bit in the last tag', (b) => (b[b.length - 1]! ^= 1, b)],
     ['the last segment dropped', (b) => b.subarray(0, b.length - SEGMENT_CT)],
-    ['cut inside a segment', (b) => b.subarray(0, SEGMENT_CT + 500)],
-    ['segments 0 and 1 swapped', (b) => Buffer.concat([b.subarray(SEGMENT_CT, 2 * SEGMENT_CT), b.subarray(0, SEGMENT_CT), b.subarray(2 * SEGMENT_CT)])],
-    ['segments 1 and 2 swapped', (b) => Buffer.concat([b.subarray(0, SEGMENT_CT), b.subarray(2 * SEGMENT_CT, 3 * SEGMENT_CT), b.subarray(SEGMENT_CT, 2 * SEGMENT_CT), b.subarray(3 * SEGMENT_CT)])],
+    ['cut inside a segment', (b) => b.subarray(0, seg(1) + 500)],
+    ['cut inside the salt', (b) => b.subarray(0, 7)],
+    ['segments 0 and 1 swapped', (b) => Buffer.concat([b.subarray(0, SALT), b.subarray(seg(1), seg(2)), b.subarray(seg(0), seg(1)), b.subarray(seg(2))])],
+    ['segments 1 and 2 swapped', (b) => Buffer.concat([b.subarray(0, seg(1)), b.subarray(seg(2), seg(3)), b.subarray(seg(1), seg(2)), b.subarray(seg(3))])],
+    ['the salt of another object', (b) => Buffer.concat([readFileSync(fileOf('t/other')).subarray(0, SALT), b.subarray(SALT)])],
   ]
+  await put('t/other', data)
   for (const [what, mangle] of cases) {
     const Key = `t/${what.replace(/\W+/g, '-')}`
     await put(Key, data)
@@ -55,13 +66,106 @@ t.test('tampered, truncated and reordered ciphertext is refused', async (t) => {
   t.ok(Number(/cloudtaser_s3_proxy_integrity_failures_total (\d+)/.exec(await (await fetch(`${stack.proxy.opsUrl}/metrics`)).text())?.[1]) >= 0, 'metrics are served')
 })
 
+t.test('derived nonces: each part upload has its own salt, so the same part uploaded again never reuses a key and nonce', async (t) => {
+  const key = randomBytes(32)
+  const sealed = async () => {
+    const out: Buffer[] = []
+    for await (const c of sealChunks(key, 1, data.length, true, stream(data))) out.push(Buffer.from(c))
+    return Buffer.concat(out)
+  }
+  const [a, b] = [await sealed(), await sealed()]
+  t.notSame(a.subarray(0, SALT), b.subarray(0, SALT), 'two uploads of one part under one data key: different salts')
+  t.notSame(a.subarray(seg(0), seg(0) + 64), b.subarray(seg(0), seg(0) + 64), 'so the same plaintext gives unrelated ciphertext (a repeated key and nonce would give the same bytes)')
+  // The same salt (and key) does give the same bytes: the nonce is derived, nothing else is random.
+  const refs = coveringSegments({version: 2, padded: true, parts: [{part: 1, length: data.length}]}, 0, data.length - 1)
+  t.equal(refs[0]!.kind, 'salt', 'a read from the start of a part reads its salt first')
+  const plain: Buffer[] = []
+  for await (const p of openSegments(key, refs, stream(a))) plain.push(p)
+  t.ok(Buffer.concat(plain).equals(data), 'and decrypts with the salt read from the stream')
+  const moved = coveringSegments({version: 2, padded: true, parts: [{part: 2, length: data.length}]}, 0, data.length - 1)
+  await t.rejects(async () => {
+    for await (const p of openSegments(key, moved, stream(a))) void p
+  }, {code: 'S3_INTEGRITY'}, 'a part presented under another part number fails (the part number keys it and is in the AAD)')
+
+  // Multipart through the proxy: part 2 uploaded twice with the same bytes; the second upload is stored.
+  const Key = 'mp/reupload'
+  const body = randomBytes(5 * 1024 * 1024)
+  const {UploadId} = await stack.sdk.send(new CreateMultipartUploadCommand({Bucket, Key}))
+  const p1 = await stack.sdk.send(new UploadPartCommand({Bucket, Key, UploadId, PartNumber: 1, Body: body}))
+  const first = await stack.sdk.send(new UploadPartCommand({Bucket, Key, UploadId, PartNumber: 2, Body: body}))
+  const second = await stack.sdk.send(new UploadPartCommand({Bucket, Key, UploadId, PartNumber: 2, Body: body}))
+  t.not(first.ETag, second.ETag, 'the same part, same bytes, uploaded again: different ciphertext (its ETag)')
+  await stack.sdk.send(new CompleteMultipartUploadCommand({Bucket, Key, UploadId, MultipartUpload: {Parts: [{PartNumber: 1, ETag: p1.ETag}, {PartNumber: 2, ETag: second.ETag}]}}))
+  const stored = readFileSync(fileOf(Key))
+  const partCt = partCiphertextSize(body.length, true)
+  t.equal(stored.length, 2 * partCt, 'two parts, each with its salt')
+  t.notSame(stored.subarray(0, SALT), stored.subarray(partCt, partCt + SALT), 'each part its own salt')
+  t.ok((await get(Key)).equals(Buffer.concat([body, body])), 'the object reads back')
+  t.ok((await get(Key, `bytes=${body.length + 70_000}-${body.length + 70_010}`)).equals(body.subarray(70_000, 70_011)), 'a range inside part 2 (its salt read first) reads back')
+  t.ok((await get(Key, `bytes=${body.length - 5}-${body.length + 5}`)).equals(Buffer.concat([body.subarray(-5), body.subarray(0, 6)])), 'a range across the part boundary reads back')
+  // The parts' ciphertext swapped (salts with them): each part's key and AAD name its number.
+  writeFileSync(fileOf(Key), Buffer.concat([stored.subarray(partCt), stored.subarray(0, partCt)]))
+  await t.rejects(get(Key), 'parts swapped: refused')
+  await t.rejects(get(Key, `bytes=${body.length + 70_000}-${body.length + 70_010}`), 'parts swapped: a range inside part 2 refused')
+  // The salts of the two parts swapped, segments in place.
+  writeFileSync(fileOf(Key), Buffer.concat([stored.subarray(partCt, partCt + SALT), stored.subarray(SALT, partCt), stored.subarray(0, SALT), stored.subarray(partCt + SALT)]))
+  await t.rejects(get(Key), 'salts swapped: refused')
+})
+
+t.test('format 1 objects (random nonce per segment, written before format 2) still read', async (t) => {
+  // Written here by an independent implementation of format 1 (docs/s3-proxy.md), not by the proxy.
+  const Key = 'v1/object'
+  const plain = randomBytes(2 * 65536 + 300)
+  const dek = randomBytes(32)
+  const aad = (part: number, index: number, final: boolean) => {
+    const b = Buffer.alloc(14)
+    b.write('ctsr1', 0, 'latin1')
+    b.writeUInt32BE(part, 5)
+    b.writeUInt32BE(index, 9)
+    b[13] = final ? 1 : 0
+    return b
+  }
+  const seal1 = (part: number, index: number, final: boolean, p: Buffer) => {
+    const nonce = randomBytes(12)
+    const c = createCipheriv('aes-256-gcm', dek, nonce)
+    c.setAAD(aad(part, index, final))
+    return Buffer.concat([nonce, c.update(p), c.final(), c.getAuthTag()])
+  }
+  const segs = [0, 1, 2].map((i) => {
+    const p = plain.subarray(i * 65536, (i + 1) * 65536)
+    return seal1(1, i, i === 2, i === 2 ? Buffer.concat([p, Buffer.alloc(65536 - p.length)]) : p)
+  })
+  const manifest = Buffer.alloc(20)
+  manifest[0] = 1
+  manifest[1] = 1
+  manifest.writeUInt16BE(1, 2)
+  manifest.writeUInt32BE(1, 4)
+  manifest.writeUInt32BE(1, 8)
+  manifest.writeBigUInt64BE(BigInt(plain.length), 12)
+  const wrapped = await transitEncrypt(stack.root, 'transit', TRANSIT_KEY, dek)
+  await stack.direct.send(new PutObjectCommand({
+    Bucket,
+    Key,
+    Body: Buffer.concat(segs),
+    Metadata: {'cloudtaser-format': '1', 'cloudtaser-key': TRANSIT_KEY, 'cloudtaser-dek': wrapped.ciphertext, 'cloudtaser-manifest': seal1(0, 0, true, manifest).toString('base64')},
+  }))
+  const o = await stack.sdk.send(new GetObjectCommand({Bucket, Key}))
+  t.equal((o as {$metadata: unknown} & Record<string, unknown>).ContentLength, plain.length)
+  t.ok((await bytes(o)).equals(plain), 'a format 1 object reads back')
+  t.ok((await get(Key, 'bytes=70000-140000')).equals(plain.subarray(70_000, 140_001)), 'and its ranges')
+  const tampered = Buffer.concat(segs)
+  tampered[65564 + 40]! ^= 1
+  writeFileSync(fileOf(Key), tampered)
+  await t.rejects(get(Key), 'a tampered format 1 object is refused')
+})
+
 t.test('padding: stored sizes reveal plaintext sizes only to 64 KiB; --no-pad stores exact sizes and still round-trips', async (t) => {
   const sizes = [0, 1, 65535, 65536, 100_000]
   for (const n of sizes) await put(`pad/${n}`, data.subarray(0, n))
-  t.same(sizes.map((n) => readFileSync(fileOf(`pad/${n}`)).length), [1, 1, 1, 1, 2].map((k) => k * SEGMENT_CT), 'padded: whole segments')
+  t.same(sizes.map((n) => readFileSync(fileOf(`pad/${n}`)).length), [1, 1, 1, 1, 2].map((k) => SALT + k * SEGMENT_CT), 'padded: the salt and whole segments')
   await stack.restartProxy({pad: false})
   for (const n of sizes) await stack.sdk.send(new PutObjectCommand({Bucket, Key: `nopad/${n}`, Body: data.subarray(0, n)}))
-  t.same(sizes.map((n) => readFileSync(fileOf(`nopad/${n}`)).length), sizes.map((n) => n + 28 * Math.max(1, Math.ceil(n / 65536))), 'unpadded: plaintext + 28 bytes per segment')
+  t.same(sizes.map((n) => readFileSync(fileOf(`nopad/${n}`)).length), sizes.map((n) => SALT + n + 16 * Math.max(1, Math.ceil(n / 65536))), 'unpadded: the salt, plaintext + 16 bytes per segment')
   for (const n of sizes) {
     t.ok((await get(`nopad/${n}`)).equals(data.subarray(0, n)), `unpadded ${n}: every byte`)
     if (n > 10) t.ok((await get(`nopad/${n}`, `bytes=${n - 10}-`)).equals(data.subarray(n - 10, n)), `unpadded ${n}: a range at the end`)
@@ -73,7 +177,7 @@ t.test('padding: stored sizes reveal plaintext sizes only to 64 KiB; --no-pad st
 t.test('the first segment failing is a clean S3 error (InvalidObjectState), not a broken stream', async (t) => {
   await put('t/clean', data)
   const b = Buffer.from(readFileSync(fileOf('t/clean')))
-  b[30]! ^= 1
+  b[SALT + 30]! ^= 1
   writeFileSync(fileOf('t/clean'), b)
   t.same(await failure(stack.sdk.send(new GetObjectCommand({Bucket, Key: 't/clean'}))), {name: 'InvalidObjectState', status: 500})
 })
@@ -220,3 +324,18 @@ t.test('failures around the proxy', async (t) => {
   })
 })
 
+
+t.test('a client that goes away mid-body: the proxy stops reading upstream, gives its buffers back and serves on', async (t) => {
+  const big = randomBytes(24 * 1024 * 1024)
+  await put('gone/big', big)
+  for (let i = 0; i < 3; i++) {
+    const r = await stack.sdk.send(new GetObjectCommand({Bucket, Key: 'gone/big'}))
+    const body = r.Body as NodeJS.ReadableStream & {destroy(): void}
+    await new Promise<void>((resolve) => body.once('data', () => resolve()))
+    body.destroy()
+  }
+  // Sockets the proxy was writing to are gone; it must neither crash nor wedge.
+  await new Promise((r) => setTimeout(r, 200))
+  t.ok((await get('gone/big')).equals(big), 'the next full GET is whole')
+  t.ok((await get('gone/big', 'bytes=20000000-20000099')).equals(big.subarray(20_000_000, 20_000_100)), 'and a ranged one')
+})
