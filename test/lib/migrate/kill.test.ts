@@ -84,7 +84,9 @@ async function converge(t: Test, args: string[], kills: number, progress: () => 
     // A sixth of what is left at most: on a loaded machine a run overshoots its mark between two polls,
     // and a run that reaches N before the kill does not count (seen in a full run: 3 of 4, then done).
     const at = byTime ? N + 1 : before + 1 + Math.floor(Math.random() * Math.max(1, (N - before) / 6))
-    const ms = byTime ? 300 + Math.floor(Math.random() * 2000) : 30_000
+    // Start-up and the first writes: a whole run takes ~1 s here, and a kill after it (up to 2.3 s
+    // before) left no work for the partial kills still needed.
+    const ms = byTime ? 200 + Math.floor(Math.random() * 800) : 30_000
     const done = await killWhen(args, at, ms, progress)
     if (done === undefined) continue
     if (done > before && done < N) partial++
