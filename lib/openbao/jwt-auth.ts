@@ -6,6 +6,7 @@ import {createPublicKey, type JsonWebKey} from 'node:crypto'
 import {CloudtaserError, ExitCode} from '../errors.js'
 import type {Action} from './actions.js'
 import type {OpenBaoClient} from './client.js'
+import {authMountType} from './managed.js'
 import {kvData, registrationLayout} from './registration.js'
 
 interface RecordedKeys {
@@ -23,8 +24,8 @@ export async function configureJwtFromRegistration(client: OpenBaoClient, o: {fi
   const pubkeys = rec.jwks.keys.map((k) => createPublicKey({key: k, format: 'jwk'}).export({type: 'spki', format: 'pem'}) as string).sort()
   const issuer = rec.jwks.issuer
   const actions: Action[] = []
-  const table = ((await client.read<{data?: Record<string, {type?: string}>}>('sys/auth'))?.data ?? {}) as Record<string, {type?: string}>
-  const type = table[`${o.mount}/`]?.type
+  const type = await authMountType(client, o.mount)
+  if (type === null) throw new CloudtaserError('BAO_PERMISSION_DENIED', 'this token may not read the auth mount table (sys/auth), so it cannot tell whether the jwt mount exists', {exitCode: ExitCode.AUTH, hint: 'Run it with a token that may read and enable auth methods.'})
   if (type !== undefined && type !== 'jwt') throw new CloudtaserError('BAO_AUTH_MOUNT_CONFLICT', `auth/${o.mount}/ is a ${type} auth method, not jwt`, {exitCode: ExitCode.CONFLICT, hint: 'Choose another --auth-mount for beacon mode.'})
   actions.push({resource: 'auth-method', name: `auth/${o.mount}`, kind: type ? 'unchanged' : 'create', reason: type ? undefined : 'jwt'})
   const have = type ? (await client.read<{data?: {jwt_validation_pubkeys?: string[]; bound_issuer?: string}}>(`auth/${o.mount}/config`))?.data : undefined

@@ -181,12 +181,18 @@ export async function observeManaged(client: OpenBaoClient, set: ManagedSet, con
  * into auth/kubernetes/), so the mount table is asked when the token may read it.
  */
 async function requireAuthMount(client: OpenBaoClient, mount: string): Promise<AuthType | undefined> {
-  const r = await client.call<{data?: Record<string, {type?: string}>}>('GET', 'sys/auth', {accept: [403]})
-  if (r.status !== 200) return undefined
-  const table = (r.body?.data ?? r.body ?? {}) as Record<string, {type?: string}>
-  const type = table[`${mount}/`]?.type
+  const type = await authMountType(client, mount)
+  if (type === null) return undefined
   if (type !== 'kubernetes' && type !== 'jwt') throw baoError.authMountMissing(mount)
   return type
+}
+
+/** The type of the auth method at `auth/<mount>/` (undefined: none), or null when the token may not read the mount table. */
+export async function authMountType(client: OpenBaoClient, mount: string): Promise<string | undefined | null> {
+  const r = await client.call<{data?: Record<string, {type?: string}>}>('GET', 'sys/auth', {accept: [403]})
+  if (r.status !== 200) return null
+  const table = (r.body?.data ?? r.body ?? {}) as Record<string, {type?: string}>
+  return table[`${mount}/`]?.type
 }
 
 /** Applies create and update actions: all policies first, so no role ever names a missing policy. */
