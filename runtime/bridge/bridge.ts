@@ -12,6 +12,7 @@ import {initInfoHash} from '../../lib/infohash.js'
 import type {BaoClient} from '../../lib/openbao/client.js'
 import type {Transport} from '../../lib/openbao/transport.js'
 import {issueLeaf} from '../../lib/x509/issue.js'
+import {renderMetrics} from '../ops/http.js'
 import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../beacon/client.js'
 import type {Logger} from '../beacon/log.js'
 import {writeLine, type JwksPush, type RefusalCode, type SessionStatus} from '../tunnel/wire.js'
@@ -44,7 +45,11 @@ interface Worker {
 export interface Bridge {
   /** Clusters with rooms, by fingerprint: 'init' (waiting for the bootstrap) or 'operational'. */
   clusters(): Record<string, 'init' | 'operational'>
-  stats: TunnelContext['stats'] & {bootstraps: number; refusals: Partial<Record<RefusalCode, number>>; tunnels: number}
+  stats: TunnelContext['stats'] & {bootstraps: number; refusals: Partial<Record<RefusalCode, number>>; tunnels: number; refreshErrors: number}
+  /** Ready once it has read OpenBao's registrations, and while its last look succeeded. */
+  ready(): {ok: true} | {ok: false; reason: string}
+  /** Prometheus text: rooms, tunnels, requests, refusals. */
+  metrics(): string
   refresh(): Promise<void>
   stop(): Promise<void>
 }
@@ -53,7 +58,8 @@ const SERVING_DAYS = 30
 
 export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   const workers = new Map<string, Worker>()
-  const stats: Bridge['stats'] = {requests: 0, refused: 0, logins: 0, bootstraps: 0, refusals: {}, tunnels: 0}
+  const stats: Bridge['stats'] = {requests: 0, refused: 0, logins: 0, bootstraps: 0, refusals: {}, tunnels: 0, refreshErrors: 0}
+  let lastRefresh: {ok: true} | {ok: false; reason: string} = {ok: false, reason: 'OpenBao not read yet'}
   const log = o.logger
   let stopped = false
   let refreshing: Promise<void> | undefined
@@ -178,6 +184,22 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   const bridge: Bridge = {
     clusters: () => Object.fromEntries([...workers.values()].map((w) => [w.fingerprint, w.op ? 'operational' : 'init'])),
     stats,
+    ready: () => lastRefresh,
+    metrics() {
+      const rooms = [...workers.values()]
+      const counter = (name: string, help: string, value: number) => ({name, help, type: 'counter' as const, samples: [{value}]})
+      return renderMetrics([
+        {name: 'cloudtaser_bridge_clusters', help: 'Registered clusters with rooms, by state.', type: 'gauge', samples: (['init', 'operational'] as const).map((state) => ({labels: {state}, value: rooms.filter((w) => (w.op ? 'operational' : 'init') === state).length}))},
+        {name: 'cloudtaser_bridge_tunnels_open', help: 'Broker tunnels up now.', type: 'gauge', samples: [{value: rooms.reduce((n, w) => n + w.sessions.size, 0)}]},
+        counter('cloudtaser_bridge_tunnels_total', 'Broker tunnels admitted since start.', stats.tunnels),
+        counter('cloudtaser_bridge_bootstraps_total', 'Broker certificates issued (bootstraps and renewals).', stats.bootstraps),
+        counter('cloudtaser_bridge_requests_total', 'Wrapper requests relayed to OpenBao.', stats.requests),
+        counter('cloudtaser_bridge_logins_total', 'Logins forwarded after the ServiceAccount token check.', stats.logins),
+        counter('cloudtaser_bridge_requests_refused_total', 'Wrapper requests refused before OpenBao (token check, no token, limits).', stats.refused),
+        {name: 'cloudtaser_bridge_refusals_total', help: 'Bootstraps and tunnels refused, by code.', type: 'counter', samples: Object.entries(stats.refusals).map(([code, value]) => ({labels: {code}, value: value ?? 0}))},
+        counter('cloudtaser_bridge_refresh_errors_total', 'Failed looks at OpenBao\'s registrations.', stats.refreshErrors),
+      ])
+    },
     refresh() {
       refreshing ??= (async () => {
         try {
@@ -204,7 +226,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
             unrouted.delete(fp)
             workers.set(fp, await startWorker(c, link))
           }
+          lastRefresh = {ok: true}
         } catch (err) {
+          stats.refreshErrors++
+          lastRefresh = {ok: false, reason: `reading registrations from OpenBao: ${(err as Error).message}`}
           log('error', 'refresh_failed', {error: (err as Error).message})
         } finally {
           refreshing = undefined
@@ -225,5 +250,9 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   return bridge
 }
 
-/** A worker is for one registration state: a new CA or the first initialization starts a new one. */
-const workerKey = (c: ClusterState) => `${c.record.caCertSha256}:${c.initialized?.serial ?? '-'}:${c.record.reverseEndpoint ?? 'beacon'}`
+/**
+ * A worker is for one registration state: a new CA, the first initialization (the operational
+ * room opens) or another endpoint starts a new one. A renewal does not: admit() reads the serial
+ * fresh for every tunnel, and restarting would cut the renewed broker's new tunnel too.
+ */
+const workerKey = (c: ClusterState) => `${c.record.caCertSha256}:${c.initialized ? 'initialized' : '-'}:${c.record.reverseEndpoint ?? 'beacon'}`

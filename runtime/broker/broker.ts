@@ -3,6 +3,7 @@
 // each wrapper request becoming one HTTP/2 stream on the tunnel. Its ops endpoint is Ready at
 // once: beacon work runs in the background, and while the tunnel is down wrappers get a 503 that
 // says so (they retry until their start deadline).
+import {X509Certificate} from 'node:crypto'
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
@@ -14,6 +15,7 @@ import type {Logger} from '../beacon/log.js'
 import {brokerAudience, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
 import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
 import {publishCa} from './publish-ca.js'
+import {keepRenewed} from './renew.js'
 import {listenReverse} from './reverse.js'
 
 export interface BrokerOptions {
@@ -36,6 +38,8 @@ export interface BrokerOptions {
   ipAddresses: string[]
   logger: Logger
   backoff?: {baseMs?: number; maxMs?: number}
+  /** Tests: renew this long after each certificate instead of at two thirds of its life. */
+  renewAfterMs?: number
   /** Pause after the bridge refused the tunnel (or a peer failed the pin), before dialling again. */
   refusedDelayMs?: number
 }
@@ -48,7 +52,7 @@ export interface Broker {
   opsUrl: string
   /** Reverse-connect: the port the bridge dials. */
   reversePort?: number
-  state(): {tunnel: TunnelState; lastError?: string; caSha256?: string}
+  state(): {tunnel: TunnelState; lastError?: string; serial?: string}
   identity: Promise<BrokerIdentity>
   stats: {requests: number; unavailable: number; tunnels: number}
   stop(): Promise<void>
@@ -173,8 +177,11 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // The session may close with its socket still open (half-closed): the beacon client redials only once it is gone.
     s.destroy()
     clearInterval(beat)
-    if (session === h2) session = undefined
-    if (tunnel === 'up') tunnel = 'connecting'
+    // After a renewal the old tunnel closes while the new one is up: only the current one's end counts.
+    if (session === h2) {
+      session = undefined
+      if (tunnel === 'up') tunnel = 'connecting'
+    }
     log('warn', 'tunnel_down', {reason: lastError})
   }
 
@@ -243,7 +250,42 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   })()
   identity.catch(() => {})
 
+  let current: BrokerIdentity | undefined
+  const dialTunnel = (id: BrokerIdentity) =>
+    runBeaconClient({
+      ...link,
+      role: 'broker',
+      infoHash: Buffer.from(id.caSha256, 'hex'),
+      inner: {key: id.key, cert: id.cert, ca: id.ca},
+      mode: 'serial',
+      backoff: o.backoff,
+      onSession,
+      onError: (err, delay) => {
+        if ((err as {status?: number}).status === 0x20) return
+        lastError = err.message
+        log('warn', 'beacon_error', {error: err.message, retryMs: delay})
+      },
+    })
+
+  /** Renewal with the tunnel up: the new certificate serves the next tunnel and every new wrapper connection. */
+  async function renew(): Promise<string> {
+    const next = await bootstrapBroker({beacon: link, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal, proof})
+    current = next
+    server!.setSecureContext({key: next.key, cert: next.cert, minVersion: 'TLSv1.2'})
+    // The bridge admits only the new serial from now on; the old tunnel carries requests until the new one is up.
+    const old = client
+    const before = session
+    client = dialTunnel(next)
+    for (let waited = 0; waited < 30_000 && !(session && session !== before); waited += 100) await new Promise((r) => setTimeout(r, 100))
+    // Graceful: streams in flight on the old tunnel finish; its client stops once the session is gone.
+    before?.close()
+    await old?.stop()
+    log('info', 'renewed', {serial: next.serial, tunnel})
+    return next.cert
+  }
+
   const started = identity.then(async (id) => {
+    current = id
     tunnel = 'connecting'
     if (o.publishCa) {
       const where = o.publishCa
@@ -271,20 +313,9 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const port = (server.address() as net.AddressInfo).port
     url = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
     log('info', 'listening', {url})
-    client = runBeaconClient({
-      ...link,
-      role: 'broker',
-      infoHash: Buffer.from(id.caSha256, 'hex'),
-      inner: {key: id.key, cert: id.cert, ca: id.ca},
-      mode: 'serial',
-      backoff: o.backoff,
-      onSession,
-      onError: (err, delay) => {
-        if ((err as {status?: number}).status === 0x20) return
-        lastError = err.message
-        log('warn', 'beacon_error', {error: err.message, retryMs: delay})
-      },
-    })
+    client = dialTunnel(id)
+    if (sa && o.caPin) keepRenewed({cert: id.cert, renew, signal: ac.signal, logger: log, afterMs: o.renewAfterMs})
+    else log('warn', 'renewal_unavailable', {notAfter: new Date(new X509Certificate(id.cert).validTo).toISOString(), hint: 'without --service-account and --ca-sha256 the broker cannot renew; restart it after `source register --rotate-ca` before then'})
   })
   started.catch(() => {})
 
@@ -292,7 +323,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     url: () => url,
     opsUrl,
     reversePort: reverse?.port,
-    state: () => ({tunnel, lastError}),
+    state: () => ({tunnel, lastError, serial: current?.serial}),
     identity,
     stats,
     async stop() {

@@ -7,6 +7,7 @@ import {resolveConnection} from '../../../lib/openbao/config.js'
 import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
 import {jsonLogger} from '../../../runtime/beacon/log.js'
 import {startBridge, type Bridge} from '../../../runtime/bridge/bridge.js'
+import {startOpsServer} from '../../../runtime/ops/http.js'
 
 export interface BridgeRunResult {
   clusters: Record<string, 'init' | 'operational'>
@@ -24,6 +25,8 @@ export default class BridgeRun extends BaseCommand<typeof BridgeRun> {
     ...openBaoFlags,
     ...beaconDialFlags,
     'refresh-interval': Flags.integer({description: 'Seconds between looks at OpenBao for new, initialized and deregistered clusters.', default: 15, min: 1}),
+    'ops-host': Flags.string({description: 'Listen address for /healthz, /readyz (OpenBao\'s registrations read), /status and /metrics.', default: '0.0.0.0'}),
+    'ops-port': Flags.integer({description: 'Port for /healthz, /readyz, /status and /metrics (0: any free port).', default: 9467, min: 0, max: 65535}),
     'log-level': Flags.string({description: 'Least severe log level written.', options: ['debug', 'info', 'warn', 'error'], default: 'info'}),
   }
 
@@ -32,12 +35,16 @@ export default class BridgeRun extends BaseCommand<typeof BridgeRun> {
     const settings = resolveConnection(f)
     const client = new OpenBaoClient(settings)
     const transport = new UndiciTransport({ca: settings.ca, timeoutMs: settings.timeoutMs})
-    const bridge = await startBridge({client, baoAddr: settings.addr, transport, beacon: beaconDialFromFlags(f), logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'bridge'), refreshMs: f['refresh-interval'] * 1000})
+    const log = jsonLogger(process.stderr, f['log-level'] as 'info', 'bridge')
+    const bridge = await startBridge({client, baoAddr: settings.addr, transport, beacon: beaconDialFromFlags(f), logger: log, refreshMs: f['refresh-interval'] * 1000})
+    const ops = await startOpsServer(f['ops-host'], f['ops-port'], {ready: () => bridge.ready(), status: () => ({clusters: bridge.clusters(), stats: bridge.stats}), metrics: () => bridge.metrics()})
+    log('info', 'ops_listening', {host: f['ops-host'], port: ops.port})
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)
       process.once('SIGINT', resolve)
     })
     const result = {clusters: bridge.clusters(), stats: bridge.stats}
+    ops.server.close()
     await bridge.stop()
     await Promise.all([client.close(), transport.close()])
     return result

@@ -151,6 +151,9 @@ t.test('register --reverse-endpoint: the bridge dials the broker, which bootstra
   t.equal((await r.waitFor('start')).env!.PGPASSWORD, canary)
   t.ok(bridgeLog.has('login_forwarded', {namespace: 'apps', serviceAccount: 'billing'}), 'the bridge checked the token before the login went on')
   r.killAll()
+  t.same(bridge.ready(), {ok: true})
+  const m = bridge.metrics()
+  for (const line of ['cloudtaser_bridge_clusters{state="operational"} 1', 'cloudtaser_bridge_tunnels_open 1', 'cloudtaser_bridge_bootstraps_total 1', 'cloudtaser_bridge_logins_total 1']) t.ok(m.split('\n').includes(line), `metrics: ${line}`)
 })
 
 /** Connects to the broker's endpoint, sends `hello`, and returns the status bytes it got before the close (or after ms). */
@@ -247,6 +250,46 @@ t.test('a stranger posing as the bridge in the init room: the broker sends nothi
   t.not(session, 'the broker spoke inside', `no session with the stranger (${session})`)
   await until(() => log.has('beacon_error', {error: /mTLS with the bridge failed/}), 'the broker\'s log line')
   t.not(b2.state().tunnel, 'up')
+})
+
+t.test('renewal before expiry: the broker renews over its live tunnel and moves to the new certificate', async (t) => {
+  // A restarted broker (the first one stops: one broker per cluster), renewing 3 s after each certificate instead of at day 60.
+  const before = (await broker.identity).serial
+  await broker.stop()
+  const log = recorder()
+  const b = await startBroker({fingerprint, reverse: {host: '127.0.0.1', port: 0}, kube, caPin: pin, serviceAccount: {namespace: 'cloudtaser-system', name: 'cloudtaser-broker'}, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: ['cloudtaser-broker.cloudtaser-system.svc'], ipAddresses: ['127.0.0.1'], logger: log.logger, backoff: {baseMs: 50, maxMs: 500}, refusedDelayMs: 200, renewAfterMs: 3_000})
+  brokers.push(b)
+  await registerCluster(rootClient, {fingerprint, from: 'flag'}, {reverseEndpoint: `127.0.0.1:${b.reversePort}`})
+  await bridge.refresh()
+  const first = (await b.identity).serial
+  t.not(first, before, 'the restart renewed (a new key, the ServiceAccount proof)')
+  await until(() => log.has('renewed'), 'the renewal over the live tunnel', 30_000).catch((e: Error) => {
+    t.comment(JSON.stringify(log.lines.map((l) => [l.event, l.error ?? l.reason ?? l.at ?? ''])))
+    t.comment(JSON.stringify(bridgeLog.lines.slice(-15).map((l) => [l.event, l.code ?? l.error ?? l.reason ?? ''])))
+    throw e
+  })
+  const renewed = b.state().serial!
+  t.not(renewed, first, 'a new certificate while running')
+  await until(() => b.state().tunnel === 'up', 'the tunnel on the new certificate')
+  const init = ((await root('GET', `cloudtaser/${fingerprint.slice(0, 8)}/cloudtaser/data/clusters/${fingerprint}/initialized`)).body as {data: {data: {serial: string}}}).data.data
+  t.equal(init.serial, renewed, 'OpenBao names the new certificate (the old one is revoked)')
+  t.notOk(log.has('tunnel_refused'), 'the new tunnel was admitted at once')
+  const r = runWrapper({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
+    CLOUDTASER_VAULT_ADDR: b.url()!,
+    CLOUDTASER_VAULT_CACERT: caFile,
+    CLOUDTASER_VAULT_AUTH_PATH: 'auth/k8s-rev',
+    CLOUDTASER_VAULT_ROLE: 'billing',
+    CLOUDTASER_SA_TOKEN_FILE: tokenFile,
+    CLOUDTASER_SECRET_PATHS: 'secret/data/billing/db',
+    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
+    CLOUDTASER_START_DEADLINE: '8s',
+  })
+  runs.push(r)
+  t.equal((await r.waitFor('start')).env!.PGPASSWORD, canary, 'a wrapper after the renewal gets its secret (the listener serves the new certificate)')
+  r.killAll()
+  await b.stop()
 })
 
 t.test('leak hunt: nothing the OpenBao side\'s network carried holds the secret, a token or a private key', async (t) => {

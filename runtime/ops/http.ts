@@ -1,11 +1,12 @@
-// The operator's ops port (plain HTTP, for the kubelet and Prometheus): /healthz (the process
-// answers), /readyz (200 only while this replica serves admission with loaded TLS material;
-// otherwise 503 and the reason), /status (JSON: leader, material version and fingerprints, no
-// key), /metrics. Separate from the webhook port: readiness must answer before any certificate
-// exists, and a probe must not need the webhook's CA.
-import {createServer, type Server} from 'node:http'
+// An ops port (plain HTTP, for the kubelet and Prometheus), for the operator and the bridge:
+// /healthz (the process answers), /readyz (200, or 503 and the reason), /status (JSON, never a
+// key), /metrics. Separate from the serving port: readiness must answer before any certificate
+// exists, and a probe must not need the serving CA.
+import {createServer, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {send} from './admission.js'
+
+const send = (res: ServerResponse, status: number, body: unknown) =>
+  res.writeHead(status, {'content-type': typeof body === 'string' ? 'text/plain' : 'application/json'}).end(typeof body === 'string' ? body : JSON.stringify(body))
 
 export interface OpsView {
   ready(): {ok: true} | {ok: false; reason: string}
