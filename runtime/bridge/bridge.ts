@@ -38,7 +38,8 @@ interface Worker {
   fingerprint: string
   init: BeaconClient
   op?: BeaconClient
-  sessions: Set<http2.ServerHttp2Session>
+  /** Live tunnels, with the serial of the broker certificate each was admitted with. */
+  sessions: Map<http2.ServerHttp2Session, string>
   jwks: JwksCache
 }
 
@@ -82,7 +83,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     const fp = state.record.fingerprint
     const id = await servingIdentity(state)
     const jwks = new JwksCache()
-    const w: Worker = {key: workerKey(state), fingerprint: fp, sessions: new Set(), jwks, init: undefined as unknown as BeaconClient}
+    const w: Worker = {key: workerKey(state), fingerprint: fp, sessions: new Map(), jwks, init: undefined as unknown as BeaconClient}
     const onError = (room: string) => (err: Error, delay: number) => {
       if ((err as {status?: number}).status === 0x20) return // MATCH_TIMEOUT: nobody came, redial
       log('warn', 'beacon_error', {cluster: fp, room, error: err.message, retryMs: delay})
@@ -155,7 +156,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     stats.tunnels++
     log('info', 'tunnel_up', {cluster: fp, serial})
     const session = serveTunnel(s, {cluster: fp, baoAddr: o.baoAddr, transport: o.transport, jwks: w.jwks, onJwks: (push) => recordJwks(fp, serial, push), logger: log, stats})
-    w.sessions.add(session)
+    w.sessions.set(session, serial)
     await new Promise<void>((resolve) => session.once('close', resolve))
     w.sessions.delete(session)
     log('info', 'tunnel_down', {cluster: fp})
@@ -172,8 +173,21 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     if (await writeInitialized(o.client, state.layout, {...init, jwks, brokerSubject: subject}, state.initializedVersion)) log('info', 'jwks_recorded', {cluster: fp, brokerSubject: subject})
   }
 
+  /** A renewal or rotation (by this bridge or another) revokes the old certificate: its live tunnel ends now, not at its next dial. */
+  function closeRevoked(w: Worker, c: ClusterState): void {
+    for (const [session, serial] of w.sessions) {
+      if (serial === c.initialized?.serial) continue
+      const refusal: SessionStatus = {ok: false, code: 'BRIDGE_REVOKED', message: `broker certificate ${serial} was replaced by ${c.initialized?.serial ?? 'none'} (renewed or rotated)`}
+      count('BRIDGE_REVOKED')
+      log('warn', 'tunnel_revoked', {cluster: w.fingerprint, serial, current: c.initialized?.serial})
+      session.goaway(0, 0, Buffer.from(JSON.stringify(refusal)))
+      session.close()
+      w.sessions.delete(session)
+    }
+  }
+
   async function stopWorker(w: Worker, refusal?: SessionStatus): Promise<void> {
-    for (const s of w.sessions) {
+    for (const s of w.sessions.keys()) {
       // GOAWAY's debug data carries the reason to the broker, which logs it.
       if (refusal) s.goaway(0, 0, Buffer.from(JSON.stringify(refusal)))
       s.close()
@@ -207,7 +221,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
           const want = new Map(found.map((c) => [c.record.fingerprint, c]))
           for (const [fp, w] of workers) {
             const c = want.get(fp)
-            if (c && workerKey(c) === w.key) continue
+            if (c && workerKey(c) === w.key) {
+              closeRevoked(w, c)
+              continue
+            }
             workers.delete(fp)
             if (!c) {
               count('BRIDGE_NOT_REGISTERED')

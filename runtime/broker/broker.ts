@@ -129,6 +129,10 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
 
   async function onSession(s: net.Socket): Promise<void> {
     const status = await readLine<SessionStatus>(s)
+    if (!status.ok && replacing && status.code === 'BRIDGE_REVOKED') {
+      s.destroy()
+      return
+    }
     if (!status.ok) {
       tunnel = 'refused'
       lastError = `${status.code}: ${status.message}`
@@ -142,7 +146,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     h2.on('goaway', (code, _last, data) => {
       const why = data?.length ? data.toString('utf8') : `code ${code}`
       lastError = `bridge closed the tunnel: ${why}`
-      log(data?.length ? 'error' : 'info', 'tunnel_goaway', {reason: why})
+      log(data?.length && !replacing ? 'error' : 'info', 'tunnel_goaway', {reason: why})
     })
     await pushJwks(h2)
     session = h2
@@ -177,11 +181,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     // The session may close with its socket still open (half-closed): the beacon client redials only once it is gone.
     s.destroy()
     clearInterval(beat)
-    // After a renewal the old tunnel closes while the new one is up: only the current one's end counts.
-    if (session === h2) {
-      session = undefined
-      if (tunnel === 'up') tunnel = 'connecting'
-    }
+    if (session === h2) session = undefined
+    if (tunnel === 'up') tunnel = 'connecting'
     log('warn', 'tunnel_down', {reason: lastError})
   }
 
@@ -251,6 +252,8 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   identity.catch(() => {})
 
   let current: BrokerIdentity | undefined
+  /** While a renewal swaps tunnels: the old certificate's refusal is expected, not an error. */
+  let replacing = false
   const dialTunnel = (id: BrokerIdentity) =>
     runBeaconClient({
       ...link,
@@ -272,15 +275,15 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const next = await bootstrapBroker({beacon: link, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal, proof})
     current = next
     server!.setSecureContext({key: next.key, cert: next.cert, minVersion: 'TLSv1.2'})
-    // The bridge admits only the new serial from now on; the old tunnel carries requests until the new one is up.
+    // The bridge revoked the old certificate with this answer and closes its tunnel: dial again with
+    // the new one (wrappers asking meanwhile get a 503 and retry).
+    replacing = true
     const old = client
-    const before = session
-    client = dialTunnel(next)
-    for (let waited = 0; waited < 30_000 && !(session && session !== before); waited += 100) await new Promise((r) => setTimeout(r, 100))
-    // Graceful: streams in flight on the old tunnel finish; its client stops once the session is gone.
-    before?.close()
+    session?.close()
     await old?.stop()
-    log('info', 'renewed', {serial: next.serial, tunnel})
+    replacing = false
+    client = dialTunnel(next)
+    log('info', 'renewed', {serial: next.serial, notAfter: new Date(new X509Certificate(next.cert).validTo).toISOString()})
     return next.cert
   }
 
