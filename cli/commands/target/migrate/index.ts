@@ -32,7 +32,7 @@ A different value already in OpenBao is a conflict (exit 6, the differing fields
   async run(): Promise<MigrateCommandResult> {
     const f = this.flags
     const loaded = await loadPlan(f.plan)
-    const {kc, bao} = migrateConnections(f)
+    const {kc, bao} = await migrateConnections(f, loaded.plan)
     const actor = currentActor()
     const abort = new AbortController()
     const onSignal = (): void => {
