@@ -67,6 +67,12 @@ t.test('apply-plan: dry run writes nothing; apply creates; a second run is all u
   t.equal(await snapshot(), drifted)
   t.equal((await client.read<{data: {token_ttl: number}}>('auth/kubernetes/role/cloudtaser-lab-beta'))!.data.token_ttl, 5)
   t.same((await applyPlan(client, plan)).summary, {create: 0, update: 1, unchanged: 3, conflict: 0})
+
+  // The migrator role is for beacon mode: its tokens have the broker's audience, which a kubernetes mount's TokenReview would refuse.
+  const viaBroker = {...plan, openbao: {...plan.openbao, address: 'https://cloudtaser-broker.cloudtaser-system.svc:8200'}}
+  const beforeMigrator = await snapshot()
+  await t.rejects(applyPlan(client, viaBroker, {clusterMigrate: true}), {code: 'MIGRATE_NEEDS_JWT_MOUNT', exitCode: 3}, '--allow-cluster-migrate on a kubernetes mount is refused')
+  t.equal(await snapshot(), beforeMigrator, 'before any write')
 })
 
 t.test('verify-plan: fails before values exist; passes after `bao kv put`; names a removed field', async (t) => {
