@@ -159,6 +159,8 @@ t.test('the migrator may write the plan\'s paths only, and only a caller RBAC le
   } finally {
     await bao.close()
   }
+  t.equal((await bao.call('GET', 'auth/token/lookup-self', {accept: [403]})).status, 403, 'closing the session revoked its OpenBao token')
+  await t.rejects(openBaoViaBroker(kc, {...plan, openbao: {...plan.openbao, address: 'https://cloudtaser-broker.elsewhere.svc:8200'}}, {timeoutMs: 10_000}), {code: 'MIGRATE_NO_MIGRATOR', exitCode: 3}, 'no migrator ServiceAccount where the plan says the broker is: a configuration error, before any OpenBao request')
   // Someone who may read the Secrets of the namespace, but may not mint the migrator's token.
   kubectl(['-n', NS, 'create', 'serviceaccount', 'reader'])
   kubectl(['-n', NS, 'create', 'role', 'secret-reader', '--verb=get,list', '--resource=secrets'])
