@@ -26,21 +26,26 @@ export class ServiceProxyTransport implements Transport {
     const {'content-type': contentType, ...headers} = r.headers
     const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body
     const res = await this.http.send(r.method, path, {body, headers, contentType})
-    // The apiserver's own refusals (no RBAC on services/proxy, no broker endpoint) are Kubernetes
-    // Status objects, never OpenBao's answers: report them as the cluster's, not as OpenBao's.
-    if (res.status >= 400 && isKubeStatus(res.bytes)) throw kubeError({statusCode: res.status, body: res.bytes.toString('utf8'), path, server: this.http.server})
-    return {status: res.status, body: res.bytes}
+    // The apiserver's own answers (no RBAC on services/proxy, no broker Pod) are Kubernetes Status
+    // objects, never OpenBao's. A refusal is the cluster's (KUBE_FORBIDDEN, exit 4, the verb
+    // named); "unavailable" (the broker Pod restarting) is retried like OpenBao's own 503, with
+    // the apiserver's reason in OpenBao's error shape.
+    const status = res.status >= 400 ? kubeStatusMessage(res.bytes) : undefined
+    if (status === undefined) return {status: res.status, body: res.bytes}
+    if (res.status < 500) throw kubeError({statusCode: res.status, body: res.bytes.toString('utf8'), path, server: this.http.server})
+    return {status: res.status, body: Buffer.from(JSON.stringify({errors: [`Kubernetes API: ${status}`]}))}
   }
 
   /** The Kubernetes client is the caller's (it also reads the Secrets). */
   async close(): Promise<void> {}
 }
 
-function isKubeStatus(bytes: Buffer): boolean {
+/** The message of a Kubernetes Status body (error bodies only: they carry no value), else undefined. */
+function kubeStatusMessage(bytes: Buffer): string | undefined {
   try {
-    const b = JSON.parse(bytes.toString('utf8')) as {kind?: unknown; apiVersion?: unknown}
-    return b.kind === 'Status' && b.apiVersion === 'v1'
+    const b = JSON.parse(bytes.toString('utf8')) as {kind?: unknown; apiVersion?: unknown; message?: unknown}
+    return b.kind === 'Status' && b.apiVersion === 'v1' ? String(b.message ?? '') : undefined
   } catch {
-    return false
+    return undefined
   }
 }
