@@ -4,6 +4,7 @@
 //   direct:      migrate -> OpenBao (root token, loopback)
 //   via broker:  migrate -> apiserver service proxy -> broker (TLS) -> beacon (own process) -> bridge -> OpenBao,
 //                logged in as the migrator role apply-plan --allow-cluster-migrate wrote
+//   broker, no apiserver: the same, straight to the broker's listener (where the time goes)
 // The broker and bridge run in this process (as in bench/beacon-fetch.mjs); the apiserver reaches
 // the broker through a selector-less Service whose Endpoints name this host's address.
 // Run after `npm run build`: node bench/migrate-broker.mjs   (SECRETS=200 NAMESPACES=4 CONCURRENCY=8)
@@ -25,6 +26,7 @@ const {registerCluster} = await imp('lib/openbao/register.js')
 const {UndiciTransport} = await imp('lib/openbao/undici-transport.js')
 const {applyPlan} = await imp('lib/openbao/apply-plan.js')
 const {openBaoViaBroker} = await imp('lib/openbao/via-broker.js')
+const {loginKubernetes} = await imp('lib/openbao/login.js')
 const {copySecrets} = await imp('lib/migrate/copy.js')
 const {checkMigration} = await imp('lib/migrate/check.js')
 const {startBridge} = await imp('runtime/bridge/bridge.js')
@@ -147,10 +149,22 @@ try {
     await applyPlan(rootClient, loaded.plan, {clusterMigrate: true})
     return openBaoViaBroker(lab.kubeConfig, loaded.plan, {timeoutMs: 30_000, concurrency: CONCURRENCY})
   })
+  // Where the time goes: the same login and run straight to the broker's listener (its CA
+  // trusted), without the apiserver's service proxy: the tunnel's share vs the proxy's.
+  await run('broker, no apiserver', 'tunnel', async (loaded) => {
+    await applyPlan(rootClient, loaded.plan, {clusterMigrate: true})
+    const tr = await kube.send('POST', '/api/v1/namespaces/cloudtaser-system/serviceaccounts/cloudtaser-migrator/token', {body: Buffer.from(JSON.stringify({spec: {audiences: ['cloudtaser'], expirationSeconds: 600}}))})
+    const jwt = JSON.parse(tr.bytes.toString()).status.token
+    const {ca} = await broker.identity
+    const settings = {addr: broker.url(), ca, timeoutMs: 30_000, attempts: 4}
+    return (await loginKubernetes(settings, {mount: 'k8s-beacon', role: 'cloudtaser-migrate', jwt}, (s) => new OpenBaoClient(s, {connections: 16}))).client
+  })
   console.log(`lab: kube-apiserver + OpenBao (dev, in-memory); ${SECRETS} Secrets (2 fields each) in ${NAMESPACES} namespaces, concurrency ${CONCURRENCY}`)
   console.table(rows)
-  const [d, b] = rows
-  console.log(`via broker / direct: copy x${(b['copy ms'] / d['copy ms']).toFixed(2)}, --check x${(b['--check ms'] / d['--check ms']).toFixed(2)}; login (TokenRequest + jwt login through the tunnel) ${b['login ms']} ms`)
+  const [d, b, n] = rows
+  const x = (a, k) => (a[k] / d[k]).toFixed(2)
+  console.log(`via broker / direct: copy x${x(b, 'copy ms')}, --check x${x(b, '--check ms')}; login (TokenRequest + jwt login through the tunnel) ${b['login ms']} ms`)
+  console.log(`broker without the apiserver / direct: copy x${x(n, 'copy ms')}, --check x${x(n, '--check ms')}`)
   console.log(JSON.stringify({secrets: SECRETS, concurrency: CONCURRENCY, rows}))
 } finally {
   for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => {})
