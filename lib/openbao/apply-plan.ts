@@ -4,7 +4,7 @@ import {summarize, type Action, type ActionSummary} from './actions.js'
 import type {ClientStats, OpenBaoClient} from './client.js'
 import {detectKvMount, type KvMountInfo} from './kv.js'
 import {executeManaged, observeManaged, planManaged, type ManagedSet, type ObservedState} from './managed.js'
-import {migratorAccess} from './migrator-access.js'
+import {deleteMigrator, migratorAccess, staleMigrator} from './migrator-access.js'
 import {activeWorkloads, authMountOf, kvMountOf, plannedSecret, policyNameOf, roleNameOf} from './plan-paths.js'
 import {renderPolicy} from './policy.js'
 
@@ -107,10 +107,14 @@ export async function applyPlan(client: OpenBaoClient, plan: MigrationPlan, opti
   if (options.clusterMigrate && observed.authType === 'kubernetes') {
     throw new CloudtaserError('MIGRATE_NEEDS_JWT_MOUNT', `--allow-cluster-migrate: auth/${set.authMount}/ is a kubernetes auth method; the migrator role is for a jwt mount (beacon mode)`)
   }
-  const actions = planManaged(set, observed, {force: options.force})
+  const revoked = options.clusterMigrate ? [] : await staleMigrator(client, set)
+  const actions = [...planManaged(set, observed, {force: options.force}), ...revoked]
   const summary = summarize(actions)
   const refused = summary.conflict > 0
-  if (!options.dryRun && !refused) await executeManaged(client, set, actions, observed.authType, concurrency)
+  if (!options.dryRun && !refused) {
+    await executeManaged(client, set, actions, observed.authType, concurrency)
+    await deleteMigrator(client, set.authMount, revoked)
+  }
   return {
     plan: plan.metadata.name,
     dryRun: Boolean(options.dryRun),

@@ -1,12 +1,15 @@
 // What `target migrate --via-broker` may do in OpenBao, written by `source apply-plan
-// --allow-cluster-migrate` (docs/migrate.md, "Through the broker"). OpenBao enforces it, not the
-// bridge: a role on the plan's jwt mount bound to one ServiceAccount of the cluster, whose policy
-// allows writing exactly the plan's KV paths. The bridge keeps no privileged path of its own.
+// --allow-cluster-migrate` and deleted by apply-plan without it (docs/migrate.md, "Through the
+// broker"). OpenBao enforces it, not the bridge: a role on the plan's jwt mount bound to one
+// ServiceAccount of the cluster, whose policy allows writing exactly the plan's KV paths. The
+// bridge keeps no privileged path of its own.
 import {CloudtaserError, ExitCode} from '../errors.js'
 import type {MigrationPlan} from '../plan/types.generated.js'
-import type {DesiredPolicy, DesiredRole} from './managed.js'
+import type {Action} from './actions.js'
+import type {OpenBaoClient} from './client.js'
+import type {DesiredPolicy, DesiredRole, ManagedSet} from './managed.js'
 import {activeWorkloads, plannedSecret} from './plan-paths.js'
-import {renderPolicy, type PolicyRule} from './policy.js'
+import {ownershipOf, renderPolicy, type PolicyRule} from './policy.js'
 
 /** The role and policy name on the plan's auth mount (one plan per mount may hold it). */
 export const MIGRATOR_ROLE = 'cloudtaser-migrate'
@@ -74,5 +77,33 @@ export function migratorAccess(plan: MigrationPlan, owner: string): {policy: Des
         token_max_ttl: MIGRATOR_TTLS.tokenMaxTtl,
       },
     },
+  }
+}
+
+/**
+ * apply-plan without `--allow-cluster-migrate`: the migrator's role and policy, if this plan wrote
+ * them, are deleted (role first, so no role names a missing policy). Access for the cluster side
+ * lasts exactly as long as the reviewed command line asks for it. Nothing else is touched: a
+ * policy of that name owned by someone else, or a tenant's of the same name, stays.
+ */
+export async function staleMigrator(client: OpenBaoClient, set: ManagedSet): Promise<Action[]> {
+  if (set.policies.some((p) => p.name === MIGRATOR_ROLE) || set.roles.some((r) => r.name === MIGRATOR_ROLE)) return []
+  const text = (await client.read<{data?: {policy?: string}}>(`sys/policies/acl/${MIGRATOR_ROLE}`))?.data?.policy
+  const owner = text === undefined ? undefined : ownershipOf(text)
+  if (!owner?.managed || owner.owner !== set.owner) return []
+  const reason = 'no --allow-cluster-migrate: the cluster side may no longer write the plan\'s paths'
+  const actions: Action[] = []
+  const role = await client.call<{data?: {token_policies?: string[]}}>('GET', `auth/${set.authMount}/role/${MIGRATOR_ROLE}`, {accept: [404]})
+  const policies = role.status === 200 ? (role.body?.data?.token_policies ?? []) : []
+  if (policies.length === 1 && policies[0] === MIGRATOR_ROLE) actions.push({resource: 'role', name: MIGRATOR_ROLE, kind: 'delete', reason})
+  actions.push({resource: 'policy', name: MIGRATOR_ROLE, kind: 'delete', reason})
+  return actions
+}
+
+export async function deleteMigrator(client: OpenBaoClient, authMount: string, actions: readonly Action[]): Promise<void> {
+  for (const a of actions) {
+    if (a.kind !== 'delete') continue
+    if (a.resource === 'role') await client.call('DELETE', `auth/${authMount}/role/${a.name}`)
+    else if (a.resource === 'policy') await client.call('DELETE', `sys/policies/acl/${a.name}`)
   }
 }

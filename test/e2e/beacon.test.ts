@@ -172,6 +172,11 @@ t.test('the migrator may write the plan\'s paths only, and only a caller RBAC le
   const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'migrate', '--plan', planFile, '--via-broker', '--json'], {env: {...process.env, KUBECONFIG: readerKc}, encoding: 'utf8'})
   t.equal(r.status, 4, 'exit 4 (authorisation)')
   t.match(JSON.parse(r.stdout), {error: {code: 'KUBE_FORBIDDEN', message: /create serviceaccounts\/token in namespace cloudtaser-system/}}, 'the RBAC refusal names what is missing')
+  // After the cutover, apply-plan without the flag takes the cluster side's access away again.
+  const revoked = JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {summary: {delete?: number}}
+  t.equal(revoked.summary.delete, 2, 'apply-plan without --allow-cluster-migrate deletes the migrator\'s role and policy')
+  const after = cli(['target', 'migrate', '--plan', planFile, '--via-broker', '--check', '--json'], {allowFail: true})
+  t.match({status: after.status, out: JSON.parse(after.stdout)}, {status: 4, out: {error: {code: 'BAO_LOGIN_REFUSED', hint: /--allow-cluster-migrate/}}}, 'then the migrator\'s login is refused, and the hint says how to allow it')
 })
 
 t.test('the broker Pod deleted: its replacement renews with its ServiceAccount, and a new app Pod gets its secret', async (t) => {
