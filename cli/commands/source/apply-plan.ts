@@ -23,7 +23,7 @@ export default class SourceApplyPlan extends BaseCommand<typeof SourceApplyPlan>
     'token-ttl': Flags.string({description: 'TTL of the tokens the roles issue.', default: `${DEFAULT_TTLS.tokenTtl / 60}m`}),
     'token-max-ttl': Flags.string({description: 'Maximum TTL of the tokens the roles issue.', default: `${DEFAULT_TTLS.tokenMaxTtl / 60}m`}),
     concurrency: concurrencyFlag,
-    'allow-cluster-migrate': Flags.boolean({description: 'Also let `target migrate --via-broker` write the plan\'s values from the cluster side (beacon mode): a role cloudtaser-migrate on the plan\'s jwt mount, bound to the ServiceAccount cloudtaser-migrator beside the broker, whose policy may write and read back exactly the plan\'s KV paths (10-minute tokens).'}),
+    'allow-cluster-migrate': Flags.boolean({description: 'Also let `target migrate --via-broker` write the plan\'s values from the cluster side (beacon mode): a role cloudtaser-migrate on the plan\'s jwt mount, bound to the ServiceAccount cloudtaser-migrator beside the broker, whose policy may write and read back exactly the plan\'s KV paths (10-minute tokens). Without it, that role and policy, if this plan wrote them, are deleted.'}),
   }
 
   async run(): Promise<ApplyPlanResult> {
