@@ -88,7 +88,9 @@ export function migratorAccess(plan: MigrationPlan, owner: string): {policy: Des
  */
 export async function staleMigrator(client: OpenBaoClient, set: ManagedSet): Promise<Action[]> {
   if (set.policies.some((p) => p.name === MIGRATOR_ROLE) || set.roles.some((r) => r.name === MIGRATOR_ROLE)) return []
-  const text = (await client.read<{data?: {policy?: string}}>(`sys/policies/acl/${MIGRATOR_ROLE}`))?.data?.policy
+  // A token that may not read it cannot have written it: nothing to take back then.
+  const read = await client.call<{data?: {policy?: string}}>('GET', `sys/policies/acl/${MIGRATOR_ROLE}`, {accept: [403, 404]})
+  const text = read.status === 200 ? read.body?.data?.policy : undefined
   const owner = text === undefined ? undefined : ownershipOf(text)
   if (!owner?.managed || owner.owner !== set.owner) return []
   const reason = 'no --allow-cluster-migrate: the cluster side may no longer write the plan\'s paths'
