@@ -172,6 +172,11 @@ t.test('the migrator may write the plan\'s paths only, and only a caller RBAC le
   const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'migrate', '--plan', planFile, '--via-broker', '--json'], {env: {...process.env, KUBECONFIG: readerKc}, encoding: 'utf8'})
   t.equal(r.status, 4, 'exit 4 (authorisation)')
   t.match(JSON.parse(r.stdout), {error: {code: 'KUBE_FORBIDDEN', message: /create serviceaccounts\/token in namespace cloudtaser-system/}}, 'the RBAC refusal names what is missing')
+  // Allowed to mint the token, but not to go through the apiserver's service proxy: the apiserver's refusal, not OpenBao's.
+  kubectl(['-n', 'cloudtaser-system', 'create', 'role', 'migrator-token', '--verb=create', '--resource=serviceaccounts/token', '--resource-name=cloudtaser-migrator'])
+  kubectl(['-n', 'cloudtaser-system', 'create', 'rolebinding', 'migrator-token', '--role=migrator-token', `--serviceaccount=${NS}:reader`])
+  const proxied = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'migrate', '--plan', planFile, '--via-broker', '--json'], {env: {...process.env, KUBECONFIG: readerKc}, encoding: 'utf8'})
+  t.match({status: proxied.status, out: JSON.parse(proxied.stdout)}, {status: 4, out: {error: {code: 'KUBE_FORBIDDEN', message: /create services\/proxy in namespace cloudtaser-system/}}}, 'a caller who may mint the token but not use services/proxy: exit 4, the verb named')
   // After the cutover, apply-plan without the flag takes the cluster side's access away again.
   const revoked = JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {summary: {delete?: number}}
   t.equal(revoked.summary.delete, 2, 'apply-plan without --allow-cluster-migrate deletes the migrator\'s role and policy')
