@@ -5,12 +5,13 @@ import type {BeaconDialOptions} from '../../runtime/beacon/client.js'
 
 /** How the bridge and the broker dial the beacon. */
 export const beaconDialFlags = {
-  beacon: Flags.string({description: 'Beacon address host:port (every A/AAAA record is dialled in parallel).', required: true, helpGroup: 'BEACON'}),
+  beacon: Flags.string({description: 'Beacon address host:port (every A/AAAA record is dialled in parallel).', helpGroup: 'BEACON'}),
   'beacon-ca': Flags.string({description: 'PEM file of the CA of the beacon\'s certificate (default: Node\'s CAs).', exclusive: ['beacon-plain'], helpGroup: 'BEACON'}),
   'beacon-plain': Flags.boolean({description: 'Plain TCP to the beacon (tests, or a trusted network); the tunnel inside is mTLS either way.', default: false, helpGroup: 'BEACON'}),
 }
 
-export function beaconDialFromFlags(f: {beacon: string; 'beacon-ca'?: string; 'beacon-plain': boolean}): Pick<BeaconDialOptions, 'address' | 'tls'> {
+export function beaconDialFromFlags(f: {beacon?: string; 'beacon-ca'?: string; 'beacon-plain': boolean}): Pick<BeaconDialOptions, 'address' | 'tls'> | undefined {
+  if (f.beacon === undefined) return undefined
   if (f['beacon-plain']) return {address: f.beacon, tls: false}
   if (!f['beacon-ca']) return {address: f.beacon, tls: {}}
   try {

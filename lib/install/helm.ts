@@ -19,7 +19,7 @@ export interface InstallRequest {
   values: string[]
   /** The OpenBao URL the operator uses (operator.vaultAddress); --set still wins. */
   vaultAddress?: string
-  /** Beacon mode: the relay, the cluster CA pin (register's operationalInfoHash), plain TCP to the relay. */
+  /** Beacon and reverse modes: the relay (beacon only), the cluster CA pin (register's operationalInfoHash), plain TCP to the relay. */
   beacon?: {address?: string; caSha256?: string; plain?: boolean; authMount?: string}
   /** key=value, as helm --set. */
   set: string[]
@@ -39,14 +39,14 @@ export function installArgs(req: InstallRequest): string[] {
     ...req.values.flatMap((f) => ['--values', f]),
     // --mode last among the values: the flag the user typed wins over a values file.
     '--set', `operator.broker.mode=${req.mode}`,
-    // Beacon mode: with the jwt auth mount the operator keeps its webhook material in OpenBao,
+    // Beacon and reverse modes: with the jwt auth mount the operator keeps its webhook material in OpenBao,
     // logging in through the broker; without it, in a Secret (the chart warns). --set still wins.
-    ...(req.mode === 'beacon' && !req.beacon?.authMount ? ['--set', 'operator.secretBackend=kubernetes'] : []),
-    ...(req.mode === 'beacon' && req.beacon?.authMount ? ['--set', `operator.broker.beacon.authMount=${req.beacon.authMount}`] : []),
+    ...(req.mode !== 'direct' && !req.beacon?.authMount ? ['--set', 'operator.secretBackend=kubernetes'] : []),
+    ...(req.mode !== 'direct' && req.beacon?.authMount ? ['--set', `operator.broker.beacon.authMount=${req.beacon.authMount}`] : []),
     ...(req.beacon?.address ? ['--set', `operator.broker.beacon.address=${req.beacon.address}`] : []),
     ...(req.beacon?.caSha256 ? ['--set', `operator.broker.beacon.caSha256=${req.beacon.caSha256}`] : []),
     ...(req.beacon?.plain ? ['--set', 'operator.broker.beacon.plain=true'] : []),
-    ...(req.vaultAddress && req.mode !== 'beacon' ? ['--set', `operator.vaultAddress=${req.vaultAddress}`] : []),
+    ...(req.vaultAddress && req.mode === 'direct' ? ['--set', `operator.vaultAddress=${req.vaultAddress}`] : []),
     ...req.set.flatMap((s) => ['--set', s]),
     ...clusterArgs(req),
   ]

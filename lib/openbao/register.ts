@@ -30,6 +30,8 @@ export interface RegisterOptions {
   namespaces?: boolean
   actor?: string
   now?: Date
+  /** Reverse-connect endpoint to record (host:port); null removes it (back to the beacon); undefined keeps what is there. */
+  reverseEndpoint?: string | null
 }
 
 /** The new CA's name is its certificate's hash, known only once it is made. */
@@ -48,7 +50,7 @@ export function mountIsOurs(l: RegistrationLayout, o: Observed): boolean {
  * registration (an interrupted run, or a deregistered cluster) was never handed out and is
  * removed, so a re-registered cluster always bootstraps with fresh trust.
  */
-export function planRegister(l: RegistrationLayout, o: Observed, options: {rotateCa?: boolean} = {}): Action[] {
+export function planRegister(l: RegistrationLayout, o: Observed, options: {rotateCa?: boolean; reverseEndpoint?: string | null} = {}): Action[] {
   const actions: Action[] = []
   const add = (resource: Action['resource'], name: string, kind: Action['kind'], reason?: string, changes?: string[]) =>
     actions.push({resource, name, kind, ...(reason ? {reason} : {}), ...(changes ? {changes} : {})})
@@ -97,10 +99,15 @@ export function planRegister(l: RegistrationLayout, o: Observed, options: {rotat
     else add('policy', l.policy, 'conflict', owner.managed ? `managed by cloudtaser for ${owner.owner}` : 'exists and was not created by cloudtaser')
   }
 
-  if (!reg) add('record', where(l.paths.registered), 'create')
+  if (!reg) add('record', where(l.paths.registered), 'create', options.reverseEndpoint ? `reverse-connect endpoint ${options.reverseEndpoint}` : undefined)
   else if (!regIntact) add('record', where(l.paths.registered), 'conflict', 'exists with another fingerprint or init hash; deregister first')
-  else if (options.rotateCa) add('record', where(l.paths.registered), 'update', 'new CA, initialized=false', ['caCertificate', 'caCertSha256', 'operationalInfoHash', 'initialized'])
-  else add('record', where(l.paths.registered), 'unchanged')
+  else {
+    const endpointChanges = options.reverseEndpoint !== undefined && (options.reverseEndpoint ?? undefined) !== reg.reverseEndpoint
+    const endpoint = endpointChanges ? [options.reverseEndpoint ? `reverse-connect endpoint ${options.reverseEndpoint}` : 'reverse-connect endpoint removed (the beacon again)'] : []
+    if (options.rotateCa) add('record', where(l.paths.registered), 'update', ['new CA, initialized=false', ...endpoint].join('; '), ['caCertificate', 'caCertSha256', 'operationalInfoHash', 'initialized', ...(endpointChanges ? ['reverseEndpoint'] : [])])
+    else if (endpointChanges) add('record', where(l.paths.registered), 'update', endpoint[0], ['reverseEndpoint'])
+    else add('record', where(l.paths.registered), 'unchanged')
+  }
   if (options.rotateCa && regIntact && o.initialized) add('record', where(l.paths.initialized), 'delete', 'the cluster bootstraps again with the new CA')
   // Left by an earlier registration (an interrupted deregister, a hand-deleted record): it would
   // make the bridge refuse the new registration's one bootstrap.
@@ -126,6 +133,8 @@ export interface RegisterResult {
   caCertSha256: string | null
   registeredAt?: string
   registeredBy?: string
+  /** Reverse-connect: where the bridge dials the broker (absent: through the beacon). */
+  reverseEndpoint?: string
   requests: ClientStats
   ms: number
 }
@@ -134,7 +143,7 @@ export async function registerCluster(client: OpenBaoClient, cluster: ClusterIde
   const t0 = performance.now()
   const l = registrationLayout(cluster.fingerprint, {namespaces: options.namespaces !== false, clusterName: cluster.name})
   const observed = await observeRegistration(client, l)
-  const planned = planRegister(l, observed, {rotateCa: options.rotateCa})
+  const planned = planRegister(l, observed, {rotateCa: options.rotateCa, reverseEndpoint: options.reverseEndpoint})
   const summary = summarize(planned)
   const refused = summary.conflict > 0
   let record: Partial<RegistrationRecord> | undefined = observed.registered
@@ -164,6 +173,7 @@ export async function registerCluster(client: OpenBaoClient, cluster: ClusterIde
     caCertSha256: operational,
     registeredAt: record?.registeredAt,
     registeredBy: record?.registeredBy,
+    reverseEndpoint: options.dryRun || refused ? (options.reverseEndpoint === undefined ? record?.reverseEndpoint : (options.reverseEndpoint ?? undefined)) : record?.reverseEndpoint,
     requests: structuredClone(client.stats),
     ms: Math.round(performance.now() - t0),
   }
@@ -216,7 +226,12 @@ export async function executeRegister(client: OpenBaoClient, l: RegistrationLayo
       mount: l.mount,
       bridgePolicy: l.policy,
       layoutVersion: 1,
+      ...withEndpoint(options.reverseEndpoint === undefined ? o.registered?.reverseEndpoint : options.reverseEndpoint),
     }
+  } else if (o.registered && doing('record', `${l.prefix}${l.mount}/${l.paths.registered}`)) {
+    // Only the endpoint changes: the rest of the record as read, written back with check-and-set.
+    const {reverseEndpoint: _old, ...rest} = o.registered as RegistrationRecord
+    record = {...rest, ...withEndpoint(options.reverseEndpoint)}
   }
   if (doing('policy')) await client.write(`${l.prefix}sys/policies/acl/${l.policy}`, {policy: bridgePolicy(l)}, 'PUT')
   if (record && doing('record', `${l.prefix}${l.mount}/${l.paths.registered}`)) {
@@ -224,7 +239,7 @@ export async function executeRegister(client: OpenBaoClient, l: RegistrationLayo
       await casWrite(client, kvData(l, l.paths.registered), {body: {options: {cas: o.registeredVersion}, data: record}})
     } catch (err) {
       // Lost to a concurrent run: its record points at its own CA; ours was never used.
-      await client.call('DELETE', kvMetadata(l, caPath(l, made!)), {accept: [404]}).catch(() => {})
+      if (made) await client.call('DELETE', kvMetadata(l, caPath(l, made)), {accept: [404]}).catch(() => {})
       throw err
     }
   }
@@ -234,6 +249,8 @@ export async function executeRegister(client: OpenBaoClient, l: RegistrationLayo
   if (doing('record', `${l.prefix}${l.mount}/${l.paths.initialized}`)) await client.call('DELETE', kvMetadata(l, l.paths.initialized))
   return record
 }
+
+const withEndpoint = (e: string | null | undefined) => (e ? {reverseEndpoint: e} : {})
 
 const raced = (path: string, detail: string) =>
   new CloudtaserError('REGISTER_RACE', `${path} changed while register ran (${detail}); another register or the bridge wrote it`, {

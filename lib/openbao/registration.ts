@@ -91,6 +91,8 @@ export interface RegistrationRecord {
   mount: string
   bridgePolicy: string
   layoutVersion: 1
+  /** Reverse-connect: host:port of the broker's external endpoint, which the bridge dials instead of the beacon. */
+  reverseEndpoint?: string
 }
 
 export const initHashHex = (fingerprint: string) => initInfoHash(fingerprint).toString('hex')

@@ -30,6 +30,11 @@ export interface BeaconDialOptions {
   lookup?: (host: string) => Promise<string[]>
   /** Called when the beacon queued us (no peer yet). */
   onWaiting?: () => void
+  /**
+   * Where the pairing happens, when not at a beacon: a broker in reverse-connect mode is itself
+   * the place the bridge dials (runtime/broker/reverse.ts). Default: dialBeacon.
+   */
+  dial?: (o: BeaconDialOptions) => Promise<net.Socket>
 }
 
 export function splitAddress(address: string): {host: string; port: number} {
@@ -269,7 +274,7 @@ export function runBeaconClient(o: BeaconClientOptions): BeaconClient {
     let attempt = 0
     while (!ac.signal.aborted) {
       try {
-        const relayed = await dialBeacon({...o, signal: ac.signal})
+        const relayed = await (o.dial ?? dialBeacon)({...o, signal: ac.signal})
         const session = o.inner ? await startInnerTls(relayed, o.role, o.inner) : relayed
         attempt = 0
         state.sessions++

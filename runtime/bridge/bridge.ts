@@ -1,5 +1,6 @@
-// The bridge: runs beside OpenBao, dials the beacon outbound for every registered cluster, and
-// never accepts a connection. Per cluster it keeps one connection waiting in the init room
+// The bridge: runs beside OpenBao, dials the beacon outbound for every registered cluster (or, for
+// a cluster registered with a reverse-connect endpoint, that broker's endpoint), and never accepts
+// a connection. Per cluster it keeps one connection waiting in the init room
 // (bootstrap, or a clear refusal once initialized) and, once initialized, one in the operational
 // room (mTLS, then the HTTP/2 tunnel of proxy.ts). A refresh loop follows OpenBao: new
 // registrations get rooms, deregistered clusters lose them and their live tunnels.
@@ -24,7 +25,8 @@ export interface BridgeOptions {
   /** Where relayed wrapper requests go (the bridge's own client never carries them). */
   baoAddr: string
   transport: Transport
-  beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
+  /** Where it meets brokers; a cluster registered with a reverse-connect endpoint is dialled there instead. */
+  beacon?: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
   logger: Logger
   refreshMs?: number
   backoff?: {baseMs?: number; maxMs?: number}
@@ -56,6 +58,10 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
   let stopped = false
   let refreshing: Promise<void> | undefined
 
+  const unrouted = new Set<string>()
+  // Reverse-connect: the broker's endpoint plays the beacon's part (same hello, same rooms). Plain
+  // TCP outside: the mTLS inside, pinned to the cluster CA on both sides, is what protects it.
+  const linkFor = (c: ClusterState): BridgeOptions['beacon'] => (c.record.reverseEndpoint ? {address: c.record.reverseEndpoint, tls: false} : o.beacon)
   const count = (code: RefusalCode) => (stats.refusals[code] = (stats.refusals[code] ?? 0) + 1)
 
   /** A serving certificate for this cluster's rooms, signed by its CA; the CA key is dropped after. */
@@ -66,7 +72,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     return {key: privateKey.export({type: 'pkcs8', format: 'pem'}) as Buffer, cert: leaf.certPem, ca: state.record.caCertificate}
   }
 
-  async function startWorker(state: ClusterState): Promise<Worker> {
+  async function startWorker(state: ClusterState, link: NonNullable<BridgeOptions['beacon']>): Promise<Worker> {
     const fp = state.record.fingerprint
     const id = await servingIdentity(state)
     const jwks = new JwksCache()
@@ -76,7 +82,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
       log('warn', 'beacon_error', {cluster: fp, room, error: err.message, retryMs: delay})
     }
     w.init = runBeaconClient({
-      ...o.beacon,
+      ...link,
       role: 'bridge',
       infoHash: initInfoHash(fp),
       mode: 'parallel',
@@ -107,7 +113,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
     })
     if (state.initialized) {
       w.op = runBeaconClient({
-        ...o.beacon,
+        ...link,
         role: 'bridge',
         infoHash: Buffer.from(state.record.operationalInfoHash, 'hex'),
         mode: 'parallel',
@@ -118,7 +124,7 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
         onSession: (s: net.Socket) => admit(s as tls.TLSSocket, w),
       })
     }
-    log('info', 'cluster_rooms', {cluster: fp, rooms: state.initialized ? 'init,operational' : 'init'})
+    log('info', 'cluster_rooms', {cluster: fp, rooms: state.initialized ? 'init,operational' : 'init', via: state.record.reverseEndpoint ? `reverse-connect ${link.address}` : `beacon ${link.address}`})
     return w
   }
 
@@ -189,7 +195,14 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
           }
           for (const [fp, c] of want) {
             if (workers.has(fp) || stopped) continue
-            workers.set(fp, await startWorker(c))
+            const link = linkFor(c)
+            if (!link) {
+              if (!unrouted.has(fp)) log('warn', 'cluster_unreachable', {cluster: fp, reason: 'registered without a reverse-connect endpoint, and this bridge has no --beacon'})
+              unrouted.add(fp)
+              continue
+            }
+            unrouted.delete(fp)
+            workers.set(fp, await startWorker(c, link))
           }
         } catch (err) {
           log('error', 'refresh_failed', {error: (err as Error).message})
@@ -213,4 +226,4 @@ export async function startBridge(o: BridgeOptions): Promise<Bridge> {
 }
 
 /** A worker is for one registration state: a new CA or the first initialization starts a new one. */
-const workerKey = (c: ClusterState) => `${c.record.caCertSha256}:${c.initialized?.serial ?? '-'}`
+const workerKey = (c: ClusterState) => `${c.record.caCertSha256}:${c.initialized?.serial ?? '-'}:${c.record.reverseEndpoint ?? 'beacon'}`

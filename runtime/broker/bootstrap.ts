@@ -22,7 +22,7 @@ export interface BrokerIdentity {
 }
 
 export interface BootstrapOptions {
-  beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
+  beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup' | 'dial'>
   fingerprint: string
   /** Hex SHA-256 of the CA certificate's DER, from `source register`. */
   caPin?: string
@@ -34,12 +34,13 @@ export interface BootstrapOptions {
   proof?: () => Promise<string>
 }
 
-export const bootstrapError = (code: 'BROKER_BOOTSTRAP_REFUSED' | 'BROKER_CA_PIN_MISMATCH' | 'BROKER_BOOTSTRAP_FAILED', message: string, hint?: string) =>
-  new CloudtaserError(code, message, {exitCode: code === 'BROKER_BOOTSTRAP_FAILED' ? ExitCode.UNAVAILABLE : ExitCode.AUTH, hint})
+/** `nothingSent`: refused before the CSR left, so nothing was used up and dialling again is safe. */
+export const bootstrapError = (code: 'BROKER_BOOTSTRAP_REFUSED' | 'BROKER_CA_PIN_MISMATCH' | 'BROKER_BOOTSTRAP_FAILED', message: string, hint?: string, nothingSent = false) =>
+  new CloudtaserError(code, message, {exitCode: code === 'BROKER_BOOTSTRAP_FAILED' ? ExitCode.UNAVAILABLE : ExitCode.AUTH, hint, details: nothingSent ? {nothingSent} : undefined})
 
 export async function bootstrapBroker(o: BootstrapOptions): Promise<BrokerIdentity> {
   const {publicKey, privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
-  const raw = await dialBeacon({...o.beacon, role: 'broker', infoHash: initInfoHash(o.fingerprint), signal: o.signal, onWaiting: () => o.logger('info', 'bootstrap_waiting', {fingerprint: o.fingerprint, hint: 'waiting in the init room for the bridge; the cluster must be registered (`cloudtaser source register`)'})})
+  const raw = await (o.beacon.dial ?? dialBeacon)({...o.beacon, role: 'broker', infoHash: initInfoHash(o.fingerprint), signal: o.signal, onWaiting: () => o.logger('info', 'bootstrap_waiting', {fingerprint: o.fingerprint, hint: 'waiting in the init room for the bridge; the cluster must be registered (`cloudtaser source register`)'})})
   // Server authentication is checked by hand below, against the CA the answer carries and the pin.
   const s = tls.connect({socket: raw, minVersion: 'TLSv1.3', rejectUnauthorized: false})
   try {
@@ -48,13 +49,15 @@ export async function bootstrapBroker(o: BootstrapOptions): Promise<BrokerIdenti
       s.once('error', reject)
     })
     const req: BootstrapRequest = {v: 1, type: 'bootstrap', fingerprint: o.fingerprint, csr: makeCsr(privateKey, publicKey, `cloudtaser-broker-${o.fingerprint.slice(0, 8)}`), dnsNames: o.dnsNames, ipAddresses: o.ipAddresses}
-    if (o.proof && o.caPin) {
-      // The token is a credential: only the bridge the pin names may see it, so check before sending.
+    if (o.caPin) {
+      // Checked before anything is sent: the renewal token is a credential only the bridge the pin
+      // names may see, and a peer that is not that bridge (anyone can dial a reverse-connect
+      // endpoint) must not make the registered bridge's one bootstrap go to waste.
       const chain = s.getPeerCertificate(true)
       const caRaw = chain.issuerCertificate?.raw
       if (!caRaw || createHash('sha256').update(caRaw).digest('hex') !== o.caPin.toLowerCase() || !new X509Certificate(chain.raw).verify(new X509Certificate(caRaw).publicKey))
-        throw bootstrapError('BROKER_CA_PIN_MISMATCH', 'the bridge in the init room does not present the pinned CA; the renewal proof was not sent', 'Compare --ca-sha256 with `cloudtaser source register` output (operationalInfoHash).')
-      req.proof = await o.proof()
+        throw bootstrapError('BROKER_CA_PIN_MISMATCH', `the peer in the init room does not present the pinned CA; ${o.proof ? 'the renewal proof was not sent' : 'nothing was sent'}`, 'Compare --ca-sha256 with `cloudtaser source register` output (operationalInfoHash).', true)
+      if (o.proof) req.proof = await o.proof()
     }
     await writeLine(s, req)
     const answer = await readLine<BootstrapAnswer>(s).catch((err: Error) => {

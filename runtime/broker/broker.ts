@@ -7,16 +7,21 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
 import type net from 'node:net'
+import {initInfoHash} from '../../lib/infohash.js'
 import type {KubeHttp} from '../../lib/kube/http.js'
 import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../beacon/client.js'
 import type {Logger} from '../beacon/log.js'
 import {brokerAudience, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
 import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
 import {publishCa} from './publish-ca.js'
+import {listenReverse} from './reverse.js'
 
 export interface BrokerOptions {
   fingerprint: string
-  beacon: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup'>
+  /** Beacon mode: where the broker dials to meet the bridge. */
+  beacon?: Pick<BeaconDialOptions, 'address' | 'tls' | 'lookup' | 'dial'>
+  /** Reverse-connect: the bridge dials this listener (the broker's external endpoint) instead; needs caPin. */
+  reverse?: {host: string; port: number}
   kube: KubeHttp
   caPin?: string
   /** The broker's own ServiceAccount: with caPin, a restarted broker renews its certificate with a token of it. */
@@ -31,7 +36,7 @@ export interface BrokerOptions {
   ipAddresses: string[]
   logger: Logger
   backoff?: {baseMs?: number; maxMs?: number}
-  /** Pause after the bridge refused the tunnel, before dialling again. */
+  /** Pause after the bridge refused the tunnel (or a peer failed the pin), before dialling again. */
   refusedDelayMs?: number
 }
 
@@ -41,6 +46,8 @@ export interface Broker {
   /** Where wrappers connect (https://host:port), once bootstrapped. */
   url(): string | undefined
   opsUrl: string
+  /** Reverse-connect: the port the bridge dials. */
+  reversePort?: number
   state(): {tunnel: TunnelState; lastError?: string; caSha256?: string}
   identity: Promise<BrokerIdentity>
   stats: {requests: number; unavailable: number; tunnels: number}
@@ -49,6 +56,12 @@ export interface Broker {
 
 export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const log = o.logger
+  if (!o.beacon === !o.reverse) throw new Error('the broker needs exactly one of a beacon address and a reverse-connect listener')
+  if (o.reverse && !o.caPin) throw new Error('reverse-connect needs the CA pin: anyone can dial the endpoint, and only the pin tells the registered bridge from them')
+  // Its two rooms: the init room by fingerprint and the operational room by the pinned CA hash.
+  const reverse = o.reverse ? await listenReverse({...o.reverse, rooms: [initInfoHash(o.fingerprint), Buffer.from(o.caPin!, 'hex')], logger: log}) : undefined
+  const link = reverse ? {address: `${o.reverse!.host}:${reverse.port}`, dial: reverse.accept} : o.beacon!
+
   const stats = {requests: 0, unavailable: 0, tunnels: 0}
   let tunnel: TunnelState = 'bootstrapping'
   let lastError: string | undefined
@@ -207,10 +220,17 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const identity = (async (): Promise<BrokerIdentity> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await bootstrapBroker({beacon: o.beacon, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal, ...(sa && o.caPin ? {proof} : {})})
+        return await bootstrapBroker({beacon: link, fingerprint: o.fingerprint, caPin: o.caPin, dnsNames: o.dnsNames, ipAddresses: o.ipAddresses, logger: log, signal: ac.signal, ...(sa && o.caPin ? {proof} : {})})
       } catch (err) {
         lastError = (err as Error).message
         const code = (err as {code?: string}).code
+        const nothingSent = Boolean((err as {details?: {nothingSent?: boolean}}).details?.nothingSent)
+        if (code === 'BROKER_CA_PIN_MISMATCH' && nothingSent && !ac.signal.aborted) {
+          // Not the registered bridge (a stranger at a reverse-connect endpoint, or a wrong pin): loud, and wait for the right one.
+          log('error', 'bootstrap_peer_not_pinned', {reason: lastError})
+          await new Promise((r) => setTimeout(r, (o.refusedDelayMs ?? 5_000) * (1 + 2 * Math.random())))
+          continue
+        }
         if (code === 'BROKER_BOOTSTRAP_REFUSED' || code === 'BROKER_CA_PIN_MISMATCH' || ac.signal.aborted) {
           tunnel = 'refused'
           log('error', 'bootstrap_refused', {code, reason: lastError})
@@ -252,7 +272,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     url = `https://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`
     log('info', 'listening', {url})
     client = runBeaconClient({
-      ...o.beacon,
+      ...link,
       role: 'broker',
       infoHash: Buffer.from(id.caSha256, 'hex'),
       inner: {key: id.key, cert: id.cert, ca: id.ca},
@@ -271,6 +291,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   return {
     url: () => url,
     opsUrl,
+    reversePort: reverse?.port,
     state: () => ({tunnel, lastError}),
     identity,
     stats,
@@ -282,6 +303,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()))
       server?.closeAllConnections()
       await new Promise<void>((r) => ops.close(() => r()))
+      await reverse?.close()
     },
   }
 }

@@ -61,20 +61,23 @@ app.kubernetes.io/component: ebpf-agent
 {{/* Refuse settings this version cannot serve, with the reason. */}}
 {{- define "cloudtaser.validate" -}}
 {{- $mode := .Values.operator.broker.mode -}}
-{{- if eq $mode "beacon" -}}
-{{- if not .Values.operator.broker.beacon.address -}}
+{{- if has $mode (list "beacon" "reverse") -}}
+{{- if and (eq $mode "beacon") (not .Values.operator.broker.beacon.address) -}}
 {{- fail "operator.broker.mode=beacon needs operator.broker.beacon.address (the relay's host:port)" -}}
 {{- end -}}
 {{- if not (regexMatch "^[0-9a-fA-F]{64}$" (toString .Values.operator.broker.beacon.caSha256)) -}}
-{{- fail "operator.broker.mode=beacon needs operator.broker.beacon.caSha256: the operationalInfoHash `cloudtaser source register` printed (64 hex digits). It pins the cluster CA, and a restarted broker renews its certificate only with it" -}}
+{{- fail (printf "operator.broker.mode=%s needs operator.broker.beacon.caSha256: the operationalInfoHash `cloudtaser source register` printed (64 hex digits). It pins the cluster CA, and a restarted broker renews its certificate only with it" $mode) -}}
 {{- end -}}
 {{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.broker.beacon.authMount) -}}
-{{- fail "operator.broker.mode=beacon with operator.secretBackend=vault: the operator logs in to OpenBao through the broker with a jwt auth method; set operator.broker.beacon.authMount (the mount `cloudtaser source configure --jwt-from-registration` made), or operator.secretBackend=kubernetes" -}}
+{{- fail (printf "operator.broker.mode=%s with operator.secretBackend=vault: the operator logs in to OpenBao through the broker with a jwt auth method; set operator.broker.beacon.authMount (the mount `cloudtaser source configure --jwt-from-registration` made), or operator.secretBackend=kubernetes" $mode) -}}
+{{- end -}}
+{{- if and (eq $mode "reverse") (not (has .Values.operator.broker.reverse.service.type (list "LoadBalancer" "NodePort"))) -}}
+{{- fail "operator.broker.reverse.service.type must be LoadBalancer or NodePort: the bridge dials the broker from outside the cluster" -}}
 {{- end -}}
 {{- else if ne $mode "direct" -}}
-{{- fail (printf "operator.broker.mode=%s is not available in this version: reverse-connect is not built yet (docs/bridge.md); use direct or beacon" $mode) -}}
+{{- fail (printf "operator.broker.mode=%s: use direct, beacon or reverse" $mode) -}}
 {{- end -}}
-{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) (ne $mode "beacon") -}}
+{{- if and (eq .Values.operator.secretBackend "vault") (not .Values.operator.vaultAddress) (eq $mode "direct") -}}
 {{- fail "operator.secretBackend=vault keeps the operator's webhook CA and certificate in OpenBao: set operator.vaultAddress (and run `cloudtaser source configure` for its policy and role), or choose operator.secretBackend=kubernetes (a Kubernetes Secret; fallback)" -}}
 {{- end -}}
 {{- end -}}

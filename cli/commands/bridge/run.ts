@@ -15,8 +15,11 @@ export interface BridgeRunResult {
 
 export default class BridgeRun extends BaseCommand<typeof BridgeRun> {
   static override summary = 'Run the bridge beside OpenBao: bootstraps registered clusters and relays their wrappers\' requests through the beacon.'
-  static override description = `Dials the beacon outbound (no inbound port) for every cluster registered with \`source register\`: the init room until the cluster's broker has bootstrapped (its CSR signed once, marked in OpenBao), then the operational room, where the broker's mTLS tunnel carries wrapper requests to OpenBao. Logins are forwarded only with a ServiceAccount token the cluster's keys signed. Uses its own token (BAO_TOKEN) with the policy in docs/bridge.md, never a wrapper's. Logs are JSON lines on stderr. Stops on SIGTERM/SIGINT.`
-  static override examples = ['BAO_ADDR=https://openbao:8200 BAO_TOKEN=... <%= config.bin %> bridge run --beacon beacon.example.com:443']
+  static override description = `Dials the beacon outbound (no inbound port) for every cluster registered with \`source register\` (a cluster registered with --reverse-endpoint is dialled at that endpoint, the broker's, instead): the init room until the cluster's broker has bootstrapped (its CSR signed once, marked in OpenBao), then the operational room, where the broker's mTLS tunnel carries wrapper requests to OpenBao. Logins are forwarded only with a ServiceAccount token the cluster's keys signed. Uses its own token (BAO_TOKEN) with the policy in docs/bridge.md, never a wrapper's. Logs are JSON lines on stderr. Stops on SIGTERM/SIGINT.`
+  static override examples = [
+    'BAO_ADDR=https://openbao:8200 BAO_TOKEN=... <%= config.bin %> bridge run --beacon beacon.example.com:443',
+    'BAO_ADDR=https://openbao:8200 BAO_TOKEN=... <%= config.bin %> bridge run   # reverse-connect clusters only: each is dialled at the endpoint its registration names',
+  ]
   static override flags = {
     ...openBaoFlags,
     ...beaconDialFlags,

@@ -19,6 +19,7 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
     '<%= config.bin %> target install --mode direct --vault-address https://openbao.example.eu:8200 -f values.yaml',
     '<%= config.bin %> target install --dry-run --set operator.replicas=3',
     '<%= config.bin %> target install --mode beacon --beacon beacon.example.eu:443 --ca-sha256 <operationalInfoHash from source register>',
+    '<%= config.bin %> target install --mode reverse --ca-sha256 <operationalInfoHash> --set operator.broker.reverse.service.type=NodePort',
     '<%= config.bin %> target install --set operator.registryMirrors[0]=cloudtaser.lab=http://10.245.0.2:5000 --wait',
   ]
   static override flags = {
@@ -28,8 +29,8 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
     'vault-address': Flags.string({description: 'OpenBao URL the operator uses, as seen from inside the cluster (default: $BAO_ADDR, then $VAULT_ADDR); the chart refuses to render without one unless operator.secretBackend=kubernetes.'}),
     mode: Flags.string({description: 'How wrappers reach OpenBao: directly, through the beacon relay (bridge beside OpenBao), or by the bridge dialing in.', options: ['direct', 'beacon', 'reverse'], default: 'direct'}),
     beacon: Flags.string({description: 'Beacon mode: the relay\'s host:port (operator.broker.beacon.address).', helpGroup: 'BEACON'}),
-    'ca-sha256': Flags.string({description: 'Beacon mode: the cluster CA pin, the operationalInfoHash `cloudtaser source register` printed (operator.broker.beacon.caSha256).', helpGroup: 'BEACON'}),
-    'auth-mount': Flags.string({description: 'Beacon mode: the jwt auth mount (`source configure --jwt-from-registration`) the operator logs in with through the broker, keeping its webhook material in OpenBao. Without it the material is kept in a Kubernetes Secret (warned).', helpGroup: 'BEACON'}),
+    'ca-sha256': Flags.string({description: 'Beacon and reverse modes: the cluster CA pin, the operationalInfoHash `cloudtaser source register` printed (operator.broker.beacon.caSha256).', helpGroup: 'BEACON'}),
+    'auth-mount': Flags.string({description: 'Beacon and reverse modes: the jwt auth mount (`source configure --jwt-from-registration`) the operator logs in with through the broker, keeping its webhook material in OpenBao. Without it the material is kept in a Kubernetes Secret (warned).', helpGroup: 'BEACON'}),
     'beacon-plain': Flags.boolean({description: 'Beacon mode: plain TCP to the relay (a lab or trusted network); the tunnel inside is mTLS either way.', default: false, helpGroup: 'BEACON'}),
     values: Flags.string({char: 'f', description: 'Values file (repeatable; later wins), as helm -f.', multiple: true, default: []}),
     set: Flags.string({description: 'key=value (repeatable), as helm --set.', multiple: true, default: []}),
@@ -48,6 +49,8 @@ export default class TargetInstall extends BaseCommand<typeof TargetInstall> {
       if (!this.jsonEnabled()) process.stdout.write(out.stdout)
     } else {
       this.log(out.stdout.trimEnd())
+      if (f.mode === 'reverse')
+        this.log(`\nNext, on the OpenBao side: record where the bridge dials the broker, the address of the Service ${f.namespace}/cloudtaser-broker-tunnel (a load balancer's address, or a node's address and the node port):\n  cloudtaser source register --fingerprint <kube-system UID> --reverse-endpoint HOST:PORT`)
     }
     return result
   }
