@@ -156,6 +156,10 @@ t.test('the migrator may write the plan\'s paths only, and only a caller RBAC le
     await t.rejects(bao.call('POST', 'secret/data/lab/beacon-demo/not-in-plan', {body: {data: {x: 'y'}}}), {code: 'BAO_PERMISSION_DENIED'}, 'a write outside the plan\'s paths: OpenBao refuses it (403)')
     await t.rejects(bao.call('GET', 'secret/data/cloudtaser/system/webhook-tls'), {code: 'BAO_PERMISSION_DENIED'}, 'and a read of another secret (the operator\'s)')
     t.equal((await bao.read<{data: {metadata: {version: number}}}>(`${plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath}`))?.data.metadata.version, 1, 'the same token reads the plan\'s path (the control)')
+    // The tunnel's 1 MiB body limit (a Secret's KV JSON above it, e.g. a binary value over ~750 KiB in base64), on this path.
+    const big = Buffer.concat([Buffer.from('{"data":{"blob":"'), Buffer.alloc(1100 * 1024, 'a'), Buffer.from('"},"options":{"cas":1}}')])
+    await t.rejects(bao.call('POST', plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath, {rawBody: big}), {code: 'BAO_REQUEST_FAILED', message: /HTTP 413: cloudtaser broker: request body over 1048576 bytes/}, 'a body over 1 MiB: the broker\'s 413')
+    t.equal((await bao.read<{data: {current_version: number}}>(plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath.replace('/data/', '/metadata/')))?.data.current_version, 1, 'nothing written (still KV version 1)')
   } finally {
     await bao.close()
   }
