@@ -75,6 +75,9 @@ export const ERRORS = {
   // target migrate (copy, finalize, rollback, --check); per-Secret outcomes are in the result, these stop a run
   MIGRATE_PATH_AMBIGUOUS: {exitCode: ExitCode.CONFIG},
   MIGRATE_UNKNOWN_SECRET: {exitCode: ExitCode.USAGE, hint: 'Name a Secret the plan records, as NAMESPACE/NAME (see `cloudtaser plan show`).'},
+  MIGRATE_NOT_VIA_BROKER: {exitCode: ExitCode.CONFIG},
+  MIGRATE_NO_MIGRATOR: {exitCode: ExitCode.CONFIG, hint: 'The chart creates the ServiceAccount cloudtaser-migrator beside the broker in beacon mode: upgrade with `cloudtaser target install --mode beacon ...`.'},
+  MIGRATE_NEEDS_JWT_MOUNT: {exitCode: ExitCode.CONFIG, hint: 'Cluster-side migrate is for beacon mode (a jwt auth mount, `source configure --jwt-from-registration`). With a kubernetes mount, OpenBao is reachable directly: run `target migrate` with BAO_ADDR and BAO_TOKEN.'},
   // OpenBao (lib/openbao)
   BAO_AUTH_MOUNT_MISSING: {exitCode: ExitCode.CONFIG},
   BAO_AUTH_MOUNT_CONFLICT: {exitCode: ExitCode.CONFLICT},

@@ -22,7 +22,7 @@ export interface KubeHttp {
    * decides what a status means): for Secrets with their values, which must never become
    * strings. The received chunks are zero-filled once copied; `body` is the caller's to wipe.
    */
-  send(method: string, path: string, options?: {body?: Buffer; accept?: string; contentType?: string}): Promise<{status: number; bytes: Buffer}>
+  send(method: string, path: string, options?: {body?: Buffer; accept?: string; contentType?: string; headers?: Record<string, string>}): Promise<{status: number; bytes: Buffer}>
   /** Requests made through this client (benches report them). */
   readonly stats: {requests: number}
 }
@@ -76,7 +76,8 @@ export async function kubeHttp(source: KubeConfig | KubeTarget, options: {maxSoc
     getText: (path: string) => call(path, '*/*'),
     send(method, path, options = {}) {
       return new Promise((resolve, reject) => {
-        const headers: Record<string, string | number> = {...(base.headers as Record<string, string>), Accept: options.accept ?? 'application/json'}
+        // Extra headers first: the kubeconfig's credentials are never replaced by a caller's.
+        const headers: Record<string, string | number> = {...options.headers, ...(base.headers as Record<string, string>), Accept: options.accept ?? 'application/json'}
         if (options.body) {
           headers['Content-Type'] = options.contentType ?? 'application/json'
           headers['Content-Length'] = options.body.length

@@ -57,9 +57,9 @@ export interface CopyOptions {
   kc: KubeConfig
   loaded: LoadedPlan
   /**
-   * How OpenBao is reached. Direct today (OpenBaoClient: BAO_ADDR and the token). Through the
-   * bridge's admin proxy when OpenBao sits behind the tunnel: a BaoClient over a transport that
-   * carries the same KV v2 requests to the bridge; nothing here changes (docs/migrate.md).
+   * How OpenBao is reached: directly (OpenBaoClient: BAO_ADDR and the token), or in beacon mode
+   * through the apiserver's service proxy and the broker as the migrator role
+   * (lib/openbao/via-broker.ts); nothing here changes (docs/migrate.md).
    */
   bao: BaoClient
   actor: string

@@ -1,8 +1,10 @@
+import {CloudtaserError} from '../errors.js'
 import type {MigrationPlan} from '../plan/types.generated.js'
 import {summarize, type Action, type ActionSummary} from './actions.js'
 import type {ClientStats, OpenBaoClient} from './client.js'
 import {detectKvMount, type KvMountInfo} from './kv.js'
 import {executeManaged, observeManaged, planManaged, type ManagedSet, type ObservedState} from './managed.js'
+import {deleteMigrator, migratorAccess, staleMigrator} from './migrator-access.js'
 import {activeWorkloads, authMountOf, kvMountOf, plannedSecret, policyNameOf, roleNameOf} from './plan-paths.js'
 import {renderPolicy} from './policy.js'
 
@@ -17,9 +19,10 @@ export const DEFAULT_TTLS: TokenTtls = {tokenTtl: 15 * 60, tokenMaxTtl: 60 * 60}
 
 /**
  * Pure: per tenant, a policy granting read on exactly the tenant's KV v2 data paths and their
- * metadata paths (sorted, de-duplicated, no globs) and a role bound to its namespace and service accounts.
+ * metadata paths (sorted, de-duplicated, no globs) and a role bound to its namespace and service
+ * accounts. With `clusterMigrate`, also the migrator's policy and role (migrator-access.ts).
  */
-export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_TTLS): ManagedSet {
+export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_TTLS, options: {clusterMigrate?: boolean} = {}): ManagedSet {
   const owner = `plan=${plan.metadata.name}`
   const set: ManagedSet = {owner, authMount: authMountOf(plan), policies: [], roles: []}
   for (const t of plan.tenants) {
@@ -54,6 +57,11 @@ export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_T
       },
     })
   }
+  if (options.clusterMigrate) {
+    const m = migratorAccess(plan, owner)
+    set.policies.push(m.policy)
+    set.roles.push(m.role)
+  }
   return set
 }
 
@@ -79,6 +87,8 @@ export interface ApplyPlanOptions {
   force?: boolean
   ttls?: TokenTtls
   concurrency?: number
+  /** Also the role and policy `target migrate --via-broker` logs in with (beacon mode). */
+  clusterMigrate?: boolean
 }
 
 /**
@@ -89,14 +99,22 @@ export interface ApplyPlanOptions {
 export async function applyPlan(client: OpenBaoClient, plan: MigrationPlan, options: ApplyPlanOptions = {}): Promise<ApplyPlanResult> {
   const t0 = performance.now()
   const concurrency = options.concurrency ?? 8
-  const set = desiredFromPlan(plan, options.ttls)
+  const set = desiredFromPlan(plan, options.ttls, {clusterMigrate: options.clusterMigrate})
   const kvMounts: KvMountInfo[] = []
   for (const m of kvMountsOf(plan)) kvMounts.push(await detectKvMount(client, m))
   const observed: ObservedState = await observeManaged(client, set, concurrency)
-  const actions = planManaged(set, observed, {force: options.force})
+  // The migrator logs in with a token of the broker's audience, which only a jwt mount checks.
+  if (options.clusterMigrate && observed.authType === 'kubernetes') {
+    throw new CloudtaserError('MIGRATE_NEEDS_JWT_MOUNT', `--allow-cluster-migrate: auth/${set.authMount}/ is a kubernetes auth method; the migrator role is for a jwt mount (beacon mode)`)
+  }
+  const revoked = options.clusterMigrate ? [] : await staleMigrator(client, set)
+  const actions = [...planManaged(set, observed, {force: options.force}), ...revoked]
   const summary = summarize(actions)
   const refused = summary.conflict > 0
-  if (!options.dryRun && !refused) await executeManaged(client, set, actions, observed.authType, concurrency)
+  if (!options.dryRun && !refused) {
+    await executeManaged(client, set, actions, observed.authType, concurrency)
+    await deleteMigrator(client, set.authMount, revoked)
+  }
   return {
     plan: plan.metadata.name,
     dryRun: Boolean(options.dryRun),

@@ -1,5 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {ConnectionSettings} from './config.js'
+import {CloudtaserError} from '../errors.js'
 import {baoError, isTlsError} from './errors.js'
 import type {Transport} from './transport.js'
 
@@ -136,7 +137,8 @@ export class BaoClient {
         if (res.status === 429 || (res.status >= 500 && !options.accept?.includes(res.status))) continue
         break
       } catch (err) {
-        if ((err as {code?: string}).code === 'BAO_SEALED') throw err
+        // Sealed, or a transport's own verdict (the apiserver's refusal through its service proxy): as it is.
+        if (err instanceof CloudtaserError) throw err
         if (isTlsError(err)) throw baoError.tls(this.addr, err)
         if (!isRetryable(err)) throw baoError.unreachable(this.addr, what, err, attempt)
         lastErr = err

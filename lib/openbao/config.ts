@@ -71,7 +71,12 @@ export function resolveConnection(flags: ConnectionFlags = {}, env: NodeJS.Proce
       throw baoError.caUnreadable(caFile, err)
     }
   }
+  return {addr, token, tokenSource, ca, caFile, ...resolveConnectionTimeouts(flags, env), attempts: 4}
+}
+
+/** The OpenBao namespace and per-attempt timeout, as the bao CLI takes them: for connections that bring their own address and token (`target migrate --via-broker`). */
+export function resolveConnectionTimeouts(flags: ConnectionFlags = {}, env: NodeJS.ProcessEnv = process.env): {namespace?: string; timeoutMs: number} {
   const namespace = flags['bao-namespace'] ?? first(env, 'BAO_NAMESPACE', 'VAULT_NAMESPACE')?.[1]
   const timeoutSeconds = flags['bao-timeout'] ?? Number(first(env, 'BAO_CLIENT_TIMEOUT', 'VAULT_CLIENT_TIMEOUT')?.[1]?.replace(/s$/, '') || 30)
-  return {addr, token, tokenSource, ca, caFile, namespace: namespace || undefined, timeoutMs: timeoutSeconds * 1000, attempts: 4}
+  return {namespace: namespace || undefined, timeoutMs: timeoutSeconds * 1000}
 }

@@ -1,6 +1,8 @@
 /**
- * How OpenBaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator. (The
- * wrapper is a Rust executable with its own client: runtime/wrapper/src/http.rs.)
+ * How a BaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator, the
+ * apiserver's service proxy to the broker for `target migrate --via-broker`
+ * (service-proxy-transport.ts). (The wrapper is a Rust executable with its own client:
+ * runtime/wrapper/src/http.rs.)
  */
 export interface TransportRequest {
   method: string

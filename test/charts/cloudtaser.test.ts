@@ -355,6 +355,10 @@ t.test('beacon mode: the broker Deployment, its least-privilege RBAC, and the we
     {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
   ])
   t.match(one(objects, 'Role', 'cloudtaser-operator').rules, [{}, {}, {}, {apiGroups: [''], resources: ['configmaps'], resourceNames: ['cloudtaser-broker-ca'], verbs: ['get']}])
+  const migrator = one(objects, 'ServiceAccount', 'cloudtaser-migrator')
+  t.equal(migrator.automountServiceAccountToken, false, 'the migrator ServiceAccount: no Pod runs as it')
+  const bound = objects.filter((o) => /Binding$/.test(o.kind) && (o.subjects ?? []).some((s: {name: string}) => s.name === 'cloudtaser-migrator'))
+  t.same(bound, [], 'and no Kubernetes permission: it only logs in to OpenBao (target migrate --via-broker)')
   const opArgs: string[] = one(objects, 'Deployment', 'cloudtaser-operator').spec.template.spec.containers[0].args
   t.ok(opArgs.includes('--default-vault-address=https://cloudtaser-broker.cloudtaser-system.svc:8200'), 'wrappers dial the broker')
   t.ok(opArgs.includes('--broker-ca-configmap=cloudtaser-broker-ca'))
@@ -367,7 +371,7 @@ t.test('beacon mode: the broker Deployment, its least-privilege RBAC, and the we
   t.ok(pc.containers[0].args.includes('--beacon-plain'))
   t.ok(pc.containers[0].args.includes('--beacon-ca=/etc/cloudtaser/beacon-ca/ca.crt'))
   t.same(pc.volumes, [{name: 'beacon-ca', configMap: {name: 'beacon-ca'}}])
-  t.notOk((await render()).objects.some((o) => o.metadata.name === 'cloudtaser-broker'), 'direct mode renders no broker')
+  t.notOk((await render()).objects.some((o) => o.metadata.name === 'cloudtaser-broker' || o.metadata.name === 'cloudtaser-migrator'), 'direct mode renders no broker and no migrator')
   const kc = await kubeconform((await render({operator: {secretBackend: 'kubernetes', broker: {mode: 'beacon', beacon: {address: 'b:443', caSha256: pin}}}})).text)
   t.equal(kc.code, 0, `kubeconform -strict: ${kc.stdout}${kc.stderr}`)
 })

@@ -7,10 +7,13 @@
 import t from 'tap'
 import {spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import jsyaml from 'js-yaml'
+import {kubeClient, resolveKubeconfig} from '../../lib/kube/kubeconfig.js'
 import {startBeaconSide} from '../../lib/lab/index.js'
+import {openBaoViaBroker} from '../../lib/openbao/via-broker.js'
+import {loadPlan} from '../../lib/plan/io.js'
 import {bao} from '../lib/lab/helpers.js'
 import {root, startLabSession, until} from './lab-session.js'
 
@@ -87,7 +90,7 @@ t.test('target install --mode beacon: the broker bootstraps through the beacon a
   t.same(own, [], 'the operator is Ready with its webhook material in OpenBao: no Kubernetes Secret of cloudtaser\'s')
 })
 
-t.test('the plan workflow through the beacon: discover, jwt auth from the bridge\'s record, apply-plan, protect; the Pod gets its secret', async (t) => {
+t.test('the plan workflow through the beacon: discover, jwt auth from the bridge\'s record, apply-plan, target migrate through the broker, protect; the Pod gets its secret', async (t) => {
   const app = [
     {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'db', namespace: NS}, stringData: {password: canary}},
     {
@@ -113,14 +116,24 @@ t.test('the plan workflow through the beacon: discover, jwt auth from the bridge
   // Cluster side: the plan names the broker as the address and the jwt auth mount.
   const planFile = join(work, 'plan.yaml')
   cli(['target', 'discover', '-n', NS, '-o', planFile, '--cluster-name', 'lab', '--vault-address', BROKER_URL, '--auth-mount', 'k8s-beacon'])
-  // OpenBao side (the plan crossed the air gap): the tenant's policy and jwt role, then the value.
-  onEu(['source', 'apply-plan', planFile])
-  const again = JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {actions: Array<{resource: string; name: string; kind: string}>}
+  // OpenBao side (the plan crossed the air gap): the tenant's policy and jwt role, and the
+  // migrator's (may write exactly the plan's paths), so the values can go in from the cluster side.
+  onEu(['source', 'apply-plan', planFile, '--allow-cluster-migrate'])
+  const again = JSON.parse(onEu(['source', 'apply-plan', planFile, '--allow-cluster-migrate', '--json'])) as {actions: Array<{resource: string; name: string; kind: string}>}
   t.same(again.actions.map((a) => a.kind), again.actions.map(() => 'unchanged'), 'a second apply-plan reads the jwt role back as what the plan wants')
   const role = (await eu('GET', `auth/k8s-beacon/role/${again.actions.find((a) => a.resource === 'role')!.name}`)).body as {data: {role_type: string; bound_claims: {sub: string[]}; bound_audiences: string[]}}
   t.match(role.data, {role_type: 'jwt', bound_claims: {sub: [`system:serviceaccount:${NS}:default`]}, bound_audiences: ['cloudtaser']}, 'the tenant role binds the ServiceAccount\'s token subject and the broker audience')
-  const plan = jsyaml.load(readFileSync(planFile, 'utf8')) as {tenants: Array<{workloads: Array<{secrets: Array<{vaultPath: string}>}>}>}
-  await eu('POST', plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath, {data: {password: canary}})
+  const migrator = (await eu('GET', 'auth/k8s-beacon/role/cloudtaser-migrate')).body as {data: {bound_claims: {sub: string[]}; bound_audiences: string[]; token_policies: string[]}}
+  t.match(migrator.data, {bound_claims: {sub: ['system:serviceaccount:cloudtaser-system:cloudtaser-migrator']}, bound_audiences: ['cloudtaser'], token_policies: ['cloudtaser-migrate']}, 'the migrator role binds the chart\'s migrator ServiceAccount')
+  // Cluster side: the Secret's value into OpenBao through the apiserver's service proxy, the broker, the beacon and the bridge (no BAO_TOKEN used).
+  const t0 = Date.now()
+  const migrated = cli(['target', 'migrate', '--plan', planFile, '--via-broker', '--json'])
+  t.comment(`target migrate --via-broker, 1 Secret: ${Date.now() - t0} ms (the CLI process included)`)
+  t.match(JSON.parse(migrated.stdout), {counts: {copied: 1}, processed: [{namespace: NS, name: 'db', outcome: 'copied', kvVersion: 1}]}, 'target migrate --via-broker copied the Secret, read it back and recorded it')
+  t.notOk(migrated.stdout.includes(canary) || migrated.stderr.includes(canary), 'the value is not in its output')
+  await until('the bridge\'s migrator login line', async () => (/"event":"login_forwarded"[^\n]*"serviceAccount":"cloudtaser-migrator"/.test(bridgeLog.join('')) ? true : undefined), 10_000)
+  t.pass('the bridge checked the migrator\'s ServiceAccount token before its login went on')
+  t.equal(cli(['target', 'migrate', '--plan', planFile, '--via-broker', '--check'], {allowFail: true}).status, 0, '--check through the broker: in sync')
   onEu(['source', 'verify-plan', planFile])
   // Cluster side again.
   cli(['target', 'protect', '--plan', planFile, '--yes', '--wait'])
@@ -132,6 +145,47 @@ t.test('the plan workflow through the beacon: discover, jwt auth from the bridge
   t.pass('the bridge checked the Pod\'s ServiceAccount token before the login went on')
   const logs = [bridgeLog.join(''), beaconLog.join(''), kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker']).stdout]
   for (const l of logs) t.notOk(l.includes(canary), 'the secret is in no log of bridge, beacon or broker')
+})
+
+t.test('the migrator may write the plan\'s paths only, and only a caller RBAC lets mint its token', async (t) => {
+  const planFile = join(work, 'plan.yaml')
+  const {plan} = await loadPlan(planFile)
+  const kc = kubeClient(resolveKubeconfig({kubeconfig: labEnv.KUBECONFIG}))
+  const bao = await openBaoViaBroker(kc, plan, {timeoutMs: 10_000})
+  try {
+    await t.rejects(bao.call('POST', 'secret/data/lab/beacon-demo/not-in-plan', {body: {data: {x: 'y'}}}), {code: 'BAO_PERMISSION_DENIED'}, 'a write outside the plan\'s paths: OpenBao refuses it (403)')
+    await t.rejects(bao.call('GET', 'secret/data/cloudtaser/system/webhook-tls'), {code: 'BAO_PERMISSION_DENIED'}, 'and a read of another secret (the operator\'s)')
+    t.equal((await bao.read<{data: {metadata: {version: number}}}>(`${plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath}`))?.data.metadata.version, 1, 'the same token reads the plan\'s path (the control)')
+    // The tunnel's 1 MiB body limit (a Secret's KV JSON above it, e.g. a binary value over ~750 KiB in base64), on this path.
+    const big = Buffer.concat([Buffer.from('{"data":{"blob":"'), Buffer.alloc(1100 * 1024, 'a'), Buffer.from('"},"options":{"cas":1}}')])
+    await t.rejects(bao.call('POST', plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath, {rawBody: big}), {code: 'BAO_REQUEST_FAILED', message: /HTTP 413: cloudtaser broker: request body over 1048576 bytes/}, 'a body over 1 MiB: the broker\'s 413')
+    t.equal((await bao.read<{data: {current_version: number}}>(plan.tenants[0]!.workloads[0]!.secrets[0]!.vaultPath.replace('/data/', '/metadata/')))?.data.current_version, 1, 'nothing written (still KV version 1)')
+  } finally {
+    await bao.close()
+  }
+  t.equal((await bao.call('GET', 'auth/token/lookup-self', {accept: [403]})).status, 403, 'closing the session revoked its OpenBao token')
+  await t.rejects(openBaoViaBroker(kc, {...plan, openbao: {...plan.openbao, address: 'https://cloudtaser-broker.elsewhere.svc:8200'}}, {timeoutMs: 10_000}), {code: 'MIGRATE_NO_MIGRATOR', exitCode: 3}, 'no migrator ServiceAccount where the plan says the broker is: a configuration error, before any OpenBao request')
+  // Someone who may read the Secrets of the namespace, but may not mint the migrator's token.
+  kubectl(['-n', NS, 'create', 'serviceaccount', 'reader'])
+  kubectl(['-n', NS, 'create', 'role', 'secret-reader', '--verb=get,list', '--resource=secrets'])
+  kubectl(['-n', NS, 'create', 'rolebinding', 'secret-reader', '--role=secret-reader', `--serviceaccount=${NS}:reader`])
+  const admin = jsyaml.load(readFileSync(labEnv.KUBECONFIG!, 'utf8')) as {clusters: Array<{name: string; cluster: unknown}>}
+  const readerKc = join(work, 'reader.kubeconfig')
+  const token = kubectl(['-n', NS, 'create', 'token', 'reader', '--duration=10m']).stdout.trim()
+  writeFileSync(readerKc, jsyaml.dump({apiVersion: 'v1', kind: 'Config', clusters: admin.clusters, users: [{name: 'reader', user: {token}}], contexts: [{name: 'reader', context: {cluster: admin.clusters[0]!.name, user: 'reader'}}], 'current-context': 'reader'}), {mode: 0o600})
+  const r = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'migrate', '--plan', planFile, '--via-broker', '--json'], {env: {...process.env, KUBECONFIG: readerKc}, encoding: 'utf8'})
+  t.equal(r.status, 4, 'exit 4 (authorisation)')
+  t.match(JSON.parse(r.stdout), {error: {code: 'KUBE_FORBIDDEN', message: /create serviceaccounts\/token in namespace cloudtaser-system/}}, 'the RBAC refusal names what is missing')
+  // Allowed to mint the token, but not to go through the apiserver's service proxy: the apiserver's refusal, not OpenBao's.
+  kubectl(['-n', 'cloudtaser-system', 'create', 'role', 'migrator-token', '--verb=create', '--resource=serviceaccounts/token', '--resource-name=cloudtaser-migrator'])
+  kubectl(['-n', 'cloudtaser-system', 'create', 'rolebinding', 'migrator-token', '--role=migrator-token', `--serviceaccount=${NS}:reader`])
+  const proxied = spawnSync(process.execPath, [join(root, 'bin/run.js'), 'target', 'migrate', '--plan', planFile, '--via-broker', '--json'], {env: {...process.env, KUBECONFIG: readerKc}, encoding: 'utf8'})
+  t.match({status: proxied.status, out: JSON.parse(proxied.stdout)}, {status: 4, out: {error: {code: 'KUBE_FORBIDDEN', message: /create services\/proxy in namespace cloudtaser-system/}}}, 'a caller who may mint the token but not use services/proxy: exit 4, the verb named')
+  // After the cutover, apply-plan without the flag takes the cluster side's access away again.
+  const revoked = JSON.parse(onEu(['source', 'apply-plan', planFile, '--json'])) as {summary: {delete?: number}}
+  t.equal(revoked.summary.delete, 2, 'apply-plan without --allow-cluster-migrate deletes the migrator\'s role and policy')
+  const after = cli(['target', 'migrate', '--plan', planFile, '--via-broker', '--check', '--json'], {allowFail: true})
+  t.match({status: after.status, out: JSON.parse(after.stdout)}, {status: 4, out: {error: {code: 'BAO_LOGIN_REFUSED', hint: /--allow-cluster-migrate/}}}, 'then the migrator\'s login is refused, and the hint says how to allow it')
 })
 
 t.test('the broker Pod deleted: its replacement renews with its ServiceAccount, and a new app Pod gets its secret', async (t) => {

@@ -8,6 +8,8 @@ Names are fixed, not derived from the release name: the webhook configuration na
 {{- define "cloudtaser.pkiSecretName" -}}cloudtaser-operator-pki{{- end -}}
 {{- define "cloudtaser.brokerName" -}}cloudtaser-broker{{- end -}}
 {{- define "cloudtaser.brokerCaConfigMap" -}}cloudtaser-broker-ca{{- end -}}
+{{- /* Fixed: `target migrate --via-broker` asks for this name (lib/openbao/migrator-access.ts). */ -}}
+{{- define "cloudtaser.migratorName" -}}cloudtaser-migrator{{- end -}}
 {{/* What wrappers dial in beacon mode: the broker's Service, a name its certificate carries. */}}
 {{- define "cloudtaser.brokerUrl" -}}https://{{ include "cloudtaser.brokerName" . }}.{{ .Release.Namespace }}.svc:{{ .Values.operator.broker.port }}{{- end -}}
 

@@ -23,6 +23,7 @@ export default class SourceApplyPlan extends BaseCommand<typeof SourceApplyPlan>
     'token-ttl': Flags.string({description: 'TTL of the tokens the roles issue.', default: `${DEFAULT_TTLS.tokenTtl / 60}m`}),
     'token-max-ttl': Flags.string({description: 'Maximum TTL of the tokens the roles issue.', default: `${DEFAULT_TTLS.tokenMaxTtl / 60}m`}),
     concurrency: concurrencyFlag,
+    'allow-cluster-migrate': Flags.boolean({description: 'Also let `target migrate --via-broker` write the plan\'s values from the cluster side (beacon mode): a role cloudtaser-migrate on the plan\'s jwt mount, bound to the ServiceAccount cloudtaser-migrator beside the broker, whose policy may write and read back exactly the plan\'s KV paths (10-minute tokens). Without it, that role and policy, if this plan wrote them, are deleted.'}),
   }
 
   async run(): Promise<ApplyPlanResult> {
@@ -31,7 +32,7 @@ export default class SourceApplyPlan extends BaseCommand<typeof SourceApplyPlan>
     const client = openBaoClientFromFlags(f)
     try {
       const ttls = {tokenTtl: parseDuration(f['token-ttl']) / 1000, tokenMaxTtl: parseDuration(f['token-max-ttl']) / 1000}
-      const result = await applyPlan(client, plan, {dryRun: f['dry-run'], force: f.force, ttls, concurrency: f.concurrency})
+      const result = await applyPlan(client, plan, {dryRun: f['dry-run'], force: f.force, ttls, concurrency: f.concurrency, clusterMigrate: f['allow-cluster-migrate']})
       this.log(`Plan ${result.plan}: KV ${result.kvMounts.map((m) => `${m.mount}/ (v${m.version})`).join(', ') || '-'}, auth/${result.authMount}/${result.dryRun ? ' (dry run: nothing written)' : ''}`)
       for (const line of renderActions(result.actions, result.dryRun || result.refused)) this.log(`  ${line}`)
       this.log(summaryLine(result.summary, result.dryRun || result.refused))

@@ -67,6 +67,27 @@ t.test('apply-plan: dry run writes nothing; apply creates; a second run is all u
   t.equal(await snapshot(), drifted)
   t.equal((await client.read<{data: {token_ttl: number}}>('auth/kubernetes/role/cloudtaser-lab-beta'))!.data.token_ttl, 5)
   t.same((await applyPlan(client, plan)).summary, {create: 0, update: 1, unchanged: 3, conflict: 0})
+
+  // The migrator role is for beacon mode: its tokens have the broker's audience, which a kubernetes mount's TokenReview would refuse.
+  const viaBroker = {...plan, openbao: {...plan.openbao, address: 'https://cloudtaser-broker.cloudtaser-system.svc:8200'}}
+  const beforeMigrator = await snapshot()
+  await t.rejects(applyPlan(client, viaBroker, {clusterMigrate: true}), {code: 'MIGRATE_NEEDS_JWT_MOUNT', exitCode: 3}, '--allow-cluster-migrate on a kubernetes mount is refused')
+  t.equal(await snapshot(), beforeMigrator, 'before any write')
+
+  // A migrator this plan wrote (on a jwt mount, in beacon mode) goes when apply-plan runs without the flag; anyone else's stays.
+  const migratorPolicy = `# managed-by: cloudtaser; plan=${plan.metadata.name}\npath "secret/data/lab/alpha/db" {\n  capabilities = ["create", "read", "update"]\n}\n`
+  await client.write('sys/policies/acl/cloudtaser-migrate', {policy: migratorPolicy}, 'PUT')
+  await client.write('auth/kubernetes/role/cloudtaser-migrate', {bound_service_account_names: ['cloudtaser-migrator'], bound_service_account_namespaces: ['cloudtaser-system'], token_policies: ['cloudtaser-migrate']})
+  const dryRevoke = await applyPlan(client, plan, {dryRun: true})
+  t.same(dryRevoke.actions.filter((a) => a.kind === 'delete').map((a) => `${a.resource} ${a.name}`), ['role cloudtaser-migrate', 'policy cloudtaser-migrate'], 'the dry run shows the migrator\'s deletion')
+  t.equal((await client.read('auth/kubernetes/role/cloudtaser-migrate')) !== undefined, true, 'and deletes nothing')
+  t.same((await applyPlan(client, plan)).summary, {create: 0, update: 0, unchanged: 4, conflict: 0, delete: 2})
+  t.equal(await client.read('auth/kubernetes/role/cloudtaser-migrate'), undefined, 'the role is gone')
+  t.equal(await client.read('sys/policies/acl/cloudtaser-migrate'), undefined, 'and its policy')
+  await client.write('sys/policies/acl/cloudtaser-migrate', {policy: migratorPolicy.replace(`plan=${plan.metadata.name}`, 'plan=another')}, 'PUT')
+  t.same((await applyPlan(client, plan)).summary, {create: 0, update: 0, unchanged: 4, conflict: 0}, 'another plan\'s migrator is not this plan\'s to delete')
+  t.ok(await client.read('sys/policies/acl/cloudtaser-migrate'), 'it stays')
+  await client.call('DELETE', 'sys/policies/acl/cloudtaser-migrate')
 })
 
 t.test('verify-plan: fails before values exist; passes after `bao kv put`; names a removed field', async (t) => {

@@ -1,6 +1,8 @@
 // Pure transforms of a plan: desired policies/roles (apply-plan), secret requirements (verify-plan).
 import t from 'tap'
 import {desiredFromPlan, kvMountsOf} from '../../../lib/openbao/apply-plan.js'
+import {planManaged} from '../../../lib/openbao/managed.js'
+import {brokerServiceOf} from '../../../lib/openbao/migrator-access.js'
 import {evaluate, requirementsOf} from '../../../lib/openbao/verify-plan.js'
 import {loadPlan} from '../../../lib/plan/io.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
@@ -75,6 +77,42 @@ t.test('defaults, and vanished or skipped workloads get no access', async (t) =>
 t.test('a path outside the mount is refused with its location', async (t) => {
   const p = tiny({openbao: {kvMount: 'kv'}})
   t.throws(() => desiredFromPlan(p), {code: 'PLAN_PATH_MOUNT_MISMATCH', message: /tenant shop, Deployment\/web, secret 0/})
+})
+
+const BROKER = {openbao: {address: 'https://cloudtaser-broker.cloudtaser-system.svc:8200'}}
+
+t.test('--allow-cluster-migrate: the migrator may create, read and update exactly the active paths, read their metadata, nothing else', async (t) => {
+  t.notOk(desiredFromPlan(tiny(BROKER)).policies.some((p) => p.name === 'cloudtaser-migrate'), 'only when asked')
+  const set = desiredFromPlan(tiny(BROKER), undefined, {clusterMigrate: true})
+  const policy = set.policies.find((p) => p.name === 'cloudtaser-migrate')!
+  t.match(policy.text, /^# managed-by: cloudtaser; plan=tiny\n/, 'owned by the plan, like the tenants\' policies')
+  const rules = [...policy.text.matchAll(/^path "([^"]+)" \{\n {2}capabilities = \[(.*)\]/gm)].map((m) => `${m[1]} ${m[2]}`)
+  const rw = '"create", "read", "update"'
+  t.same(rules, [
+    `secret/data/shop/db ${rw}`, `secret/data/shop/env ${rw}`, `secret/data/shop/tls ${rw}`,
+    'secret/metadata/shop/db "read"', 'secret/metadata/shop/env "read"', 'secret/metadata/shop/tls "read"',
+  ], 'no vanished or skipped workload\'s path, no glob, no delete or list')
+  t.same(set.roles.find((r) => r.name === 'cloudtaser-migrate')!.spec, {
+    bound_service_account_names: ['cloudtaser-migrator'],
+    bound_service_account_namespaces: ['cloudtaser-system'],
+    token_policies: ['cloudtaser-migrate'],
+    token_ttl: 600,
+    token_max_ttl: 1800,
+  })
+  const clash = tiny(BROKER)
+  clash.tenants[0]!.name = 'cloudtaser-migrate'
+  const dup = desiredFromPlan(clash, undefined, {clusterMigrate: true})
+  const conflicts = planManaged(dup, {policies: new Map(), roles: new Map()}).filter((a) => a.kind === 'conflict').map((a) => `${a.resource} ${a.name} ${a.tenant ?? '-'}`)
+  t.same(conflicts, ['policy cloudtaser-migrate cloudtaser-migrate', 'policy cloudtaser-migrate -', 'role cloudtaser-migrate cloudtaser-migrate', 'role cloudtaser-migrate -'], 'a tenant of that name is a conflict, not a shared policy')
+})
+
+t.test('the broker Service from the plan\'s address; any other address is refused', async (t) => {
+  t.same(brokerServiceOf(tiny(BROKER)), {name: 'cloudtaser-broker', namespace: 'cloudtaser-system', port: 8200})
+  t.same(brokerServiceOf(tiny({openbao: {address: 'https://b.ns1.svc.cluster.local'}})), {name: 'b', namespace: 'ns1', port: 443})
+  for (const address of ['https://openbao.eu.example:8200', 'http://cloudtaser-broker.cloudtaser-system.svc:8200', 'https://cloudtaser-broker.cloudtaser-system.svc:8200/x', undefined]) {
+    t.throws(() => brokerServiceOf(tiny({openbao: {address}})), {code: 'MIGRATE_NOT_VIA_BROKER'}, String(address))
+  }
+  t.throws(() => desiredFromPlan(tiny(), undefined, {clusterMigrate: true}), {code: 'MIGRATE_NOT_VIA_BROKER'}, 'apply-plan --allow-cluster-migrate on a plan without the broker')
 })
 
 t.test('verify requirements: one per path, fields unioned (env fields and file items), envFrom needs none', async (t) => {

@@ -21,7 +21,7 @@ export default class TargetMigrateFinalize extends BaseCommand<typeof TargetMigr
     const f = this.flags
     checkApproval(f)
     const loaded = await loadPlan(f.plan)
-    const {kc, bao} = migrateConnections(f)
+    const {kc, bao} = await migrateConnections(f, loaded.plan)
     try {
       const result = await finalize({
         kc, loaded, bao, actor: currentActor(), dryRun: f['dry-run'], secrets: f.secret, concurrency: f.concurrency,

@@ -20,6 +20,7 @@ A different value already in OpenBao is a conflict (exit 6, the differing fields
     'BAO_ADDR=https://openbao.eu.example:8200 <%= config.bin %> target migrate --plan plan.yaml',
     '<%= config.bin %> target migrate --plan plan.yaml --overwrite --json',
     '<%= config.bin %> target migrate --plan plan.yaml --check',
+    '<%= config.bin %> target migrate --plan plan.yaml --via-broker    # beacon mode: from the cluster side, through the broker',
   ]
   static override flags = {
     ...migrateFlags,
@@ -32,7 +33,7 @@ A different value already in OpenBao is a conflict (exit 6, the differing fields
   async run(): Promise<MigrateCommandResult> {
     const f = this.flags
     const loaded = await loadPlan(f.plan)
-    const {kc, bao} = migrateConnections(f)
+    const {kc, bao} = await migrateConnections(f, loaded.plan)
     const actor = currentActor()
     const abort = new AbortController()
     const onSignal = (): void => {

@@ -19,10 +19,11 @@ export default class TargetMigrateRollback extends BaseCommand<typeof TargetMigr
   async run(): Promise<RollbackResult> {
     const f = this.flags
     checkApproval(f)
-    const {kc, bao} = migrateConnections(f)
+    const loaded = await loadPlan(f.plan)
+    const {kc, bao} = await migrateConnections(f, loaded.plan)
     try {
       const result = await rollback({
-        kc, loaded: await loadPlan(f.plan), bao, actor: currentActor(), dryRun: f['dry-run'], secrets: f.secret, concurrency: f.concurrency,
+        kc, loaded, bao, actor: currentActor(), dryRun: f['dry-run'], secrets: f.secret, concurrency: f.concurrency,
         decide: f.interactive ? askRestore : undefined,
         onOutcome: (o) => this.log(renderRollback(o)),
       })
