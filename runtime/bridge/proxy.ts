@@ -6,7 +6,7 @@ import http2 from 'node:http2'
 import type tls from 'node:tls'
 import type {Transport} from '../../lib/openbao/transport.js'
 import type {Logger} from '../beacon/log.js'
-import {JWKS_STALE_HEADER, LIMITS, TUNNEL_PATHS, type JwksPush} from '../tunnel/wire.js'
+import {isLogin, jwtOf, JWKS_STALE_HEADER, LIMITS, TUNNEL_PATHS, type JwksPush} from '../tunnel/wire.js'
 import type {JwksCache} from './jwt.js'
 
 export interface TunnelContext {
@@ -20,7 +20,6 @@ export interface TunnelContext {
   stats: {requests: number; refused: number; logins: number}
 }
 
-const LOGIN = /^\/v1\/auth\/[A-Za-z0-9._/-]+\/login$/
 const FORWARDED = ['x-vault-token', 'x-vault-namespace', 'x-vault-request', 'content-type', 'x-vault-wrap-ttl']
 
 export function serveTunnel(sock: tls.TLSSocket, ctx: TunnelContext): http2.ServerHttp2Session {
@@ -85,7 +84,7 @@ async function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHt
     if (!url.pathname.startsWith('/v1/') || url.pathname.includes('/../')) return refuse(stream, ctx, 400, path, 'not an OpenBao API path')
     const fwd: Record<string, string> = {}
     for (const h of FORWARDED) if (typeof headers[h] === 'string') fwd[h] = headers[h]
-    if ((method === 'POST' || method === 'PUT') && LOGIN.test(url.pathname)) {
+    if (isLogin(method, url.pathname)) {
       const jwt = jwtOf(body)
       if (jwt === undefined) return refuse(stream, ctx, 403, url.pathname, 'a login through the bridge must carry a ServiceAccount token (jwt)')
       const v = ctx.jwks.verify(jwt)
@@ -110,11 +109,4 @@ function refuse(stream: http2.ServerHttp2Stream, ctx: TunnelContext, status: num
   ctx.stats.refused++
   ctx.logger('warn', 'request_refused', {cluster: ctx.cluster, path, reason: why})
   respond(stream, status, {errors: [`cloudtaser bridge: ${why}`]}, extra)
-}
-
-/** The `jwt` member of a JSON login body, found without parsing the rest (it may hold other credentials). */
-function jwtOf(body: Buffer | undefined): string | undefined {
-  if (!body) return undefined
-  const m = /"jwt"\s*:\s*"([A-Za-z0-9_\-.]+)"/.exec(body.toString('latin1'))
-  return m?.[1]
 }

@@ -12,10 +12,11 @@ import {initInfoHash} from '../../lib/infohash.js'
 import type {KubeHttp} from '../../lib/kube/http.js'
 import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../beacon/client.js'
 import type {Logger} from '../beacon/log.js'
-import {brokerAudience, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
+import {brokerAudience, isLogin, jwtOf, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
 import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
 import {publishCa} from './publish-ca.js'
 import {keepRenewed} from './renew.js'
+import {reviewToken, type Review} from './token-review.js'
 import {listenReverse} from './reverse.js'
 
 export interface BrokerOptions {
@@ -38,6 +39,8 @@ export interface BrokerOptions {
   ipAddresses: string[]
   logger: Logger
   backoff?: {baseMs?: number; maxMs?: number}
+  /** Check each wrapper login with a TokenReview before it enters the tunnel (runtime/broker/token-review.ts). */
+  reviewTokens?: boolean
   /** Tests: renew this long after each certificate instead of at two thirds of its life. */
   renewAfterMs?: number
   /** Pause after the bridge refused the tunnel (or a peer failed the pin), before dialling again. */
@@ -54,7 +57,7 @@ export interface Broker {
   reversePort?: number
   state(): {tunnel: TunnelState; lastError?: string; serial?: string}
   identity: Promise<BrokerIdentity>
-  stats: {requests: number; unavailable: number; tunnels: number}
+  stats: {requests: number; unavailable: number; tunnels: number; refused: number}
   stop(): Promise<void>
 }
 
@@ -66,7 +69,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   const reverse = o.reverse ? await listenReverse({...o.reverse, rooms: [initInfoHash(o.fingerprint), Buffer.from(o.caPin!, 'hex')], logger: log}) : undefined
   const link = reverse ? {address: `${o.reverse!.host}:${reverse.port}`, dial: reverse.accept} : o.beacon!
 
-  const stats = {requests: 0, unavailable: 0, tunnels: 0}
+  const stats = {requests: 0, unavailable: 0, tunnels: 0, refused: 0}
   let tunnel: TunnelState = 'bootstrapping'
   let lastError: string | undefined
   let session: http2.ClientHttp2Session | undefined
@@ -201,6 +204,16 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
     const body = n ? Buffer.concat(chunks, n) : undefined
     chunks.forEach((c) => c.fill(0))
     try {
+      if (o.reviewTokens && isLogin(req.method ?? 'GET', new URL(req.url ?? '/', 'https://broker').pathname)) {
+        const jwt = jwtOf(body)
+        const review: Review = jwt ? await reviewToken(o.kube, jwt) : {ok: false, reason: 'a login must carry a ServiceAccount token (jwt)'}
+        if (!review.ok) {
+          stats.refused++
+          log('warn', 'login_refused', {path: req.url, reason: review.reason})
+          res.writeHead(403, {'content-type': 'application/json'}).end(JSON.stringify({errors: [`cloudtaser broker: ${review.reason}`]}))
+          return
+        }
+      }
       const headers: http2.OutgoingHttpHeaders = {':method': req.method ?? 'GET', ':path': req.url ?? '/'}
       for (const h of ['x-vault-token', 'x-vault-namespace', 'x-vault-request', 'content-type', 'x-vault-wrap-ttl']) if (req.headers[h]) headers[h] = req.headers[h]
       for (let attempt = 0; ; attempt++) {

@@ -127,3 +127,14 @@ export function readLine<T>(sock: Duplex, timeoutMs = LIMITS.lineTimeoutMs): Pro
     sock.resume()
   })
 }
+
+const LOGIN = /^\/v1\/auth\/[A-Za-z0-9._/-]+\/login$/
+/** An OpenBao login: the one request that carries a ServiceAccount token instead of an OpenBao token. */
+export const isLogin = (method: string, pathname: string) => (method === 'POST' || method === 'PUT') && LOGIN.test(pathname)
+
+/** The `jwt` member of a JSON login body, found without parsing the rest (it may hold other credentials). */
+export function jwtOf(body: Buffer | undefined): string | undefined {
+  if (!body) return undefined
+  const m = /"jwt"\s*:\s*"([A-Za-z0-9_\-.]+)"/.exec(body.toString('latin1'))
+  return m?.[1]
+}

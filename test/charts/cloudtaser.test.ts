@@ -348,6 +348,7 @@ t.test('beacon mode: the broker Deployment, its least-privilege RBAC, and the we
   t.same(one(objects, 'ClusterRole', 'cloudtaser-broker').rules, [
     {apiGroups: [''], resources: ['namespaces'], resourceNames: ['kube-system'], verbs: ['get']},
     {nonResourceURLs: ['/.well-known/openid-configuration', '/openid/v1/jwks'], verbs: ['get']},
+    {apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create']},
   ])
   t.same(one(objects, 'Role', 'cloudtaser-broker').rules, [
     {apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['cloudtaser-broker'], verbs: ['create']},

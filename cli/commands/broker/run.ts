@@ -34,6 +34,7 @@ export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
     'service-account': Flags.string({description: 'NAMESPACE/NAME of the broker\'s own ServiceAccount. With --ca-sha256, a restarted broker renews its certificate with a token of it (TokenRequest, audience bound to this cluster); without it a restart needs `source register --rotate-ca`.'}),
     'publish-ca': Flags.string({description: 'NAMESPACE/NAME of a ConfigMap to write the cluster CA certificate to (key ca.crt) after bootstrap; the operator\'s --broker-ca-configmap reads it and gives it to wrappers.'}),
     'reverse-listen': Flags.string({description: 'Reverse-connect instead of a beacon: HOST:PORT where the bridge dials in (behind a LoadBalancer or NodePort; register it with `source register --reverse-endpoint`). Needs --ca-sha256.', exclusive: ['beacon'], helpGroup: 'BEACON'}),
+    'token-review': Flags.boolean({description: 'Check each wrapper login with a TokenReview before it enters the tunnel: the apiserver also refuses tokens of deleted Pods and ServiceAccounts, which a signature check cannot see (needs create on tokenreviews).', default: true, allowNo: true}),
     host: Flags.string({description: 'Listen address for wrappers.', default: '0.0.0.0'}),
     port: Flags.integer({description: 'HTTPS port for wrappers (0: any free port).', default: 8200, min: 0, max: 65535}),
     'ops-host': Flags.string({description: 'Listen address for /healthz, /readyz and /statusz.', default: '0.0.0.0'}),
@@ -56,7 +57,7 @@ export default class BrokerRun extends BaseCommand<typeof BrokerRun> {
     const reverse = f['reverse-listen'] ? listenAddress(f['reverse-listen']) : undefined
     const kube = await kubeHttp(kubeTargetFromFlags(f))
     const fingerprint = await readFingerprint(kube)
-    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), reverse, kube, caPin: f['ca-sha256'], serviceAccount: sa ? {namespace: sa[0]!, name: sa[1]!} : undefined, publishCa: pub ? {namespace: pub[0]!, name: pub[1]!} : undefined, host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
+    const broker = await startBroker({fingerprint, beacon: beaconDialFromFlags(f), reverse, kube, reviewTokens: f['token-review'], caPin: f['ca-sha256'], serviceAccount: sa ? {namespace: sa[0]!, name: sa[1]!} : undefined, publishCa: pub ? {namespace: pub[0]!, name: pub[1]!} : undefined, host: f.host, port: f.port, opsHost: f['ops-host'], opsPort: f['ops-port'], dnsNames: f['dns-name'], ipAddresses: f['ip-address'], logger: jsonLogger(process.stderr, f['log-level'] as 'info', 'broker')})
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve)
       process.once('SIGINT', resolve)

@@ -7,6 +7,8 @@
 import t from 'tap'
 import {createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type JsonWebKey} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import {tmpdir} from 'node:os'
@@ -79,7 +81,7 @@ await core.createNamespacedServiceAccount({namespace: 'cloudtaser-system', body:
 const brokerLog = recorder()
 const brokers: Broker[] = []
 t.teardown(() => Promise.all(brokers.map((b) => b.stop())))
-const broker = await startBroker({fingerprint, reverse: {host: '127.0.0.1', port: 0}, kube, caPin: pin, serviceAccount: {namespace: 'cloudtaser-system', name: 'cloudtaser-broker'}, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: ['cloudtaser-broker.cloudtaser-system.svc'], ipAddresses: ['127.0.0.1'], logger: brokerLog.logger, backoff: {baseMs: 50, maxMs: 500}, refusedDelayMs: 200})
+const broker = await startBroker({fingerprint, reverse: {host: '127.0.0.1', port: 0}, kube, reviewTokens: true, caPin: pin, serviceAccount: {namespace: 'cloudtaser-system', name: 'cloudtaser-broker'}, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: ['cloudtaser-broker.cloudtaser-system.svc'], ipAddresses: ['127.0.0.1'], logger: brokerLog.logger, backoff: {baseMs: 50, maxMs: 500}, refusedDelayMs: 200})
 brokers.push(broker)
 
 // What the OpenBao side's network carries: a recorder in front of the broker's endpoint.
@@ -154,6 +156,30 @@ t.test('register --reverse-endpoint: the bridge dials the broker, which bootstra
   t.same(bridge.ready(), {ok: true})
   const m = bridge.metrics()
   for (const line of ['cloudtaser_bridge_clusters{state="operational"} 1', 'cloudtaser_bridge_tunnels_open 1', 'cloudtaser_bridge_bootstraps_total 1', 'cloudtaser_bridge_logins_total 1']) t.ok(m.split('\n').includes(line), `metrics: ${line}`)
+})
+
+t.test('the broker checks each login with a TokenReview: a deleted ServiceAccount\'s token, whose signature is still good, goes no further', async (t) => {
+  await core.createNamespacedServiceAccount({namespace: 'apps', body: {metadata: {name: 'gone'}}})
+  const token = (await core.createNamespacedServiceAccountToken({name: 'gone', namespace: 'apps', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
+  await core.deleteNamespacedServiceAccount({name: 'gone', namespace: 'apps'})
+  // OpenBao's jwt method, like the bridge, checks only signature and claims: it still takes the token.
+  await root('POST', 'auth/k8s-rev/role/gone', {role_type: 'jwt', user_claim: 'sub', bound_subject: 'system:serviceaccount:apps:gone', bound_audiences: [issuer], token_policies: ['default'], token_ttl: '1m'})
+  const direct = await root('POST', 'auth/k8s-rev/login', {role: 'gone', jwt: token})
+  t.equal(direct.status, 200, 'the control: OpenBao alone accepts the deleted ServiceAccount\'s token')
+  const r = await new Promise<{status: number; body: string}>((resolve, reject) => {
+    const req = https.request(`${broker.url()}/v1/auth/k8s-rev/login`, {method: 'POST', ca: readFileSync(caFile), headers: {'content-type': 'application/json'}}, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => (body += c.toString()))
+      res.on('end', () => resolve({status: res.statusCode!, body}))
+    })
+    req.on('error', reject)
+    req.end(JSON.stringify({role: 'gone', jwt: token}))
+  })
+  t.equal(r.status, 403)
+  t.match(r.body, /cloudtaser broker: the cluster does not accept this ServiceAccount token/)
+  t.ok(brokerLog.has('login_refused'), 'the broker logged the refusal')
+  t.notOk(bridgeLog.has('login_forwarded', {serviceAccount: 'gone'}), 'the login never reached the bridge')
+  t.notOk(JSON.stringify(brokerLog.lines).includes(token), 'the token is not logged')
 })
 
 /** Connects to the broker's endpoint, sends `hello`, and returns the status bytes it got before the close (or after ms). */
