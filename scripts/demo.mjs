@@ -3,7 +3,7 @@
 // node, ending with a protected app running:
 //   lab up (control plane, OpenBao, a node) -> images -> target install (Helm) -> Debian's Redis and its
 //   client reading a Kubernetes Secret -> target connect -> discover -> review -> apply-plan ->
-//   values into OpenBao -> verify-plan -> protect --wait -> the Secret deleted -> a rotation in
+//   target migrate (the values into OpenBao) -> verify-plan -> protect --wait -> the Secret deleted -> a rotation in
 //   OpenBao reaches both apps -> leak hunt over etcd, the node's disk, every log and file.
 // `--mode beacon`: OpenBao in a network of its own that the cluster cannot reach, with the bridge
 // beside it and the beacon between (docs/bridge.md, "The main job in beacon mode").
@@ -152,22 +152,15 @@ step('7. (review the plan in a pull request; it is the only thing that crosses t
 cli(['plan', 'validate', planFile])
 
 step('8. On the OpenBao side: policies and roles exactly as reviewed')
-cli(['source', 'apply-plan', planFile])
+// Beacon mode: also a role for the cluster-side copy, limited to the plan's paths (docs/migrate.md).
+cli(['source', 'apply-plan', planFile, ...(beacon ? ['--allow-cluster-migrate'] : [])])
 
-step('9. Someone with the values writes them into OpenBao with the bao CLI (values on stdin, never argv)')
+step(`9. Copy the values from the Kubernetes Secrets into OpenBao (in memory only, proven by digest, recorded in the plan)${beacon ? ': from the cluster side, through the broker' : ''}`)
+cli(['target', 'migrate', '--plan', planFile, ...(beacon ? ['--via-broker'] : [])])
 const plan = load(readFileSync(planFile, 'utf8'))
-const secretValues = Object.fromEntries(objects.filter((o) => o.kind === 'Secret').map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o.stringData]))
 const bao = join(env.CLOUDTASER_LAB_DIR, 'bin/bao')
-const paths = new Map()
-for (const tenant of plan.tenants) {
-  for (const w of tenant.workloads) {
-    for (const s of w.secrets) paths.set(s.vaultPath.replace('/data/', '/'), secretValues[`${tenant.namespace}/${s.source.name}`])
-  }
-}
-for (const [path, values] of paths) {
-  say(`$ bao kv put ${path} - < values.json\n`)
-  run(bao, ['kv', 'put', path, '-'], {input: JSON.stringify(values), quiet: true})
-}
+// The KV paths the plan maps, as the bao CLI names them (the rotation below writes one).
+const paths = new Set(plan.tenants.flatMap((tenant) => tenant.workloads.flatMap((w) => w.secrets.map((s) => s.vaultPath.replace('/data/', '/')))))
 
 step('10. Verify every secret the plan needs is in OpenBao')
 cli(['source', 'verify-plan', planFile])
