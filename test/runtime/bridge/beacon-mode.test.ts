@@ -6,7 +6,7 @@
 // bootstrap and the tunnel, with the log line on both sides.
 import t from 'tap'
 import {spawn} from 'node:child_process'
-import {createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type JsonWebKey} from 'node:crypto'
+import {generateKeyPairSync, randomBytes, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
@@ -21,7 +21,7 @@ import {generateClusterCa} from '../../../lib/openbao/cluster-ca.js'
 import {issueLeaf} from '../../../lib/x509/issue.js'
 import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
 import {runBeaconClient} from '../../../runtime/beacon/client.js'
-import type {LogFields, Logger} from '../../../runtime/beacon/log.js'
+import type {Logger} from '../../../runtime/beacon/log.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
 import {bridgeFleetPolicy} from '../../../lib/openbao/bridge-policy.js'
 import {bootstrapBroker} from '../../../runtime/broker/bootstrap.js'
@@ -29,20 +29,7 @@ import {startBroker, type Broker, type BrokerOptions} from '../../../runtime/bro
 import {brokerAudience} from '../../../runtime/tunnel/wire.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, runWrapper, type Run} from '../wrapper/helpers.js'
-
-const until = async (cond: () => boolean, what: string, ms = 20_000) => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-type Line = LogFields & {event: string; level: string}
-const recorder = () => {
-  const lines: Line[] = []
-  const logger: Logger = (level, event, fields) => void lines.push({level, event, ...fields})
-  return {lines, logger, has: (event: string, match: Record<string, unknown> = {}) => lines.some((l) => l.event === event && Object.entries(match).every(([k, v]) => (v instanceof RegExp ? v.test(String(l[k])) : l[k] === v)))}
-}
+import {jwtAuthFromCluster, recorder, until} from './helpers.js'
 
 const lab = await startLab({node: false})
 t.teardown(() => lab.stop())
@@ -87,12 +74,7 @@ const bridgeToken = ((await root('POST', 'auth/token/create', {policies: ['cloud
 // OpenBao cannot reach the apiserver in beacon mode: the JWT auth method checks ServiceAccount
 // tokens with the cluster's public keys (what the bridge checks too), no TokenReview.
 const kube = await kubeHttp(lab.kubeConfig)
-const issuer = (await kube.get<{issuer: string}>('/.well-known/openid-configuration')).issuer
-const jwks = await kube.get<{keys: object[]}>('/openid/v1/jwks', 'application/jwk-set+json')
-// node:crypto imports each JWK and exports it as the PEM OpenBao's config wants.
-const pems = jwks.keys.map((k) => createPublicKey({key: k as JsonWebKey, format: 'jwk'}).export({type: 'spki', format: 'pem'}) as string)
-await root('POST', 'sys/auth/k8s-beacon', {type: 'jwt'})
-await root('POST', 'auth/k8s-beacon/config', {jwt_validation_pubkeys: pems, bound_issuer: issuer})
+const issuer = await jwtAuthFromCluster(kube, root, 'k8s-beacon')
 await root('PUT', 'sys/policies/acl/billing-read', {policy: 'path "secret/data/billing/*" { capabilities = ["read"] }'})
 await root('POST', 'auth/k8s-beacon/role/billing', {role_type: 'jwt', user_claim: 'sub', bound_subject: 'system:serviceaccount:apps:billing', bound_audiences: [issuer], token_policies: ['billing-read'], token_ttl: '10m'})
 const canary = `canary-beacon-${randomBytes(8).toString('hex')}`

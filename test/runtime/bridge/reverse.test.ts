@@ -5,7 +5,7 @@
 // wrong role, posing as the bridge in the init room (the broker sends nothing and waits for the
 // registered bridge) and in the operational room (mTLS refuses it).
 import t from 'tap'
-import {createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type JsonWebKey} from 'node:crypto'
+import {generateKeyPairSync, randomBytes, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {readFileSync} from 'node:fs'
 import https from 'node:https'
@@ -23,26 +23,12 @@ import {generateClusterCa} from '../../../lib/openbao/cluster-ca.js'
 import {issueLeaf} from '../../../lib/x509/issue.js'
 import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
 import {encodeHello, Status} from '../../../runtime/beacon/protocol.js'
-import type {LogFields, Logger} from '../../../runtime/beacon/log.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
 import {bridgeFleetPolicy} from '../../../lib/openbao/bridge-policy.js'
 import {startBroker, type Broker} from '../../../runtime/broker/broker.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, runWrapper, type Run} from '../wrapper/helpers.js'
-
-const until = async (cond: () => boolean, what: string, ms = 20_000) => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-type Line = LogFields & {event: string; level: string}
-const recorder = () => {
-  const lines: Line[] = []
-  const logger: Logger = (level, event, fields) => void lines.push({level, event, ...fields})
-  return {lines, logger, has: (event: string, match: Record<string, unknown> = {}) => lines.some((l) => l.event === event && Object.entries(match).every(([k, v]) => (v instanceof RegExp ? v.test(String(l[k])) : l[k] === v)))}
-}
+import {jwtAuthFromCluster, recorder, until} from './helpers.js'
 
 const lab = await startLab({node: false})
 t.teardown(() => lab.stop())
@@ -60,11 +46,7 @@ await root('PUT', 'sys/policies/acl/cloudtaser-bridge', {policy: bridgeFleetPoli
 const bridgeToken = ((await root('POST', 'auth/token/create', {policies: ['cloudtaser-bridge'], no_default_policy: true, ttl: '1h'})).body as {auth: {client_token: string}}).auth.client_token
 
 const kube = await kubeHttp(lab.kubeConfig)
-const issuer = (await kube.get<{issuer: string}>('/.well-known/openid-configuration')).issuer
-const jwks = await kube.get<{keys: object[]}>('/openid/v1/jwks', 'application/jwk-set+json')
-const pems = jwks.keys.map((k) => createPublicKey({key: k as JsonWebKey, format: 'jwk'}).export({type: 'spki', format: 'pem'}) as string)
-await root('POST', 'sys/auth/k8s-rev', {type: 'jwt'})
-await root('POST', 'auth/k8s-rev/config', {jwt_validation_pubkeys: pems, bound_issuer: issuer})
+const issuer = await jwtAuthFromCluster(kube, root, 'k8s-rev')
 await root('PUT', 'sys/policies/acl/billing-read', {policy: 'path "secret/data/billing/*" { capabilities = ["read"] }'})
 await root('POST', 'auth/k8s-rev/role/billing', {role_type: 'jwt', user_claim: 'sub', bound_subject: 'system:serviceaccount:apps:billing', bound_audiences: [issuer], token_policies: ['billing-read'], token_ttl: '10m'})
 const canary = `canary-reverse-${randomBytes(8).toString('hex')}`
@@ -115,6 +97,23 @@ t.teardown(async () => {
 const runs: Run[] = []
 t.teardown(() => runs.forEach((r) => r.killAll()))
 const caFile = join(work, 'ca.pem')
+/** The Rust wrapper with the broker at `url` as its only OpenBao address. */
+const startWrapper = (url: string) => {
+  const r = runWrapper({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
+    CLOUDTASER_VAULT_ADDR: url,
+    CLOUDTASER_VAULT_CACERT: caFile,
+    CLOUDTASER_VAULT_AUTH_PATH: 'auth/k8s-rev',
+    CLOUDTASER_VAULT_ROLE: 'billing',
+    CLOUDTASER_SA_TOKEN_FILE: tokenFile,
+    CLOUDTASER_SECRET_PATHS: 'secret/data/billing/db',
+    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
+    CLOUDTASER_START_DEADLINE: '8s',
+  })
+  runs.push(r)
+  return r
+}
 
 t.test('a bridge without a beacon skips a cluster registered without an endpoint, and says why', async (t) => {
   t.same(bridge.clusters(), {})
@@ -137,19 +136,7 @@ t.test('register --reverse-endpoint: the bridge dials the broker, which bootstra
   t.same(bridge.clusters(), {[fingerprint]: 'operational'})
   t.ok(bridgeLog.has('cluster_rooms', {cluster: fingerprint, via: `reverse-connect ${endpoint}`}))
 
-  const r = runWrapper({
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
-    CLOUDTASER_VAULT_ADDR: broker.url()!,
-    CLOUDTASER_VAULT_CACERT: caFile,
-    CLOUDTASER_VAULT_AUTH_PATH: 'auth/k8s-rev',
-    CLOUDTASER_VAULT_ROLE: 'billing',
-    CLOUDTASER_SA_TOKEN_FILE: tokenFile,
-    CLOUDTASER_SECRET_PATHS: 'secret/data/billing/db',
-    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
-    CLOUDTASER_START_DEADLINE: '8s',
-  })
-  runs.push(r)
+  const r = startWrapper(broker.url()!)
   t.equal((await r.waitFor('start')).env!.PGPASSWORD, canary)
   t.ok(bridgeLog.has('login_forwarded', {namespace: 'apps', serviceAccount: 'billing'}), 'the bridge checked the token before the login went on')
   r.killAll()
@@ -300,19 +287,7 @@ t.test('renewal before expiry: the broker renews over its live tunnel and moves 
   const init = ((await root('GET', `cloudtaser/${fingerprint.slice(0, 8)}/cloudtaser/data/clusters/${fingerprint}/initialized`)).body as {data: {data: {serial: string}}}).data.data
   t.equal(init.serial, renewed, 'OpenBao names the new certificate (the old one is revoked)')
   t.notOk(log.has('tunnel_refused'), 'the new tunnel was admitted at once')
-  const r = runWrapper({
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    CLOUDTASER_ORIGINAL_CMD: JSON.stringify([process.execPath, '-e', CHILD_SCRIPT]),
-    CLOUDTASER_VAULT_ADDR: b.url()!,
-    CLOUDTASER_VAULT_CACERT: caFile,
-    CLOUDTASER_VAULT_AUTH_PATH: 'auth/k8s-rev',
-    CLOUDTASER_VAULT_ROLE: 'billing',
-    CLOUDTASER_SA_TOKEN_FILE: tokenFile,
-    CLOUDTASER_SECRET_PATHS: 'secret/data/billing/db',
-    CLOUDTASER_ENV_MAP: 'password=PGPASSWORD',
-    CLOUDTASER_START_DEADLINE: '8s',
-  })
-  runs.push(r)
+  const r = startWrapper(b.url()!)
   t.equal((await r.waitFor('start')).env!.PGPASSWORD, canary, 'a wrapper after the renewal gets its secret (the listener serves the new certificate)')
   r.killAll()
   await b.stop()
