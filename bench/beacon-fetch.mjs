@@ -3,12 +3,13 @@
 // at start (kubernetes-style JWT login, then one KV read), N times each way, sequentially:
 //   direct:  client -> OpenBao
 //   beacon:  client -> broker (TLS, cluster CA) -> beacon (own process) -> bridge -> OpenBao
-// The bridge checks each login's ServiceAccount token against the cluster's JWKS before OpenBao
-// sees it, as in production. Then throughput: one 4 MiB KV value read both ways (the tunnel's
+//   reverse: client -> broker -> bridge (which dialled the broker's endpoint) -> OpenBao
+// As in production, the broker reviews each login with a TokenReview and the bridge checks its
+// token against the cluster's JWKS before OpenBao sees it. Then throughput: one 4 MiB KV value read both ways (the tunnel's
 // HTTP/2 stream vs a direct response), median of ROUNDS. Needs `npm run build` (imports dist/).
 // Env: N (default 300), ROUNDS (5).
 import {spawn} from 'node:child_process'
-import {createPublicKey, randomBytes} from 'node:crypto'
+import crypto, {createPublicKey, randomBytes} from 'node:crypto'
 import {request as httpRequest} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 
@@ -82,12 +83,21 @@ try {
   const bridgeClient = new OpenBaoClient({addr: lab.baoAddr, token: bridgeToken, tokenSource: 'flag', timeoutMs: 5000, attempts: 2})
   const bridge = await startBridge({client: bridgeClient, baoAddr: lab.baoAddr, transport: baoTransport, beacon, logger: quiet, refreshMs: 600_000})
   cleanup.push(() => bridge.stop(), () => bridgeClient.close(), () => baoTransport.close())
-  const broker = await startBroker({fingerprint, beacon, kube, caPin: reg.infoHashes.operational, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: [], ipAddresses: ['127.0.0.1'], logger: quiet})
+  const broker = await startBroker({fingerprint, beacon, kube, reviewTokens: true, caPin: reg.infoHashes.operational, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: [], ipAddresses: ['127.0.0.1'], logger: quiet})
   cleanup.push(() => broker.stop())
-  const {ca} = await broker.identity
-  for (const end = Date.now() + 30_000; broker.state().tunnel !== 'up'; await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) throw new Error('the tunnel did not come up')
+  // Reverse-connect: a second registration (the bridge serves both) whose broker the bridge dials.
+  const fp2 = crypto.randomUUID()
+  const reg2 = await registerCluster(rootClient, {fingerprint: fp2, from: 'flag'})
+  const reverseBroker = await startBroker({fingerprint: fp2, reverse: {host: '127.0.0.1', port: 0}, kube, reviewTokens: true, caPin: reg2.infoHashes.operational, host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0, dnsNames: [], ipAddresses: ['127.0.0.1'], logger: quiet})
+  cleanup.push(() => reverseBroker.stop())
+  await registerCluster(rootClient, {fingerprint: fp2, from: 'flag'}, {reverseEndpoint: `127.0.0.1:${reverseBroker.reversePort}`})
+  await bridge.refresh()
+  for (const b of [broker, reverseBroker]) {
+    await b.identity
+    for (const end = Date.now() + 30_000; b.state().tunnel !== 'up'; await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) throw new Error('a tunnel did not come up')
+  }
 
-  const ways = {direct: {base: lab.baoAddr}, beacon: {base: broker.url(), ca}}
+  const ways = {direct: {base: lab.baoAddr}, beacon: {base: broker.url(), ca: (await broker.identity).ca}, reverse: {base: reverseBroker.url(), ca: (await reverseBroker.identity).ca}}
   const fetchSecret = async (w) => {
     const login = JSON.parse(await call(w.base, 'POST', '/v1/auth/k8s-beacon/login', {ca: w.ca, body: JSON.stringify({role: 'billing', jwt})}))
     await call(w.base, 'GET', '/v1/secret/data/billing/db', {ca: w.ca, token: login.auth.client_token})
@@ -106,7 +116,7 @@ try {
     xs.sort((a, b) => a - b)
     latency[name] = {p50: pct(xs, 50), p99: pct(xs, 99)}
   }
-  const throughput = {direct: [], beacon: []}
+  const throughput = Object.fromEntries(Object.keys(ways).map((k) => [k, []]))
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, w] of Object.entries(ways)) {
       const token = await fetchSecret(w)
@@ -116,12 +126,12 @@ try {
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  const mbps = {direct: median(throughput.direct), beacon: median(throughput.beacon)}
+  const mbps = Object.fromEntries(Object.entries(throughput).map(([k, xs]) => [k, median(xs)]))
   const f = (x) => x.toFixed(1)
   console.log(`secret fetch (JWT login + KV read), N=${N} each, sequential, one run on loopback:`)
   for (const name of Object.keys(ways)) console.log(`  ${name.padEnd(7)} p50 ${f(latency[name].p50)} ms  p99 ${f(latency[name].p99)} ms`)
-  console.log(`  beacon/direct: p50 x${(latency.beacon.p50 / latency.direct.p50).toFixed(2)}, p99 x${(latency.beacon.p99 / latency.direct.p99).toFixed(2)}`)
-  console.log(`one ~4 MiB KV response, median of ${ROUNDS}: direct ${f(mbps.direct)} MiB/s, beacon ${f(mbps.beacon)} MiB/s (x${(mbps.beacon / mbps.direct).toFixed(2)})`)
+  for (const name of ['beacon', 'reverse']) console.log(`  ${name}/direct: p50 x${(latency[name].p50 / latency.direct.p50).toFixed(2)}, p99 x${(latency[name].p99 / latency.direct.p99).toFixed(2)}`)
+  console.log(`one ~4 MiB KV response, median of ${ROUNDS}: ${Object.entries(mbps).map(([k, v]) => `${k} ${f(v)} MiB/s (x${(v / mbps.direct).toFixed(2)})`).join(', ')}`)
   console.log(JSON.stringify({n: N, rounds: ROUNDS, latencyMs: latency, throughputMiBps: mbps}))
 } finally {
   for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => {})
