@@ -50,8 +50,10 @@ t.test('target install --mode reverse; register --reverse-endpoint; the OpenBao 
   await side.startBridge({beacon: false})
 
   await until('the broker\'s tunnel', async () => (/"event":"tunnel_up"/.test(kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-broker'], {allowFail: true}).stdout) ? true : undefined))
+  // The bridge's lines arrive on its stderr pipe, read between polls: wait for them too.
+  await until('the bridge\'s bootstrap line', async () => (/"event":"bootstrap_issued"/.test(bridgeLog.join('')) ? true : undefined), 10_000)
+  t.pass('the broker bootstrapped through the connection the bridge made')
   t.match(bridgeLog.join(''), new RegExp(`"event":"cluster_rooms"[^\\n]*"via":"reverse-connect ${nodeIp}:${nodePort}"`), 'the bridge dialled the registered endpoint')
-  t.match(bridgeLog.join(''), /"event":"bootstrap_issued"/, 'the broker bootstrapped through it')
   // The tunnel is up, so the endpoint works; everything else is shut.
   t.not(fromEu(nodeIp, 10250), 'reached', `the OpenBao side cannot reach the kubelet on the same node (${fromEu(nodeIp, 10250)})`)
   t.not(fromEu(apiserver, 6443), 'reached', `nor the apiserver (${fromEu(apiserver, 6443)})`)
