@@ -2,6 +2,7 @@
 import t from 'tap'
 import type {LiveWorkload} from '../../../lib/kube/pod-template.js'
 import {Annotations} from '../../../lib/annotations.js'
+import {mergeDiscovery} from '../../../lib/discover/update.js'
 import {buildPlan, DEFAULT_PATH_TEMPLATE, type DiscoverOptions} from '../../../lib/discover/transform.js'
 import {validatePlan} from '../../../lib/plan/validate.js'
 
@@ -47,4 +48,12 @@ t.test('the schema refuses an upstream with credentials or a path, and a non-KV-
     p.tenants[0]!.workloads[0]!.s3Proxy![field] = value
     t.ok(validatePlan(p).length > 0, `${field}: ${value}`)
   }
+})
+
+t.test('--update follows the pod template: added when asked for, removed when no longer', async (t) => {
+  const added = mergeDiscovery(plan(), plan(s3), '2026-12-05T00:00:00Z').plan
+  t.equal(added.tenants[0]!.workloads[0]!.s3Proxy?.transitKey, 'shop-data')
+  t.same(validatePlan(added), [])
+  const removed = mergeDiscovery(plan(s3), plan(), '2026-12-05T00:00:00Z').plan
+  t.notOk('s3Proxy' in removed.tenants[0]!.workloads[0]!)
 })
