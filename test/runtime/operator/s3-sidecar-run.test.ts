@@ -2,8 +2,9 @@
 // the webhook wrote, against the lab's real apiserver (TokenRequest token, kubernetes auth), real
 // OpenBao (KV for the credentials, Transit for the data keys) and versitygw. Only what exists in
 // a container and not here is substituted (node and bin/run.js paths, the token path, the fixed
-// ports, which another test could hold), each substitution checked. Objects round-trip encrypted,
-// and no credential is in the Pod spec or the wrapper's environment.
+// ports, which another test could hold), each substitution checked. The role's policy is the one
+// apply-plan writes for the plan's s3Proxy. Objects round-trip encrypted, and no credential is in
+// the Pod spec or the wrapper's environment.
 import t from 'tap'
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -19,6 +20,8 @@ import {expand} from '../../../lib/expansion.js'
 import {startLab, startS3Server} from '../../../lib/lab/index.js'
 import {applyPatch, mutatePod, TOKEN_DIR} from '../../../runtime/operator/mutation.js'
 import {CLOUDTASER_IMAGE_ENTRYPOINT, S3_PROXY_CONTAINER} from '../../../runtime/operator/s3-sidecar.js'
+import {desiredFromPlan} from '../../../lib/openbao/apply-plan.js'
+import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {sdkFor, storedFiles} from '../s3-proxy/fixture.js'
 import {wrapperBinary} from '../wrapper/helpers.js'
@@ -44,15 +47,30 @@ await root('POST', 'sys/auth/k8s-lab', {type: 'kubernetes'})
 await root('POST', 'auth/k8s-lab/config', {kubernetes_host: lab.controlPlane.server, kubernetes_ca_cert: lab.controlPlane.caPem, token_reviewer_jwt: await tokenFor('token-reviewer', 'openbao'), disable_local_ca_jwt: true})
 await root('POST', 'sys/mounts/transit', {type: 'transit'})
 await root('POST', 'transit/keys/billing-objects', {})
-// What docs/s3-proxy.md says the role needs: the credentials path and the Transit calls.
-await root('PUT', 'sys/policies/acl/billing-s3', {
-  policy: [
-    'path "secret/data/billing/s3" { capabilities = ["read"] }',
-    'path "transit/encrypt/billing-objects" { capabilities = ["update"] }',
-    'path "transit/decrypt/billing-objects" { capabilities = ["update"] }',
-    'path "transit/keys/billing-objects" { capabilities = ["read"] }',
-  ].join('\n'),
-})
+// The policy `source apply-plan` writes for a plan whose workload records this s3Proxy: the proxy
+// and the app's wrapper run with exactly that.
+const plan: MigrationPlan = {
+  apiVersion: 'cloudtaser.io/v1',
+  kind: 'MigrationPlan',
+  metadata: {name: 'lab'},
+  tenants: [
+    {
+      name: 'apps',
+      namespace: 'apps',
+      workloads: [
+        {
+          kind: 'Deployment',
+          name: 'billing',
+          serviceAccount: 'billing',
+          secrets: [],
+          s3Proxy: {upstream: s3.endpoint, region: s3.region, transitKey: 'billing-objects', credentials: 'secret/data/billing/s3'},
+          status: {state: 'pending'},
+        },
+      ],
+    },
+  ],
+}
+await root('PUT', 'sys/policies/acl/billing-s3', {policy: desiredFromPlan(plan).policies[0]!.text})
 await root('POST', 'auth/k8s-lab/role/billing', {bound_service_account_names: ['billing'], bound_service_account_namespaces: ['apps'], token_policies: ['billing-s3'], token_ttl: '10m'})
 const client = {accessKeyId: 'BILLINGPOD', secretAccessKey: `canary-${randomBytes(12).toString('hex')}`}
 const w = await root('POST', 'secret/data/billing/s3', {
