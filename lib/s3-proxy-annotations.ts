@@ -5,6 +5,13 @@ import {Annotations} from './annotations.js'
  * (runtime/operator/s3-sidecar.ts, which denies a Pod whose settings are wrong) and by discover
  * (which records a valid request in the plan's workload as `s3Proxy`).
  */
+/** The credentials' KV fields and the variables `s3-proxy run` reads them from (runtime/s3-proxy/service.ts). */
+export const S3_PROXY_CREDENTIAL_FIELDS = {
+  access_key_id: 'CLOUDTASER_S3_ACCESS_KEY_ID',
+  secret_access_key: 'CLOUDTASER_S3_SECRET_ACCESS_KEY',
+  upstream_access_key_id: 'CLOUDTASER_S3_UPSTREAM_ACCESS_KEY_ID',
+  upstream_secret_access_key: 'CLOUDTASER_S3_UPSTREAM_SECRET_ACCESS_KEY',
+} as const
 export interface S3ProxyRequest {
   upstream: string
   region: string

@@ -1,7 +1,7 @@
 import type {V1Container, V1EnvVar, V1VolumeMount} from '@kubernetes/client-node'
-import type {S3ProxyRequest} from '../../lib/s3-proxy-annotations.js'
+import {S3_PROXY_CREDENTIAL_FIELDS, type S3ProxyRequest} from '../../lib/s3-proxy-annotations.js'
 
-export {s3ProxyRequest, type S3ProxyRequest} from '../../lib/s3-proxy-annotations.js'
+export {S3_PROXY_CREDENTIAL_FIELDS, s3ProxyRequest, type S3ProxyRequest} from '../../lib/s3-proxy-annotations.js'
 
 /**
  * Pure: the S3 proxy a Pod asks for with `cloudtaser.io/s3-proxy: "true"`, as a native sidecar
@@ -22,13 +22,6 @@ export const S3_PROXY_OPS_PORT = 8191
  */
 export const CLOUDTASER_IMAGE_ENTRYPOINT = ['/usr/local/bin/node', '/app/bin/run.js']
 
-/** The credentials' KV fields and the variables `s3-proxy run` reads them from (runtime/s3-proxy/service.ts). */
-export const S3_PROXY_CREDENTIAL_FIELDS = {
-  access_key_id: 'CLOUDTASER_S3_ACCESS_KEY_ID',
-  secret_access_key: 'CLOUDTASER_S3_SECRET_ACCESS_KEY',
-  upstream_access_key_id: 'CLOUDTASER_S3_UPSTREAM_ACCESS_KEY_ID',
-  upstream_secret_access_key: 'CLOUDTASER_S3_UPSTREAM_SECRET_ACCESS_KEY',
-} as const
 export const S3_PROXY_ENV_MAP = Object.entries(S3_PROXY_CREDENTIAL_FIELDS)
   .map(([field, env]) => `${field}=${env}`)
   .join(',')

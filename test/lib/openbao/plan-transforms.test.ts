@@ -37,6 +37,14 @@ t.test('an s3Proxy workload: its credentials path (and versions) read, its Trans
     'transit/encrypt/shop-images "update"',
     'transit/keys/shop-images "read"',
   ])
+  t.same(
+    requirementsOf(single).map((r) => [r.vaultPath, r.mount, r.path, r.fields]),
+    [
+      ['secret/data/staging-eu-1/shop/storefront-db', 'secret', 'staging-eu-1/shop/storefront-db', ['password', 'username']],
+      ['secret/data/staging-eu-1/shop/storefront-s3', 'secret', 'staging-eu-1/shop/storefront-s3', ['access_key_id', 'secret_access_key', 'upstream_access_key_id', 'upstream_secret_access_key']],
+    ],
+    'verify-plan checks the credentials secret and its four fields',
+  )
   const without = structuredClone(single)
   delete without.tenants[0]!.workloads[0]!.s3Proxy
   t.notMatch(desiredFromPlan(without).policies[0]!.text, /transit|storefront-s3/, 'nothing for a workload without it')
