@@ -48,6 +48,26 @@ export const Annotations = {
    * of time (e.g. by discover) so admission needs no registry lookup for that container.
    */
   entrypointPrefix: 'cloudtaser.io/entrypoint.',
+  /**
+   * "true": the webhook adds the S3 proxy (docs/s3-proxy.md, "Sidecar injection") as a native
+   * sidecar, started under the wrapper; the settings below say where and with which key.
+   */
+  s3Proxy: 'cloudtaser.io/s3-proxy',
+  /** The S3 endpoint objects are stored at (http(s) URL, path-style). Required with s3-proxy. */
+  s3ProxyUpstream: 'cloudtaser.io/s3-proxy-upstream',
+  /** The region upstream requests are signed for (default us-east-1). */
+  s3ProxyRegion: 'cloudtaser.io/s3-proxy-region',
+  /** The Transit key that wraps the data keys. Required with s3-proxy. */
+  s3ProxyTransitKey: 'cloudtaser.io/s3-proxy-transit-key',
+  /** Mount of the Transit engine (default transit). */
+  s3ProxyTransitMount: 'cloudtaser.io/s3-proxy-transit-mount',
+  /**
+   * KV v2 API path of the proxy's credentials (fields access_key_id, secret_access_key: what the
+   * app signs with; upstream_access_key_id, upstream_secret_access_key: the proxy's own). Required.
+   */
+  s3ProxyCredentials: 'cloudtaser.io/s3-proxy-credentials',
+  /** "true": refuse to read objects stored without encryption (--require-encrypted). */
+  s3ProxyRequireEncrypted: 'cloudtaser.io/s3-proxy-require-encrypted',
 } as const
 
 /**

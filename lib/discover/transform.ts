@@ -3,6 +3,7 @@ import type {V1Container, V1PodTemplateSpec, V1Volume} from '@kubernetes/client-
 import {Annotations, INJECT_LABEL} from '../annotations.js'
 import {containersOf, podTemplateOf, type LiveWorkload} from '../kube/pod-template.js'
 import {composedNames, envFromRemains, envRemains, expandedSecretNames, volumeRemains} from '../protect/deliverable.js'
+import {s3ProxyRequest} from '../s3-proxy-annotations.js'
 import type {
   ContainerRef,
   FileMount,
@@ -340,6 +341,12 @@ export class PlanBuilder {
     if (kind === 'Deployment' || kind === 'StatefulSet') workload.replicas = spec?.replicas ?? 1
     workload.containers = containers
     workload.secrets = secrets
+    // Recorded when valid; the webhook denies the Pods of a template whose settings are not.
+    const s3 = s3ProxyRequest(template.metadata?.annotations ?? {})
+    if (s3 && !('error' in s3)) {
+      const {requireEncrypted, ...settings} = s3
+      workload.s3Proxy = {...settings, ...(requireEncrypted ? {requireEncrypted} : {})}
+    }
     workload.status = {state: 'pending'}
     found.workloads.push(workload)
   }

@@ -34,6 +34,9 @@ export function mergeDiscovery(existing: MigrationPlan, fresh: MigrationPlan, up
       w.serviceAccount = now.serviceAccount
       if (now.replicas !== undefined) w.replicas = now.replicas
       if (now.containers) w.containers = now.containers
+      // What the pod template asks for now, as containers: the cluster's, not a reviewer's choice.
+      if (now.s3Proxy) w.s3Proxy = now.s3Proxy
+      else delete w.s3Proxy
       w.secrets = mergeSecrets(w.secrets, now.secrets, (s) => summary.secretsAdded.push(`${key(t.namespace, w)}: ${s}`))
       for (const s of w.secrets) if (!now.secrets.some((n) => n.source.name === s.source.name)) summary.secretsGone.push(`${key(t.namespace, w)}: ${s.source.name}`)
     }

@@ -6,7 +6,7 @@ import {detectKvMount, type KvMountInfo} from './kv.js'
 import {executeManaged, observeManaged, planManaged, type ManagedSet, type ObservedState} from './managed.js'
 import {deleteMigrator, migratorAccess, staleMigrator} from './migrator-access.js'
 import {activeWorkloads, authMountOf, kvMountOf, plannedSecret, policyNameOf, roleNameOf} from './plan-paths.js'
-import {renderPolicy} from './policy.js'
+import {renderPolicy, type PolicyRule} from './policy.js'
 
 export interface TokenTtls {
   /** Seconds. */
@@ -21,6 +21,8 @@ export const DEFAULT_TTLS: TokenTtls = {tokenTtl: 15 * 60, tokenMaxTtl: 60 * 60}
  * Pure: per tenant, a policy granting read on exactly the tenant's KV v2 data paths and their
  * metadata paths (sorted, de-duplicated, no globs) and a role bound to its namespace and service
  * accounts. With `clusterMigrate`, also the migrator's policy and role (migrator-access.ts).
+ * A workload with `s3Proxy` adds what its proxy sidecar does as the same role: read its
+ * credentials path (and versions), and encrypt, decrypt and read exactly its Transit key.
  */
 export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_TTLS, options: {clusterMigrate?: boolean} = {}): ManagedSet {
   const owner = `plan=${plan.metadata.name}`
@@ -28,9 +30,18 @@ export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_T
   for (const t of plan.tenants) {
     const workloads = activeWorkloads(t)
     const paths = new Set<string>()
+    const transit = new Map<string, PolicyRule>()
     const accounts = new Set<string>()
     for (const w of workloads) {
       accounts.add(w.serviceAccount ?? 'default')
+      if (w.s3Proxy) {
+        const {credentials, transitMount = 'transit', transitKey} = w.s3Proxy
+        paths.add(credentials)
+        paths.add(credentials.replace('/data/', '/metadata/'))
+        for (const op of ['encrypt', 'decrypt']) transit.set(`${transitMount}/${op}/${transitKey}`, {path: `${transitMount}/${op}/${transitKey}`, capabilities: ['update']})
+        // The proxy checks the key exists: transit/encrypt would silently create a mistyped one.
+        transit.set(`${transitMount}/keys/${transitKey}`, {path: `${transitMount}/keys/${transitKey}`, capabilities: ['read']})
+      }
       w.secrets.forEach((s, i) => {
         const p = plannedSecret(plan, s, `tenant ${t.name}, ${w.kind}/${w.name}, secret ${i}`)
         paths.add(p.vaultPath)
@@ -43,7 +54,15 @@ export function desiredFromPlan(plan: MigrationPlan, ttls: TokenTtls = DEFAULT_T
     set.policies.push({
       name: policy,
       tenant: t.name,
-      text: renderPolicy(owner, [`tenant=${t.name} namespace=${t.namespace}`, 'Read on exactly the secrets this tenant\'s workloads use (data), and their KV metadata (versions, for change detection). Written by `cloudtaser source apply-plan`.'], [...paths].sort().map((path) => ({path, capabilities: ['read']}))),
+      text: renderPolicy(
+        owner,
+        [
+          `tenant=${t.name} namespace=${t.namespace}`,
+          'Read on exactly the secrets this tenant\'s workloads use (data), and their KV metadata (versions, for change detection). Written by `cloudtaser source apply-plan`.',
+          ...(transit.size > 0 ? ['The S3 proxy sidecars of its s3Proxy workloads: their Transit keys (encrypt, decrypt, and read to check the key exists).'] : []),
+        ],
+        [...[...paths].sort().map((path) => ({path, capabilities: ['read']})), ...[...transit.keys()].sort().map((k) => transit.get(k)!)],
+      ),
     })
     set.roles.push({
       name: roleNameOf(t),

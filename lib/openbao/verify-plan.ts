@@ -2,6 +2,7 @@ import type {MigrationPlan} from '../plan/types.generated.js'
 import {mapBounded} from '../bounded.js'
 import type {ClientStats, OpenBaoClient} from './client.js'
 import {detectKvMount, inspectSecret, type KvMountInfo, type SecretInspection, type SecretState} from './kv.js'
+import {S3_PROXY_CREDENTIAL_FIELDS} from '../s3-proxy-annotations.js'
 import {activeWorkloads, plannedSecret, requiredFieldsOf, type PlannedSecret} from './plan-paths.js'
 
 /** One OpenBao secret the plan needs, with every field any workload maps from it. */
@@ -11,19 +12,25 @@ export interface SecretRequirement extends PlannedSecret {
   workloads: string[]
 }
 
-/** Pure: the plan's secrets, de-duplicated by path, fields unioned. */
+/** Pure: the plan's secrets (and each s3Proxy's credentials, with their four fields), de-duplicated by path, fields unioned. */
 export function requirementsOf(plan: MigrationPlan): SecretRequirement[] {
   const by = new Map<string, SecretRequirement>()
   for (const t of plan.tenants) {
     for (const w of activeWorkloads(t)) {
-      w.secrets.forEach((s, i) => {
-        const p = plannedSecret(plan, s, `tenant ${t.name}, ${w.kind}/${w.name}, secret ${i}`)
+      const who = `${t.namespace}/${w.kind}/${w.name}`
+      const need = (p: PlannedSecret, fields: string[]) => {
         const r = by.get(p.vaultPath) ?? {...p, fields: [], workloads: []}
-        r.fields = [...new Set([...r.fields, ...requiredFieldsOf(s)])].sort()
-        const who = `${t.namespace}/${w.kind}/${w.name}`
+        r.fields = [...new Set([...r.fields, ...fields])].sort()
         if (!r.workloads.includes(who)) r.workloads.push(who)
         by.set(p.vaultPath, r)
-      })
+      }
+      w.secrets.forEach((s, i) => need(plannedSecret(plan, s, `tenant ${t.name}, ${w.kind}/${w.name}, secret ${i}`), requiredFieldsOf(s)))
+      // The schema's pattern guarantees one `/data/`; the mount is what precedes the first.
+      const credentials = w.s3Proxy?.credentials
+      if (credentials) {
+        const at = credentials.indexOf('/data/')
+        need({vaultPath: credentials, mount: credentials.slice(0, at), path: credentials.slice(at + '/data/'.length)}, Object.keys(S3_PROXY_CREDENTIAL_FIELDS))
+      }
     }
   }
   return [...by.values()].sort((a, b) => a.vaultPath.localeCompare(b.vaultPath))

@@ -12,6 +12,8 @@ export interface WorkloadSummary {
   by?: string
   reason?: string
   vanished?: boolean
+  /** The S3 proxy the pod template asks for: where objects go and which Transit key wraps them. */
+  s3Proxy?: {upstream: string; transitKey: string}
 }
 
 export interface TenantSummary {
@@ -54,6 +56,7 @@ export function summarizePlan(plan: MigrationPlan): PlanSummary {
         by: w.status.by,
         reason: w.status.reason,
         vanished: w.vanished,
+        ...(w.s3Proxy ? {s3Proxy: {upstream: w.s3Proxy.upstream, transitKey: `${w.s3Proxy.transitMount ?? 'transit'}/${w.s3Proxy.transitKey}`}} : {}),
       }
     })
     return {name: t.name, namespace: t.namespace, policy: t.policy, role: t.role, counts: c, workloads}

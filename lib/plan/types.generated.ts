@@ -282,6 +282,7 @@ export interface Workload {
    * The Kubernetes Secrets this workload reads, each with its OpenBao destination.
    */
   secrets: SecretMapping[]
+  s3Proxy?: S3Proxy
   /**
    * Set by `discover --update` when the workload no longer exists in the cluster. Kept for the record; protect skips it.
    */
@@ -483,6 +484,38 @@ export interface SecretReference {
    * Set when `target protect` leaves this reference on the Kubernetes Secret, with the reason (for example a Secret read only as files while the wrapper cannot deliver files). The Secret must then stay in Kubernetes for this workload.
    */
   remains?: string
+}
+/**
+ * Set by discover when the workload's pod template asks for the S3 proxy (`cloudtaser.io/s3-proxy: "true"` and its settings, docs/s3-proxy.md "Sidecar injection"): the webhook adds it as a sidecar that encrypts object bodies with the Transit key before they leave the Pod. Settings only: the credentials stay in OpenBao at `credentials`. Recorded for review; protect does not write these annotations.
+ *
+ * This interface was referenced by `MigrationPlan`'s JSON-Schema
+ * via the `definition` "S3Proxy".
+ */
+export interface S3Proxy {
+  /**
+   * The S3 endpoint the ciphertext is stored at (`cloudtaser.io/s3-proxy-upstream`).
+   */
+  upstream: string
+  /**
+   * The region upstream requests are signed for (`cloudtaser.io/s3-proxy-region`).
+   */
+  region?: string
+  /**
+   * The OpenBao Transit key that wraps each object's data key (`cloudtaser.io/s3-proxy-transit-key`).
+   */
+  transitKey: string
+  /**
+   * The Transit engine's mount (`cloudtaser.io/s3-proxy-transit-mount`).
+   */
+  transitMount?: string
+  /**
+   * The KV v2 API path holding the proxy's S3 credentials (`cloudtaser.io/s3-proxy-credentials`; fields access_key_id, secret_access_key, upstream_access_key_id, upstream_secret_access_key).
+   */
+  credentials: string
+  /**
+   * True when the proxy refuses to read objects stored without encryption (`cloudtaser.io/s3-proxy-require-encrypted`).
+   */
+  requireEncrypted?: boolean
 }
 /**
  * One Kubernetes Secret whose values `target migrate` copied into OpenBao, and where its cutover stands.

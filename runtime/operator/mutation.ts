@@ -2,6 +2,7 @@ import type {V1Affinity, V1Container, V1EnvVar, V1Pod, V1VolumeMount} from '@kub
 import {Annotations, NODE_KERNEL_LABEL} from '../../lib/annotations.js'
 import {BROKER_TOKEN_AUDIENCE} from '../../lib/openbao/jwt-role.js'
 import {INIT_CONTAINER, isMutated, WRAPPER_DIR, WRAPPER_PATH, WRAPPER_VOLUME} from '../../lib/wrapped-pod.js'
+import {S3_PROXY_ENV_MAP, S3_PROXY_OPS_PORT, S3_PROXY_PORT, s3ProxyCommand, s3ProxyContainer, s3ProxyRequest} from './s3-sidecar.js'
 
 /**
  * Pure: from a Pod in an AdmissionReview, the JSONPatch the webhook answers with (or a denial).
@@ -87,6 +88,8 @@ export interface MutationSettings {
   brokerCa?: {configMap: string; pem?: string}
   /** The node directory holding the eBPF agent's socket (default EBPF_SOCKET_DIR); always mounted at EBPF_SOCKET_DIR. */
   ebpfSocketDir?: string
+  /** The cloudtaser image, run as the S3 proxy sidecar of Pods with cloudtaser.io/s3-proxy: "true"; without it they are denied. */
+  s3ProxyImage?: string
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
@@ -188,9 +191,18 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   if (!vaultAddress) {
     return {allowed: false, message: `cloudtaser: the Pod is marked for injection but has no ${Annotations.vaultAddress} annotation and the operator has no default address`}
   }
+  // A Pod that expects a proxy must not start without one: every problem with it is a denial.
+  const s3 = s3ProxyRequest(annotations)
+  if (s3 && 'error' in s3) return {allowed: false, message: `cloudtaser: ${s3.error}`}
+  if (s3) {
+    const why = s3ProxyProblem(pod, settings)
+    if (why) return {allowed: false, message: `cloudtaser: ${Annotations.s3Proxy}: ${why}`}
+  }
   // Nothing to fetch: the Pod runs as it is. Denying would turn a workload that protect (or a
   // person) marked with nothing deliverable into Pods that can never be created.
   if (!annotations[Annotations.secretPaths]?.trim() && !annotations[Annotations.fileMap]?.trim()) {
+    if (s3)
+      return {allowed: false, message: `cloudtaser: ${Annotations.s3Proxy}: the app signs its S3 requests with access_key_id and secret_access_key of ${s3.credentials}, so it must get them from OpenBao too: name that path in ${Annotations.secretPaths} (with an ${Annotations.envMap} group such as access_key_id=AWS_ACCESS_KEY_ID,secret_access_key=AWS_SECRET_ACCESS_KEY)`}
     return {allowed: true, patch: [], reason: 'nothing-to-inject', warnings: [`cloudtaser: the Pod is marked for injection but neither ${Annotations.secretPaths} nor ${Annotations.fileMap} names a secret; it starts without the wrapper`]}
   }
   const fileMounts = annotations[Annotations.fileMap] ? fileMapMounts(annotations[Annotations.fileMap]!) : []
@@ -266,6 +278,26 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   const initNames = wrappedInitNames(pod)
   const containers = spec.containers.map((c) => wrap(c, false))
   const initContainers = (spec.initContainers ?? []).map((c) => (initNames.has(c.name) ? wrap(c, c.restartPolicy !== 'Always') : c))
+  // The proxy starts under the wrapper like an app, with its own secret (the S3 credentials) and the
+  // default on-secret-change (restart: it does not reload on SIGHUP). BAO_ADDR and BAO_CACERT are
+  // for its own Transit login; the wrapper passes them through, they hold no secret.
+  const sidecars = s3
+    ? [
+        s3ProxyContainer({
+          image: settings.s3ProxyImage!,
+          command: [WRAPPER_PATH],
+          env: [
+            {name: 'BAO_ADDR', value: vaultAddress},
+            ...(ca || brokerCa ? [{name: 'BAO_CACERT', value: `${CA_DIR}/ca.crt`}] : []),
+            {name: WrapperEnv.originalCmd, value: JSON.stringify(s3ProxyCommand(s3, {role: annotations[Annotations.vaultRole]!, authMount: authMount(annotations[Annotations.vaultAuthPath]), tokenFile: needsToken ? `${TOKEN_DIR}/token` : undefined})).replaceAll('$', '$$$$')},
+            ...settingsEnv.filter((e) => !S3_PROXY_DROPPED_ENV.has(e.name)),
+            {name: WrapperEnv.secretPaths, value: s3.credentials},
+            {name: WrapperEnv.envMap, value: S3_PROXY_ENV_MAP},
+          ],
+          volumeMounts: [{name: WRAPPER_VOLUME, mountPath: WRAPPER_DIR, readOnly: true}, ...extraMounts, ...(ebpf ? [{name: EBPF_VOLUME, mountPath: EBPF_SOCKET_DIR, readOnly: true}] : [])],
+        }),
+      ]
+    : []
   const init: V1Container = {
     name: INIT_CONTAINER,
     image: settings.wrapperImage,
@@ -294,7 +326,9 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
       ],
     },
     // First, so the wrapper is in place before any other init container could need it.
-    {op: 'add', path: '/spec/initContainers', value: [init, ...initContainers]},
+    // The proxy right after it: as a native sidecar with a startup probe, everything after it
+    // (other init containers, the app) starts once the proxy answers.
+    {op: 'add', path: '/spec/initContainers', value: [init, ...sidecars, ...initContainers]},
     {op: 'add', path: '/spec/containers', value: containers},
   ]
   // Fail-closed kernel protection can only start where the node's agent enforces: schedule it
@@ -303,6 +337,29 @@ export function mutatePod(pod: V1Pod, settings: MutationSettings, resolved: Reco
   if (ebpf && !failOpen) patch.push({op: 'add', path: '/spec/affinity', value: requireEnforcingNode(spec.affinity)})
   if (brokerCa) patch.push({op: 'add', path: '/metadata/annotations', value: {...annotations, [BROKER_CA_ANNOTATION]: brokerCa.pem}})
   return {allowed: true, patch, reason: 'mutated'}
+}
+
+/** The app's secrets and how they are delivered are not the proxy's. */
+const S3_PROXY_DROPPED_ENV = new Set<string>([WrapperEnv.secretPaths, WrapperEnv.envMap, WrapperEnv.fileMap, WrapperEnv.base64Fields, WrapperEnv.onChange])
+
+/** The auth mount as the proxy's --bao-auth-mount wants it: the wrapper's reading of vault-auth-path. */
+const authMount = (path: string | undefined): string =>
+  (path || 'kubernetes')
+    .replace(/^\//, '')
+    .replace(/^auth\//, '')
+    .replace(/\/+$/, '')
+
+/** Why this Pod cannot have the proxy (beyond its own annotations), or undefined. */
+function s3ProxyProblem(pod: V1Pod, settings: MutationSettings): string | undefined {
+  const annotations = pod.metadata?.annotations ?? {}
+  if (!settings.s3ProxyImage) return 'this operator runs without --s3-proxy-image, so it cannot add the proxy'
+  if (annotations[Annotations.vaultAuthMethod] === 'token') return `the proxy logs in to OpenBao with the Pod's ServiceAccount token; ${Annotations.vaultAuthMethod}: token is not supported`
+  if (!annotations[Annotations.vaultRole]?.trim()) return `the proxy logs in to OpenBao as ${Annotations.vaultRole}, which the Pod does not set`
+  const taken = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].flatMap((c) =>
+    (c.ports ?? []).filter((p) => p.containerPort === S3_PROXY_PORT || p.containerPort === S3_PROXY_OPS_PORT).map((p) => `${c.name}:${p.containerPort}`),
+  )
+  if (taken.length > 0) return `the proxy listens on ${S3_PROXY_PORT} and ${S3_PROXY_OPS_PORT}, which ${taken.join(', ')} already use${taken.length > 1 ? '' : 's'}`
+  return undefined
 }
 
 /** The Pod's affinity with "the node enforces" ANDed into every required node selector term. */

@@ -207,6 +207,10 @@ t.test('the daemons accept every flag the chart passes', async (t) => {
   t.same(flag(operatorArgs(defaults), 'wrapper-source'), [DEFAULT_WRAPPER_SOURCE])
   t.same(flag(operatorArgs(defaults), 'wrapper-image'), ['cloudtaser.lab/wrapper:dev'])
   t.same(flag(operatorArgs(other), 'wrapper-image'), ['registry.example.eu/ct/ct-wrapper:1.2.3'])
+  for (const r of [defaults, other]) {
+    const image = container(one(r.objects, 'Deployment', 'cloudtaser-operator'), 'operator').image
+    t.same(flag(operatorArgs(r), 's3-proxy-image'), [image], 'the S3 proxy sidecar runs the operator\'s own image (it holds the CLI)')
+  }
   t.same(flag(operatorArgs(other), 'default-vault-address'), ['https://openbao.example.eu:8200'])
   t.same(flag(operatorArgs(other), 'default-vault-ca-configmap'), ['openbao-ca/ca.pem'])
   t.same(flag(operatorArgs(other), 'registry-mirror'), ['cloudtaser.lab=http://10.0.0.1:5000'])

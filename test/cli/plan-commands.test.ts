@@ -55,6 +55,14 @@ t.test('plan show: progress per tenant', async (t) => {
   t.matchSnapshot(JSON.parse(json.stdout), 'show result shape')
 })
 
+t.test('plan show: the workloads whose objects go through the S3 proxy, with the key', async (t) => {
+  const r = cli('plan', 'show', 'examples/plans/single-tenant.yaml')
+  t.equal(r.code, 0)
+  t.match(r.stdout, /Deployment\/storefront\n(.*\n)*\s+S3 proxy to https:\/\/s3\.eu-central-1\.amazonaws\.com, Transit key transit\/shop-images\n/)
+  const json = cli('plan', 'show', 'examples/plans/single-tenant.yaml', '--json')
+  t.same(JSON.parse(json.stdout).tenants[0].workloads[0].s3Proxy, {upstream: 'https://s3.eu-central-1.amazonaws.com', transitKey: 'transit/shop-images'})
+})
+
 t.test('version --json', async (t) => {
   const r = cli('version', '--json')
   t.equal(r.code, 0)

@@ -45,6 +45,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     'service-port': Flags.integer({description: 'Port of that Service.', default: 443}),
     'wrapper-image': Flags.string({description: 'Image holding the wrapper executable, run as the init container.', required: true}),
     'wrapper-source': Flags.string({description: 'Path of the wrapper executable in that image.', default: DEFAULT_WRAPPER_SOURCE}),
+    's3-proxy-image': Flags.string({description: 'The cloudtaser image (this one): Pods with cloudtaser.io/s3-proxy: "true" get `s3-proxy run` from it as a sidecar (docs/s3-proxy.md); without it they are refused.'}),
     'default-vault-address': Flags.string({description: 'OpenBao address for pods without cloudtaser.io/vault-address.'}),
     'broker-ca-configmap': Flags.string({description: 'Beacon mode: ConfigMap in the operator\'s namespace where the broker publishes the cluster CA (broker run --publish-ca). Pods without their own vault-address get it as their CA; they are refused until it exists.', exclusive: ['default-vault-ca-configmap']}),
     'default-vault-ca-configmap': Flags.string({description: 'ConfigMap (name or name/key, key ca.crt by default) with the PEM of OpenBao\'s CA, for pods without cloudtaser.io/vault-ca-configmap. It must exist in each protected namespace.'}),
@@ -113,7 +114,7 @@ The webhook CA and serving certificate (--secret-backend): "openbao" keeps them 
     // The operator's own namespace never goes through its webhook (it could not start otherwise).
     const exclude = [...new Set([...f['exclude-namespace'], ...(f['service-namespace'] ? [f['service-namespace']] : [])])]
     const op = launchOperator({
-      mutation: {wrapperImage: f['wrapper-image'], wrapperSource: f['wrapper-source'], defaultVaultAddress: f['default-vault-address'], defaultVaultCaConfigMap: f['default-vault-ca-configmap'], ebpfSocketDir: f['ebpf-socket-dir']},
+      mutation: {wrapperImage: f['wrapper-image'], wrapperSource: f['wrapper-source'], defaultVaultAddress: f['default-vault-address'], defaultVaultCaConfigMap: f['default-vault-ca-configmap'], ebpfSocketDir: f['ebpf-socket-dir'], s3ProxyImage: f['s3-proxy-image']},
       brokerCa: f['broker-ca-configmap'] ? {namespace, name: f['broker-ca-configmap']} : undefined,
       host: f.host,
       port: f.port,

@@ -22,6 +22,7 @@ export default class PlanShow extends BaseCommand<typeof PlanShow> {
         const why = w.reason ? ` - ${w.reason}` : ''
         this.log(`  ${w.state.padEnd(8)} ${w.kind}/${w.name}${w.vanished ? ' (vanished)' : ''}${why}`)
         for (const path of w.secrets) this.log(`           ${path}`)
+        if (w.s3Proxy) this.log(`           S3 proxy to ${w.s3Proxy.upstream}, Transit key ${w.s3Proxy.transitKey}`)
       }
     }
     if (s.notProtectable) this.log(`\n${s.notProtectable} workload(s) read Secrets but cannot be protected (see notProtectable).`)

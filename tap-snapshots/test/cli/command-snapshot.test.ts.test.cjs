@@ -979,6 +979,15 @@ Array [
       Object {
         "aliases": undefined,
         "char": undefined,
+        "default": undefined,
+        "multiple": false,
+        "name": "s3-proxy-image",
+        "required": undefined,
+        "type": "option",
+      },
+      Object {
+        "aliases": undefined,
+        "char": undefined,
         "default": "/var/run/secrets/kubernetes.io/serviceaccount/token",
         "multiple": false,
         "name": "sa-token-file",

@@ -24,6 +24,32 @@ t.test('one policy per tenant: read on exactly its data paths and their metadata
   for (const p of set.policies) t.notMatch(p.text, new RegExp(`/${multi.tenants.find((x) => x.name !== p.tenant)!.name}/`), `${p.tenant} has no path of another tenant`)
 })
 
+t.test('an s3Proxy workload: its credentials path (and versions) read, its Transit key only', async (t) => {
+  const {plan: single} = await loadPlan('examples/plans/single-tenant.yaml')
+  const policy = desiredFromPlan(single).policies[0]!
+  const rules = [...policy.text.matchAll(/^path "([^"]+)" \{\n {2}capabilities = \[(.*)\]/gm)].map((m) => `${m[1]} ${m[2]}`)
+  t.same(rules, [
+    'secret/data/staging-eu-1/shop/storefront-db "read"',
+    'secret/data/staging-eu-1/shop/storefront-s3 "read"',
+    'secret/metadata/staging-eu-1/shop/storefront-db "read"',
+    'secret/metadata/staging-eu-1/shop/storefront-s3 "read"',
+    'transit/decrypt/shop-images "update"',
+    'transit/encrypt/shop-images "update"',
+    'transit/keys/shop-images "read"',
+  ])
+  t.same(
+    requirementsOf(single).map((r) => [r.vaultPath, r.mount, r.path, r.fields]),
+    [
+      ['secret/data/staging-eu-1/shop/storefront-db', 'secret', 'staging-eu-1/shop/storefront-db', ['password', 'username']],
+      ['secret/data/staging-eu-1/shop/storefront-s3', 'secret', 'staging-eu-1/shop/storefront-s3', ['access_key_id', 'secret_access_key', 'upstream_access_key_id', 'upstream_secret_access_key']],
+    ],
+    'verify-plan checks the credentials secret and its four fields',
+  )
+  const without = structuredClone(single)
+  delete without.tenants[0]!.workloads[0]!.s3Proxy
+  t.notMatch(desiredFromPlan(without).policies[0]!.text, /transit|storefront-s3/, 'nothing for a workload without it')
+})
+
 t.test('role: namespace, service accounts (default when unset), that policy, TTLs', async (t) => {
   const set = desiredFromPlan(multi, {tokenTtl: 60, tokenMaxTtl: 120})
   const role = set.roles.find((r) => r.tenant === 'payments')!
