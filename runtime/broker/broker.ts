@@ -14,6 +14,7 @@ import {runBeaconClient, type BeaconClient, type BeaconDialOptions} from '../bea
 import type {Logger} from '../beacon/log.js'
 import {brokerAudience, isLogin, jwtOf, JWKS_STALE_HEADER, LIMITS, readLine, TUNNEL_PATHS, type JwksPush, type SessionStatus} from '../tunnel/wire.js'
 import {bootstrapBroker, type BrokerIdentity} from './bootstrap.js'
+import {renderMetrics, startOpsServer} from '../ops/http.js'
 import {publishCa} from './publish-ca.js'
 import {keepRenewed} from './renew.js'
 import {reviewToken, type Review} from './token-review.js'
@@ -76,15 +77,25 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   let server: https.Server | undefined
   let client: BeaconClient | undefined
   let url: string | undefined
+  let current: BrokerIdentity | undefined
+  /** While a renewal swaps tunnels: the old certificate's refusal is expected, not an error. */
+  let replacing = false
   const ac = new AbortController()
 
-  const ops = http.createServer((req, res) => {
-    const body = req.url === '/statusz' ? JSON.stringify({tunnel, lastError, ...stats}) : 'ok'
-    res.writeHead(req.url === '/healthz' || req.url === '/readyz' || req.url === '/statusz' ? 200 : 404, {'content-type': 'text/plain'})
-    res.end(body)
+  // Ready at once, whatever the tunnel does: wrappers get a 503 that says why while it is down.
+  const ops = await startOpsServer(o.opsHost, o.opsPort, {
+    ready: () => ({ok: true}),
+    status: () => ({tunnel, lastError, serial: current?.serial, ...stats}),
+    metrics: () =>
+      renderMetrics([
+        {name: 'cloudtaser_broker_tunnel_up', help: '1 while the tunnel to the bridge is up.', type: 'gauge', samples: [{value: tunnel === 'up' ? 1 : 0}]},
+        {name: 'cloudtaser_broker_tunnels_total', help: 'Tunnels to the bridge since start.', type: 'counter', samples: [{value: stats.tunnels}]},
+        {name: 'cloudtaser_broker_requests_total', help: 'Wrapper requests received.', type: 'counter', samples: [{value: stats.requests}]},
+        {name: 'cloudtaser_broker_unavailable_total', help: 'Wrapper requests answered 503 because the tunnel was down.', type: 'counter', samples: [{value: stats.unavailable}]},
+        {name: 'cloudtaser_broker_logins_refused_total', help: 'Wrapper logins the TokenReview refused.', type: 'counter', samples: [{value: stats.refused}]},
+      ]),
   })
-  await new Promise<void>((r) => ops.listen(o.opsPort, o.opsHost, r))
-  const opsUrl = `http://${o.opsHost}:${(ops.address() as net.AddressInfo).port}`
+  const opsUrl = `http://${o.opsHost.includes(':') ? `[${o.opsHost}]` : o.opsHost}:${ops.port}`
 
   const sa = o.serviceAccount
   async function jwks(): Promise<Buffer> {
@@ -264,9 +275,6 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
   })()
   identity.catch(() => {})
 
-  let current: BrokerIdentity | undefined
-  /** While a renewal swaps tunnels: the old certificate's refusal is expected, not an error. */
-  let replacing = false
   const dialTunnel = (id: BrokerIdentity) =>
     runBeaconClient({
       ...link,
@@ -349,7 +357,7 @@ export async function startBroker(o: BrokerOptions): Promise<Broker> {
       await client?.stop()
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()))
       server?.closeAllConnections()
-      await new Promise<void>((r) => ops.close(() => r()))
+      await new Promise<void>((r) => ops.server.close(() => r()))
       await reverse?.close()
     },
   }

@@ -15,7 +15,7 @@ import {startBeaconSide} from '../../lib/lab/index.js'
 import {openBaoViaBroker} from '../../lib/openbao/via-broker.js'
 import {loadPlan} from '../../lib/plan/io.js'
 import {bao} from '../lib/lab/helpers.js'
-import {root, startLabSession, until} from './lab-session.js'
+import {digestApp, root, startLabSession, until} from './lab-session.js'
 
 const {work, labEnv, images, cli, kubectl} = startLabSession(t, 'beacon', 'beacon@cloudtaser', {install: false})
 const hostIp = new URL(labEnv.BAO_ADDR!).hostname
@@ -91,22 +91,7 @@ t.test('target install --mode beacon: the broker bootstraps through the beacon a
 })
 
 t.test('the plan workflow through the beacon: discover, jwt auth from the bridge\'s record, apply-plan, target migrate through the broker, protect; the Pod gets its secret', async (t) => {
-  const app = [
-    {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'db', namespace: NS}, stringData: {password: canary}},
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: {name: 'app', namespace: NS},
-      spec: {
-        replicas: 1,
-        selector: {matchLabels: {app: 'app'}},
-        template: {
-          metadata: {labels: {app: 'app'}},
-          spec: {containers: [{name: 'app', image: `cloudtaser.lab/${base}`, command: ['/bin/sh', '-c', 'echo "digest $(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; exec sleep 3600'], env: [{name: 'DB_PASSWORD', valueFrom: {secretKeyRef: {name: 'db', key: 'password'}}}]}]},
-        },
-      },
-    },
-  ]
+  const app = digestApp(NS, `cloudtaser.lab/${base}`, canary)
   kubectl(['apply', '-f', '-'], {input: app.map((o) => JSON.stringify(o)).join('\n')})
   kubectl(['-n', NS, 'rollout', 'status', 'deployment/app', '--timeout=180s'])
   const digest = createHash('sha256').update(canary).digest('hex')

@@ -61,3 +61,24 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
   }
 }
+
+/**
+ * A Secret `db` and a Deployment `app` that reads its `password` as DB_PASSWORD and prints its
+ * SHA-256 (`digest <hex>`): before protect from the Secret, after from OpenBao, never the value.
+ */
+export const digestApp = (namespace: string, image: string, password: string) => [
+  {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'db', namespace}, stringData: {password}},
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {name: 'app', namespace},
+    spec: {
+      replicas: 1,
+      selector: {matchLabels: {app: 'app'}},
+      template: {
+        metadata: {labels: {app: 'app'}},
+        spec: {containers: [{name: 'app', image, command: ['/bin/sh', '-c', 'echo "digest $(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; exec sleep 3600'], env: [{name: 'DB_PASSWORD', valueFrom: {secretKeyRef: {name: 'db', key: 'password'}}}]}]},
+      },
+    },
+  },
+]

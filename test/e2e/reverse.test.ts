@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import jsyaml from 'js-yaml'
 import {startBeaconSide} from '../../lib/lab/index.js'
 import {bao} from '../lib/lab/helpers.js'
-import {root, startLabSession, until} from './lab-session.js'
+import {digestApp, root, startLabSession, until} from './lab-session.js'
 
 const {work, labEnv, images, cli, kubectl} = startLabSession(t, 'reverse', 'reverse@cloudtaser', {install: false})
 const side = await startBeaconSide({beacon: false})
@@ -78,20 +78,7 @@ t.test('a Pod cannot reach the OpenBao side; the plan workflow protects a Deploy
   })
   t.match(out, /bao-unreachable/, 'a Pod cannot reach OpenBao')
 
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: {name: 'app', namespace: NS},
-    spec: {
-      replicas: 1,
-      selector: {matchLabels: {app: 'app'}},
-      template: {
-        metadata: {labels: {app: 'app'}},
-        spec: {containers: [{name: 'app', image: `cloudtaser.lab/${base}`, command: ['/bin/sh', '-c', 'echo "digest $(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; exec sleep 3600'], env: [{name: 'DB_PASSWORD', valueFrom: {secretKeyRef: {name: 'db', key: 'password'}}}]}]},
-      },
-    },
-  }
-  kubectl(['apply', '-f', '-'], {input: [{apiVersion: 'v1', kind: 'Secret', metadata: {name: 'db', namespace: NS}, stringData: {password: canary}}, deployment].map((o) => JSON.stringify(o)).join('\n')})
+  kubectl(['apply', '-f', '-'], {input: digestApp(NS, `cloudtaser.lab/${base}`, canary).map((o) => JSON.stringify(o)).join('\n')})
   const planFile = join(work, 'plan.yaml')
   cli(['target', 'discover', '-n', NS, '-o', planFile, '--cluster-name', 'lab', '--vault-address', BROKER_URL, '--auth-mount', 'k8s-rev'])
   onEu(['source', 'apply-plan', planFile])

@@ -6,7 +6,7 @@
 // bootstrap and the tunnel, with the log line on both sides.
 import t from 'tap'
 import {spawn} from 'node:child_process'
-import {generateKeyPairSync, randomBytes, randomUUID} from 'node:crypto'
+import {generateKeyPairSync, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
@@ -23,13 +23,12 @@ import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
 import {runBeaconClient} from '../../../runtime/beacon/client.js'
 import type {Logger} from '../../../runtime/beacon/log.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
-import {bridgeFleetPolicy} from '../../../lib/openbao/bridge-policy.js'
 import {bootstrapBroker} from '../../../runtime/broker/bootstrap.js'
 import {startBroker, type Broker, type BrokerOptions} from '../../../runtime/broker/broker.js'
 import {brokerAudience} from '../../../runtime/tunnel/wire.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, runWrapper, type Run} from '../wrapper/helpers.js'
-import {jwtAuthFromCluster, recorder, until} from './helpers.js'
+import {beaconFixture, recorder, until} from './helpers.js'
 
 const lab = await startLab({node: false})
 t.teardown(() => lab.stop())
@@ -68,22 +67,8 @@ const beacon = {address: `127.0.0.1:${(tap.address() as net.AddressInfo).port}`,
 const core = lab.kubeConfig.makeApiClient(CoreV1Api)
 const fingerprint = (await core.readNamespace({name: 'kube-system'})).metadata!.uid!
 const reg = await registerCluster(rootClient, {fingerprint, from: 'flag'})
-await root('PUT', 'sys/policies/acl/cloudtaser-bridge', {policy: bridgeFleetPolicy()})
-const bridgeToken = ((await root('POST', 'auth/token/create', {policies: ['cloudtaser-bridge'], no_default_policy: true, ttl: '1h'})).body as {auth: {client_token: string}}).auth.client_token
-
-// OpenBao cannot reach the apiserver in beacon mode: the JWT auth method checks ServiceAccount
-// tokens with the cluster's public keys (what the bridge checks too), no TokenReview.
 const kube = await kubeHttp(lab.kubeConfig)
-const issuer = await jwtAuthFromCluster(kube, root, 'k8s-beacon')
-await root('PUT', 'sys/policies/acl/billing-read', {policy: 'path "secret/data/billing/*" { capabilities = ["read"] }'})
-await root('POST', 'auth/k8s-beacon/role/billing', {role_type: 'jwt', user_claim: 'sub', bound_subject: 'system:serviceaccount:apps:billing', bound_audiences: [issuer], token_policies: ['billing-read'], token_ttl: '10m'})
-const canary = `canary-beacon-${randomBytes(8).toString('hex')}`
-await root('POST', 'secret/data/billing/db', {data: {password: canary}})
-await core.createNamespace({body: {metadata: {name: 'apps'}}})
-await core.createNamespacedServiceAccount({namespace: 'apps', body: {metadata: {name: 'billing'}}})
-const saToken = (await core.createNamespacedServiceAccountToken({name: 'billing', namespace: 'apps', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
-const tokenFile = join(work, 'token')
-writeFileSync(tokenFile, saToken, {mode: 0o600})
+const {bridgeToken, issuer, canary, saToken, tokenFile} = await beaconFixture({kube, core, root, mount: 'k8s-beacon', work})
 
 const bridgeLog = recorder()
 const baoTransport = new UndiciTransport({timeoutMs: 10_000})

@@ -24,11 +24,10 @@ import {issueLeaf} from '../../../lib/x509/issue.js'
 import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
 import {encodeHello, Status} from '../../../runtime/beacon/protocol.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
-import {bridgeFleetPolicy} from '../../../lib/openbao/bridge-policy.js'
 import {startBroker, type Broker} from '../../../runtime/broker/broker.js'
 import {bao} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, runWrapper, type Run} from '../wrapper/helpers.js'
-import {jwtAuthFromCluster, recorder, until} from './helpers.js'
+import {beaconFixture, recorder, until} from './helpers.js'
 
 const lab = await startLab({node: false})
 t.teardown(() => lab.stop())
@@ -42,20 +41,8 @@ const core = lab.kubeConfig.makeApiClient(CoreV1Api)
 const fingerprint = (await core.readNamespace({name: 'kube-system'})).metadata!.uid!
 const reg = await registerCluster(rootClient, {fingerprint, from: 'flag'})
 const pin = reg.infoHashes.operational!
-await root('PUT', 'sys/policies/acl/cloudtaser-bridge', {policy: bridgeFleetPolicy()})
-const bridgeToken = ((await root('POST', 'auth/token/create', {policies: ['cloudtaser-bridge'], no_default_policy: true, ttl: '1h'})).body as {auth: {client_token: string}}).auth.client_token
-
 const kube = await kubeHttp(lab.kubeConfig)
-const issuer = await jwtAuthFromCluster(kube, root, 'k8s-rev')
-await root('PUT', 'sys/policies/acl/billing-read', {policy: 'path "secret/data/billing/*" { capabilities = ["read"] }'})
-await root('POST', 'auth/k8s-rev/role/billing', {role_type: 'jwt', user_claim: 'sub', bound_subject: 'system:serviceaccount:apps:billing', bound_audiences: [issuer], token_policies: ['billing-read'], token_ttl: '10m'})
-const canary = `canary-reverse-${randomBytes(8).toString('hex')}`
-await root('POST', 'secret/data/billing/db', {data: {password: canary}})
-await core.createNamespace({body: {metadata: {name: 'apps'}}})
-await core.createNamespacedServiceAccount({namespace: 'apps', body: {metadata: {name: 'billing'}}})
-const saToken = (await core.createNamespacedServiceAccountToken({name: 'billing', namespace: 'apps', body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
-const tokenFile = join(work, 'token')
-writeFileSync(tokenFile, saToken, {mode: 0o600})
+const {bridgeToken, issuer, canary, saToken, tokenFile} = await beaconFixture({kube, core, root, mount: 'k8s-rev', work})
 await core.createNamespace({body: {metadata: {name: 'cloudtaser-system'}}})
 await core.createNamespacedServiceAccount({namespace: 'cloudtaser-system', body: {metadata: {name: 'cloudtaser-broker'}}})
 
@@ -140,6 +127,11 @@ t.test('register --reverse-endpoint: the bridge dials the broker, which bootstra
   t.equal((await r.waitFor('start')).env!.PGPASSWORD, canary)
   t.ok(bridgeLog.has('login_forwarded', {namespace: 'apps', serviceAccount: 'billing'}), 'the bridge checked the token before the login went on')
   r.killAll()
+  // The broker's ops port: ready, its state, and what Prometheus scrapes.
+  t.equal((await fetch(`${broker.opsUrl}/readyz`)).status, 200)
+  t.match(await (await fetch(`${broker.opsUrl}/status`)).json(), {tunnel: 'up', serial: (await broker.identity).serial})
+  const bm = (await (await fetch(`${broker.opsUrl}/metrics`)).text()).split('\n')
+  t.ok(bm.includes('cloudtaser_broker_tunnel_up 1') && bm.includes('cloudtaser_broker_tunnels_total 1'), 'broker metrics: the tunnel is up')
   t.same(bridge.ready(), {ok: true})
   const m = bridge.metrics()
   for (const line of ['cloudtaser_bridge_clusters{state="operational"} 1', 'cloudtaser_bridge_tunnels_open 1', 'cloudtaser_bridge_bootstraps_total 1', 'cloudtaser_bridge_logins_total 1']) t.ok(m.split('\n').includes(line), `metrics: ${line}`)
