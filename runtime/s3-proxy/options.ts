@@ -22,7 +22,7 @@ export const S3_PROXY_FLAGS = {
   region: {type: 'string', description: 'Region the upstream requests are signed for.', default: 'us-east-1'},
   'upstream-payload': {
     type: 'string',
-    description: 'How upstream bodies are signed: auto is UNSIGNED-PAYLOAD over HTTPS (TLS and the segment tags already authenticate every byte) and aws-chunked with chunk signatures over HTTP.',
+    description: 'How upstream bodies are signed: auto is UNSIGNED-PAYLOAD over HTTPS (TLS and the segment tags already authenticate every byte) and, over HTTP, what the client chose: chunk signatures when it signed its body, UNSIGNED-PAYLOAD when it did not.',
     options: ['auto', 'streaming', 'unsigned'],
     default: 'auto',
   },

@@ -11,7 +11,7 @@ import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envel
 import {BUFFERED, HIGH_WATER_MARK, writeFlow} from './flow.js'
 import {released} from './release.js'
 import {errorXml, s3Error, toS3Error, type S3Error} from './s3-errors.js'
-import {uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
+import {UNSIGNED_PAYLOADS, uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
 import {upstreamRequest, type UpstreamConfig, type UpstreamResponse} from './upstream.js'
 import {xmlAll, xmlEscape, xmlText} from './xml.js'
 
@@ -201,7 +201,7 @@ async function sendEncrypted(c: Ctx, key: Buffer, part: number, rawQuery: string
     rawPath: c.rawPath,
     rawQuery,
     headers,
-    body: {source, chunkSizes: chunkSizes(plan.length, c.o.pad), release: chunkPool.give},
+    body: {source, chunkSizes: chunkSizes(plan.length, c.o.pad), release: chunkPool.give, clientSigned: !UNSIGNED_PAYLOADS.includes(c.auth.payloadHash)},
   })
   return {up, plan}
 }

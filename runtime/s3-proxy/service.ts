@@ -93,7 +93,7 @@ export async function runS3Proxy(f: S3ProxyFlags, env: NodeJS.ProcessEnv): Promi
   // A kubernetes login needs no token up front: resolve the rest of the connection without one.
   const conn = resolveConnection({}, kubernetes ? {...env, BAO_TOKEN: 'login'} : env)
   const endpoint = new URL(f.upstream)
-  const payload = f['upstream-payload'] === 'auto' ? (endpoint.protocol === 'https:' ? 'unsigned' : 'streaming') : (f['upstream-payload'] as 'streaming' | 'unsigned')
+  const payload = f['upstream-payload'] === 'auto' ? (endpoint.protocol === 'https:' ? 'unsigned' : 'mirror') : (f['upstream-payload'] as 'streaming' | 'unsigned')
   const running = await startS3ProxyService({
     host: f.host,
     port: f.port,

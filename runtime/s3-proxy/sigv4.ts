@@ -14,6 +14,8 @@ export const UNSIGNED = 'UNSIGNED-PAYLOAD'
 export const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD'
 export const STREAMING_SIGNED_TRAILER = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER'
 export const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER'
+/** x-amz-content-sha256 values of a body the client did not sign. */
+export const UNSIGNED_PAYLOADS: readonly string[] = [UNSIGNED, STREAMING_UNSIGNED_TRAILER]
 
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest()
 export const sha256hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex')

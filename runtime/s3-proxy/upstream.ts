@@ -1,6 +1,6 @@
 // Requests to the real S3 server, signed with the proxy's own credentials. Bodies stream: either
-// aws-chunked with a signature per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, the default) or
-// UNSIGNED-PAYLOAD with a plain Content-Length. A failing body source aborts the request, so the
+// aws-chunked with a signature per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) or UNSIGNED-PAYLOAD
+// with a plain Content-Length; `mirror` picks per request what the client chose for its own body. A failing body source aborts the request, so the
 // server never completes (stores) an object whose plaintext failed a check.
 import http, {type IncomingMessage} from 'node:http'
 import https from 'node:https'
@@ -11,7 +11,8 @@ export interface UpstreamConfig {
   endpoint: URL
   region: string
   credentials: Credentials
-  payload: 'streaming' | 'unsigned'
+  /** mirror: chunk-signed when the client signed its body, unsigned when it did not. */
+  payload: 'streaming' | 'unsigned' | 'mirror'
   ca?: string
 }
 
@@ -21,8 +22,11 @@ export interface UpstreamRequest {
   rawPath: string
   rawQuery: string
   headers?: Record<string, string>
-  /** A streamed body: `release` gets each chunk back once the socket has written it. */
-  body?: Buffer | {source: AsyncIterable<Buffer>; chunkSizes: number[]; release?: (b: Buffer) => void}
+  /**
+   * A streamed body: `release` gets each chunk back once the socket has written it; `clientSigned`:
+   * whether the client signed the payload this body comes from (for `mirror`).
+   */
+  body?: Buffer | {source: AsyncIterable<Buffer>; chunkSizes: number[]; release?: (b: Buffer) => void; clientSigned?: boolean}
 }
 
 export interface UpstreamResponse {
@@ -59,6 +63,7 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
   const headers: Record<string, string> = {host: c.endpoint.host}
   for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v
   const streaming = r.body !== undefined && !Buffer.isBuffer(r.body)
+  const signChunks = streaming && (c.payload === 'mirror' ? (r.body as {clientSigned?: boolean}).clientSigned !== false : c.payload === 'streaming')
   let payloadHash = EMPTY_SHA256
   if (Buffer.isBuffer(r.body)) {
     payloadHash = sha256hex(r.body)
@@ -66,7 +71,7 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
   } else if (streaming) {
     const {chunkSizes} = r.body as {chunkSizes: number[]}
     const decoded = chunkSizes.reduce((s, n) => s + n, 0)
-    if (c.payload === 'streaming') {
+    if (signChunks) {
       payloadHash = STREAMING_SIGNED
       headers['content-encoding'] = 'aws-chunked'
       headers['x-amz-decoded-content-length'] = String(decoded)
@@ -101,7 +106,7 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
       let i = 0
       for await (const chunk of source) {
         if (chunk.length !== chunkSizes[i++]) throw new Error(`upstream chunk ${i} has ${chunk.length} bytes, ${chunkSizes[i - 1]} planned`)
-        if (c.payload === 'streaming') {
+        if (signChunks) {
           previous = chunkSignature(scope, previous, sha256hex(chunk))
           // Corked: the framing and the chunk leave in one writev, without copying the chunk.
           req.cork()
@@ -118,7 +123,7 @@ export async function upstreamRequest(c: UpstreamConfig, r: UpstreamRequest): Pr
         }
       }
       if (i !== chunkSizes.length) throw new Error(`upstream body ended after ${i} of ${chunkSizes.length} chunks`)
-      if (c.payload === 'streaming' && chunkSizes.length === 0) await write(`0;chunk-signature=${chunkSignature(scope, previous, EMPTY_SHA256)}\r\n\r\n`)
+      if (signChunks && chunkSizes.length === 0) await write(`0;chunk-signature=${chunkSignature(scope, previous, EMPTY_SHA256)}\r\n\r\n`)
       req.end()
     } catch (err) {
       req.destroy()
