@@ -30,9 +30,15 @@ async function transitCall<T>(client: BaoClient, mount: string, key: string, op:
   return r.body.data
 }
 
-export async function transitEncrypt(client: BaoClient, mount: string, key: string, plaintext: Buffer): Promise<WrappedKey> {
-  const d = await transitCall<{ciphertext: string}>(client, mount, key, 'encrypt', {plaintext: plaintext.toString('base64')})
-  return {ciphertext: d.ciphertext, version: transitVersionOf(d.ciphertext)}
+/** Wraps each plaintext in one call (Transit's batch_input): a pool of data keys costs one round trip. */
+export async function transitEncrypt(client: BaoClient, mount: string, key: string, plaintexts: Buffer[]): Promise<WrappedKey[]> {
+  const d = await transitCall<{batch_results?: {ciphertext?: string; error?: string}[]}>(client, mount, key, 'encrypt', {
+    batch_input: plaintexts.map((p) => ({plaintext: p.toString('base64')})),
+  })
+  const results = d.batch_results ?? []
+  const failed = results.find((r) => r.error || !r.ciphertext)
+  if (results.length !== plaintexts.length || failed) throw missingKey(mount, key, failed?.error ?? `${results.length} of ${plaintexts.length} keys wrapped`)
+  return results.map((r) => ({ciphertext: r.ciphertext!, version: transitVersionOf(r.ciphertext!)}))
 }
 
 export async function transitDecrypt(client: BaoClient, mount: string, key: string, ciphertext: string): Promise<Buffer> {

@@ -142,12 +142,12 @@ t.test('format 1 objects (random nonce per segment, written before format 2) sti
   manifest.writeUInt32BE(1, 4)
   manifest.writeUInt32BE(1, 8)
   manifest.writeBigUInt64BE(BigInt(plain.length), 12)
-  const wrapped = await transitEncrypt(stack.root, 'transit', TRANSIT_KEY, dek)
+  const [wrapped] = await transitEncrypt(stack.root, 'transit', TRANSIT_KEY, [dek])
   await stack.direct.send(new PutObjectCommand({
     Bucket,
     Key,
     Body: Buffer.concat(segs),
-    Metadata: {'cloudtaser-format': '1', 'cloudtaser-key': TRANSIT_KEY, 'cloudtaser-dek': wrapped.ciphertext, 'cloudtaser-manifest': seal1(0, 0, true, manifest).toString('base64')},
+    Metadata: {'cloudtaser-format': '1', 'cloudtaser-key': TRANSIT_KEY, 'cloudtaser-dek': wrapped!.ciphertext, 'cloudtaser-manifest': seal1(0, 0, true, manifest).toString('base64')},
   }))
   const o = await stack.sdk.send(new GetObjectCommand({Bucket, Key}))
   t.equal((o as {$metadata: unknown} & Record<string, unknown>).ContentLength, plain.length)
