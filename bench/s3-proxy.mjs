@@ -143,6 +143,13 @@ try {
         return `${name.toLowerCase()} ${[u.client, u.server, ...(pid ? [u.proxy] : [])].map((x) => perMiB(x).toFixed(2)).join(' + ')}`
       })
       console.log(`           ${op} CPU ms per MiB (client + server [+ proxy]): ${parts.join(', ')}`)
+      // The path's CPU per MiB (client, server and proxy together) against the direct path's: the
+      // throughput ratio the two would reach if both were CPU-bound, as they are on a busy node.
+      // It moves far less with the machine's load than the wall-clock ratio (docs/s3-proxy.md).
+      const sum = (name) => Object.values(row[`${op}Cpu${name}`]).reduce((a, b) => a + b, 0)
+      const others = paths.filter(([n]) => n !== 'Direct')
+      for (const [n] of others) row[`${op}CpuRatio${n}`] = sum('Direct') / sum(n)
+      console.log(`           ${op} CPU-bound ratio (direct path's CPU per MiB / this path's): ${others.map(([n]) => `${n.toLowerCase()} ${row[`${op}CpuRatio${n}`].toFixed(2)}x`).join(', ')}`)
     }
   }
 
