@@ -2,7 +2,8 @@
 // Throughput of PutObject/GetObject through the S3 proxy vs straight to the S3 server (versitygw
 // on loopback) vs `openssl speed -evp aes-256-gcm` on one core, all in one run, and the proxy's
 // RSS while a 1 GiB object goes up and comes back. The proxy runs as `cloudtaser s3-proxy run`
-// in its own process (its RSS is sampled from /proc). The client is @aws-sdk/client-s3 with
+// in its own process, with the sidecar's process settings (S3_PROXY_PROCESS_ENV; its RSS is
+// sampled from /proc). The client is @aws-sdk/client-s3 with
 // checksums only when required, so neither path pays for the SDK's JavaScript CRC32.
 // Needs `npm run build` first (imports dist/). SIZES_MB (default 8,64), ROUNDS (default 3),
 // BIG_MB (default 1024; 0 skips the RSS run), UPSTREAM_PAYLOAD (streaming or unsigned; default: the
@@ -13,11 +14,13 @@ import {readFileSync} from 'node:fs'
 import {Readable} from 'node:stream'
 import {CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 import {startOpenBao, startS3Server} from '../dist/lib/lab/index.js'
+import {S3_PROXY_PROCESS_ENV} from '../dist/runtime/operator/s3-sidecar.js'
 
 const SIZES = (process.env.SIZES_MB ?? '8,64').split(',').map(Number)
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const BIG_MB = Number(process.env.BIG_MB ?? 1024)
 const MiB = 1024 * 1024
+const sidecarEnv = Object.fromEntries(S3_PROXY_PROCESS_ENV.map((e) => [e.name, e.value]))
 
 const [bao, s3] = await Promise.all([startOpenBao(), startS3Server()])
 const stopAll = []
@@ -32,8 +35,9 @@ try {
     const proxy = spawn(process.execPath, [`${dir}/bin/run.js`, 's3-proxy', 'run', '--port', '0', '--ops-port', '0', '--ops-host', '127.0.0.1', '--upstream', s3.endpoint, '--bao-auth', 'token', '--transit-key', 'bench', ...(process.env.UPSTREAM_PAYLOAD ? ['--upstream-payload', process.env.UPSTREAM_PAYLOAD] : [])], {
       env: {
         ...process.env,
-        // e.g. PROXY_NODE_OPTIONS=--cpu-prof to profile the proxy alone.
-        NODE_OPTIONS: process.env.PROXY_NODE_OPTIONS ?? '',
+        // The process settings the sidecar runs with; e.g. PROXY_NODE_OPTIONS=--cpu-prof to profile the proxy alone.
+        ...sidecarEnv,
+        NODE_OPTIONS: [sidecarEnv.NODE_OPTIONS, process.env.PROXY_NODE_OPTIONS].filter(Boolean).join(' '),
         BAO_ADDR: bao.addr,
         BAO_TOKEN: bao.token,
         CLOUDTASER_S3_ACCESS_KEY_ID: pod.accessKeyId,

@@ -26,6 +26,17 @@ export const S3_PROXY_ENV_MAP = Object.entries(S3_PROXY_CREDENTIAL_FIELDS)
   .map(([field, env]) => `${field}=${env}`)
   .join(',')
 
+/**
+ * The proxy's Node process, as the sidecar runs it: one V8 worker thread instead of four, and two
+ * malloc arenas instead of one per thread. Together ~8 MB less RSS during a transfer and no CPU
+ * per MiB measurably lost (bench/s3-proxy.mjs runs the proxy with these too). Neither can be set
+ * from inside a running process, so they are the container's environment.
+ */
+export const S3_PROXY_PROCESS_ENV: readonly V1EnvVar[] = [
+  {name: 'NODE_OPTIONS', value: '--v8-pool-size=1'},
+  {name: 'MALLOC_ARENA_MAX', value: '2'},
+]
+
 /** How the proxy logs in to OpenBao: as the wrapper beside it does, with the same role and token. */
 export interface S3ProxyLogin {
   role: string
@@ -69,7 +80,7 @@ export function s3ProxyContainer(o: {image: string; command: string[]; env: V1En
     image: o.image,
     restartPolicy: 'Always',
     command: o.command,
-    env: o.env,
+    env: [...o.env, ...S3_PROXY_PROCESS_ENV],
     volumeMounts: o.volumeMounts,
     ports: [{name: 's3-proxy-ops', containerPort: S3_PROXY_OPS_PORT}],
     // The wrapper waits up to its start deadline (60 s) for OpenBao: the probe waits as long.

@@ -72,6 +72,8 @@ t.test('the proxy is a native sidecar after the wrapper copy, started by the wra
       CLOUDTASER_VAULT_ROLE: 'billing',
       CLOUDTASER_SECRET_PATHS: 'secret/data/billing/s3',
       CLOUDTASER_ENV_MAP: S3_PROXY_ENV_MAP,
+      NODE_OPTIONS: '--v8-pool-size=1',
+      MALLOC_ARENA_MAX: '2',
     },
     "the wrapper's login as the app's, the credentials path as its only secret, on-secret-change left at restart",
   )
