@@ -6,6 +6,8 @@ import {once} from 'node:events'
 import type {Writable} from 'node:stream'
 
 export const BUFFERED = 2 * 1024 * 1024
+/** Bytes gathered into one writev. */
+export const BATCH = 1024 * 1024
 /** Socket read buffers: the same depth on the reading side. */
 export const HIGH_WATER_MARK = 1024 * 1024
 

@@ -119,7 +119,7 @@ export function openSegment(key: Buffer | KeyObject, part: number, index: number
 /** Segments per upstream chunk: each chunk is one write (and, signed, one chunk signature on both sides). */
 export const GROUP = 16
 const ZEROS = Buffer.alloc(SEGMENT)
-/** Buffers for chunks (sealChunks) and plaintext batches (GET): in flight per request, a few MiB. */
+/** Buffers for the upload chunks sealChunks yields: in flight per request, a few MiB. */
 export const chunkPool = createPool(SALT + GROUP * SEGMENT_CT, 16)
 
 /** Ciphertext bytes of each chunk sealChunks yields for a part of `length` plaintext bytes (the first carries the salt). */
