@@ -10,7 +10,9 @@
 // proxy's own), BASELINE_DIR (another built checkout whose proxy is measured in the same run).
 import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 import {startOpenBao, startS3Server} from '../dist/lib/lab/index.js'
@@ -155,6 +157,33 @@ try {
       for (const [n] of others) row[`${op}CpuRatio${n}`] = sum('Direct') / sum(n)
       console.log(`           ${op} CPU-bound ratio (direct path's CPU per MiB / this path's): ${others.map(([n]) => `${n.toLowerCase()} ${row[`${op}CpuRatio${n}`].toFixed(2)}x`).join(', ')}`)
     }
+  }
+
+  // The same objects with curl (--aws-sigv4), a client in C that costs almost no CPU per MiB: the
+  // SDK's own ~2 ms per MiB shares the cores with the proxy above; here the proxy's own cost shows.
+  const dir = mkdtempSync(join(tmpdir(), 's3-bench-'))
+  try {
+    const endpoints = [['Proxy', mine.url, pod], ...(base ? [['Base', base.url, pod]] : []), ['Direct', s3.endpoint, {accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey}]]
+    const curl = (creds, args) =>
+      Number(execFileSync('curl', ['-sS', '--fail', '-o', '/dev/null', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${creds.accessKeyId}:${creds.secretAccessKey}`, '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', '-w', '%{time_total}', ...args], {encoding: 'utf8'}))
+    for (const mb of SIZES) {
+      const file = join(dir, `${mb}`)
+      writeFileSync(file, Buffer.concat(Array.from({length: Math.ceil(mb)}, () => block)).subarray(0, mb * MiB))
+      const t = Object.fromEntries(endpoints.map(([n]) => [n, {put: [], get: []}]))
+      for (let r = 0; r < ROUNDS; r++) {
+        for (let k = 0; k < endpoints.length; k++) {
+          const [name, url, creds] = endpoints[(r + k) % endpoints.length]
+          t[name].put.push(curl(creds, ['-T', file, `${url}/bench/curl-${name}-${mb}`]))
+          t[name].get.push(curl(creds, [`${url}/bench/curl-${name}-${mb}`]))
+        }
+      }
+      const row = rows.find((x) => x.sizeMiB === mb)
+      for (const [name] of endpoints) for (const op of ['put', 'get']) row[`curl${op}${name}`] = mbps(mb * MiB, median(t[name][op]))
+      const line = (op) => endpoints.map(([n]) => `${n.toLowerCase()} ${row[`curl${op}${n}`].toFixed(0)} MiB/s${n === 'Direct' ? '' : ` (${(row[`curl${op}${n}`] / row[`curl${op}Direct`]).toFixed(2)}x)`}`).join(', ')
+      console.log(`${String(mb).padStart(5)} MiB  curl: put ${line('put')}   get ${line('get')}`)
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
   }
 
   if (BIG_MB > 0) {
