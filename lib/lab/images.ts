@@ -238,6 +238,18 @@ export const BAO_AGENT: ImageDef = {
   config: {entrypoint: ['/usr/local/bin/bao'], cmd: ['agent', '-config=/etc/bao/agent.hcl'], user: '65534:65534'},
 }
 
+/**
+ * Debian's curl on the busybox base: an S3 client no one here wrote (`curl --aws-sigv4`), for the
+ * S3 proxy sidecar's end-to-end test (test/e2e/s3-sidecar.test.ts). Not in LAB_IMAGES: only that
+ * test needs it, and it builds and pushes it itself.
+ */
+export const CURL: ImageDef = {
+  name: 'curl',
+  tag: async () => firstLine(need('/usr/bin/curl', 'curl'), ['--version'], /^curl (\S+)/),
+  layers: async () => [await busyboxLayer(), uniqueByPath(await withLibraries('/usr/bin/curl'))],
+  config: {cmd: ['/bin/sh']},
+}
+
 export const LAB_IMAGES: ImageDef[] = [PAUSE, BASE, REDIS, CLOUDTASER, EBPF_AGENT, WRAPPER]
 
 export function imagesDir(): string {

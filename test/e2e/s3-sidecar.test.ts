@@ -1,0 +1,154 @@
+// The S3 proxy sidecar under a real kubelet (the lab's node, runc): a Deployment whose template
+// asks for the proxy goes through the plan workflow (discover records s3Proxy, apply-plan grants
+// its policy, protect wraps it); the webhook adds the sidecar, the kubelet starts it under the
+// wrapper and probes it, and the app, curl with --aws-sigv4 (a client no one here wrote), puts and
+// gets an object through http://127.0.0.1:8190 with the credentials its own wrapper read from
+// OpenBao. versitygw listens where Pods reach the host, as OpenBao does, and its directory is
+// hunted for the object's canary; neither credential may appear in the Pod or any log.
+import t from 'tap'
+import {createHash, randomBytes} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import jsyaml from 'js-yaml'
+import {buildImage, CURL, pushImage, startS3Server} from '../../lib/lab/index.js'
+import {S3_PROXY_CONTAINER, S3_PROXY_OPS_PORT} from '../../runtime/operator/s3-sidecar.js'
+import type {MigrationPlan} from '../../lib/plan/types.generated.js'
+import {bao} from '../lib/lab/helpers.js'
+import {storedFiles} from '../runtime/s3-proxy/fixture.js'
+import {startLabSession, until} from './lab-session.js'
+
+const t0 = Date.now()
+// The eBPF agent is not under test here: without it the install waits for the operator alone.
+const {work, labEnv, cli, kubectl} = startLabSession(t, 's3-sidecar', 's3-sidecar@cloudtaser', {set: ['ebpf.enabled=false']})
+const hostIp = new URL(labEnv.BAO_ADDR!).hostname
+const [s3, curlImage] = await Promise.all([
+  startS3Server({host: hostIp}),
+  buildImage(CURL).then(async (image) => (await pushImage(image, labEnv.CLOUDTASER_LAB_REGISTRY!), `cloudtaser.lab/${image.ref}`)),
+])
+t.teardown(() => s3.stop())
+t.comment(`lab, operator, versitygw and the curl image ready after ${Date.now() - t0} ms`)
+const root = (method: string, path: string, body?: unknown) => bao(labEnv.BAO_ADDR!, labEnv.BAO_TOKEN, method, path, body)
+
+const NS = 's3-demo'
+// Where discover puts the Secret s3-client of this namespace (--cluster-name lab, mount secret):
+// the app's two fields and the proxy's two live in that one KV secret.
+const CREDENTIALS = `secret/data/lab/${NS}/s3-client`
+const TRANSIT_KEY = 'demo-objects'
+const client = {accessKeyId: `POD${randomBytes(6).toString('hex').toUpperCase()}`, secretAccessKey: `pod-secret-${randomBytes(12).toString('hex')}`}
+const canary = `canary-s3-sidecar-${randomBytes(8).toString('hex')}`
+const LINES = 3000
+// What the app uploads: LINES lines naming the canary, ~100 KiB, so two segments.
+const object = Buffer.from(Array.from({length: LINES}, (_, i) => `${canary} line ${i + 1}\n`).join(''))
+
+// The client's credentials go to curl on stdin (-K -), not argv, which every process can read.
+const APP = `set -u
+s3() { out=$1; shift; printf 'user = "%s:%s"\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" | curl -sS -K - --aws-sigv4 aws:amz:${s3.region}:s3 -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o "$out" -w '%{http_code}' "$@"; }
+seq 1 ${LINES} | sed "s/^/$CANARY line /" > /tmp/object
+bucket=$(s3 /dev/null -X PUT http://127.0.0.1:8190/demo)
+put=$(s3 /dev/null -T /tmp/object http://127.0.0.1:8190/demo/object.txt)
+get=$(s3 /tmp/got http://127.0.0.1:8190/demo/object.txt)
+echo "s3 bucket=$bucket put=$put get=$get sent=$(sha256sum < /tmp/object | cut -d' ' -f1) got=$(sha256sum < /tmp/got | cut -d' ' -f1)"
+exec sleep 3600`
+
+const manifest = [
+  {apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}},
+  // Before protect the app read its (proxy-only) S3 credentials from this Secret, as apps do.
+  {apiVersion: 'v1', kind: 'Secret', metadata: {name: 's3-client', namespace: NS}, stringData: {access_key_id: client.accessKeyId, secret_access_key: client.secretAccessKey}},
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {name: 'app', namespace: NS},
+    spec: {
+      replicas: 1,
+      selector: {matchLabels: {app: 'app'}},
+      template: {
+        metadata: {
+          labels: {app: 'app'},
+          annotations: {
+            'cloudtaser.io/s3-proxy': 'true',
+            'cloudtaser.io/s3-proxy-upstream': s3.endpoint,
+            'cloudtaser.io/s3-proxy-region': s3.region,
+            'cloudtaser.io/s3-proxy-transit-key': TRANSIT_KEY,
+            'cloudtaser.io/s3-proxy-credentials': CREDENTIALS,
+          },
+        },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: curlImage,
+              command: ['/bin/sh', '-c', APP],
+              env: [
+                {name: 'AWS_ACCESS_KEY_ID', valueFrom: {secretKeyRef: {name: 's3-client', key: 'access_key_id'}}},
+                {name: 'AWS_SECRET_ACCESS_KEY', valueFrom: {secretKeyRef: {name: 's3-client', key: 'secret_access_key'}}},
+                {name: 'CANARY', value: canary},
+              ],
+            },
+          ],
+        },
+      },
+    },
+  },
+]
+
+type Pod = {
+  metadata: {name: string; deletionTimestamp?: string}
+  spec: {initContainers?: Array<{name: string; restartPolicy?: string}>}
+  status: {conditions?: Array<{type: string; status: string}>; initContainerStatuses?: Array<{name: string; ready: boolean; started?: boolean; restartCount: number}>}
+}
+
+t.test('discover records s3Proxy; apply-plan, verify-plan and protect; the kubelet starts the sidecar and the app round-trips an object through it', async (t) => {
+  kubectl(['apply', '-f', '-'], {input: manifest.map((o) => JSON.stringify(o)).join('\n')})
+  const planFile = join(work, 'plan.yaml')
+  cli(['target', 'discover', '-n', NS, '-o', planFile, '--cluster-name', 'lab', '--vault-address', labEnv.BAO_ADDR!])
+  const plan = jsyaml.load(readFileSync(planFile, 'utf8')) as MigrationPlan
+  const w = plan.tenants[0]!.workloads[0]!
+  t.match(w.s3Proxy, {upstream: s3.endpoint, region: s3.region, transitKey: TRANSIT_KEY, credentials: CREDENTIALS}, 'the plan records the workload\'s proxy')
+  t.equal(w.secrets[0]!.vaultPath, CREDENTIALS, 'the app\'s Secret goes to the path the proxy reads its credentials from')
+
+  // The OpenBao side: the Transit key, and the four fields in KV.
+  await root('POST', 'sys/mounts/transit', {type: 'transit'})
+  await root('POST', `transit/keys/${TRANSIT_KEY}`, {})
+  const put = await root('POST', CREDENTIALS, {data: {access_key_id: client.accessKeyId, secret_access_key: client.secretAccessKey, upstream_access_key_id: s3.accessKeyId, upstream_secret_access_key: s3.secretAccessKey}})
+  t.equal(put.status, 200, 'credentials written to KV')
+  cli(['source', 'apply-plan', planFile])
+  cli(['source', 'verify-plan', planFile])
+  cli(['target', 'protect', '--plan', planFile, '--yes', '--wait'])
+  const started = Date.now()
+  const rollout = kubectl(['-n', NS, 'rollout', 'status', 'deployment/app', '--timeout=120s'], {allowFail: true})
+  if (rollout.status !== 0) {
+    t.comment(kubectl(['-n', NS, 'describe', 'pods', '-l', 'app=app'], {allowFail: true}).stdout)
+    t.comment(kubectl(['-n', NS, 'logs', '-l', 'app=app', '-c', S3_PROXY_CONTAINER, '--tail=50'], {allowFail: true}).stdout)
+    t.fail(`the rollout did not complete: ${rollout.stdout}${rollout.stderr}`)
+    return
+  }
+  t.comment(`the wrapped Pod Ready ${Date.now() - started} ms after protect`)
+  const pods = (JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-l', 'app=app', '-o', 'json']).stdout) as {items: Pod[]}).items
+  const pod = pods.find((p) => !p.metadata.deletionTimestamp && p.spec.initContainers?.some((c) => c.name === S3_PROXY_CONTAINER))!
+  t.ok(pod, 'the new Pod has the sidecar')
+  t.match(pod.spec.initContainers!.find((c) => c.name === S3_PROXY_CONTAINER), {restartPolicy: 'Always'}, 'a native sidecar')
+  t.equal(pod.status.conditions?.find((c) => c.type === 'Ready')?.status, 'True', 'the Pod is Ready')
+  t.match(pod.status.initContainerStatuses?.find((s) => s.name === S3_PROXY_CONTAINER), {started: true, ready: true, restartCount: 0}, `the kubelet's startup and readiness probes on :${S3_PROXY_OPS_PORT} passed, first time`)
+
+  const line = await until('the app\'s line', async () => /^s3 .*$/m.exec(kubectl(['-n', NS, 'logs', pod.metadata.name, '-c', 'app'], {allowFail: true}).stdout)?.[0], 60_000)
+  const sha = createHash('sha256').update(object).digest('hex')
+  t.equal(line, `s3 bucket=200 put=200 get=200 sent=${sha} got=${sha}`, 'curl put and got the same bytes through the proxy')
+
+  const stored = storedFiles(s3)
+  const body = [...stored.entries()].find(([p]) => p.endsWith(join('demo', 'object.txt')))
+  t.ok(body && body[1].length >= object.length, 'versitygw holds the object (ciphertext, padded)')
+  t.notOk([...stored.values()].some((b) => b.includes(canary)), 'no file of versitygw holds the canary')
+
+  const spec = kubectl(['-n', NS, 'get', 'pod', pod.metadata.name, '-o', 'json']).stdout
+  const logs = [
+    ...['cloudtaser-init', S3_PROXY_CONTAINER, 'app'].map((c) => kubectl(['-n', NS, 'logs', pod.metadata.name, '-c', c]).stdout),
+    kubectl(['-n', 'cloudtaser-system', 'logs', 'deployment/cloudtaser-operator']).stdout,
+    readFileSync(s3.process.logPath, 'utf8'),
+  ].join('\n')
+  t.match(logs, /"msg":"listening"/, 'the proxy\'s log is among them')
+  for (const [what, value] of [['the app\'s secret key', client.secretAccessKey], ['the upstream secret key', s3.secretAccessKey]] as const) {
+    t.notOk(spec.includes(value), `${what} is not in the Pod`)
+    t.notOk(logs.includes(value), `${what} is in no log (app, sidecar, init, operator, versitygw)`)
+  }
+  t.comment(`whole file ${Date.now() - t0} ms`)
+})
