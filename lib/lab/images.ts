@@ -4,7 +4,7 @@ import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import {dirname, join, relative} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
-import {writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
+import {GzipCache, writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
 import {baoBinary, repoRoot} from './paths.js'
 
 const run = promisify(execFile)
@@ -259,7 +259,7 @@ export function imagesDir(): string {
 export async function buildImage(def: ImageDef, outDir = imagesDir()): Promise<ImageResult> {
   const t0 = Date.now()
   const tag = await def.tag()
-  const built = writeImage(join(outDir, def.name), tag, await def.layers(), def.config)
+  const built = writeImage(join(outDir, def.name), tag, await def.layers(), def.config, new GzipCache(join(outDir, 'gzip-cache')))
   return {...built, name: def.name, ref: `${def.name}:${tag}`, buildMs: Date.now() - t0}
 }
 
