@@ -47,7 +47,8 @@ seq 1 ${LINES} | sed "s/^/$CANARY line /" > /tmp/object
 bucket=$(s3 /dev/null -X PUT http://127.0.0.1:8190/demo)
 put=$(s3 /dev/null -T /tmp/object http://127.0.0.1:8190/demo/object.txt)
 get=$(s3 /tmp/got http://127.0.0.1:8190/demo/object.txt)
-echo "s3 bucket=$bucket put=$put get=$get sent=$(sha256sum < /tmp/object | cut -d' ' -f1) got=$(sha256sum < /tmp/got | cut -d' ' -f1)"
+wrong=$(export AWS_SECRET_ACCESS_KEY=not-the-secret; s3 /dev/null http://127.0.0.1:8190/demo/object.txt)
+echo "s3 bucket=$bucket put=$put get=$get wrong-key=$wrong sent=$(sha256sum < /tmp/object | cut -d' ' -f1) got=$(sha256sum < /tmp/got | cut -d' ' -f1)"
 exec sleep 3600`
 
 const manifest = [
@@ -132,7 +133,7 @@ t.test('discover records s3Proxy; apply-plan, verify-plan and protect; the kubel
 
   const line = await until('the app\'s line', async () => /^s3 .*$/m.exec(kubectl(['-n', NS, 'logs', pod.metadata.name, '-c', 'app'], {allowFail: true}).stdout)?.[0], 60_000)
   const sha = createHash('sha256').update(object).digest('hex')
-  t.equal(line, `s3 bucket=200 put=200 get=200 sent=${sha} got=${sha}`, 'curl put and got the same bytes through the proxy')
+  t.equal(line, `s3 bucket=200 put=200 get=200 wrong-key=403 sent=${sha} got=${sha}`, 'curl put and got the same bytes through the proxy; a wrong secret key is refused')
 
   const stored = storedFiles(s3)
   const body = [...stored.entries()].find(([p]) => p.endsWith(join('demo', 'object.txt')))
