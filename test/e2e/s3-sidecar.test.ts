@@ -1,6 +1,6 @@
 // The S3 proxy sidecar under a real kubelet (the lab's node, runc): a Deployment whose template
 // asks for the proxy goes through the plan workflow (discover records s3Proxy, apply-plan grants
-// its policy, protect wraps it); the webhook adds the sidecar, the kubelet starts it under the
+// its policy and creates its Transit key, protect wraps it); the webhook adds the sidecar, the kubelet starts it under the
 // wrapper and probes it, and the app, curl with --aws-sigv4 (a client no one here wrote), puts and
 // gets an object through http://127.0.0.1:8190 with the credentials its own wrapper read from
 // OpenBao. versitygw listens where Pods reach the host, as OpenBao does, and its directory is
@@ -107,23 +107,26 @@ t.test('discover records s3Proxy; apply-plan, verify-plan and protect; the kubel
   t.match(w.s3Proxy, {upstream: s3.endpoint, region: s3.region, transitKey: TRANSIT_KEY, credentials: CREDENTIALS}, 'the plan records the workload\'s proxy')
   t.equal(w.secrets[0]!.vaultPath, CREDENTIALS, 'the app\'s Secret goes to the path the proxy reads its credentials from')
 
-  // The OpenBao side: the Transit key, and the four fields in KV.
-  await root('POST', 'sys/mounts/transit', {type: 'transit'})
-  await root('POST', `transit/keys/${TRANSIT_KEY}`, {})
+  // The OpenBao side: the four fields in KV, written by their owner; the Transit mount and key by apply-plan.
   const put = await root('POST', CREDENTIALS, {data: {access_key_id: client.accessKeyId, secret_access_key: client.secretAccessKey, upstream_access_key_id: s3.accessKeyId, upstream_secret_access_key: s3.secretAccessKey}})
   t.equal(put.status, 200, 'credentials written to KV')
+  const early = cli(['source', 'verify-plan', planFile], {allowFail: true})
+  t.equal(early.status, 1, 'verify-plan fails before apply-plan ...')
+  t.match(early.stdout, `Transit key transit/keys/${TRANSIT_KEY}: missing, and nothing is mounted at transit/`, '... naming the missing key')
+  t.match(cli(['source', 'apply-plan', planFile, '--dry-run']).stdout, new RegExp(`would create +transit-mount transit/[\\s\\S]*would create +transit-key transit/keys/${TRANSIT_KEY}`), 'the dry run shows the mount and the key')
   cli(['source', 'apply-plan', planFile])
-  cli(['source', 'verify-plan', planFile])
-  cli(['target', 'protect', '--plan', planFile, '--yes', '--wait'])
+  t.match(cli(['source', 'verify-plan', planFile]).stdout, `Transit key transit/keys/${TRANSIT_KEY}: present`)
+  // The sidecar's startup probe allows 90 s; a healthy start takes seconds.
   const started = Date.now()
-  const rollout = kubectl(['-n', NS, 'rollout', 'status', 'deployment/app', '--timeout=120s'], {allowFail: true})
+  const protect = cli(['target', 'protect', '--plan', planFile, '--yes', '--wait', '--timeout', '2m'], {allowFail: true})
+  const rollout = protect.status === 0 ? kubectl(['-n', NS, 'rollout', 'status', 'deployment/app', '--timeout=60s'], {allowFail: true}) : protect
   if (rollout.status !== 0) {
     t.comment(kubectl(['-n', NS, 'describe', 'pods', '-l', 'app=app'], {allowFail: true}).stdout)
     t.comment(kubectl(['-n', NS, 'logs', '-l', 'app=app', '-c', S3_PROXY_CONTAINER, '--tail=50'], {allowFail: true}).stdout)
-    t.fail(`the rollout did not complete: ${rollout.stdout}${rollout.stderr}`)
+    t.fail(`the wrapped Pod did not become Ready: ${rollout.stdout}${rollout.stderr}`)
     return
   }
-  t.comment(`the wrapped Pod Ready ${Date.now() - started} ms after protect`)
+  t.comment(`the wrapped Pod Ready ${Date.now() - started} ms after protect began`)
   const pods = (JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-l', 'app=app', '-o', 'json']).stdout) as {items: Pod[]}).items
   const pod = pods.find((p) => !p.metadata.deletionTimestamp && p.spec.initContainers?.some((c) => c.name === S3_PROXY_CONTAINER))!
   t.ok(pod, 'the new Pod has the sidecar')
