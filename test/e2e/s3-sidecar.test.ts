@@ -8,9 +8,9 @@
 import t from 'tap'
 import {createHash, randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import jsyaml from 'js-yaml'
-import {buildImage, CURL, pushImage, startS3Server} from '../../lib/lab/index.js'
+import {buildImage, CURL, huntCanaries, pushImage, startS3Server} from '../../lib/lab/index.js'
 import {S3_PROXY_CONTAINER, S3_PROXY_OPS_PORT} from '../../runtime/operator/s3-sidecar.js'
 import type {MigrationPlan} from '../../lib/plan/types.generated.js'
 import {bao} from '../lib/lab/helpers.js'
@@ -154,5 +154,15 @@ t.test('discover records s3Proxy; apply-plan, verify-plan and protect; the kubel
     t.notOk(spec.includes(value), `${what} is not in the Pod`)
     t.notOk(logs.includes(value), `${what} is in no log (app, sidecar, init, operator, versitygw)`)
   }
+
+  // The node's disk and etcd (the lab's state: etcd, containerd, the kubelet, Pod logs) and
+  // versitygw's directory and log. The upstream key was only ever in OpenBao: found nowhere. The
+  // app's key was in the Kubernetes Secret before protect: etcd keeps it, which shows the hunt
+  // reads etcd (and why a migration ends with a rotation).
+  const huntStart = Date.now()
+  const hunt = await huntCanaries([work, dirname(s3.root)], [s3.secretAccessKey, client.secretAccessKey])
+  t.comment(`leak hunt: ${hunt.files} files, ${(hunt.bytes / 1e6).toFixed(0)} MB in ${Date.now() - huntStart} ms`)
+  t.same(hunt.hits.filter((h) => h.canary === s3.secretAccessKey), [], 'the upstream secret key is on no disk: not in etcd, the node\'s state, a log or versitygw\'s files')
+  t.ok(hunt.hits.some((h) => h.canary === client.secretAccessKey && h.path.includes('/etcd/')), 'the control: the app\'s key, once in a Kubernetes Secret, is found in etcd')
   t.comment(`whole file ${Date.now() - t0} ms`)
 })
