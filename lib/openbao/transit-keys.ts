@@ -56,10 +56,9 @@ export async function observeTransit(client: BaoClient, needs: readonly TransitN
     else if (type !== undefined && type !== 'transit') out.push({...n, state: 'not-transit', mountType: type})
     else {
       const r = await client.call('GET', `${n.mount}/keys/${n.key}`, {accept: [403, 404]})
-      if (r.status === 403) {
-        // OpenBao answers 403 for a path under no mount, even to root: only the mount table tells a missing mount from a refused read.
-        throw baoError.permissionDenied('GET', 'sys/mounts', 'read')
-      }
+      // Without the mount table, a 403 may mean no mount: OpenBao answers 403 for a path under none,
+      // even to root. So the grant that settles it is named: the table, or (the mount seen) the key.
+      if (r.status === 403) throw type === undefined ? baoError.permissionDenied('GET', 'sys/mounts', 'read') : baoError.permissionDenied('GET', `${n.mount}/keys/${n.key}`, 'read')
       out.push({...n, state: r.status === 200 ? 'present' : 'missing'})
     }
   }

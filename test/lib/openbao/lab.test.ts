@@ -296,4 +296,13 @@ t.test('apply-plan creates an s3Proxy\'s missing Transit mount and key and never
   await client.write(`${KEY}/config`, {deletion_allowed: true})
   await client.call('DELETE', KEY)
   t.equal((await verifyPlan(verifier, plan)).transitKeys[0]!.state, 'missing', 'and a missing key still reads as missing')
+  // A 403 on the key: which grant settles it depends on whether the mount table was readable.
+  await client.write('sys/policies/acl/gamma-blind', {policy: 'path "secret/data/lab/gamma/s3" { capabilities = ["read"] }\n'}, 'PUT')
+  await client.write('sys/policies/acl/gamma-mounts', {policy: 'path "secret/data/lab/gamma/s3" { capabilities = ["read"] }\npath "sys/mounts" { capabilities = ["read"] }\n'}, 'PUT')
+  for (const [policy, path] of [['gamma-blind', 'sys/mounts'], ['gamma-mounts', KEY]] as const) {
+    const token = (await client.call<{auth: {client_token: string}}>('POST', 'auth/token/create', {body: {policies: [policy], ttl: '5m'}})).body!.auth.client_token
+    const c = clientFor(lab.baoAddr, token)
+    await t.rejects(verifyPlan(c, plan), {code: 'BAO_PERMISSION_DENIED', message: `permission denied: GET ${path} needs the "read" capability on "${path}"`}, `${policy}: names ${path}`)
+    await c.close()
+  }
 })
