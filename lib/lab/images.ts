@@ -4,7 +4,7 @@ import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import {dirname, join, relative} from 'node:path'
 import {promisify} from 'node:util'
 import {labError} from './errors.js'
-import {writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
+import {GzipCache, writeImage, type BuiltImage, type ImageConfig, type LayerEntry} from './oci.js'
 import {baoBinary, repoRoot} from './paths.js'
 
 const run = promisify(execFile)
@@ -238,6 +238,18 @@ export const BAO_AGENT: ImageDef = {
   config: {entrypoint: ['/usr/local/bin/bao'], cmd: ['agent', '-config=/etc/bao/agent.hcl'], user: '65534:65534'},
 }
 
+/**
+ * Debian's curl on the busybox base: an S3 client no one here wrote (`curl --aws-sigv4`), for the
+ * S3 proxy sidecar's end-to-end test (test/e2e/s3-sidecar.test.ts). Not in LAB_IMAGES: only that
+ * test needs it, and it builds and pushes it itself.
+ */
+export const CURL: ImageDef = {
+  name: 'curl',
+  tag: async () => firstLine(need('/usr/bin/curl', 'curl'), ['--version'], /^curl (\S+)/),
+  layers: async () => [await busyboxLayer(), uniqueByPath(await withLibraries('/usr/bin/curl'))],
+  config: {cmd: ['/bin/sh']},
+}
+
 export const LAB_IMAGES: ImageDef[] = [PAUSE, BASE, REDIS, CLOUDTASER, EBPF_AGENT, WRAPPER]
 
 export function imagesDir(): string {
@@ -247,7 +259,7 @@ export function imagesDir(): string {
 export async function buildImage(def: ImageDef, outDir = imagesDir()): Promise<ImageResult> {
   const t0 = Date.now()
   const tag = await def.tag()
-  const built = writeImage(join(outDir, def.name), tag, await def.layers(), def.config)
+  const built = writeImage(join(outDir, def.name), tag, await def.layers(), def.config, new GzipCache(join(outDir, 'gzip-cache')))
   return {...built, name: def.name, ref: `${def.name}:${tag}`, buildMs: Date.now() - t0}
 }
 

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {mkdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 
@@ -111,10 +111,46 @@ function header(h: {name: string; mode: number; size: number; type: string; link
 const pad = (b: Buffer) => (b.length % 512 ? Buffer.concat([b, Buffer.alloc(512 - (b.length % 512))]) : b)
 
 /**
+ * gzip -9 of a layer, by the layer's digest: the same tar always compresses to the same bytes, and
+ * compressing is nearly all of an image's build time (the cloudtaser image's 132 MB layer: tar
+ * 0.14 s, SHA-256 0.07 s, gzip 9.7 s), which every lab run paid again for unchanged layers and the
+ * ebpf-agent image paid a second time for the cloudtaser layers it shares. Entries unused for a
+ * week are removed.
+ */
+export class GzipCache {
+  constructor(readonly dir: string) {}
+
+  gzip(tar: Buffer, diffId: string): Buffer {
+    const path = join(this.dir, `${diffId.slice(7)}.gz`)
+    if (existsSync(path)) {
+      const now = new Date()
+      utimesSync(path, now, now)
+      return readFileSync(path)
+    }
+    const gz = gzipSync(tar, {level: 9})
+    mkdirSync(this.dir, {recursive: true})
+    // Written whole, then renamed: a concurrent build reads either nothing or the whole blob.
+    const tmp = `${path}.tmp-${process.pid}`
+    writeFileSync(tmp, gz)
+    renameSync(tmp, path)
+    this.prune()
+    return gz
+  }
+
+  private prune(): void {
+    const old = Date.now() - 7 * 24 * 3600_000
+    for (const name of readdirSync(this.dir)) {
+      const p = join(this.dir, name)
+      if ((statSync(p, {throwIfNoEntry: false})?.mtimeMs ?? Infinity) < old) rmSync(p, {force: true})
+    }
+  }
+}
+
+/**
  * Writes an OCI image layout with one manifest (linux/amd64) tagged `tag` into `layout`,
  * replacing what was there. Returns the manifest digest.
  */
-export function writeImage(layout: string, tag: string, layers: LayerEntry[][], config: ImageConfig): BuiltImage {
+export function writeImage(layout: string, tag: string, layers: LayerEntry[][], config: ImageConfig, gzipCache?: GzipCache): BuiltImage {
   const tmp = `${layout}.tmp-${process.pid}`
   rmSync(tmp, {recursive: true, force: true})
   const blobs = join(tmp, 'blobs', 'sha256')
@@ -128,8 +164,9 @@ export function writeImage(layout: string, tag: string, layers: LayerEntry[][], 
   const layerDescs: Descriptor[] = []
   for (const entries of layers) {
     const tar = tarLayer(entries)
-    diffIds.push(sha256(tar))
-    layerDescs.push(putBlob(gzipSync(tar, {level: 9}), 'application/vnd.oci.image.layer.v1.tar+gzip'))
+    const diffId = sha256(tar)
+    diffIds.push(diffId)
+    layerDescs.push(putBlob(gzipCache ? gzipCache.gzip(tar, diffId) : gzipSync(tar, {level: 9}), 'application/vnd.oci.image.layer.v1.tar+gzip'))
   }
   const imageConfig = {
     created: '1970-01-01T00:00:00Z',

@@ -16,7 +16,7 @@ import {retryOnPortClash, waitReady} from './wait.js'
  * test can read every byte the server stores.
  */
 export interface S3Server {
-  /** http://127.0.0.1:<port> */
+  /** http://<host>:<port> (host 127.0.0.1 unless given) */
   endpoint: string
   port: number
   region: string
@@ -48,8 +48,18 @@ export function ensureS3ServerBinary(root = repoRoot()): Promise<string> {
   })
 }
 
-export async function startS3Server(options: {readyTimeoutMs?: number} = {}): Promise<S3Server> {
+export interface S3ServerOptions {
+  readyTimeoutMs?: number
+  /**
+   * The address to listen on, default 127.0.0.1. A Pod on the lab's node reaches the host's end
+   * of the node's veth (the lab's BAO_ADDR host), as it reaches OpenBao: pass that one.
+   */
+  host?: string
+}
+
+export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
   const bin = await ensureS3ServerBinary()
+  const host = options.host ?? '127.0.0.1'
   const owned = makeInstanceDir('s3')
   const root = join(owned.dir, 'data')
   const metaDir = join(owned.dir, 'meta')
@@ -64,14 +74,14 @@ export async function startS3Server(options: {readyTimeoutMs?: number} = {}): Pr
       proc = spawnManaged({
         name: 's3-server',
         command: bin,
-        args: ['-addr', `127.0.0.1:${p}`, '-root', root, '-meta', metaDir],
+        args: ['-addr', `${host}:${p}`, '-root', root, '-meta', metaDir],
         // Credentials through the environment: argv is world-readable.
         env: {...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey},
         cwd: owned.dir,
         logPath: join(owned.dir, 's3-server.log'),
       })
       try {
-        await waitReady(proc, 'an answer on /health', () => healthy(p), options.readyTimeoutMs ?? 20_000)
+        await waitReady(proc, 'an answer on /health', () => healthy(host, p), options.readyTimeoutMs ?? 20_000)
       } catch (err) {
         await proc.stop(0)
         throw err
@@ -80,7 +90,7 @@ export async function startS3Server(options: {readyTimeoutMs?: number} = {}): Pr
     })
     let stopped: Promise<void> | undefined
     return {
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: `http://${host}:${port}`,
       port,
       region: 'us-east-1',
       accessKeyId,
@@ -97,9 +107,9 @@ export async function startS3Server(options: {readyTimeoutMs?: number} = {}): Pr
   }
 }
 
-function healthy(port: number): Promise<boolean> {
+function healthy(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({host: '127.0.0.1', port, path: '/health', timeout: 1000}, (res) => {
+    const req = request({host, port, path: '/health', timeout: 1000}, (res) => {
       res.resume()
       resolve(res.statusCode === 200)
     })

@@ -14,6 +14,8 @@ export type ResourceKind =
   | 'cluster-role-binding'
   | 'bao-namespace'
   | 'kv-mount'
+  | 'transit-mount'
+  | 'transit-key'
   | 'ca'
   | 'record'
 

@@ -7,6 +7,7 @@ import {executeManaged, observeManaged, planManaged, type ManagedSet, type Obser
 import {deleteMigrator, migratorAccess, staleMigrator} from './migrator-access.js'
 import {activeWorkloads, authMountOf, kvMountOf, plannedSecret, policyNameOf, roleNameOf} from './plan-paths.js'
 import {renderPolicy, type PolicyRule} from './policy.js'
+import {executeTransit, observeTransit, planTransit, transitNeedsOf} from './transit-keys.js'
 
 export interface TokenTtls {
   /** Seconds. */
@@ -127,10 +128,13 @@ export async function applyPlan(client: OpenBaoClient, plan: MigrationPlan, opti
     throw new CloudtaserError('MIGRATE_NEEDS_JWT_MOUNT', `--allow-cluster-migrate: auth/${set.authMount}/ is a kubernetes auth method; the migrator role is for a jwt mount (beacon mode)`)
   }
   const revoked = options.clusterMigrate ? [] : await staleMigrator(client, set)
-  const actions = [...planManaged(set, observed, {force: options.force}), ...revoked]
+  // The S3 proxies' Transit keys: before the policies that grant them, so a role never names a key that is not there.
+  const transit = planTransit(await observeTransit(client, transitNeedsOf(plan)))
+  const actions = [...transit, ...planManaged(set, observed, {force: options.force}), ...revoked]
   const summary = summarize(actions)
   const refused = summary.conflict > 0
   if (!options.dryRun && !refused) {
+    await executeTransit(client, actions)
     await executeManaged(client, set, actions, observed.authType, concurrency)
     await deleteMigrator(client, set.authMount, revoked)
   }

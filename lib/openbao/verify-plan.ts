@@ -4,6 +4,7 @@ import type {ClientStats, OpenBaoClient} from './client.js'
 import {detectKvMount, inspectSecret, type KvMountInfo, type SecretInspection, type SecretState} from './kv.js'
 import {S3_PROXY_CREDENTIAL_FIELDS} from '../s3-proxy-annotations.js'
 import {activeWorkloads, plannedSecret, requiredFieldsOf, type PlannedSecret} from './plan-paths.js'
+import {observeTransit, transitNeedsOf, type TransitKeyCheck} from './transit-keys.js'
 
 /** One OpenBao secret the plan needs, with every field any workload maps from it. */
 export interface SecretRequirement extends PlannedSecret {
@@ -53,27 +54,30 @@ export interface VerifyPlanResult {
   kvMounts: KvMountInfo[]
   secrets: SecretCheck[]
   counts: Record<SecretState, number>
+  /** The Transit key of each s3Proxy in the plan: ok needs every one present. */
+  transitKeys: TransitKeyCheck[]
   requests: ClientStats
   ms: number
 }
 
 /** Pure: one row per requirement. */
-export function evaluate(reqs: readonly SecretRequirement[], inspections: readonly SecretInspection[]): Omit<VerifyPlanResult, 'plan' | 'kvMounts' | 'requests' | 'ms'> {
+export function evaluate(reqs: readonly SecretRequirement[], inspections: readonly SecretInspection[], transitKeys: readonly TransitKeyCheck[] = []): Omit<VerifyPlanResult, 'plan' | 'kvMounts' | 'requests' | 'ms'> {
   const counts: Record<SecretState, number> = {ok: 0, missing: 0, deleted: 0, destroyed: 0, 'fields-missing': 0}
   const secrets = reqs.map((r, i) => {
     const x = inspections[i]!
     counts[x.state]++
     return {vaultPath: r.vaultPath, state: x.state, version: x.version, missingFields: x.missingFields, checkedFields: r.fields, read: x.read, workloads: r.workloads}
   })
-  return {ok: secrets.every((s) => s.state === 'ok'), secrets, counts}
+  return {ok: secrets.every((s) => s.state === 'ok') && transitKeys.every((k) => k.state === 'present'), secrets, counts, transitKeys: [...transitKeys]}
 }
 
-/** One request per secret: metadata when no field is mapped, else a data read scanned for field names only. */
+/** One request per secret: metadata when no field is mapped, else a data read scanned for field names only; the mount table and one read per Transit key. */
 export async function verifyPlan(client: OpenBaoClient, plan: MigrationPlan, options: {concurrency?: number} = {}): Promise<VerifyPlanResult> {
   const t0 = performance.now()
   const reqs = requirementsOf(plan)
   const kvMounts: KvMountInfo[] = []
   for (const m of [...new Set(reqs.map((r) => r.mount))].sort()) kvMounts.push(await detectKvMount(client, m))
   const inspections = await mapBounded(reqs, options.concurrency ?? 8, (r) => inspectSecret(client, r.mount, r.path, r.fields))
-  return {plan: plan.metadata.name, kvMounts, ...evaluate(reqs, inspections), requests: structuredClone(client.stats), ms: Math.round(performance.now() - t0)}
+  const transitKeys = await observeTransit(client, transitNeedsOf(plan))
+  return {plan: plan.metadata.name, kvMounts, ...evaluate(reqs, inspections, transitKeys), requests: structuredClone(client.stats), ms: Math.round(performance.now() - t0)}
 }

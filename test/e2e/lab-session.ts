@@ -21,8 +21,12 @@ export interface LabSession {
   kubectl(args: string[], o?: {input?: string; allowFail?: boolean}): SpawnSyncReturns<string>
 }
 
-/** `install: false` stops after lab up and images: the caller connects and installs its own way (beacon mode). */
-export function startLabSession(t: Test, name: string, actor: string, {install = true}: {install?: boolean} = {}): LabSession {
+/**
+ * `install: false` stops after lab up and images: the caller connects and installs its own way
+ * (beacon mode). `set`: more chart values for `target install` (e.g. `ebpf.enabled=false` where
+ * the agent is not under test: the install then waits for less).
+ */
+export function startLabSession(t: Test, name: string, actor: string, {install = true, set = []}: {install?: boolean; set?: string[]} = {}): LabSession {
   const work = mkdtempSync(join(tmpdir(), `cloudtaser-${name}-`))
   const env: NodeJS.ProcessEnv = {...process.env, CLOUDTASER_ACTOR: actor, CLOUDTASER_LAB_DIR: join(work, 'lab')}
   let labUp = false
@@ -47,7 +51,7 @@ export function startLabSession(t: Test, name: string, actor: string, {install =
   // first (its webhook material lives in OpenBao); one operator replica keeps the tests light.
   cli(['target', 'connect'])
   cli(['source', 'configure'])
-  const installArgs = ['target', 'install', '--vault-address', labEnv.BAO_ADDR!, '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.bpffsMountPropagation=None', '--wait', '--timeout', '3m']
+  const installArgs = ['target', 'install', '--vault-address', labEnv.BAO_ADDR!, '--set', 'operator.ha=false', '--set', 'operator.replicas=1', '--set', `operator.registryMirrors[0]=cloudtaser.lab=http://${labEnv.CLOUDTASER_LAB_REGISTRY}`, '--set', 'ebpf.bpffsMountPropagation=None', ...set.flatMap((v) => ['--set', v]), '--wait', '--timeout', '3m']
   cli(installArgs)
   return {work, env, labEnv, images, installArgs, run, cli, kubectl}
 }

@@ -9,7 +9,7 @@ import {loadPlan} from '../../../lib/plan/io.js'
 
 export default class SourceApplyPlan extends BaseCommand<typeof SourceApplyPlan> {
   static override summary = 'Create each tenant\'s OpenBao policy and kubernetes-auth role from a reviewed plan.'
-  static override description = `Per tenant: an ACL policy granting read on exactly that tenant's KV v2 secret paths, and a kubernetes-auth role bound to its namespace and service accounts with that policy. Idempotent: a second run reports everything unchanged. Policies carry a "# managed-by: cloudtaser; plan=NAME" first line; a policy or role cloudtaser did not create is reported as a conflict (exit 6) and nothing is written unless --force. Never reads or writes secret values.`
+  static override description = `Per tenant: an ACL policy granting read on exactly that tenant's KV v2 secret paths, and a kubernetes-auth role bound to its namespace and service accounts with that policy. For each workload whose plan entry records an S3 proxy (s3Proxy): read on its credentials and its Transit key's encrypt, decrypt and read in that policy, and the Transit mount and key themselves when missing (aes256-gcm96; an existing key is never changed). Idempotent: a second run reports everything unchanged. Policies carry a "# managed-by: cloudtaser; plan=NAME" first line; a policy or role cloudtaser did not create is reported as a conflict (exit 6) and nothing is written unless --force. Never reads or writes secret values.`
   static override examples = [
     '<%= config.bin %> source apply-plan plan.yaml --dry-run',
     'BAO_ADDR=https://openbao.eu.example:8200 <%= config.bin %> source apply-plan plan.yaml',

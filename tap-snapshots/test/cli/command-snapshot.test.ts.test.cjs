@@ -3330,6 +3330,7 @@ Object {
         ],
       },
     ],
+    "transitKeys": Array [],
   },
   "target connect": Object {
     "actions": Array [

@@ -12,6 +12,7 @@ import {loginKubernetes} from '../../../lib/openbao/login.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
 import {OpenBaoClient} from '../../../lib/openbao/client.js'
 import {baoCli, CANARY, clientFor, labPlan, writeValues} from './fixtures.js'
+import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
 
 const lab = await startLab()
 t.teardown(() => lab.stop())
@@ -216,4 +217,92 @@ t.test('connect with a kubeconfig identity RBAC does not allow: the verb and res
     exitCode: 4,
     message: /^RBAC denied: missing permission to get namespaces/,
   })
+})
+
+t.test('apply-plan creates an s3Proxy\'s missing Transit mount and key and never changes an existing key; verify-plan reports a missing one', async (t) => {
+  const s3Plan = (transitMount: string): MigrationPlan => ({
+    apiVersion: 'cloudtaser.io/v1',
+    kind: 'MigrationPlan',
+    metadata: {name: 'lab-s3'},
+    openbao: {kvMount: 'secret', authMount: 'kubernetes'},
+    tenants: [
+      {
+        name: 'gamma',
+        namespace: 'gamma',
+        policy: 'cloudtaser-lab-gamma',
+        role: 'cloudtaser-lab-gamma',
+        workloads: (['api', 'worker'] as const).map((name) => ({
+          kind: 'Deployment' as const,
+          name,
+          secrets: [],
+          s3Proxy: {upstream: 'https://s3.eu-central-1.amazonaws.com', transitMount, transitKey: 'gamma-objects', credentials: 'secret/data/lab/gamma/s3'},
+          status: {state: 'pending' as const},
+        })),
+      },
+    ],
+  })
+  const plan = s3Plan('s3-keys')
+  const KEY = 's3-keys/keys/gamma-objects'
+  const transitActions = (r: {actions: Array<{resource: string; name: string; kind: string}>}) => r.actions.filter((a) => a.resource.startsWith('transit-')).map((a) => `${a.kind} ${a.resource} ${a.name}`)
+  const mounted = async () => Object.keys((await client.read<{data: Record<string, unknown>}>('sys/mounts'))!.data).includes('s3-keys/')
+  await baoCli(lab.baoAddr, lab.baoToken, 'kv', 'put', '-mount=secret', 'lab/gamma/s3', 'access_key_id=a', 'secret_access_key=b', 'upstream_access_key_id=c', 'upstream_secret_access_key=d')
+
+  const before = await verifyPlan(client, plan)
+  t.equal(before.ok, false, 'verify-plan fails: no key')
+  t.match(before.transitKeys, [{mount: 's3-keys', key: 'gamma-objects', state: 'no-mount', workloads: ['gamma/Deployment/api', 'gamma/Deployment/worker']}])
+  t.equal(before.secrets[0]!.state, 'ok', 'while the credentials are there')
+
+  const dry = await applyPlan(client, plan, {dryRun: true})
+  t.same(transitActions(dry), ['create transit-mount s3-keys/', `create transit-key ${KEY}`], 'the dry run shows the mount and the key, once for two workloads')
+  t.equal(await mounted(), false, 'and writes nothing')
+
+  const applied = await applyPlan(client, plan)
+  t.same(applied.summary, {create: 4, update: 0, unchanged: 0, conflict: 0}, 'mount, key, policy, role')
+  const key = (await client.read<{data: {type: string; exportable: boolean; latest_version: number}}>(KEY))!.data
+  t.match(key, {type: 'aes256-gcm96', exportable: false, latest_version: 1})
+  const after = await verifyPlan(client, plan)
+  t.equal(after.ok, true, JSON.stringify(after.transitKeys))
+  t.equal(after.transitKeys[0]!.state, 'present')
+
+  // The key's owner rotates it and changes its config: apply-plan leaves all of it.
+  await client.write(`${KEY}/rotate`, {})
+  await client.write(`${KEY}/config`, {deletion_allowed: true, min_decryption_version: 2})
+  const owned = JSON.stringify((await client.read<{data: unknown}>(KEY))!.data)
+  t.same(transitActions(await applyPlan(client, plan)), ['unchanged transit-mount s3-keys/', `unchanged transit-key ${KEY}`])
+  t.equal(JSON.stringify((await client.read<{data: unknown}>(KEY))!.data), owned, 'versions and config as the owner left them')
+
+  // A deleted key: verify-plan names it; apply-plan creates the key in the existing mount.
+  await client.call('DELETE', KEY)
+  const gone = await verifyPlan(client, plan)
+  t.equal(gone.ok, false)
+  t.equal(gone.transitKeys[0]!.state, 'missing')
+  t.same(transitActions(await applyPlan(client, plan)), ['unchanged transit-mount s3-keys/', `create transit-key ${KEY}`])
+  t.equal((await client.read<{data: {latest_version: number}}>(KEY))!.data.latest_version, 1, 'a new key')
+
+  // A plan naming a mount of another engine: a conflict, nothing written.
+  const onKv = s3Plan('secret')
+  const refused = await applyPlan(client, onKv)
+  t.equal(refused.refused, true)
+  t.match(refused.actions.find((a) => a.resource === 'transit-mount'), {kind: 'conflict', reason: /is a kv mount, not Transit/})
+  t.equal(await client.read('secret/keys/gamma-objects'), undefined, 'no key written under the KV mount')
+  t.match((await verifyPlan(client, onKv)).transitKeys, [{state: 'not-transit', mountType: 'kv'}])
+
+  // A token that may not read the mount table is answered by the key read alone.
+  await client.write('sys/policies/acl/gamma-verify', {policy: `path "secret/data/lab/gamma/s3" { capabilities = ["read"] }\npath "${KEY}" { capabilities = ["read"] }\n`}, 'PUT')
+  const narrow = await client.call<{auth: {client_token: string}}>('POST', 'auth/token/create', {body: {policies: ['gamma-verify'], ttl: '5m'}})
+  const verifier = clientFor(lab.baoAddr, narrow.body!.auth.client_token)
+  t.teardown(() => verifier.close())
+  t.equal((await verifyPlan(verifier, plan)).transitKeys[0]!.state, 'present', 'without sys/mounts')
+  await client.write(`${KEY}/config`, {deletion_allowed: true})
+  await client.call('DELETE', KEY)
+  t.equal((await verifyPlan(verifier, plan)).transitKeys[0]!.state, 'missing', 'and a missing key still reads as missing')
+  // A 403 on the key: which grant settles it depends on whether the mount table was readable.
+  await client.write('sys/policies/acl/gamma-blind', {policy: 'path "secret/data/lab/gamma/s3" { capabilities = ["read"] }\n'}, 'PUT')
+  await client.write('sys/policies/acl/gamma-mounts', {policy: 'path "secret/data/lab/gamma/s3" { capabilities = ["read"] }\npath "sys/mounts" { capabilities = ["read"] }\n'}, 'PUT')
+  for (const [policy, path] of [['gamma-blind', 'sys/mounts'], ['gamma-mounts', KEY]] as const) {
+    const token = (await client.call<{auth: {client_token: string}}>('POST', 'auth/token/create', {body: {policies: [policy], ttl: '5m'}})).body!.auth.client_token
+    const c = clientFor(lab.baoAddr, token)
+    await t.rejects(verifyPlan(c, plan), {code: 'BAO_PERMISSION_DENIED', message: `permission denied: GET ${path} needs the "read" capability on "${path}"`}, `${policy}: names ${path}`)
+    await c.close()
+  }
 })

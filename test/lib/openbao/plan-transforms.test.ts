@@ -4,6 +4,7 @@ import {desiredFromPlan, kvMountsOf} from '../../../lib/openbao/apply-plan.js'
 import {planManaged} from '../../../lib/openbao/managed.js'
 import {brokerServiceOf} from '../../../lib/openbao/migrator-access.js'
 import {evaluate, requirementsOf} from '../../../lib/openbao/verify-plan.js'
+import {planTransit, transitNeedsOf} from '../../../lib/openbao/transit-keys.js'
 import {loadPlan} from '../../../lib/plan/io.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
 
@@ -48,6 +49,26 @@ t.test('an s3Proxy workload: its credentials path (and versions) read, its Trans
   const without = structuredClone(single)
   delete without.tenants[0]!.workloads[0]!.s3Proxy
   t.notMatch(desiredFromPlan(without).policies[0]!.text, /transit|storefront-s3/, 'nothing for a workload without it')
+})
+
+t.test('Transit: one need per mount and key over every workload; a create per missing mount and key, a conflict for another engine', async (t) => {
+  const {plan: single} = await loadPlan('examples/plans/single-tenant.yaml')
+  t.same(transitNeedsOf(single), [{mount: 'transit', key: 'shop-images', workloads: ['shop/Deployment/storefront']}])
+  const two = structuredClone(single)
+  const w = two.tenants[0]!.workloads[0]!
+  two.tenants[0]!.workloads.push({...structuredClone(w), name: 'worker'}, {...structuredClone(w), name: 'archive', s3Proxy: {...w.s3Proxy!, transitMount: 'eu-keys', transitKey: 'archive'}})
+  const needs = transitNeedsOf(two)
+  t.same(needs.map((n) => [n.mount, n.key, n.workloads]), [['eu-keys', 'archive', ['shop/Deployment/archive']], ['transit', 'shop-images', ['shop/Deployment/storefront', 'shop/Deployment/worker']]])
+  const line = (a: {kind: string; resource: string; name: string}) => `${a.kind} ${a.resource} ${a.name}`
+  t.same(planTransit([{...needs[0]!, state: 'no-mount'}, {...needs[1]!, state: 'present'}]).map(line), ['create transit-mount eu-keys/', 'create transit-key eu-keys/keys/archive', 'unchanged transit-mount transit/', 'unchanged transit-key transit/keys/shop-images'])
+  t.same(planTransit([{...needs[1]!, state: 'missing'}]).map(line), ['unchanged transit-mount transit/', 'create transit-key transit/keys/shop-images'])
+  const other = planTransit([{...needs[1]!, state: 'not-transit', mountType: 'kv'}])
+  t.match(other, [{resource: 'transit-mount', kind: 'conflict', reason: /is a kv mount, not Transit/}])
+  t.equal(other.length, 1, 'no key under another engine')
+  t.same(planTransit([]), [])
+  const paused = structuredClone(single)
+  paused.tenants[0]!.workloads[0]!.status = {state: 'skipped'}
+  t.same(transitNeedsOf(paused), [], 'a skipped workload needs nothing')
 })
 
 t.test('role: namespace, service accounts (default when unset), that policy, TTLs', async (t) => {
