@@ -1,7 +1,7 @@
 /**
- * How a BaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator, the
- * apiserver's service proxy to the broker for `target migrate --via-broker`
- * (service-proxy-transport.ts). (The wrapper is a Rust executable with its own client:
+ * How a BaoClient moves bytes: node:http(s) (http-transport.ts) for every client that reaches
+ * OpenBao itself (CLI, operator, bridge, S3 proxy), the apiserver's service proxy to the broker
+ * for `target migrate --via-broker` (service-proxy-transport.ts). (The wrapper is a Rust executable with its own client:
  * runtime/wrapper/src/http.rs.)
  */
 export interface TransportRequest {
