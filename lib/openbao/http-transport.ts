@@ -1,4 +1,4 @@
-import type {Agent, ClientRequest, IncomingMessage} from 'node:http'
+import type {Agent, IncomingMessage} from 'node:http'
 import {joinChunks, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
 
 /**
@@ -7,84 +7,79 @@ import {joinChunks, type Transport, type TransportRequest, type TransportRespons
  * RSS (the S3 proxy idle 77 -> 64 MB, docs/s3-proxy.md) for nothing OpenBao needs, and node:http
  * is in the binary already. The module of a scheme is loaded on its first request, not at start.
  * Errors keep node:net's and node:tls's codes (ECONNREFUSED, ECONNRESET, certificate codes);
- * timeouts are ETIMEDOUT: BaoClient classifies them.
+ * a timeout is ETIMEDOUT: BaoClient classifies them.
  */
 export class HttpTransport implements Transport {
-  private readonly agents = new Map<string, Agent>()
-  private readonly inflight = new Set<Promise<unknown>>()
+  private readonly pools = new Map<string, {mod: typeof import('node:http'); agent: Agent}>()
+  private inflight = 0
+  private drained: (() => void) | undefined
   private closed = false
 
   constructor(private readonly options: {ca?: string; connections?: number} = {}) {}
 
   request(r: TransportRequest): Promise<TransportResponse> {
     if (this.closed) return Promise.reject(Object.assign(new Error('the OpenBao transport is closed'), {code: 'ERR_TRANSPORT_CLOSED'}))
-    const p = this.exchange(r)
-    this.inflight.add(p)
-    const done = () => this.inflight.delete(p)
-    p.then(done, done)
-    return p
-  }
-
-  /** Waits for the requests in flight (as undici's close does), then closes every connection. */
-  async close(): Promise<void> {
-    this.closed = true
-    await Promise.allSettled([...this.inflight])
-    for (const agent of this.agents.values()) agent.destroy()
-    this.agents.clear()
-  }
-
-  private exchange(r: TransportRequest): Promise<TransportResponse> {
-    const https = r.url.protocol === 'https:'
-    const mod = process.getBuiltinModule(https ? 'node:https' : 'node:http')
+    const {mod, agent} = this.pool(r.url.protocol)
+    this.inflight++
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
       let total = 0
-      let timer: NodeJS.Timeout | undefined
-      // Whichever comes first settles; the rest is ignored.
+      const settle = () => {
+        if (--this.inflight === 0) this.drained?.()
+      }
       const fail = (err: Error) => {
-        clearTimeout(timer)
         if (r.wipe) for (const c of chunks) c.fill(0)
         chunks.length = 0
+        settle()
         reject(err)
       }
-      const expire = (req: ClientRequest, what: string) => () => req.destroy(Object.assign(new Error(`${what} within ${r.timeoutMs} ms`), {code: 'ETIMEDOUT'}))
-      const req = mod.request(r.url, {method: r.method, headers: r.headers, agent: this.agent(https)}, (res: IncomingMessage) => {
-        // Body: at most timeoutMs between chunks (undici's bodyTimeout).
-        clearTimeout(timer)
-        timer = setTimeout(expire(req, 'no response body data'), r.timeoutMs)
+      // timeout: no byte for timeoutMs once the request has a connection, before the headers as
+      // between body chunks (undici's headersTimeout and bodyTimeout); waiting for a free
+      // connection of the pool does not count. Node's socket idle timer, refreshed on every read.
+      const req = mod.request(r.url, {method: r.method, headers: r.headers, agent, timeout: r.timeoutMs}, (res: IncomingMessage) => {
         res.on('data', (c: Buffer) => {
           chunks.push(c)
           total += c.length
-          timer!.refresh()
         })
         // An answer cut mid-body is an error (ECONNRESET "aborted"), never a short body.
         res.once('error', fail)
         res.once('end', () => {
-          clearTimeout(timer)
-          const retryAfter = res.headers['retry-after']
-          resolve({status: res.statusCode ?? 0, retryAfter, body: joinChunks(chunks, total, r.wipe)})
+          settle()
+          resolve({status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: joinChunks(chunks, total, r.wipe)})
         })
       })
-      // Headers: within timeoutMs of a connection being given to the request (undici's
-      // headersTimeout; waiting for a free connection of the pool does not count).
-      req.once('socket', () => (timer = setTimeout(expire(req, 'no response headers'), r.timeoutMs)))
+      req.once('timeout', () => req.destroy(Object.assign(new Error(`no data from OpenBao within ${r.timeoutMs} ms`), {code: 'ETIMEDOUT'})))
       req.once('error', fail)
       req.end(r.body)
     })
   }
 
-  private agent(https: boolean): Agent {
-    const scheme = https ? 'https' : 'http'
-    let agent = this.agents.get(scheme)
-    if (!agent) {
+  /** Waits for the requests in flight (as undici's close does), then closes every connection. */
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve))
+    for (const {agent} of this.pools.values()) agent.destroy()
+    this.pools.clear()
+  }
+
+  private pool(protocol: string): {mod: typeof import('node:http'); agent: Agent} {
+    let pool = this.pools.get(protocol)
+    if (!pool) {
       const connections = this.options.connections ?? 16
       // timeout: an idle pooled connection is closed after 4 s, as undici does, so a daemon does
-      // not reuse one the server has already dropped.
-      const pool = {keepAlive: true, maxSockets: connections, maxFreeSockets: connections, timeout: 4000, scheduling: 'lifo' as const}
-      // A given CA is the only one trusted, as BAO_CACERT is for the bao CLI; else Node's CAs.
-      agent = https ? new (process.getBuiltinModule('node:https').Agent)({...pool, ca: this.options.ca, rejectUnauthorized: true}) : new (process.getBuiltinModule('node:http').Agent)(pool)
-      this.agents.set(scheme, agent)
+      // not reuse one the server has already dropped (a request's own timeout replaces it while
+      // the connection is in use).
+      const opts = {keepAlive: true, maxSockets: connections, maxFreeSockets: connections, timeout: 4000, scheduling: 'lifo' as const}
+      if (protocol === 'https:') {
+        const mod = process.getBuiltinModule('node:https')
+        // A given CA is the only one trusted, as BAO_CACERT is for the bao CLI; else Node's CAs.
+        pool = {mod: mod as unknown as typeof import('node:http'), agent: new mod.Agent({...opts, ca: this.options.ca, rejectUnauthorized: true})}
+      } else {
+        const mod = process.getBuiltinModule('node:http')
+        pool = {mod, agent: new mod.Agent(opts)}
+      }
+      this.pools.set(protocol, pool)
     }
-    return agent
+    return pool
   }
 }
