@@ -1,5 +1,6 @@
-import type {Agent, IncomingMessage} from 'node:http'
-import {joinChunks, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
+import type {Agent} from 'node:http'
+import {exchange} from '../http-exchange.js'
+import type {Transport, TransportRequest, TransportResponse} from './transport.js'
 
 /**
  * Every OpenBao client's transport (CLI, operator, bridge, S3 proxy): node:http or node:https
@@ -21,37 +22,24 @@ export class HttpTransport implements Transport {
     if (this.closed) return Promise.reject(Object.assign(new Error('the OpenBao transport is closed'), {code: 'ERR_TRANSPORT_CLOSED'}))
     const {mod, agent} = this.pool(r.url.protocol)
     this.inflight++
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      let total = 0
-      const settle = () => {
-        if (--this.inflight === 0) this.drained?.()
-      }
-      const fail = (err: Error) => {
-        if (r.wipe) for (const c of chunks) c.fill(0)
-        chunks.length = 0
+    const settle = () => {
+      if (--this.inflight === 0) this.drained?.()
+    }
+    // timeout: no byte for timeoutMs once the request has a connection, before the headers as
+    // between body chunks (undici's headersTimeout and bodyTimeout); waiting for a free
+    // connection of the pool does not count.
+    const timeoutError = () => Object.assign(new Error(`no data from OpenBao within ${r.timeoutMs} ms`), {code: 'ETIMEDOUT'})
+    return exchange(mod.request, r.url, {method: r.method, headers: r.headers, agent, timeout: r.timeoutMs}, r.body, r.wipe === true, timeoutError).then(
+      (res) => {
         settle()
-        reject(err)
-      }
-      // timeout: no byte for timeoutMs once the request has a connection, before the headers as
-      // between body chunks (undici's headersTimeout and bodyTimeout); waiting for a free
-      // connection of the pool does not count. Node's socket idle timer, refreshed on every read.
-      const req = mod.request(r.url, {method: r.method, headers: r.headers, agent, timeout: r.timeoutMs}, (res: IncomingMessage) => {
-        res.on('data', (c: Buffer) => {
-          chunks.push(c)
-          total += c.length
-        })
-        // An answer cut mid-body is an error (ECONNRESET "aborted"), never a short body.
-        res.once('error', fail)
-        res.once('end', () => {
-          settle()
-          resolve({status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: joinChunks(chunks, total, r.wipe)})
-        })
-      })
-      req.once('timeout', () => req.destroy(Object.assign(new Error(`no data from OpenBao within ${r.timeoutMs} ms`), {code: 'ETIMEDOUT'})))
-      req.once('error', fail)
-      req.end(r.body)
-    })
+        const retryAfter = res.headers['retry-after']
+        return {status: res.status, retryAfter, body: res.bytes}
+      },
+      (err: unknown) => {
+        settle()
+        throw err
+      },
+    )
   }
 
   /** Waits for the requests in flight (as undici's close does), then closes every connection. */

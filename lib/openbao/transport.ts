@@ -27,11 +27,3 @@ export interface Transport {
   close(): Promise<void>
 }
 
-/** Copy chunks into one buffer of its own; zero each chunk afterwards when asked. */
-export function joinChunks(chunks: Buffer[], total: number, wipe: boolean | undefined): Buffer {
-  const out = Buffer.allocUnsafeSlow(total)
-  let at = 0
-  for (const c of chunks) at += c.copy(out, at)
-  if (wipe) for (const c of chunks) c.fill(0)
-  return out
-}
