@@ -13,7 +13,8 @@ import type {Transport, TransportRequest, TransportResponse} from './transport.j
 export class HttpTransport implements Transport {
   private readonly pools = new Map<string, {mod: typeof import('node:http'); agent: Agent}>()
   private inflight = 0
-  private drained: (() => void) | undefined
+  private drained: Promise<void> | undefined
+  private onDrained: (() => void) | undefined
   private closed = false
 
   constructor(private readonly options: {ca?: string; connections?: number} = {}) {}
@@ -23,7 +24,7 @@ export class HttpTransport implements Transport {
     const {mod, agent} = this.pool(r.url.protocol)
     this.inflight++
     const settle = () => {
-      if (--this.inflight === 0) this.drained?.()
+      if (--this.inflight === 0) this.onDrained?.()
     }
     // timeout: no byte for timeoutMs once the request has a connection, before the headers as
     // between body chunks (undici's headersTimeout and bodyTimeout); waiting for a free
@@ -45,7 +46,7 @@ export class HttpTransport implements Transport {
   /** Waits for the requests in flight (as undici's close does), then closes every connection. */
   async close(): Promise<void> {
     this.closed = true
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve))
+    if (this.inflight > 0) await (this.drained ??= new Promise<void>((resolve) => (this.onDrained = resolve)))
     for (const {agent} of this.pools.values()) agent.destroy()
     this.pools.clear()
   }

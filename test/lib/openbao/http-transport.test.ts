@@ -129,12 +129,12 @@ t.test('wipe: every received chunk is zero-filled once copied; without it none i
   t.ok(filled.every((b) => b.every((x) => x === 0)))
 })
 
-t.test('close waits for the requests in flight, then refuses new ones', async (t) => {
+t.test('close (called twice at once) waits for the requests in flight, then refuses new ones', async (t) => {
   const s = await server((_req, res) => setTimeout(() => res.end('ok'), 200))
   const tr = new HttpTransport()
   const inflight = get(tr, s.url)
   await sleep(50)
-  await tr.close()
+  await Promise.all([tr.close(), tr.close()])
   t.equal((await inflight).body.toString(), 'ok')
   await t.rejects(get(tr, s.url), {code: 'ERR_TRANSPORT_CLOSED'})
 })
