@@ -4,9 +4,9 @@ import type {Transport, TransportRequest, TransportResponse} from './transport.j
 
 /**
  * Every OpenBao client's transport (CLI, operator, bridge, S3 proxy): node:http or node:https
- * with a pool of keep-alive connections per server. Not undici: it cost every daemon ~13 MB of
- * RSS (the S3 proxy idle 77 -> 64 MB, docs/s3-proxy.md) for nothing OpenBao needs, and node:http
- * is in the binary already. The module of a scheme is loaded on its first request, not at start.
+ * with a pool of keep-alive connections per server. Not undici: it cost every process 6-25 MB of
+ * RSS (the S3 proxy idle 75 -> 63 MB, 98-117 -> 76-97 MB during a 1 GiB transfer,
+ * docs/s3-proxy.md) for nothing OpenBao needs, and node:http is in the binary already. The module of a scheme is loaded on its first request, not at start.
  * Errors keep node:net's and node:tls's codes (ECONNREFUSED, ECONNRESET, certificate codes);
  * a timeout is ETIMEDOUT: BaoClient classifies them.
  */
