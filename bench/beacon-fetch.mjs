@@ -21,7 +21,7 @@ const {startLab} = await imp('lib/lab/index.js')
 const {kubeHttp} = await imp('lib/kube/http.js')
 const {OpenBaoClient} = await imp('lib/openbao/client.js')
 const {registerCluster} = await imp('lib/openbao/register.js')
-const {UndiciTransport} = await imp('lib/openbao/undici-transport.js')
+const {HttpTransport} = await imp('lib/openbao/http-transport.js')
 const {startBridge} = await imp('runtime/bridge/bridge.js')
 const {bridgeFleetPolicy} = await imp('lib/openbao/bridge-policy.js')
 const {startBroker} = await imp('runtime/broker/broker.js')
@@ -79,7 +79,7 @@ try {
   const tr = await kube.send('POST', '/api/v1/namespaces/apps/serviceaccounts/billing/token', {body: Buffer.from(JSON.stringify({spec: {expirationSeconds: 3600, audiences: []}}))})
   const jwt = JSON.parse(tr.bytes.toString()).status.token
 
-  const baoTransport = new UndiciTransport({timeoutMs: 10_000})
+  const baoTransport = new HttpTransport()
   const bridgeClient = new OpenBaoClient({addr: lab.baoAddr, token: bridgeToken, tokenSource: 'flag', timeoutMs: 5000, attempts: 2})
   const bridge = await startBridge({client: bridgeClient, baoAddr: lab.baoAddr, transport: baoTransport, beacon, logger: quiet, refreshMs: 600_000})
   cleanup.push(() => bridge.stop(), () => bridgeClient.close(), () => baoTransport.close())

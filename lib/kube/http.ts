@@ -1,5 +1,6 @@
 import {Agent, request, type RequestOptions} from 'node:https'
 import type {KubeConfig} from '@kubernetes/client-node'
+import {exchange} from '../http-exchange.js'
 import {kubeError} from './errors.js'
 import {kubeClient, type KubeTarget} from './kubeconfig.js'
 
@@ -75,36 +76,20 @@ export async function kubeHttp(source: KubeConfig | KubeTarget, options: {maxSoc
     get: async <T>(path: string, accept = 'application/json', peek?: (prefix: string) => boolean): Promise<T> => JSON.parse(await call(path, accept, peek)) as T,
     getText: (path: string) => call(path, '*/*'),
     send(method, path, options = {}) {
-      return new Promise((resolve, reject) => {
-        // Extra headers first: the kubeconfig's credentials are never replaced by a caller's.
-        const headers: Record<string, string | number> = {...options.headers, ...(base.headers as Record<string, string>), Accept: options.accept ?? 'application/json'}
-        if (options.body) {
-          headers['Content-Type'] = options.contentType ?? 'application/json'
-          headers['Content-Length'] = options.body.length
-        }
-        stats.requests++
-        const req = request(`${server}${path}`, {...base, agent, method, headers, timeout: 60_000}, (res) => {
-          const chunks: Buffer[] = []
-          let total = 0
-          res.on('data', (c: Buffer) => {
-            chunks.push(c)
-            total += c.length
-          })
-          res.on('end', () => {
-            const bytes = Buffer.allocUnsafeSlow(total)
-            let at = 0
-            for (const c of chunks) {
-              at += c.copy(bytes, at)
-              c.fill(0)
-            }
-            resolve({status: res.statusCode ?? 0, bytes})
-          })
-          res.on('error', (err) => reject(kubeError({cause: err, path, server})))
-        })
-        req.on('timeout', () => req.destroy(new Error(`timed out waiting for ${server}${path}`)))
-        req.on('error', (err) => reject(kubeError({cause: err, path, server})))
-        req.end(options.body)
-      })
+      // Extra headers first: the kubeconfig's credentials are never replaced by a caller's.
+      const headers: Record<string, string | number> = {...options.headers, ...(base.headers as Record<string, string>), Accept: options.accept ?? 'application/json'}
+      if (options.body) {
+        headers['Content-Type'] = options.contentType ?? 'application/json'
+        headers['Content-Length'] = options.body.length
+      }
+      stats.requests++
+      const timeoutError = () => new Error(`timed out waiting for ${server}${path}`)
+      return exchange(request, `${server}${path}`, {...base, agent, method, headers, timeout: 60_000}, options.body, true, timeoutError).then(
+        (res) => ({status: res.status, bytes: res.bytes}),
+        (err: unknown) => {
+          throw kubeError({cause: err, path, server})
+        },
+      )
     },
   }
 }

@@ -40,11 +40,6 @@ const RETRYABLE_CODES = new Set([
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
 ])
 
 const capabilityOf = (method: string, query?: Record<string, string>): string =>
@@ -56,12 +51,13 @@ const errorsOf = (body: unknown): string => {
 }
 
 /**
- * The one OpenBao client of the project (CLI commands and daemons), over a Transport: undici for
- * the CLI and the operator (OpenBaoClient in client.ts), a small HTTP/1.1 client for the
- * wrapper. TLS verification is always on; a given CA is the only one trusted (as BAO_CACERT /
- * VAULT_CACERT for the bao CLI and Vault's agent), else Node's CAs. Retries 429, 5xx
- * (except a sealed server, which no retry fixes) and connection errors with capped exponential
- * backoff and jitter. Turns every failure into a CloudtaserError that names method, path and
+ * The one OpenBao client of the project (CLI commands and daemons; the wrapper is Rust), over a
+ * Transport: node:http(s) for every client that reaches OpenBao itself (OpenBaoClient in
+ * client.ts), the apiserver's service proxy for the migrator through the broker. TLS
+ * verification is always on; a given CA is the only one trusted (as BAO_CACERT / VAULT_CACERT
+ * for the bao CLI and Vault's agent), else Node's CAs. Retries 429, 5xx (except a sealed
+ * server, which no retry fixes) and connection errors with capped exponential backoff and
+ * jitter. Turns every failure into a CloudtaserError that names method, path and
  * capability.
  */
 export class BaoClient {

@@ -1,12 +1,12 @@
 import {BaoClient} from './bao-client.js'
 import type {ConnectionSettings} from './config.js'
-import {UndiciTransport} from './undici-transport.js'
+import {HttpTransport} from './http-transport.js'
 
 export {BaoClient, type BaoResponse, type CallOptions, type ClientStats} from './bao-client.js'
 
-/** BaoClient over undici: what the CLI and the operator use. */
+/** BaoClient over node:http(s) (http-transport.ts): what the CLI, the operator, the bridge and the S3 proxy use. */
 export class OpenBaoClient extends BaoClient {
   constructor(settings: ConnectionSettings, options: {connections?: number; backoffMs?: number} = {}) {
-    super(settings, new UndiciTransport({ca: settings.ca, connections: options.connections, timeoutMs: settings.timeoutMs}), options)
+    super(settings, new HttpTransport({ca: settings.ca, connections: options.connections}), options)
   }
 }

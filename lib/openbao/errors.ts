@@ -78,7 +78,7 @@ export const baoError = {
     }),
 }
 
-/** undici wraps the interesting error (ECONNREFUSED, a certificate error) in `cause`. */
+/** An error may wrap the interesting one (ECONNREFUSED, a certificate error) in `cause`. */
 export function describeCause(err: unknown): string {
   let e = err as {message?: string; code?: string; cause?: unknown} | undefined
   const parts: string[] = []

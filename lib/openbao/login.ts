@@ -10,9 +10,10 @@ export interface KubernetesLogin {
 }
 
 /**
- * For daemons (wrapper, operator): exchange a ServiceAccount JWT for an OpenBao token through a
+ * For daemons (operator, S3 proxy) and the migrator: exchange a ServiceAccount JWT for an OpenBao token through a
  * kubernetes-auth role, and return a client that uses it. Same TLS, namespace, retries, errors.
- * `connect` makes the clients: the caller picks the transport (the wrapper must not load undici).
+ * `connect` makes the clients: the caller picks the transport (the migrator's goes through the
+ * apiserver's service proxy).
  */
 export async function loginKubernetes(
   settings: Omit<ConnectionSettings, 'token' | 'tokenSource'>,

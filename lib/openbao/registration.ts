@@ -155,9 +155,15 @@ export async function observeRegistration(client: OpenBaoClient, l: Registration
   // Answered bare in the root namespace and wrapped in `data` inside a child namespace.
   const m = mount.body?.data ?? mount.body
   if (mount.status === 200) o.mount = {type: m?.type ?? 'unknown', version: m?.options?.version ?? undefined, description: m?.description}
-  const policy = await client.read<{data?: {policy?: string}}>(`${l.prefix}sys/policies/acl/${l.policy}`)
-  if (policy?.data?.policy !== undefined) o.policy = policy.data.policy
-  if (o.mount?.type !== 'kv' || o.mount.version !== '2') return o
+  // The policy is read after the registration record: register writes it before the record, so a
+  // run that sees another's record also sees its policy (read in the other order, a concurrent
+  // run could see the record but not the policy, and write the policy again).
+  const readPolicy = async () => {
+    const policy = await client.read<{data?: {policy?: string}}>(`${l.prefix}sys/policies/acl/${l.policy}`)
+    if (policy?.data?.policy !== undefined) o.policy = policy.data.policy
+    return o
+  }
+  if (o.mount?.type !== 'kv' || o.mount.version !== '2') return readPolicy()
 
   type Meta = {data?: {current_version?: number; custom_metadata?: Record<string, string> | null; versions?: Record<string, {deletion_time?: string; destroyed?: boolean}>}}
   const listed = await client.call<{data?: {keys?: string[]}}>('GET', kvMetadata(l, l.paths.ca), {query: {list: 'true'}, accept: [404]})
@@ -174,5 +180,5 @@ export async function observeRegistration(client: OpenBaoClient, l: Registration
   }
   const init = await client.read<Meta>(kvMetadata(l, l.paths.initialized))
   if (init?.data?.current_version) o.initialized = {version: init.data.current_version}
-  return o
+  return readPolicy()
 }

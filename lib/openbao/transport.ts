@@ -1,7 +1,7 @@
 /**
- * How a BaoClient moves bytes: undici (undici-transport.ts) for the CLI and the operator, the
- * apiserver's service proxy to the broker for `target migrate --via-broker`
- * (service-proxy-transport.ts). (The wrapper is a Rust executable with its own client:
+ * How a BaoClient moves bytes: node:http(s) (http-transport.ts) for every client that reaches
+ * OpenBao itself (CLI, operator, bridge, S3 proxy), the apiserver's service proxy to the broker
+ * for `target migrate --via-broker` (service-proxy-transport.ts). (The wrapper is a Rust executable with its own client:
  * runtime/wrapper/src/http.rs.)
  */
 export interface TransportRequest {
@@ -27,11 +27,3 @@ export interface Transport {
   close(): Promise<void>
 }
 
-/** Copy chunks into one buffer of its own; zero each chunk afterwards when asked. */
-export function joinChunks(chunks: Buffer[], total: number, wipe: boolean | undefined): Buffer {
-  const out = Buffer.allocUnsafeSlow(total)
-  let at = 0
-  for (const c of chunks) at += c.copy(out, at)
-  if (wipe) for (const c of chunks) c.fill(0)
-  return out
-}

@@ -4,7 +4,7 @@ import {beaconDialFlags, beaconDialFromFlags} from '../../flags/beacon.js'
 import {openBaoFlags} from '../../flags/openbao.js'
 import {OpenBaoClient} from '../../../lib/openbao/client.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
-import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
+import {HttpTransport} from '../../../lib/openbao/http-transport.js'
 import {jsonLogger} from '../../../runtime/beacon/log.js'
 import {startBridge, type Bridge} from '../../../runtime/bridge/bridge.js'
 import {startOpsServer} from '../../../runtime/ops/http.js'
@@ -34,7 +34,7 @@ export default class BridgeRun extends BaseCommand<typeof BridgeRun> {
     const f = this.flags
     const settings = resolveConnection(f)
     const client = new OpenBaoClient(settings)
-    const transport = new UndiciTransport({ca: settings.ca, timeoutMs: settings.timeoutMs})
+    const transport = new HttpTransport({ca: settings.ca})
     const log = jsonLogger(process.stderr, f['log-level'] as 'info', 'bridge')
     const bridge = await startBridge({client, baoAddr: settings.addr, transport, beacon: beaconDialFromFlags(f), logger: log, refreshMs: f['refresh-interval'] * 1000})
     const ops = await startOpsServer(f['ops-host'], f['ops-port'], {ready: () => bridge.ready(), status: () => ({clusters: bridge.clusters(), stats: bridge.stats}), metrics: () => bridge.metrics()})

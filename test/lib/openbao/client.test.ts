@@ -1,4 +1,4 @@
-// The client against real OpenBao servers over undici (the CLI's and the operator's transport): auth and permission errors, a sealed server, an
+// The client against real OpenBao servers over node:http(s) (every client's transport): auth and permission errors, a sealed server, an
 // unreachable one, retries (a fault-injecting proxy in front of the real server), TLS on by
 // default with BAO_CACERT, namespaces, KV mount detection.
 import t from 'tap'
@@ -14,7 +14,7 @@ import {detectKvMount} from '../../../lib/openbao/kv.js'
 type NewClient = (settings: ConnectionSettings, options?: {backoffMs?: number}) => BaoClient
 
 const transports: Record<string, NewClient> = {
-  undici: (s, o) => new OpenBaoClient(s, o),
+  http: (s, o) => new OpenBaoClient(s, o),
 }
 
 for (const [name, newClient] of Object.entries(transports)) {

@@ -1,13 +1,13 @@
-// Child process for undici-tls.test.ts: one request through undici with the given CA (or Node's
+// Child process for transport-tls.test.ts: one request through the transport with the given CA (or Node's
 // store), in a process of its own so NODE_EXTRA_CA_CERTS applies. Prints {status, bytes} or {code, message}.
 // Without arguments (tap runs every file here) it does nothing.
 import {readFileSync} from 'node:fs'
-import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
+import {HttpTransport} from '../../../lib/openbao/http-transport.js'
 
 const [, url, caFile, method = 'GET', body] = process.argv.slice(2)
 if (url) {
   const ca = caFile ? readFileSync(caFile, 'utf8') : undefined
-  const tr = new UndiciTransport({ca, timeoutMs: 5000})
+  const tr = new HttpTransport({ca})
   const timeoutMs = Number(process.env.PROBE_TIMEOUT_MS ?? 5000)
   tr.request({method, url: new URL(url), headers: {'x-probe': '1'}, body, timeoutMs})
     .then(

@@ -19,7 +19,7 @@ import {registerCluster} from '../../../lib/openbao/register.js'
 import {deregisterCluster} from '../../../lib/openbao/deregister.js'
 import {generateClusterCa} from '../../../lib/openbao/cluster-ca.js'
 import {issueLeaf} from '../../../lib/x509/issue.js'
-import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
+import {HttpTransport} from '../../../lib/openbao/http-transport.js'
 import {runBeaconClient} from '../../../runtime/beacon/client.js'
 import type {Logger} from '../../../runtime/beacon/log.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
@@ -71,7 +71,7 @@ const kube = await kubeHttp(lab.kubeConfig)
 const {bridgeToken, issuer, canary, saToken, tokenFile} = await beaconFixture({kube, core, root, mount: 'k8s-beacon', work})
 
 const bridgeLog = recorder()
-const baoTransport = new UndiciTransport({timeoutMs: 10_000})
+const baoTransport = new HttpTransport()
 const bridgeClient = new OpenBaoClient({addr: lab.baoAddr, token: bridgeToken, tokenSource: 'flag', timeoutMs: 5000, attempts: 2})
 const bridge = await startBridge({client: bridgeClient, baoAddr: lab.baoAddr, transport: baoTransport, beacon, logger: bridgeLog.logger, refreshMs: 600_000, backoff: {baseMs: 50, maxMs: 500}})
 t.teardown(async () => {

@@ -21,7 +21,7 @@ import {OpenBaoClient} from '../../../lib/openbao/client.js'
 import {registerCluster} from '../../../lib/openbao/register.js'
 import {generateClusterCa} from '../../../lib/openbao/cluster-ca.js'
 import {issueLeaf} from '../../../lib/x509/issue.js'
-import {UndiciTransport} from '../../../lib/openbao/undici-transport.js'
+import {HttpTransport} from '../../../lib/openbao/http-transport.js'
 import {encodeHello, Status} from '../../../runtime/beacon/protocol.js'
 import {startBridge} from '../../../runtime/bridge/bridge.js'
 import {startBroker, type Broker} from '../../../runtime/broker/broker.js'
@@ -73,7 +73,7 @@ const endpoint = `127.0.0.1:${(endpointServer.address() as net.AddressInfo).port
 
 // No beacon anywhere: the bridge finds the endpoint in the registration.
 const bridgeLog = recorder()
-const baoTransport = new UndiciTransport({timeoutMs: 10_000})
+const baoTransport = new HttpTransport()
 const bridgeClient = new OpenBaoClient({addr: lab.baoAddr, token: bridgeToken, tokenSource: 'flag', timeoutMs: 5000, attempts: 2})
 const bridge = await startBridge({client: bridgeClient, baoAddr: lab.baoAddr, transport: baoTransport, logger: bridgeLog.logger, refreshMs: 600_000, backoff: {baseMs: 50, maxMs: 500}})
 t.teardown(async () => {

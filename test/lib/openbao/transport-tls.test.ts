@@ -1,5 +1,5 @@
-// undici (the CLI's and the operator's transport) and TLS trust: a given CA is the only one
-// trusted (BAO_CACERT semantics), else Node's store. Through a probe child process, since
+// The OpenBao transport (node:https, http-transport.ts) and TLS trust: a given CA is the only
+// one trusted (BAO_CACERT semantics), else Node's store. Through a probe child process, since
 // NODE_EXTRA_CA_CERTS is read at start.
 import t from 'tap'
 import {execFile} from 'node:child_process'
@@ -28,7 +28,7 @@ t.test('TLS: a given CA is the only one trusted (BAO_CACERT semantics), else Nod
   const probe = fileURLToPath(new URL('./tls-trust-probe.ts', import.meta.url))
   // The server's CA is in Node's own store here (NODE_EXTRA_CA_CERTS), as a public CA would be.
   // Async: the server answering lives in this process.
-  for (const kind of ['undici']) {
+  for (const kind of ['http']) {
     const run = async (...args: string[]) =>
       JSON.parse((await promisify(execFile)(process.execPath, [tsLoader, probe, kind, url, ...args], {env: {...process.env, NODE_EXTRA_CA_CERTS: serverCa}})).stdout) as {status?: number; code?: string}
     t.match(await run(), {status: 200}, `${kind}: no CA given: Node's store decides`)
