@@ -26,3 +26,14 @@ export function released(bytes: number): void {
   moved = 0
   load()({type: 'minor'})
 }
+
+/**
+ * Frees a buffer's memory at once if it is the whole of its ArrayBuffer (never a slice of a shared
+ * pool): detaching the ArrayBuffer releases its backing store. For buffers a socket has written
+ * and nothing else holds: queued on a socket they outlive scavenges, and without this only a
+ * mark-compact would free them.
+ */
+export function free(b: Buffer): void {
+  const ab = b.buffer as ArrayBuffer & {detached: boolean; transfer(length: number): ArrayBuffer}
+  if (b.byteOffset === 0 && b.byteLength === ab.byteLength && !ab.detached) ab.transfer(0)
+}

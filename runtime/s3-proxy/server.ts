@@ -9,7 +9,7 @@ import type {KeyService} from './keys.js'
 import type {ProxyMetrics} from './metrics.js'
 import {envelopeHeaders, envelopeOf, openEnvelope, replayableHeaders, type Envelope} from './object-meta.js'
 import {BATCH, BUFFERED, HIGH_WATER_MARK, writeFlow} from './flow.js'
-import {released} from './release.js'
+import {free, released} from './release.js'
 import {errorXml, s3Error, toS3Error, type S3Error} from './s3-errors.js'
 import {UNSIGNED_PAYLOADS, uriEncode, verifyHeaderAuth, type Credentials, type VerifiedAuth} from './sigv4.js'
 import {upstreamRequest, type UpstreamConfig, type UpstreamResponse} from './upstream.js'
@@ -356,7 +356,7 @@ async function sendPlaintext(c: Ctx, opener: SegmentOpener, src: IncomingMessage
     released(b.length)
     if (corked === 0) c.res.cork()
     corked += b.length
-    c.res.write(b)
+    c.res.write(b, () => free(b))
     if (corked >= BATCH) {
       corked = 0
       c.res.uncork()
