@@ -13,40 +13,19 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {CoreV1Api, RbacAuthorizationV1Api, type V1Pod} from '@kubernetes/client-node'
+import type {V1Pod} from '@kubernetes/client-node'
 import {CreateBucketCommand, GetObjectCommand, PutObjectCommand} from '@aws-sdk/client-s3'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
 import {expand} from '../../../lib/expansion.js'
-import {startLab, startS3Server} from '../../../lib/lab/index.js'
 import {applyPatch, mutatePod, TOKEN_DIR} from '../../../runtime/operator/mutation.js'
 import {CLOUDTASER_IMAGE_ENTRYPOINT, S3_PROXY_CONTAINER} from '../../../runtime/operator/s3-sidecar.js'
 import {desiredFromPlan} from '../../../lib/openbao/apply-plan.js'
 import type {MigrationPlan} from '../../../lib/plan/types.generated.js'
-import {bao} from '../../lib/lab/helpers.js'
-import {sdkFor, storedFiles} from '../s3-proxy/fixture.js'
+import {sdkFor, startKubernetesAuthStack, storedFiles} from '../s3-proxy/fixture.js'
 import {wrapperBinary} from '../wrapper/helpers.js'
 
-const [lab, s3] = await Promise.all([startLab(), startS3Server()])
+const {lab, s3, root, tokenFor} = await startKubernetesAuthStack()
 t.teardown(() => Promise.all([lab.stop(), s3.stop()]))
-const core = lab.kubeConfig.makeApiClient(CoreV1Api)
-const rbac = lab.kubeConfig.makeApiClient(RbacAuthorizationV1Api)
-const root = (method: string, path: string, body?: unknown) => bao(lab.baoAddr, lab.baoToken, method, path, body)
-const tokenFor = async (name: string, namespace: string) =>
-  (await core.createNamespacedServiceAccountToken({name, namespace, body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
-
-for (const namespace of ['openbao', 'apps']) await core.createNamespace({body: {metadata: {name: namespace}}})
-for (const [namespace, name] of [['openbao', 'token-reviewer'], ['apps', 'billing']] as const) await core.createNamespacedServiceAccount({namespace, body: {metadata: {name}}})
-await rbac.createClusterRoleBinding({
-  body: {
-    metadata: {name: 'openbao-token-reviewer'},
-    roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator'},
-    subjects: [{kind: 'ServiceAccount', name: 'token-reviewer', namespace: 'openbao'}],
-  },
-})
-await root('POST', 'sys/auth/k8s-lab', {type: 'kubernetes'})
-await root('POST', 'auth/k8s-lab/config', {kubernetes_host: lab.controlPlane.server, kubernetes_ca_cert: lab.controlPlane.caPem, token_reviewer_jwt: await tokenFor('token-reviewer', 'openbao'), disable_local_ca_jwt: true})
-await root('POST', 'sys/mounts/transit', {type: 'transit'})
-await root('POST', 'transit/keys/billing-objects', {})
 // The policy `source apply-plan` writes for a plan whose workload records this s3Proxy: the proxy
 // and the app's wrapper run with exactly that.
 const plan: MigrationPlan = {

@@ -4,10 +4,11 @@ import {randomBytes} from 'node:crypto'
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {S3Client} from '@aws-sdk/client-s3'
-import {startOpenBao, startS3Server, type OpenBao, type S3Server} from '../../../lib/lab/index.js'
+import {startLab, startOpenBao, startS3Server, type OpenBao, type S3Server} from '../../../lib/lab/index.js'
 import {OpenBaoClient} from '../../../lib/openbao/client.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
 import {startS3ProxyService, type RunningS3Proxy, type S3ProxyConfig} from '../../../runtime/s3-proxy/service.js'
+import {bao, kubernetesAuth} from '../../lib/lab/helpers.js'
 
 export interface Stack {
   bao: OpenBao
@@ -90,4 +91,18 @@ export function storedFiles(s3: S3Server): Map<string, Buffer> {
   walk(s3.root)
   walk(s3.metaDir)
   return out
+}
+
+/**
+ * How the proxy logs in inside a Pod, without the Pod: a lab (real kube-apiserver and OpenBao)
+ * whose OpenBao checks ServiceAccount tokens (kubernetes auth at `auth/k8s-lab`, see
+ * kubernetesAuth), a Transit key `billing-objects`, and versitygw. `tokenFor` mints a TokenRequest token. The caller stops `lab` and `s3`.
+ */
+export async function startKubernetesAuthStack() {
+  const [lab, s3] = await Promise.all([startLab(), startS3Server()])
+  const root = (method: string, path: string, body?: unknown) => bao(lab.baoAddr, lab.baoToken, method, path, body)
+  const tokenFor = await kubernetesAuth(lab)
+  await root('POST', 'sys/mounts/transit', {type: 'transit'})
+  await root('POST', 'transit/keys/billing-objects', {})
+  return {lab, s3, root, tokenFor}
 }

@@ -6,35 +6,13 @@ import {randomBytes} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {CoreV1Api, RbacAuthorizationV1Api} from '@kubernetes/client-node'
 import {CreateBucketCommand, GetObjectCommand, PutObjectCommand} from '@aws-sdk/client-s3'
-import {startLab, startS3Server} from '../../../lib/lab/index.js'
 import {resolveConnection} from '../../../lib/openbao/config.js'
 import {startS3ProxyService} from '../../../runtime/s3-proxy/service.js'
-import {bao} from '../../lib/lab/helpers.js'
-import {sdkFor} from './fixture.js'
+import {sdkFor, startKubernetesAuthStack} from './fixture.js'
 
-const [lab, s3] = await Promise.all([startLab(), startS3Server()])
+const {lab, s3, root, tokenFor} = await startKubernetesAuthStack()
 t.teardown(() => Promise.all([lab.stop(), s3.stop()]))
-const core = lab.kubeConfig.makeApiClient(CoreV1Api)
-const rbac = lab.kubeConfig.makeApiClient(RbacAuthorizationV1Api)
-const root = (method: string, path: string, body?: unknown) => bao(lab.baoAddr, lab.baoToken, method, path, body)
-const tokenFor = async (name: string, namespace: string) =>
-  (await core.createNamespacedServiceAccountToken({name, namespace, body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
-
-for (const namespace of ['openbao', 'apps']) await core.createNamespace({body: {metadata: {name: namespace}}})
-for (const [namespace, name] of [['openbao', 'token-reviewer'], ['apps', 'billing']] as const) await core.createNamespacedServiceAccount({namespace, body: {metadata: {name}}})
-await rbac.createClusterRoleBinding({
-  body: {
-    metadata: {name: 'openbao-token-reviewer'},
-    roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator'},
-    subjects: [{kind: 'ServiceAccount', name: 'token-reviewer', namespace: 'openbao'}],
-  },
-})
-await root('POST', 'sys/auth/k8s-lab', {type: 'kubernetes'})
-await root('POST', 'auth/k8s-lab/config', {kubernetes_host: lab.controlPlane.server, kubernetes_ca_cert: lab.controlPlane.caPem, token_reviewer_jwt: await tokenFor('token-reviewer', 'openbao'), disable_local_ca_jwt: true})
-await root('POST', 'sys/mounts/transit', {type: 'transit'})
-await root('POST', 'transit/keys/billing-objects', {})
 // Exactly what docs/s3-proxy.md says the proxy needs.
 await root('PUT', 'sys/policies/acl/billing-s3', {
   policy: 'path "transit/encrypt/billing-objects" { capabilities = ["update"] }\npath "transit/decrypt/billing-objects" { capabilities = ["update"] }\npath "transit/keys/billing-objects" { capabilities = ["read"] }',

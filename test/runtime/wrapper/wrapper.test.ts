@@ -7,18 +7,16 @@ import {randomBytes} from 'node:crypto'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {CoreV1Api, RbacAuthorizationV1Api, type V1Pod} from '@kubernetes/client-node'
+import type {V1Pod} from '@kubernetes/client-node'
 import {Annotations, INJECT_LABEL} from '../../../lib/annotations.js'
 import {startLab} from '../../../lib/lab/index.js'
 import {expand} from '../../../lib/expansion.js'
 import {applyPatch, mutatePod} from '../../../runtime/operator/mutation.js'
-import {bao} from '../../lib/lab/helpers.js'
+import {bao, kubernetesAuth} from '../../lib/lab/helpers.js'
 import {CHILD_SCRIPT, expectedMemory, runWrapper, type Run} from './helpers.js'
 
 const lab = await startLab()
 t.teardown(() => lab.stop())
-const core = lab.kubeConfig.makeApiClient(CoreV1Api)
-const rbac = lab.kubeConfig.makeApiClient(RbacAuthorizationV1Api)
 const root = (method: string, path: string, body?: unknown) => bao(lab.baoAddr, lab.baoToken, method, path, body)
 const canary = (name: string) => `canary-${name}-${randomBytes(8).toString('hex')}`
 const canaries: string[] = []
@@ -28,26 +26,8 @@ const secretValue = (name: string) => {
   return v
 }
 
-const tokenFor = async (name: string, namespace: string) =>
-  (await core.createNamespacedServiceAccountToken({name, namespace, body: {spec: {expirationSeconds: 600, audiences: []}}})).status!.token!
-
-for (const namespace of ['openbao', 'apps']) await core.createNamespace({body: {metadata: {name: namespace}}})
-for (const [namespace, name] of [['openbao', 'token-reviewer'], ['apps', 'billing']] as const) await core.createNamespacedServiceAccount({namespace, body: {metadata: {name}}})
-await rbac.createClusterRoleBinding({
-  body: {
-    metadata: {name: 'openbao-token-reviewer'},
-    roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator'},
-    subjects: [{kind: 'ServiceAccount', name: 'token-reviewer', namespace: 'openbao'}],
-  },
-})
-// `bao auth enable -path=k8s-lab kubernetes`, its config, a read policy and a role for apps/billing.
-await root('POST', 'sys/auth/k8s-lab', {type: 'kubernetes'})
-await root('POST', 'auth/k8s-lab/config', {
-  kubernetes_host: lab.controlPlane.server,
-  kubernetes_ca_cert: lab.controlPlane.caPem,
-  token_reviewer_jwt: await tokenFor('token-reviewer', 'openbao'),
-  disable_local_ca_jwt: true,
-})
+// `bao auth enable -path=k8s-lab kubernetes` and its config; a read policy and a role for apps/billing below.
+const tokenFor = await kubernetesAuth(lab)
 await root('PUT', 'sys/policies/acl/billing-read', {policy: 'path "secret/data/billing/*" { capabilities = ["read"] }'})
 await root('POST', 'auth/k8s-lab/role/billing', {bound_service_account_names: ['billing'], bound_service_account_namespaces: ['apps'], token_policies: ['billing-read'], token_ttl: '10m'})
 const db = {password: secretValue('pgpass'), username: secretValue('pguser'), unmapped: secretValue('unmapped')}
