@@ -1,7 +1,8 @@
 // Requests to the real S3 server, signed with the proxy's own credentials. Bodies stream: either
 // aws-chunked with a signature per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) or UNSIGNED-PAYLOAD
-// with a plain Content-Length; `mirror` picks per request what the client chose for its own body. A failing body source aborts the request, so the
-// server never completes (stores) an object whose plaintext failed a check.
+// with a plain Content-Length; `mirror` picks per request what the client chose for its own body.
+// A failing body source aborts the request, so the server never completes (stores) an object
+// whose plaintext failed a check.
 import http, {type IncomingMessage} from 'node:http'
 import https from 'node:https'
 import {flow, writeFlow} from './flow.js'
